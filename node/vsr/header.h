@@ -1,0 +1,108 @@
+#ifndef TC_VSR_HEADER_H
+#define TC_VSR_HEADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "constants.h"
+#include "tc_checksum.h"
+
+// One fixed 256-byte header for every message, identical on the wire and on disk (a journal slot
+// holds a prepare byte for byte as it was received). Little-endian host layout (asserted).
+//
+//   checksum       BLAKE2b-128 over header bytes [16, 256)
+//   checksum_body  BLAKE2b-128 over the body (size - 256 bytes)
+//   parent         prepare: checksum of the previous op's prepare header (the hash chain)
+//                  reply: checksum of the prepare that produced it
+//   context        prepare: checksum of the client request it carries
+//                  prepare_ok / request_prepare: checksum of the prepare named by `op`
+//                  reply: checksum of the request it answers
+//                  start_view / do_view_change: checksum of the sender's head op header
+//                  commit: checksum of the prepare at `commit`
+//   cluster        cluster id; every field below is validated per command by tc_header_validate
+//
+// Fields a command does not use must be zero; reserved bytes must be zero.
+struct tc_header {
+    struct tc_checksum checksum;
+    struct tc_checksum checksum_body;
+    struct tc_checksum parent;
+    struct tc_checksum context;
+    uint64_t cluster;
+    uint64_t client;    // client id (request, prepare, reply, eviction)
+    uint64_t op;        // op number (prepare, prepare_ok, reply, do_view_change head, ...)
+    uint64_t commit;    // sender's commit number (commit_max)
+    uint64_t timestamp; // wall-clock nanoseconds stamped by the primary (prepare, reply)
+    uint32_t size;      // header + body bytes
+    uint32_t epoch;     // group configuration epoch (0 until reconfiguration exists)
+    uint32_t view;
+    uint32_t log_view;  // do_view_change: the last view in which the sender was normal
+    uint32_t request;   // client request number (request, prepare, reply)
+    uint32_t group;     // VSR group id; a node hosts replicas of many groups
+    uint8_t version;    // TC_HEADER_VERSION
+    uint8_t command;    // enum tc_command
+    uint8_t operation;  // enum tc_operation (request, prepare, reply)
+    uint8_t replica;    // sender replica index (or the addressed replica for requests)
+    uint8_t reserved[124];
+};
+
+_Static_assert(sizeof(struct tc_header) == TC_HEADER_SIZE, "header is 256 bytes");
+_Static_assert(offsetof(struct tc_header, cluster) == 64, "checksums come first");
+_Static_assert(offsetof(struct tc_header, reserved) == 132, "no padding before reserved");
+
+#define TC_HEADER_VERSION 1u
+
+#define TC_COMMAND_TABLE(X)                                                                        \
+    X(TC_COMMAND_RESERVED, 0, "reserved")                                                          \
+    X(TC_COMMAND_REQUEST, 1, "request")                                                            \
+    X(TC_COMMAND_PREPARE, 2, "prepare")                                                            \
+    X(TC_COMMAND_PREPARE_OK, 3, "prepare_ok")                                                      \
+    X(TC_COMMAND_REPLY, 4, "reply")                                                                \
+    X(TC_COMMAND_COMMIT, 5, "commit")                                                              \
+    X(TC_COMMAND_START_VIEW_CHANGE, 6, "start_view_change")                                        \
+    X(TC_COMMAND_DO_VIEW_CHANGE, 7, "do_view_change")                                              \
+    X(TC_COMMAND_START_VIEW, 8, "start_view")                                                      \
+    X(TC_COMMAND_REQUEST_START_VIEW, 9, "request_start_view")                                      \
+    X(TC_COMMAND_REQUEST_PREPARE, 10, "request_prepare")                                           \
+    X(TC_COMMAND_EVICTION, 11, "eviction")
+
+enum tc_command {
+#define TC_COMMAND_ENUM(name, value, text) name = value,
+    TC_COMMAND_TABLE(TC_COMMAND_ENUM)
+#undef TC_COMMAND_ENUM
+    TC_COMMAND_COUNT
+};
+
+#define TC_OPERATION_TABLE(X)                                                                      \
+    X(TC_OPERATION_RESERVED, 0, "reserved")                                                        \
+    X(TC_OPERATION_ROOT, 1, "root")                                                                \
+    X(TC_OPERATION_REGISTER, 2, "register")                                                        \
+    X(TC_OPERATION_CHAT, 3, "chat")
+
+enum tc_operation {
+#define TC_OPERATION_ENUM(name, value, text) name = value,
+    TC_OPERATION_TABLE(TC_OPERATION_ENUM)
+#undef TC_OPERATION_ENUM
+    TC_OPERATION_COUNT
+};
+
+const char *tc_command_name(uint32_t command);
+const char *tc_operation_name(uint32_t operation);
+
+// Sets `checksum` from the other header bytes. Call after every field (and checksum_body) is final.
+void tc_header_set_checksum(struct tc_header *header);
+void tc_header_set_checksum_body(struct tc_header *header, const uint8_t *body, uint32_t body_size);
+bool tc_header_valid_checksum(const struct tc_header *header);
+bool tc_header_valid_checksum_body(const struct tc_header *header, const uint8_t *body);
+
+// Validates the structure of a header whose checksum already verified: version, command,
+// size bounds, per-command field rules, zero reserved bytes. Returns NULL if valid, else a static
+// string naming the first violated rule (used in drop counters and logs).
+const char *tc_header_invalid(const struct tc_header *header);
+
+// The header of op 0: the same root prepare on every replica of a (cluster, group).
+void tc_header_root_prepare(struct tc_header *header, uint64_t cluster, uint32_t group);
+// A reserved (empty) journal slot header: command reserved, op = slot index (exposes misdirected I/O).
+void tc_header_reserved(struct tc_header *header, uint64_t cluster, uint32_t group, uint64_t slot);
+
+#endif

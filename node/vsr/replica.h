@@ -1,0 +1,98 @@
+#ifndef TC_VSR_REPLICA_H
+#define TC_VSR_REPLICA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "header.h"
+#include "io.h"
+#include "room.h"
+#include "tc_arena.h"
+
+// A VSR replica of one group: normal case, view change, repair, recovery from its journal.
+// See docs/vsr.md for the protocol, invariants and state diagrams.
+
+enum tc_replica_state {
+    TC_REPLICA_RECOVERING = 0,      // reading superblock + journal
+    TC_REPLICA_NORMAL = 1,
+    TC_REPLICA_VIEW_CHANGE = 2,
+    TC_REPLICA_RECOVERING_HEAD = 3, // journal head uncertain: waits for start_view, never votes
+    TC_REPLICA_STOPPED = 4,         // fail-stop after a storage write/sync error
+};
+
+struct tc_replica_commit_event {
+    uint8_t replica;
+    uint64_t op;
+    const struct tc_header *prepare; // the committed prepare header
+    const uint8_t *body;             // its body (prepare->size - 256 bytes)
+    const uint8_t *reply;            // state machine reply body (chat/register) or NULL
+    uint32_t reply_size;
+};
+
+// Optional observer for the simulator's checkers and the bench; never used for I/O.
+typedef void (*tc_replica_commit_hook)(void *hook_context,
+                                       const struct tc_replica_commit_event *event);
+
+struct tc_replica_options {
+    uint64_t cluster;
+    uint32_t group;
+    uint8_t replica;       // index of this replica, < replica_count
+    uint8_t replica_count; // 1..TC_REPLICAS_MAX
+    uint32_t journal_slot_count; // power of two in [TC_JOURNAL_SLOT_COUNT_MIN, _MAX]
+    uint64_t seed;               // for this replica's PRNG (timeout jitter)
+    uint32_t clients_max;        // client sessions, <= TC_CLIENTS_MAX; same on every replica
+    struct tc_room_config room;
+    // Timeouts in ticks (TC_TICK_MS each); 0 selects the default.
+    uint32_t prepare_timeout_ticks;     // primary resends unacked prepares (default 5)
+    uint32_t heartbeat_timeout_ticks;   // primary sends commit heartbeat when idle (default 5)
+    uint32_t normal_timeout_ticks;      // backup votes to leave a silent primary's view (default 30)
+    uint32_t view_change_timeout_ticks; // view change that stalls moves on (default 30)
+    uint32_t repair_timeout_ticks;      // re-request missing prepares (default 5)
+    struct tc_io *io;
+    tc_replica_commit_hook commit_hook;
+    void *hook_context;
+};
+
+struct tc_replica_status {
+    enum tc_replica_state state;
+    uint32_t view;
+    uint32_t log_view;
+    uint64_t op_head;    // highest op in this replica's log
+    uint64_t commit_min; // highest op applied to the state machine here
+    uint64_t commit_max; // highest op known committed in the group
+    bool primary;
+    uint32_t journal_faulty; // slots needing repair
+    uint64_t messages_dropped_invalid;
+};
+
+struct tc_replica;
+
+// Bytes of storage (superblock + header ring + prepare ring) this replica needs.
+uint64_t tc_replica_storage_size(const struct tc_replica_options *options);
+// Arena bytes tc_replica_init needs (replica, journal, room state machine, message buffers).
+uint64_t tc_replica_memory_size(const struct tc_replica_options *options);
+// Writes a fresh (empty) journal image through `write` (offset, bytes). Synchronous and pure: the
+// caller performs the writes and syncs (real file: pwrite + fdatasync; simulator: memcpy).
+void tc_replica_format(const struct tc_replica_options *options,
+                       void (*write)(void *context, uint64_t offset, const uint8_t *data,
+                                     uint32_t size),
+                       void *context);
+
+// Validates options (returns TC_EINVAL naming nothing; see tc_replica_options_invalid) and carves
+// all memory from `arena`. Does no I/O.
+int tc_replica_init(struct tc_replica **out, const struct tc_replica_options *options,
+                    struct tc_arena *arena);
+// Returns NULL if options are valid, else a static message naming the bad option.
+const char *tc_replica_options_invalid(const struct tc_replica_options *options);
+// Starts recovery: reads the superblock and journal asynchronously through the io.
+void tc_replica_open(struct tc_replica *replica);
+void tc_replica_tick(struct tc_replica *replica);
+// Any bytes from the network: validated here (checksums, fields); invalid input is counted, dropped.
+void tc_replica_on_message(struct tc_replica *replica, const uint8_t *message, uint32_t size);
+
+void tc_replica_status_get(const struct tc_replica *replica, struct tc_replica_status *status);
+// The header of `op` in this replica's log if known and its prepare is durable here, else NULL.
+const struct tc_header *tc_replica_log_header(const struct tc_replica *replica, uint64_t op);
+const struct tc_room_machine *tc_replica_room(const struct tc_replica *replica);
+
+#endif
