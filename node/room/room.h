@@ -6,6 +6,7 @@
 
 #include "tc_arena.h"
 #include "tc_checksum.h"
+#include "constants.h"
 
 // The room state machine: deterministic, applied on every replica to every committed chat
 // operation (a batch of chat ops carried by one prepare). See docs/room.md.
@@ -43,5 +44,188 @@ uint32_t tc_room_apply(struct tc_room_machine *machine, uint64_t op, uint64_t ti
 // BLAKE2b-128 over the entire logical state (rooms, members, chain heads, idempotency table,
 // retained messages) in a canonical order: replicas that applied the same ops have equal digests.
 void tc_room_digest(const struct tc_room_machine *machine, struct tc_checksum *out);
+
+// ------------------------------------------------------------------------------------------------
+// Limits and wire sizes (docs/room.md has the byte tables).
+
+#define TC_ROOM_BODY_SIZE_MAX 4096u   // bytes of one message body (>= 1)
+#define TC_ROOM_BATCH_OPS_MAX 512u    // ops in one batch; bounds the reply
+#define TC_ROOM_KEY_SIZE 16u          // idempotency key bytes
+
+#define TC_ROOM_BATCH_MAGIC 0x42524354u // "TCRB" little-endian
+#define TC_ROOM_REPLY_MAGIC 0x52524354u // "TCRR" little-endian
+#define TC_ROOM_BATCH_HEADER_SIZE 16u
+#define TC_ROOM_OP_HEADER_SIZE 8u
+#define TC_ROOM_OP_ROOM_SIZE (TC_ROOM_OP_HEADER_SIZE + 16u) // create_room, join, leave
+#define TC_ROOM_OP_DM_SIZE (TC_ROOM_OP_HEADER_SIZE + 24u)   // create_dm
+#define TC_ROOM_OP_SEND_FIXED_SIZE (TC_ROOM_OP_HEADER_SIZE + 48u) // send, before the body
+#define TC_ROOM_REPLY_HEADER_SIZE 16u
+#define TC_ROOM_RESULT_SIZE 56u
+#define TC_ROOM_REPLY_SIZE_MAX                                                                     \
+    (TC_ROOM_REPLY_HEADER_SIZE + TC_ROOM_BATCH_OPS_MAX * TC_ROOM_RESULT_SIZE)
+// Largest valid batch: one max-size send per op until the message body is full is smaller than
+// this bound; the primary also rejects batches larger than the message body.
+#define TC_ROOM_BATCH_SIZE_MAX TC_MESSAGE_BODY_SIZE_MAX
+
+_Static_assert(TC_ROOM_REPLY_SIZE_MAX <= TC_REPLY_SIZE_MAX - TC_HEADER_SIZE,
+               "a reply for a full batch fits in a client reply");
+_Static_assert(TC_ROOM_BATCH_HEADER_SIZE + TC_ROOM_BATCH_OPS_MAX * TC_ROOM_OP_DM_SIZE <=
+                   TC_MESSAGE_BODY_SIZE_MAX,
+               "a full batch of fixed-size ops fits in a message body");
+_Static_assert(TC_ROOM_BATCH_HEADER_SIZE + TC_ROOM_OP_SEND_FIXED_SIZE + TC_ROOM_BODY_SIZE_MAX <=
+                   TC_MESSAGE_BODY_SIZE_MAX,
+               "a max-size send fits in a message body");
+_Static_assert(TC_ROOM_BATCH_OPS_MAX <= 0xffffu, "op count is encoded in the batch header");
+
+enum tc_room_op_kind {
+    TC_ROOM_OP_CREATE_ROOM = 1,
+    TC_ROOM_OP_CREATE_DM = 2,
+    TC_ROOM_OP_JOIN = 3,
+    TC_ROOM_OP_LEAVE = 4,
+    TC_ROOM_OP_SEND = 5,
+};
+
+// Per-op result status: stable numbers (they are on the wire). Never renumber; only append.
+#define TC_ROOM_STATUS_TABLE(X)                                                                    \
+    X(TC_ROOM_OK, 0, "ok")                                                                         \
+    X(TC_ROOM_MALFORMED_BATCH, 1, "malformed_batch")                                               \
+    X(TC_ROOM_INVALID_ROOM, 2, "invalid_room")                                                     \
+    X(TC_ROOM_INVALID_USER, 3, "invalid_user")                                                     \
+    X(TC_ROOM_INVALID_KEY, 4, "invalid_key")                                                       \
+    X(TC_ROOM_ROOM_EXISTS, 5, "room_exists")                                                       \
+    X(TC_ROOM_ROOM_NOT_FOUND, 6, "room_not_found")                                                 \
+    X(TC_ROOM_ROOMS_FULL, 7, "rooms_full")                                                         \
+    X(TC_ROOM_MEMBERS_FULL, 8, "members_full")                                                     \
+    X(TC_ROOM_ALREADY_MEMBER, 9, "already_member")                                                 \
+    X(TC_ROOM_NOT_MEMBER, 10, "not_member")                                                        \
+    X(TC_ROOM_DM_FIXED, 11, "dm_fixed")                                                            \
+    X(TC_ROOM_THREAD_PARENT_NOT_FOUND, 12, "thread_parent_not_found")                              \
+    X(TC_ROOM_THREAD_PARENT_EVICTED, 13, "thread_parent_evicted")                                  \
+    X(TC_ROOM_THREAD_PARENT_IS_REPLY, 14, "thread_parent_is_reply")
+
+enum tc_room_status {
+#define TC_ROOM_STATUS_ENUM(name, value, text) name = value,
+    TC_ROOM_STATUS_TABLE(TC_ROOM_STATUS_ENUM)
+#undef TC_ROOM_STATUS_ENUM
+        TC_ROOM_STATUS_COUNT = 15,
+};
+
+// "ok", "room_exists", ...; "unknown" for a number outside the table.
+const char *tc_room_status_name(uint32_t status);
+
+// One decoded result (one per op of the batch, in op order).
+struct tc_room_result {
+    uint8_t status;     // enum tc_room_status
+    bool duplicate;     // send: the key was seen before; seq/thread_seq/hash are the original ones
+    uint64_t seq;       // send: the message's room seq; other ok ops: the room's chain head seq
+    uint64_t thread_seq; // send in a thread: the sub-sequence within the thread root; else 0
+    struct tc_hash256 hash; // send: the message hash; other ok ops: the chain head hash
+};
+
+// One decoded op (see tc_room_batch_reader).
+struct tc_room_op {
+    uint8_t kind;      // enum tc_room_op_kind
+    uint64_t room;
+    // creator (create_room), user_a (create_dm), user (join/leave), sender (send)
+    uint64_t user;
+    uint64_t user_b;   // create_dm only
+    uint8_t key[TC_ROOM_KEY_SIZE]; // send only
+    uint64_t thread_parent_seq;    // send only
+    const uint8_t *body;           // send only: points into the batch
+    uint32_t body_size;
+};
+
+// ------------------------------------------------------------------------------------------------
+// Batch encoder: a builder over a caller buffer. The buffer always holds a valid batch once at
+// least one op was added. Adders return 0, TC_ENOSPC (buffer or TC_ROOM_BATCH_OPS_MAX full; the
+// batch is unchanged) or TC_EINVAL (send body size outside 1..TC_ROOM_BODY_SIZE_MAX).
+struct tc_room_batch {
+    uint8_t *buffer;
+    uint32_t size_max;
+    uint32_t size;     // bytes used, header included
+    uint32_t op_count;
+};
+
+void tc_room_batch_init(struct tc_room_batch *batch, uint8_t *buffer, uint32_t size_max);
+int tc_room_batch_add_create_room(struct tc_room_batch *batch, uint64_t room, uint64_t creator);
+int tc_room_batch_add_create_dm(struct tc_room_batch *batch, uint64_t room, uint64_t user_a,
+                                uint64_t user_b);
+int tc_room_batch_add_join(struct tc_room_batch *batch, uint64_t room, uint64_t user);
+int tc_room_batch_add_leave(struct tc_room_batch *batch, uint64_t room, uint64_t user);
+int tc_room_batch_add_send(struct tc_room_batch *batch, uint64_t room, uint64_t sender,
+                           const uint8_t key[TC_ROOM_KEY_SIZE], uint64_t thread_parent_seq,
+                           const uint8_t *body, uint32_t body_size);
+
+// Batch decoder. init validates the whole batch (0 or TC_ECORRUPT); next then yields every op in
+// order and returns false after the last one.
+struct tc_room_batch_reader {
+    const uint8_t *body;
+    uint32_t body_size;
+    uint32_t offset;
+    uint32_t op_count;
+    uint32_t op_index;
+};
+
+int tc_room_batch_reader_init(struct tc_room_batch_reader *reader, const uint8_t *body,
+                              uint32_t body_size);
+bool tc_room_batch_reader_next(struct tc_room_batch_reader *reader, struct tc_room_op *op);
+
+// Reply encoder (used by apply, the model and tests) and decoder (clients, simulator, edge).
+// The writer asserts that the caller's buffer holds TC_ROOM_REPLY_SIZE_MAX bytes.
+struct tc_room_reply_writer {
+    uint8_t *buffer;
+    uint32_t size_max;
+    uint32_t count;
+};
+void tc_room_reply_writer_init(struct tc_room_reply_writer *writer, uint8_t *buffer,
+                               uint32_t size_max);
+void tc_room_reply_writer_add(struct tc_room_reply_writer *writer,
+                              const struct tc_room_result *result);
+// Finishes the header and returns the reply size in bytes.
+uint32_t tc_room_reply_writer_finish(struct tc_room_reply_writer *writer);
+
+// Number of results (>= 1), or TC_ECORRUPT if the reply does not decode.
+int tc_room_reply_count(const uint8_t *reply, uint32_t reply_size);
+// 0, TC_ECORRUPT (reply does not decode) or TC_ERANGE (index >= count).
+int tc_room_reply_get(const uint8_t *reply, uint32_t reply_size, uint32_t index,
+                      struct tc_room_result *out);
+
+// ------------------------------------------------------------------------------------------------
+// Reads (local, read-only, not through consensus).
+
+struct tc_room_message {
+    uint64_t room;
+    uint64_t seq;
+    uint64_t thread_parent_seq; // 0 if not a thread reply
+    uint64_t thread_seq;        // 0 if not a thread reply
+    uint64_t sender;
+    uint64_t timestamp_ns;
+    struct tc_hash256 hash;
+    struct tc_hash256 prev_hash;
+    const uint8_t *body; // valid until the next tc_room_apply
+    uint32_t body_size;
+};
+
+// Copies up to `limit` retained messages with seq >= from_seq (from_seq 0 reads as 1), in seq
+// order, into `out` and sets *count. *seq_retained_min is always set (when the room exists) to the
+// lowest seq still retained in memory (seq_last + 1 if none is).
+// Returns 0; TC_ENOENT if the room does not exist; TC_ERANGE (and *count = 0) if from_seq is below
+// *seq_retained_min while messages exist there: the caller must fetch them from durable history.
+int tc_room_history(const struct tc_room_machine *machine, uint64_t room, uint64_t from_seq,
+                    uint32_t limit, struct tc_room_message *out, uint32_t *count,
+                    uint64_t *seq_retained_min);
+
+// The room's last seq (0 if empty) and chain hash (zeros if empty). 0 or TC_ENOENT.
+int tc_room_chain_head(const struct tc_room_machine *machine, uint64_t room, uint64_t *seq,
+                       struct tc_hash256 *hash);
+
+// Rooms created so far (for checkers and stats).
+uint32_t tc_room_count(const struct tc_room_machine *machine);
+
+// The hash-chain step: hash(n) from hash(n-1) and the message fields (body hashed inside).
+void tc_room_chain_hash(struct tc_hash256 *out, const struct tc_hash256 *prev, uint64_t room,
+                        uint64_t seq, uint64_t sender, uint64_t timestamp_ns, const uint8_t *body,
+                        uint32_t body_size);
+
 
 #endif

@@ -1,0 +1,733 @@
+#include "journal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tc_assert.h"
+#include "tc_err.h"
+
+// Stages of one prepare write: prepare slot -> redundant header -> sync.
+enum write_stage { write_free = 0, write_prepare, write_header, write_sync };
+enum read_stage { read_free = 0, read_first_sector, read_rest };
+enum recover_stage {
+    recover_idle = 0,
+    recover_superblock,
+    recover_header_ring,
+    recover_slots,
+    recover_done,
+};
+
+struct journal_write {
+    struct tc_io_storage_op io_op;
+    struct tc_journal *journal;
+    uint8_t *buffer; // TC_MESSAGE_SIZE_MAX: the journal owns a copy of the prepare while writing
+    uint64_t op;
+    struct tc_checksum checksum;
+    enum write_stage stage;
+    _Alignas(64) struct tc_header header_copy; // redundant header written to the header ring
+};
+
+struct journal_read {
+    struct tc_io_storage_op io_op;
+    struct tc_journal *journal;
+    uint8_t *buffer;
+    uint64_t op;
+    struct tc_checksum checksum;
+    enum read_stage stage;
+};
+
+struct tc_journal {
+    struct tc_journal_options options;
+    struct tc_journal_layout layout;
+    struct tc_header *headers; // [slot_count]: the log's entry per slot (reserved when EMPTY)
+    uint8_t *states;           // [slot_count]: enum tc_slot_state
+    uint8_t *writing;          // [slot_count]: writes in flight to this slot (0 or 1)
+    uint32_t faulty_count;
+
+    struct journal_write writes[TC_JOURNAL_WRITES_MAX];
+    struct journal_read reads[TC_JOURNAL_READS_MAX];
+
+    // Superblock.
+    uint8_t *superblock_copies; // [TC_SUPERBLOCK_COPIES * TC_SECTOR_SIZE]
+    struct tc_superblock durable;   // newest durable state
+    struct tc_superblock desired;   // newest requested state
+    struct tc_superblock in_flight; // state being written
+    bool superblock_pending;        // desired differs from what is durable / in flight
+    bool superblock_writing;
+    uint32_t superblock_stage;      // 0..3: write half A, sync, write half B, sync
+    uint32_t superblock_ios_pending;
+    struct tc_io_storage_op superblock_ops[TC_SUPERBLOCK_COPIES];
+
+    // Recovery.
+    enum recover_stage recover_stage;
+    uint32_t recover_index;
+    uint64_t recovered_op_max;
+    struct tc_io_storage_op recover_op;
+    uint8_t *recover_buffer; // TC_MESSAGE_SIZE_MAX
+};
+
+static uint64_t slot_of(const struct tc_journal *journal, uint64_t op) {
+    return op % journal->layout.slot_count;
+}
+
+void tc_journal_layout_init(struct tc_journal_layout *layout, uint32_t slot_count) {
+    tc_assert(tc_is_power_of_two(slot_count));
+    tc_assert(slot_count >= TC_JOURNAL_SLOT_COUNT_MIN);
+    tc_assert(slot_count <= TC_JOURNAL_SLOT_COUNT_MAX);
+    memset(layout, 0, sizeof(*layout));
+    layout->slot_count = slot_count;
+    layout->superblock_offset = 0;
+    layout->superblock_size = (uint64_t)TC_SUPERBLOCK_COPIES * TC_SECTOR_SIZE;
+    layout->header_ring_offset = layout->superblock_offset + layout->superblock_size;
+    layout->header_ring_size = tc_align_up((uint64_t)slot_count * TC_HEADER_SIZE, TC_SECTOR_SIZE);
+    layout->prepare_ring_offset = layout->header_ring_offset + layout->header_ring_size;
+    layout->prepare_ring_size = (uint64_t)slot_count * TC_MESSAGE_SIZE_MAX;
+    layout->storage_size = layout->prepare_ring_offset + layout->prepare_ring_size;
+    tc_assert(layout->prepare_ring_offset % TC_SECTOR_SIZE == 0);
+}
+
+uint64_t tc_journal_memory_size(uint32_t slot_count) {
+    uint64_t size = sizeof(struct tc_journal) + 64;
+    size += (uint64_t)slot_count * (TC_HEADER_SIZE + 2) + 3 * 64;
+    size += (uint64_t)TC_SUPERBLOCK_COPIES * TC_SECTOR_SIZE + 4096;
+    size += (uint64_t)(TC_JOURNAL_WRITES_MAX + 1) * (TC_MESSAGE_SIZE_MAX + 4096);
+    return size;
+}
+
+int tc_journal_init(struct tc_journal **out, const struct tc_journal_options *options,
+                    struct tc_arena *arena) {
+    tc_assert(options->io != NULL);
+    tc_assert(options->write_callback != NULL && options->read_callback != NULL);
+    tc_assert(options->superblock_callback != NULL && options->recover_callback != NULL);
+    struct tc_journal *journal = tc_arena_alloc(arena, sizeof(*journal), 64);
+    if (journal == NULL) return TC_ENOMEM;
+    journal->options = *options;
+    tc_journal_layout_init(&journal->layout, options->slot_count);
+    uint32_t slots = options->slot_count;
+    journal->headers = tc_arena_alloc(arena, (uint64_t)slots * TC_HEADER_SIZE, 64);
+    journal->states = tc_arena_alloc(arena, slots, 64);
+    journal->writing = tc_arena_alloc(arena, slots, 64);
+    journal->superblock_copies =
+        tc_arena_alloc(arena, (uint64_t)TC_SUPERBLOCK_COPIES * TC_SECTOR_SIZE, 4096);
+    journal->recover_buffer = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
+    for (uint32_t i = 0; i < TC_JOURNAL_WRITES_MAX; i++) {
+        journal->writes[i].buffer = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
+        if (journal->writes[i].buffer == NULL) return TC_ENOMEM;
+    }
+    if (journal->headers == NULL || journal->states == NULL || journal->writing == NULL ||
+        journal->superblock_copies == NULL || journal->recover_buffer == NULL) {
+        return TC_ENOMEM;
+    }
+    for (uint32_t slot = 0; slot < slots; slot++) {
+        tc_header_reserved(&journal->headers[slot], options->cluster, options->group, slot);
+    }
+    *out = journal;
+    return TC_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Superblock encoding.
+
+static void superblock_seal(struct tc_superblock *superblock) {
+    tc_checksum_compute(&superblock->checksum, (const uint8_t *)superblock + sizeof(superblock->checksum),
+                        sizeof(*superblock) - sizeof(superblock->checksum));
+}
+
+static bool superblock_valid(const struct tc_journal *journal, const struct tc_superblock *sb,
+                             uint32_t copy) {
+    struct tc_checksum expected;
+    tc_checksum_compute(&expected, (const uint8_t *)sb + sizeof(sb->checksum),
+                        sizeof(*sb) - sizeof(sb->checksum));
+    if (!tc_checksum_equal(&expected, &sb->checksum)) return false;
+    if (sb->version != TC_SUPERBLOCK_VERSION || sb->copy != copy) return false;
+    if (sb->view_headers_count == 0 || sb->view_headers_count > TC_VIEW_HEADERS_MAX) return false;
+    if (sb->log_view > sb->view) return false;
+    for (uint32_t i = 0; i < sb->view_headers_count; i++) {
+        const struct tc_header *h = &sb->view_headers[i];
+        if (!tc_header_valid_checksum(h) || tc_header_invalid(h) != NULL) return false;
+        if (h->command != TC_COMMAND_PREPARE) return false;
+        if (i > 0 && h->op != sb->view_headers[i - 1].op + 1) return false;
+    }
+    (void)journal;
+    return true;
+}
+
+static void superblock_build(const struct tc_journal_options *options, struct tc_superblock *sb,
+                             uint64_t sequence, uint32_t view, uint32_t log_view,
+                             const struct tc_header *view_headers, uint32_t count) {
+    tc_assert(count >= 1 && count <= TC_VIEW_HEADERS_MAX);
+    tc_assert(log_view <= view);
+    memset(sb, 0, sizeof(*sb));
+    sb->cluster = options->cluster;
+    sb->sequence = sequence;
+    sb->group = options->group;
+    sb->slot_count = options->slot_count;
+    sb->view = view;
+    sb->log_view = log_view;
+    sb->view_headers_count = count;
+    sb->replica = options->replica;
+    sb->replica_count = options->replica_count;
+    sb->version = TC_SUPERBLOCK_VERSION;
+    memcpy(sb->view_headers, view_headers, (uint64_t)count * sizeof(struct tc_header));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Format.
+
+void tc_journal_format(const struct tc_journal_options *options,
+                       void (*write)(void *context, uint64_t offset, const uint8_t *data,
+                                     uint32_t size),
+                       void *write_context) {
+    struct tc_journal_layout layout;
+    tc_journal_layout_init(&layout, options->slot_count);
+    struct tc_header root;
+    tc_header_root_prepare(&root, options->cluster, options->group);
+
+    _Alignas(64) uint8_t sector[TC_SECTOR_SIZE];
+    for (uint32_t copy = 0; copy < TC_SUPERBLOCK_COPIES; copy++) {
+        memset(sector, 0, sizeof(sector));
+        struct tc_superblock *sb = (struct tc_superblock *)(void *)sector;
+        superblock_build(options, sb, 1, 0, 0, &root, 1);
+        sb->copy = (uint8_t)copy;
+        superblock_seal(sb);
+        write(write_context, layout.superblock_offset + (uint64_t)copy * TC_SECTOR_SIZE, sector,
+              TC_SECTOR_SIZE);
+    }
+    // Header ring, a sector at a time.
+    uint32_t per_sector = TC_SECTOR_SIZE / TC_HEADER_SIZE;
+    for (uint32_t first = 0; first < options->slot_count; first += per_sector) {
+        memset(sector, 0, sizeof(sector));
+        for (uint32_t i = 0; i < per_sector && first + i < options->slot_count; i++) {
+            struct tc_header *h = (struct tc_header *)(void *)(sector + i * TC_HEADER_SIZE);
+            if (first + i == 0) {
+                *h = root;
+            } else {
+                tc_header_reserved(h, options->cluster, options->group, first + i);
+            }
+        }
+        write(write_context, layout.header_ring_offset + (uint64_t)first * TC_HEADER_SIZE, sector,
+              TC_SECTOR_SIZE);
+    }
+    // The first sector of every prepare slot.
+    for (uint32_t slot = 0; slot < options->slot_count; slot++) {
+        memset(sector, 0, sizeof(sector));
+        struct tc_header *h = (struct tc_header *)(void *)sector;
+        if (slot == 0) {
+            *h = root;
+        } else {
+            tc_header_reserved(h, options->cluster, options->group, slot);
+        }
+        write(write_context, layout.prepare_ring_offset + (uint64_t)slot * TC_MESSAGE_SIZE_MAX,
+              sector, TC_SECTOR_SIZE);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slot access.
+
+enum tc_slot_state tc_journal_slot_state(const struct tc_journal *journal, uint64_t op) {
+    return (enum tc_slot_state)journal->states[slot_of(journal, op)];
+}
+
+const struct tc_header *tc_journal_header(const struct tc_journal *journal, uint64_t op) {
+    uint64_t slot = slot_of(journal, op);
+    uint8_t state = journal->states[slot];
+    if (state != TC_SLOT_CLEAN && state != TC_SLOT_DIRTY) return NULL;
+    const struct tc_header *header = &journal->headers[slot];
+    if (header->op != op) return NULL;
+    tc_assert(header->command == TC_COMMAND_PREPARE);
+    return header;
+}
+
+static void slot_set_state(struct tc_journal *journal, uint64_t slot, enum tc_slot_state state) {
+    if (journal->states[slot] == TC_SLOT_FAULTY) journal->faulty_count--;
+    if (state == TC_SLOT_FAULTY) journal->faulty_count++;
+    journal->states[slot] = (uint8_t)state;
+}
+
+bool tc_journal_set_header(struct tc_journal *journal, const struct tc_header *header) {
+    tc_assert(header->command == TC_COMMAND_PREPARE);
+    tc_assert(header->op < journal->layout.slot_count); // the ring cannot wrap yet
+    uint64_t slot = slot_of(journal, header->op);
+    const struct tc_header *existing = tc_journal_header(journal, header->op);
+    if (existing != NULL && tc_checksum_equal(&existing->checksum, &header->checksum)) {
+        return false;
+    }
+    journal->headers[slot] = *header;
+    slot_set_state(journal, slot, TC_SLOT_DIRTY);
+    return true;
+}
+
+void tc_journal_remove(struct tc_journal *journal, uint64_t op) {
+    tc_assert(op > 0);
+    uint64_t slot = slot_of(journal, op);
+    tc_header_reserved(&journal->headers[slot], journal->options.cluster, journal->options.group,
+                       slot);
+    slot_set_state(journal, slot, TC_SLOT_EMPTY);
+}
+
+void tc_journal_mark_dirty(struct tc_journal *journal, uint64_t op) {
+    tc_assert(tc_journal_header(journal, op) != NULL);
+    slot_set_state(journal, slot_of(journal, op), TC_SLOT_DIRTY);
+}
+
+void tc_journal_mark_faulty(struct tc_journal *journal, uint64_t op) {
+    uint64_t slot = slot_of(journal, op);
+    tc_header_reserved(&journal->headers[slot], journal->options.cluster, journal->options.group,
+                       slot);
+    slot_set_state(journal, slot, TC_SLOT_FAULTY);
+}
+
+uint32_t tc_journal_faulty_count(const struct tc_journal *journal) {
+    return journal->faulty_count;
+}
+
+bool tc_journal_writing(const struct tc_journal *journal, uint64_t op) {
+    return journal->writing[slot_of(journal, op)] != 0;
+}
+
+const struct tc_superblock *tc_journal_superblock(const struct tc_journal *journal) {
+    return &journal->durable;
+}
+
+uint64_t tc_journal_recovered_op_max(const struct tc_journal *journal) {
+    tc_assert(journal->recover_stage == recover_done);
+    return journal->recovered_op_max;
+}
+
+bool tc_journal_recovered_faulty_above(const struct tc_journal *journal, uint64_t op) {
+    for (uint64_t slot = op + 1; slot < journal->layout.slot_count; slot++) {
+        if (journal->states[slot] == TC_SLOT_FAULTY) return true;
+    }
+    return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prepare writes.
+
+static void write_submit(struct journal_write *write, uint8_t kind, uint64_t offset,
+                         const uint8_t *buffer, uint32_t size);
+
+static void write_io_callback(struct tc_io_storage_op *io_op, int result) {
+    struct journal_write *write = io_op->context;
+    struct tc_journal *journal = write->journal;
+    uint64_t slot = slot_of(journal, write->op);
+    tc_assert(write->stage != write_free);
+    tc_assert(journal->writing[slot] == 1);
+    if (result == TC_OK && write->stage == write_prepare) {
+        write->stage = write_header;
+        write_submit(write, TC_IO_STORAGE_WRITE,
+                     journal->layout.header_ring_offset + slot * TC_HEADER_SIZE,
+                     (const uint8_t *)&write->header_copy, TC_HEADER_SIZE);
+        return;
+    }
+    if (result == TC_OK && write->stage == write_header) {
+        write->stage = write_sync;
+        write_submit(write, TC_IO_STORAGE_SYNC, 0, NULL, 0);
+        return;
+    }
+    // Done (sync completed) or failed at any stage.
+    write->stage = write_free;
+    journal->writing[slot] = 0;
+    if (result == TC_OK) {
+        const struct tc_header *current = tc_journal_header(journal, write->op);
+        if (current != NULL && tc_checksum_equal(&current->checksum, &write->checksum)) {
+            slot_set_state(journal, slot, TC_SLOT_CLEAN);
+        }
+    }
+    journal->options.write_callback(journal->options.context, write->op, &write->checksum, result);
+}
+
+static void write_submit(struct journal_write *write, uint8_t kind, uint64_t offset,
+                         const uint8_t *buffer, uint32_t size) {
+    struct tc_io *io = write->journal->options.io;
+    memset(&write->io_op, 0, sizeof(write->io_op));
+    write->io_op.callback = write_io_callback;
+    write->io_op.context = write;
+    write->io_op.offset_bytes = offset;
+    write->io_op.buffer = (uint8_t *)(uintptr_t)buffer;
+    write->io_op.size_bytes = size;
+    if (kind == TC_IO_STORAGE_WRITE) {
+        io->vtable->storage_write(io, &write->io_op);
+    } else {
+        io->vtable->storage_sync(io, &write->io_op);
+    }
+}
+
+int tc_journal_write_prepare(struct tc_journal *journal, const uint8_t *message) {
+    const struct tc_header *header = (const struct tc_header *)(const void *)message;
+    tc_assert(header->command == TC_COMMAND_PREPARE);
+    tc_assert(header->size <= TC_MESSAGE_SIZE_MAX);
+    tc_assert(journal->recover_stage == recover_done);
+    uint64_t slot = slot_of(journal, header->op);
+    const struct tc_header *current = tc_journal_header(journal, header->op);
+    tc_assert(current != NULL);
+    tc_assert(tc_checksum_equal(&current->checksum, &header->checksum));
+    if (journal->writing[slot] != 0) return TC_EBUSY;
+    struct journal_write *write = NULL;
+    for (uint32_t i = 0; i < TC_JOURNAL_WRITES_MAX; i++) {
+        if (journal->writes[i].stage == write_free) {
+            write = &journal->writes[i];
+            break;
+        }
+    }
+    if (write == NULL) return TC_EBUSY;
+    write->journal = journal;
+    memcpy(write->buffer, message, header->size);
+    write->op = header->op;
+    write->checksum = header->checksum;
+    write->header_copy = *header;
+    write->stage = write_prepare;
+    journal->writing[slot] = 1;
+#if defined(TC_PLANTED_BUG_ACK_BEFORE_DURABLE)
+    // Planted bug: report durability before anything reached the disk (the write still happens).
+    slot_set_state(journal, slot, TC_SLOT_CLEAN);
+#endif
+    write_submit(write, TC_IO_STORAGE_WRITE,
+                 journal->layout.prepare_ring_offset + slot * TC_MESSAGE_SIZE_MAX, write->buffer,
+                 header->size);
+    return TC_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prepare reads.
+
+static bool prepare_header_matches(const struct tc_journal *journal, const struct tc_header *h,
+                                   uint64_t op) {
+    if (!tc_header_valid_checksum(h)) return false;
+    if (tc_header_invalid(h) != NULL) return false;
+    if (h->command != TC_COMMAND_PREPARE) return false;
+    if (h->cluster != journal->options.cluster || h->group != journal->options.group) return false;
+    return h->op == op;
+}
+
+static void read_io_callback(struct tc_io_storage_op *io_op, int result);
+
+static void read_submit(struct journal_read *read, uint64_t offset, uint8_t *buffer,
+                        uint32_t size) {
+    struct tc_io *io = read->journal->options.io;
+    memset(&read->io_op, 0, sizeof(read->io_op));
+    read->io_op.callback = read_io_callback;
+    read->io_op.context = read;
+    read->io_op.offset_bytes = offset;
+    read->io_op.buffer = buffer;
+    read->io_op.size_bytes = size;
+    io->vtable->storage_read(io, &read->io_op);
+}
+
+static void read_finish(struct journal_read *read, int result) {
+    struct tc_journal *journal = read->journal;
+    read->stage = read_free;
+    journal->options.read_callback(journal->options.context, read->buffer, read->op, result);
+}
+
+static void read_io_callback(struct tc_io_storage_op *io_op, int result) {
+    struct journal_read *read = io_op->context;
+    struct tc_journal *journal = read->journal;
+    const struct tc_header *h = (const struct tc_header *)(const void *)read->buffer;
+    if (result != TC_OK) {
+        read_finish(read, TC_EIO);
+        return;
+    }
+    if (read->stage == read_first_sector) {
+        if (!prepare_header_matches(journal, h, read->op) ||
+            !tc_checksum_equal(&h->checksum, &read->checksum)) {
+            read_finish(read, TC_ECORRUPT);
+            return;
+        }
+        if (h->size > TC_SECTOR_SIZE) {
+            read->stage = read_rest;
+            uint64_t base = journal->layout.prepare_ring_offset +
+                            slot_of(journal, read->op) * TC_MESSAGE_SIZE_MAX;
+            read_submit(read, base + TC_SECTOR_SIZE, read->buffer + TC_SECTOR_SIZE,
+                        h->size - TC_SECTOR_SIZE);
+            return;
+        }
+    }
+    // The header may have been corrupted between the two reads: check it again, then the body.
+    if (!prepare_header_matches(journal, h, read->op) ||
+        !tc_checksum_equal(&h->checksum, &read->checksum) ||
+        !tc_header_valid_checksum_body(h, read->buffer + TC_HEADER_SIZE)) {
+        read_finish(read, TC_ECORRUPT);
+        return;
+    }
+    read_finish(read, TC_OK);
+}
+
+int tc_journal_read_prepare(struct tc_journal *journal, uint64_t op,
+                            const struct tc_checksum *checksum, uint8_t *buffer) {
+    tc_assert(journal->recover_stage == recover_done);
+    tc_assert(buffer != NULL);
+    for (uint32_t i = 0; i < TC_JOURNAL_READS_MAX; i++) {
+        struct journal_read *read = &journal->reads[i];
+        if (read->stage != read_free) continue;
+        read->journal = journal;
+        read->buffer = buffer;
+        read->op = op;
+        read->checksum = *checksum;
+        read->stage = read_first_sector;
+        uint64_t offset = journal->layout.prepare_ring_offset + slot_of(journal, op) * TC_MESSAGE_SIZE_MAX;
+        read_submit(read, offset, buffer, TC_SECTOR_SIZE);
+        return TC_OK;
+    }
+    return TC_EBUSY;
+}
+
+uint32_t tc_journal_reads_free(const struct tc_journal *journal) {
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < TC_JOURNAL_READS_MAX; i++) {
+        if (journal->reads[i].stage == read_free) count++;
+    }
+    return count;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Superblock writes: copies 0-1, sync, copies 2-3, sync.
+
+static void superblock_stage_start(struct tc_journal *journal);
+
+static void superblock_io_callback(struct tc_io_storage_op *io_op, int result) {
+    struct tc_journal *journal = io_op->context;
+    tc_assert(journal->superblock_writing);
+    tc_assert(journal->superblock_ios_pending > 0);
+    journal->superblock_ios_pending--;
+    if (result != TC_OK) {
+        // Fail-stop: the replica stops on any write error.
+        journal->superblock_writing = false;
+        journal->options.superblock_callback(journal->options.context, TC_EIO);
+        return;
+    }
+    if (journal->superblock_ios_pending > 0) return;
+    journal->superblock_stage++;
+    if (journal->superblock_stage < 4) {
+        superblock_stage_start(journal);
+        return;
+    }
+    journal->durable = journal->in_flight;
+    journal->superblock_writing = false;
+    if (journal->superblock_pending) {
+        tc_journal_write_superblock(journal, journal->desired.view, journal->desired.log_view,
+                                    journal->desired.view_headers,
+                                    journal->desired.view_headers_count);
+    }
+    journal->options.superblock_callback(journal->options.context, TC_OK);
+}
+
+static void superblock_stage_start(struct tc_journal *journal) {
+    struct tc_io *io = journal->options.io;
+    uint32_t stage = journal->superblock_stage;
+    if (stage == 1 || stage == 3) {
+        struct tc_io_storage_op *op = &journal->superblock_ops[0];
+        memset(op, 0, sizeof(*op));
+        op->callback = superblock_io_callback;
+        op->context = journal;
+        journal->superblock_ios_pending = 1;
+        io->vtable->storage_sync(io, op);
+        return;
+    }
+    uint32_t first = stage == 0 ? 0 : 2;
+    journal->superblock_ios_pending = 2;
+    for (uint32_t copy = first; copy < first + 2; copy++) {
+        uint8_t *sector = journal->superblock_copies + (uint64_t)copy * TC_SECTOR_SIZE;
+        memset(sector, 0, TC_SECTOR_SIZE);
+        struct tc_superblock *sb = (struct tc_superblock *)(void *)sector;
+        *sb = journal->in_flight;
+        sb->copy = (uint8_t)copy;
+        superblock_seal(sb);
+        struct tc_io_storage_op *op = &journal->superblock_ops[copy];
+        memset(op, 0, sizeof(*op));
+        op->callback = superblock_io_callback;
+        op->context = journal;
+        op->offset_bytes = journal->layout.superblock_offset + (uint64_t)copy * TC_SECTOR_SIZE;
+        op->buffer = sector;
+        op->size_bytes = TC_SECTOR_SIZE;
+        io->vtable->storage_write(io, op);
+    }
+}
+
+void tc_journal_write_superblock(struct tc_journal *journal, uint32_t view, uint32_t log_view,
+                                 const struct tc_header *view_headers, uint32_t count) {
+    tc_assert(journal->recover_stage == recover_done);
+    tc_assert(view >= journal->durable.view);
+    tc_assert(log_view >= journal->durable.log_view);
+    superblock_build(&journal->options, &journal->desired, 0, view, log_view, view_headers, count);
+    journal->superblock_pending = true;
+    if (journal->superblock_writing) return;
+    journal->superblock_pending = false;
+    journal->in_flight = journal->desired;
+    journal->in_flight.sequence = journal->durable.sequence + 1;
+    journal->superblock_writing = true;
+    journal->superblock_stage = 0;
+    superblock_stage_start(journal);
+}
+
+uint32_t tc_journal_durable_view(const struct tc_journal *journal) { return journal->durable.view; }
+
+uint32_t tc_journal_durable_log_view(const struct tc_journal *journal) {
+    return journal->durable.log_view;
+}
+
+bool tc_journal_superblock_busy(const struct tc_journal *journal) {
+    return journal->superblock_writing || journal->superblock_pending;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recovery.
+
+static void recover_step(struct tc_journal *journal);
+
+static void recover_io_callback(struct tc_io_storage_op *io_op, int result) {
+    struct tc_journal *journal = io_op->context;
+    if (result != TC_OK) {
+        // A latent read error: the bytes are unusable. Poison them so validation fails.
+        memset(io_op->buffer, 0, io_op->size_bytes);
+    }
+    recover_step(journal);
+}
+
+static void recover_read(struct tc_journal *journal, uint64_t offset, uint8_t *buffer,
+                         uint32_t size) {
+    struct tc_io_storage_op *op = &journal->recover_op;
+    memset(op, 0, sizeof(*op));
+    op->callback = recover_io_callback;
+    op->context = journal;
+    op->offset_bytes = offset;
+    op->buffer = buffer;
+    op->size_bytes = size;
+    journal->options.io->vtable->storage_read(journal->options.io, op);
+}
+
+static int recover_choose_superblock(struct tc_journal *journal) {
+    const struct tc_superblock *best = NULL;
+    for (uint32_t copy = 0; copy < TC_SUPERBLOCK_COPIES; copy++) {
+        const struct tc_superblock *sb = (const struct tc_superblock *)(const void *)(
+            journal->superblock_copies + (uint64_t)copy * TC_SECTOR_SIZE);
+        if (!superblock_valid(journal, sb, copy)) continue;
+        if (best == NULL || sb->sequence > best->sequence) best = sb;
+    }
+    if (best == NULL) return TC_ECORRUPT;
+    if (best->cluster != journal->options.cluster || best->group != journal->options.group ||
+        best->replica != journal->options.replica ||
+        best->replica_count != journal->options.replica_count ||
+        best->slot_count != journal->options.slot_count) {
+        return TC_EINVAL;
+    }
+    journal->durable = *best;
+    return TC_OK;
+}
+
+// Classifies slot `slot` from its prepare (recover_buffer) and redundant header (headers[slot],
+// still holding the header ring copy). See the decision table in docs/vsr.md.
+static void recover_classify(struct tc_journal *journal, uint32_t slot) {
+    const struct tc_superblock *sb = &journal->durable;
+    const struct tc_header *prepare = (const struct tc_header *)(const void *)journal->recover_buffer;
+    struct tc_header redundant = journal->headers[slot];
+    uint64_t op = slot; // the ring cannot wrap yet: slot == op
+    bool prepare_valid = prepare_header_matches(journal, prepare, op) &&
+                         tc_header_valid_checksum_body(prepare, journal->recover_buffer + TC_HEADER_SIZE);
+    bool prepare_reserved = tc_header_valid_checksum(prepare) && tc_header_invalid(prepare) == NULL &&
+                            prepare->command == TC_COMMAND_RESERVED && prepare->op == slot;
+    bool redundant_valid = prepare_header_matches(journal, &redundant, op);
+    bool redundant_reserved = tc_header_valid_checksum(&redundant) &&
+                              tc_header_invalid(&redundant) == NULL &&
+                              redundant.command == TC_COMMAND_RESERVED && redundant.op == slot;
+
+    enum tc_slot_state state = TC_SLOT_EMPTY;
+    struct tc_header entry;
+    if (prepare_valid) {
+        state = TC_SLOT_CLEAN;
+        entry = *prepare;
+    } else if (redundant_valid && !prepare_reserved) {
+        state = TC_SLOT_DIRTY; // header known, prepare corrupt: repair, never nack
+        entry = redundant;
+    } else if (!prepare_reserved && !redundant_valid && !redundant_reserved) {
+        state = TC_SLOT_FAULTY; // both copies unreadable: op unknown
+    }
+    // else: torn or lost write of a prepare that was never acknowledged -> EMPTY.
+
+    const struct tc_header *view_first = &sb->view_headers[0];
+    const struct tc_header *view_last = &sb->view_headers[sb->view_headers_count - 1];
+    if (op >= view_first->op && op <= view_last->op) {
+        const struct tc_header *canonical = &sb->view_headers[op - view_first->op];
+        if (state != TC_SLOT_CLEAN || !tc_checksum_equal(&entry.checksum, &canonical->checksum)) {
+            state = TC_SLOT_DIRTY;
+        }
+        entry = *canonical;
+    } else if (op > view_last->op && (state == TC_SLOT_CLEAN || state == TC_SLOT_DIRTY) &&
+               entry.view != sb->log_view) {
+        state = TC_SLOT_EMPTY; // stale (older view) or never acknowledged (newer view)
+    }
+
+    tc_header_reserved(&journal->headers[slot], journal->options.cluster, journal->options.group,
+                       slot);
+    journal->states[slot] = TC_SLOT_EMPTY;
+    if (state == TC_SLOT_CLEAN || state == TC_SLOT_DIRTY) {
+        journal->headers[slot] = entry;
+        if (op > journal->recovered_op_max) journal->recovered_op_max = op;
+    }
+    slot_set_state(journal, slot, state);
+}
+
+static void recover_step(struct tc_journal *journal) {
+    struct tc_journal_layout *layout = &journal->layout;
+    switch (journal->recover_stage) {
+    case recover_superblock:
+        if (journal->recover_index < TC_SUPERBLOCK_COPIES) {
+            uint32_t copy = journal->recover_index++;
+            recover_read(journal, layout->superblock_offset + (uint64_t)copy * TC_SECTOR_SIZE,
+                         journal->superblock_copies + (uint64_t)copy * TC_SECTOR_SIZE,
+                         TC_SECTOR_SIZE);
+            return;
+        }
+        int rc = recover_choose_superblock(journal);
+        if (rc != TC_OK) {
+            journal->recover_stage = recover_idle;
+            journal->options.recover_callback(journal->options.context, rc);
+            return;
+        }
+        journal->recover_stage = recover_header_ring;
+        recover_read(journal, layout->header_ring_offset, (uint8_t *)journal->headers,
+                     (uint32_t)((uint64_t)layout->slot_count * TC_HEADER_SIZE));
+        return;
+    case recover_header_ring:
+        journal->recover_stage = recover_slots;
+        journal->recover_index = 0;
+        recover_read(journal, layout->prepare_ring_offset, journal->recover_buffer, TC_SECTOR_SIZE);
+        return;
+    case recover_slots: {
+        uint32_t slot = journal->recover_index;
+        const struct tc_header *h = (const struct tc_header *)(const void *)journal->recover_buffer;
+        uint64_t base = layout->prepare_ring_offset + (uint64_t)slot * TC_MESSAGE_SIZE_MAX;
+        if (journal->recover_op.offset_bytes == base && tc_header_valid_checksum(h) &&
+            h->size > TC_SECTOR_SIZE && h->size <= TC_MESSAGE_SIZE_MAX) {
+            recover_read(journal, base + TC_SECTOR_SIZE, journal->recover_buffer + TC_SECTOR_SIZE,
+                         h->size - TC_SECTOR_SIZE);
+            return;
+        }
+        recover_classify(journal, slot);
+        journal->recover_index++;
+        if (journal->recover_index < layout->slot_count) {
+            recover_read(journal,
+                         layout->prepare_ring_offset +
+                             (uint64_t)journal->recover_index * TC_MESSAGE_SIZE_MAX,
+                         journal->recover_buffer, TC_SECTOR_SIZE);
+            return;
+        }
+        journal->recover_stage = recover_done;
+        journal->desired = journal->durable;
+        journal->options.recover_callback(journal->options.context, TC_OK);
+        return;
+    }
+    default: tc_unreachable();
+    }
+}
+
+void tc_journal_recover(struct tc_journal *journal) {
+    tc_assert(journal->recover_stage == recover_idle);
+    journal->recover_stage = recover_superblock;
+    journal->recover_index = 0;
+    journal->recovered_op_max = 0;
+    journal->faulty_count = 0;
+    memset(journal->states, 0, journal->layout.slot_count);
+    recover_step(journal);
+}

@@ -1,0 +1,229 @@
+// The room state machine: configuration, memory layout, init, digest and the chain hash.
+// The ops themselves are in room_apply.c, retained messages in room_history.c, the wire encodings
+// in room_codec.c and the shared hash index in room_table.c. Semantics: docs/room.md.
+
+#include <string.h>
+
+#include "room_internal.h"
+#include "tc_assert.h"
+#include "tc_err.h"
+
+const char *tc_room_config_invalid(const struct tc_room_config *config) {
+    if (config == NULL) return "config is NULL";
+    if (config->rooms_max < 1) return "rooms_max must be >= 1";
+    if (config->rooms_max > ROOM_CONFIG_ROOMS_MAX) return "rooms_max is too large";
+    if (config->members_max < 2) return "members_max must be >= 2";
+    if (config->members_max > ROOM_CONFIG_ENTRIES_MAX) return "members_max is too large";
+    if (config->idempotency_keys_max < 1) return "idempotency_keys_max must be >= 1";
+    if (config->idempotency_keys_max > ROOM_CONFIG_ENTRIES_MAX) {
+        return "idempotency_keys_max is too large";
+    }
+    if (config->messages_max < 1) return "messages_max must be >= 1";
+    if (config->messages_max > ROOM_CONFIG_ENTRIES_MAX) return "messages_max is too large";
+    if (config->body_bytes_max < TC_ROOM_BODY_SIZE_MAX) {
+        return "body_bytes_max must be >= TC_ROOM_BODY_SIZE_MAX";
+    }
+    return NULL;
+}
+
+// One place computes the layout both for sizing (arena NULL) and for allocating, so
+// tc_room_memory_size and tc_room_init cannot disagree.
+struct layout {
+    struct tc_arena *arena; // NULL: size only
+    uint64_t size_bytes;
+    bool failed;
+};
+
+#define LAYOUT_ALIGNMENT 64u
+
+static void *layout_alloc(struct layout *layout, uint64_t size_bytes) {
+    tc_assert(size_bytes > 0);
+    layout->size_bytes += tc_align_up(size_bytes, LAYOUT_ALIGNMENT) + LAYOUT_ALIGNMENT;
+    if (layout->arena == NULL || layout->failed) return NULL;
+    void *result = tc_arena_alloc(layout->arena, size_bytes, LAYOUT_ALIGNMENT);
+    if (result == NULL) layout->failed = true;
+    return result;
+}
+
+static struct room_index_slot *layout_index(struct layout *layout, uint32_t count_max) {
+    uint64_t capacity = tc_room__index_capacity(count_max);
+    return layout_alloc(layout, capacity * sizeof(struct room_index_slot));
+}
+
+static struct tc_room_machine *layout_machine(struct layout *layout,
+                                              const struct tc_room_config *config,
+                                              struct room_index_slot *slots[4]) {
+    struct tc_room_machine *machine = layout_alloc(layout, sizeof(struct tc_room_machine));
+    struct room_entry *rooms = layout_alloc(layout, sizeof(*rooms) * config->rooms_max);
+    struct room_member *members = layout_alloc(layout, sizeof(*members) * config->members_max);
+    struct room_idempotency *keys =
+        layout_alloc(layout, sizeof(*keys) * config->idempotency_keys_max);
+    struct room_message *messages = layout_alloc(layout, sizeof(*messages) * config->messages_max);
+    uint8_t *bodies = layout_alloc(layout, config->body_bytes_max);
+    slots[0] = layout_index(layout, config->rooms_max);
+    slots[1] = layout_index(layout, config->members_max);
+    slots[2] = layout_index(layout, config->idempotency_keys_max);
+    slots[3] = layout_index(layout, config->messages_max);
+    if (layout->arena == NULL || layout->failed) return NULL;
+    machine->rooms = rooms;
+    machine->members = members;
+    machine->keys = keys;
+    machine->messages = messages;
+    machine->bodies = bodies;
+    return machine;
+}
+
+uint64_t tc_room_memory_size(const struct tc_room_config *config) {
+    tc_assert(tc_room_config_invalid(config) == NULL);
+    struct layout layout = {.arena = NULL, .size_bytes = 0, .failed = false};
+    struct room_index_slot *slots[4];
+    struct tc_room_machine *machine = layout_machine(&layout, config, slots);
+    tc_assert(machine == NULL);
+    tc_assert(layout.size_bytes > 0);
+    return layout.size_bytes;
+}
+
+int tc_room_init(struct tc_room_machine **out, const struct tc_room_config *config,
+                 struct tc_arena *arena) {
+    tc_assert(out != NULL);
+    tc_assert(arena != NULL);
+    *out = NULL;
+    if (tc_room_config_invalid(config) != NULL) return TC_EINVAL;
+    struct layout layout = {.arena = arena, .size_bytes = 0, .failed = false};
+    struct room_index_slot *slots[4];
+    struct tc_room_machine *machine = layout_machine(&layout, config, slots);
+    if (machine == NULL) return TC_ENOMEM;
+
+    machine->config = *config;
+    tc_room__index_init(&machine->rooms_index, slots[0], config->rooms_max);
+    tc_room__index_init(&machine->members_index, slots[1], config->members_max);
+    tc_room__index_init(&machine->keys_index, slots[2], config->idempotency_keys_max);
+    tc_room__index_init(&machine->messages_index, slots[3], config->messages_max);
+    // Free list of member records: 0, 1, 2, ... (links are index + 1; 0 ends the list).
+    for (uint32_t i = 0; i < config->members_max; i++) {
+        machine->members[i].free_next = i + 1u < config->members_max ? i + 2u : 0u;
+    }
+    machine->members_free = 1;
+    machine->op_last = 0;
+    machine->body_position_next = 0;
+    tc_assert(machine->rooms_count == 0);
+    tc_assert(machine->messages_count == 0);
+    *out = machine;
+    return TC_OK;
+}
+
+uint32_t tc_room_count(const struct tc_room_machine *machine) {
+    tc_assert(machine != NULL);
+    tc_assert(machine->rooms_count <= machine->config.rooms_max);
+    return machine->rooms_count;
+}
+
+static void hash_u64(struct tc_hash256_state *state, uint64_t value) {
+    uint8_t bytes[8];
+    for (uint32_t i = 0; i < 8; i++) bytes[i] = (uint8_t)(value >> (8u * i));
+    tc_hash256_update(state, bytes, sizeof(bytes));
+}
+
+void tc_room_chain_hash(struct tc_hash256 *out, const struct tc_hash256 *prev, uint64_t room,
+                        uint64_t seq, uint64_t sender, uint64_t timestamp_ns, const uint8_t *body,
+                        uint32_t body_size) {
+    tc_assert(out != NULL);
+    tc_assert(prev != NULL);
+    tc_assert(body != NULL || body_size == 0);
+    struct tc_hash256 body_hash;
+    tc_hash256_compute(&body_hash, body, body_size);
+    struct tc_hash256_state state;
+    tc_hash256_init(&state);
+    tc_hash256_update(&state, prev->bytes, sizeof(prev->bytes));
+    hash_u64(&state, room);
+    hash_u64(&state, seq);
+    hash_u64(&state, sender);
+    hash_u64(&state, timestamp_ns);
+    tc_hash256_update(&state, body_hash.bytes, sizeof(body_hash.bytes));
+    tc_hash256_final(&state, out);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Digest: BLAKE2b-128 of a BLAKE2b-256 stream over the logical state in canonical order: rooms in
+// creation order, the member set as an order-independent sum (a set has no order), idempotency
+// entries oldest first, retained messages oldest first with their bodies, the body ring position.
+
+static void digest_members(const struct tc_room_machine *machine, struct tc_hash256_state *state) {
+    uint64_t sum_a = 0;
+    uint64_t sum_b = 0;
+    uint32_t seen = 0;
+    for (uint32_t i = 0; i < machine->config.members_max; i++) {
+        const struct room_member *member = &machine->members[i];
+        if (member->used == 0) continue;
+        sum_a += tc_room__hash_u64(member->room, member->user);
+        sum_b += tc_room__hash_u64(member->user ^ 0x5bd1e9955bd1e995ull, member->room);
+        seen += 1;
+    }
+    tc_assert(seen == machine->members_count);
+    hash_u64(state, seen);
+    hash_u64(state, sum_a);
+    hash_u64(state, sum_b);
+}
+
+static void digest_rooms(const struct tc_room_machine *machine, struct tc_hash256_state *state) {
+    hash_u64(state, machine->rooms_count);
+    for (uint32_t i = 0; i < machine->rooms_count; i++) {
+        const struct room_entry *room = &machine->rooms[i];
+        hash_u64(state, room->id);
+        hash_u64(state, room->kind);
+        hash_u64(state, room->member_count);
+        hash_u64(state, room->seq_last);
+        hash_u64(state, room->seq_retained_min);
+        tc_hash256_update(state, room->hash_last.bytes, sizeof(room->hash_last.bytes));
+    }
+}
+
+static void digest_keys(const struct tc_room_machine *machine, struct tc_hash256_state *state) {
+    hash_u64(state, machine->keys_count);
+    for (uint32_t i = 0; i < machine->keys_count; i++) {
+        uint32_t slot = (machine->keys_head + i) % machine->config.idempotency_keys_max;
+        const struct room_idempotency *entry = &machine->keys[slot];
+        hash_u64(state, entry->room);
+        tc_hash256_update(state, entry->key, sizeof(entry->key));
+        hash_u64(state, entry->seq);
+        hash_u64(state, entry->thread_seq);
+        tc_hash256_update(state, entry->hash.bytes, sizeof(entry->hash.bytes));
+    }
+}
+
+static void digest_messages(const struct tc_room_machine *machine, struct tc_hash256_state *state) {
+    hash_u64(state, machine->messages_count);
+    hash_u64(state, machine->body_position_next);
+    for (uint32_t i = 0; i < machine->messages_count; i++) {
+        uint32_t slot = (machine->messages_head + i) % machine->config.messages_max;
+        const struct room_message *message = &machine->messages[slot];
+        hash_u64(state, message->room);
+        hash_u64(state, message->seq);
+        hash_u64(state, message->thread_parent_seq);
+        hash_u64(state, message->thread_seq);
+        hash_u64(state, message->thread_seq_last);
+        hash_u64(state, message->sender);
+        hash_u64(state, message->timestamp_ns);
+        hash_u64(state, message->body_position);
+        hash_u64(state, message->body_size);
+        tc_hash256_update(state, message->hash.bytes, sizeof(message->hash.bytes));
+        tc_hash256_update(state, message->prev_hash.bytes, sizeof(message->prev_hash.bytes));
+        tc_hash256_update(state, tc_room__message_body(machine, message), message->body_size);
+    }
+}
+
+void tc_room_digest(const struct tc_room_machine *machine, struct tc_checksum *out) {
+    tc_assert(machine != NULL);
+    tc_assert(out != NULL);
+    static const char tag[] = "tigerchat.room.digest.v1";
+    struct tc_hash256_state state;
+    tc_hash256_init(&state);
+    tc_hash256_update(&state, tag, sizeof(tag));
+    digest_rooms(machine, &state);
+    digest_members(machine, &state);
+    digest_keys(machine, &state);
+    digest_messages(machine, &state);
+    struct tc_hash256 stream;
+    tc_hash256_final(&state, &stream);
+    tc_checksum_compute(out, stream.bytes, sizeof(stream.bytes));
+}

@@ -1,0 +1,130 @@
+#ifndef TC_ROOM_INTERNAL_H
+#define TC_ROOM_INTERNAL_H
+
+// Private to node/room: the machine's layout and the open-addressing index shared by its tables.
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "room.h"
+
+#define ROOM_KIND_GROUP 1u
+#define ROOM_KIND_DM 2u
+
+// Config upper bounds: every index has a power-of-two capacity >= 2 * entries that fits in u32.
+#define ROOM_CONFIG_ROOMS_MAX (1u << 24)
+#define ROOM_CONFIG_ENTRIES_MAX (1u << 26)
+
+// An open-addressing (linear probing) index from a 64-bit key hash to a u32 value (an entry index
+// in one of the machine's arrays). The keys live in those arrays; a caller-supplied match function
+// compares them. Load factor <= 1/2, so every probe loop ends within `capacity` steps (asserted).
+// Removal uses backward-shift deletion (no tombstones), so lookups stay O(1) under churn.
+struct room_index_slot {
+    uint32_t hash32;     // low 32 bits of the key hash (fast reject, and the ideal slot)
+    uint32_t value_next; // value + 1; 0 = empty
+};
+
+struct room_index {
+    struct room_index_slot *slots;
+    uint32_t capacity; // power of two
+    uint32_t count;
+    uint32_t count_max; // entries this index must hold (<= capacity / 2)
+};
+
+typedef bool (*room_index_match_fn)(const void *context, uint32_t value, const void *key);
+
+#define ROOM_INDEX_NONE UINT32_MAX
+
+uint32_t tc_room__index_capacity(uint32_t count_max);
+void tc_room__index_init(struct room_index *index, struct room_index_slot *slots,
+                         uint32_t count_max);
+// Returns the slot position holding the key, or ROOM_INDEX_NONE.
+uint32_t tc_room__index_find(const struct room_index *index, uint64_t hash,
+                             room_index_match_fn match, const void *context, const void *key);
+static inline uint32_t tc_room__index_value(const struct room_index *index, uint32_t position) {
+    return index->slots[position].value_next - 1u;
+}
+// The key must be absent (the caller looked it up first) and count < count_max.
+void tc_room__index_insert(struct room_index *index, uint64_t hash, uint32_t value);
+void tc_room__index_remove_at(struct room_index *index, uint32_t position);
+
+uint64_t tc_room__hash_u64(uint64_t a, uint64_t b);
+uint64_t tc_room__hash_key(uint64_t room, const uint8_t key[TC_ROOM_KEY_SIZE]);
+
+struct room_entry {
+    uint64_t id;
+    uint64_t seq_last;         // 0 = no message yet
+    uint64_t seq_retained_min; // lowest seq still in the message ring; seq_last + 1 if none
+    struct tc_hash256 hash_last;
+    uint32_t member_count;
+    uint32_t kind; // ROOM_KIND_*
+};
+
+struct room_member {
+    uint64_t room;
+    uint64_t user;
+    uint32_t free_next; // free list link (pool index + 1; 0 = end) while free
+    uint32_t used;      // 1 while a member
+};
+
+struct room_idempotency {
+    uint64_t room;
+    uint8_t key[TC_ROOM_KEY_SIZE];
+    uint64_t seq;
+    uint64_t thread_seq;
+    struct tc_hash256 hash;
+};
+
+struct room_message {
+    uint64_t room;
+    uint64_t seq;
+    uint64_t thread_parent_seq;
+    uint64_t thread_seq;
+    uint64_t thread_seq_last; // for a thread root: the last reply's thread seq
+    uint64_t sender;
+    uint64_t timestamp_ns;
+    uint64_t body_position; // logical byte position in the body ring
+    uint32_t body_size;
+    uint32_t room_index;
+    struct tc_hash256 hash;
+    struct tc_hash256 prev_hash;
+};
+
+struct tc_room_machine {
+    struct tc_room_config config;
+    uint64_t op_last;
+
+    struct room_entry *rooms; // creation order
+    uint32_t rooms_count;
+    struct room_index rooms_index; // room id -> rooms[]
+
+    struct room_member *members; // pool
+    uint32_t members_count;
+    uint32_t members_free;           // free list head (index + 1; 0 = empty)
+    struct room_index members_index; // (room, user) -> members[]
+
+    struct room_idempotency *keys; // FIFO ring, oldest at keys_head
+    uint32_t keys_head;
+    uint32_t keys_count;
+    struct room_index keys_index; // (room, key) -> keys[]
+
+    struct room_message *messages; // FIFO ring, oldest at messages_head
+    uint32_t messages_head;
+    uint32_t messages_count;
+    struct room_index messages_index; // (room, seq) -> messages[]
+
+    uint8_t *bodies;             // body ring of config.body_bytes_max bytes
+    uint64_t body_position_next; // logical position of the next body
+};
+
+// room_history.c: the retained message ring.
+uint32_t tc_room__messages_find(const struct tc_room_machine *machine, uint64_t room, uint64_t seq);
+// Appends a message (its fields set by the caller, body copied in), evicting the oldest messages
+// first as needed to respect messages_max and body_bytes_max.
+void tc_room__messages_append(struct tc_room_machine *machine, const struct room_message *message,
+                              const uint8_t *body);
+const uint8_t *tc_room__message_body(const struct tc_room_machine *machine,
+                                     const struct room_message *message);
+uint32_t tc_room__find(const struct tc_room_machine *machine, uint64_t room);
+
+#endif

@@ -1,0 +1,1171 @@
+// VSR replica: init, recovery, ticks, message intake, the normal case (request -> prepare ->
+// prepare_ok -> commit -> reply), the commit path and repair. View change is in replica_view.c.
+// Protocol, invariants and diagrams: docs/vsr.md.
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "replica_internal.h"
+#include "tc_assert.h"
+#include "tc_err.h"
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers.
+
+uint8_t replica_primary_index(const struct tc_replica *replica, uint32_t view) {
+    return (uint8_t)(view % replica->replica_count);
+}
+
+bool replica_is_primary(const struct tc_replica *replica) {
+    return replica_primary_index(replica, replica->view) == replica->replica;
+}
+
+void replica_log(struct tc_replica *replica, enum tc_log_level level, const char *format, ...) {
+    if (level > replica->io->log_level) return;
+    char line[320];
+    int prefix = snprintf(line, sizeof(line), "g%u r%u v%u %s op=%llu c=%llu/%llu ",
+                          replica->options.group, replica->replica, replica->view,
+                          replica->state == TC_REPLICA_NORMAL        ? "normal"
+                          : replica->state == TC_REPLICA_VIEW_CHANGE ? "view_change"
+                          : replica->state == TC_REPLICA_RECOVERING_HEAD ? "recovering_head"
+                                                                         : "other",
+                          (unsigned long long)replica->op_head,
+                          (unsigned long long)replica->commit_min,
+                          (unsigned long long)replica->commit_max);
+    if (prefix < 0) prefix = 0;
+    if ((size_t)prefix >= sizeof(line)) prefix = (int)sizeof(line) - 1;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(line + prefix, sizeof(line) - (size_t)prefix, format, args);
+    va_end(args);
+    replica->io->vtable->log(replica->io, level, line);
+}
+
+void replica_send(struct tc_replica *replica, uint8_t target, const uint8_t *message) {
+    tc_assert(target < replica->replica_count);
+    tc_assert(target != replica->replica);
+    replica->io->vtable->send_to_replica(replica->io, target, message);
+}
+
+void replica_header_init(const struct tc_replica *replica, struct tc_header *header,
+                         enum tc_command command) {
+    memset(header, 0, sizeof(*header));
+    header->version = TC_HEADER_VERSION;
+    header->command = (uint8_t)command;
+    header->cluster = replica->options.cluster;
+    header->group = replica->options.group;
+    header->view = replica->view;
+    header->replica = replica->replica;
+    header->size = TC_HEADER_SIZE;
+}
+
+void replica_send_header(struct tc_replica *replica, uint8_t target, struct tc_header *header) {
+    tc_assert(header->size == TC_HEADER_SIZE);
+    tc_header_set_checksum_body(header, NULL, 0);
+    tc_header_set_checksum(header);
+    tc_assert_hot(tc_header_invalid(header) == NULL);
+    replica_send(replica, target, (const uint8_t *)header);
+}
+
+static void send_header_to_all(struct tc_replica *replica, struct tc_header *header) {
+    tc_header_set_checksum_body(header, NULL, 0);
+    tc_header_set_checksum(header);
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        if (r != replica->replica) replica_send(replica, r, (const uint8_t *)header);
+    }
+}
+
+static const struct tc_header *log_header(const struct tc_replica *replica, uint64_t op) {
+    return tc_journal_header(replica->journal, op);
+}
+
+static bool log_clean(const struct tc_replica *replica, uint64_t op) {
+    return tc_journal_slot_state(replica->journal, op) == TC_SLOT_CLEAN &&
+           log_header(replica, op) != NULL;
+}
+
+bool replica_log_clean(const struct tc_replica *replica, uint64_t op) {
+    return log_clean(replica, op);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The log: headers in the journal plus the hash-chain bookkeeping (op_chained_min).
+
+bool replica_connected(const struct tc_replica *replica) {
+    return replica->op_chained_min <= replica->commit_min;
+}
+
+// Extends op_chained_min downward while each header's parent is the header below it.
+void replica_chain_extend(struct tc_replica *replica) {
+    tc_assert(replica->op_chained_min <= replica->op_head);
+    tc_assert(log_header(replica, replica->op_chained_min) != NULL);
+    for (uint64_t guard = 0; guard <= replica->options.journal_slot_count; guard++) {
+        uint64_t op = replica->op_chained_min;
+        if (op == 0) return;
+        const struct tc_header *upper = log_header(replica, op);
+        const struct tc_header *lower = log_header(replica, op - 1);
+        if (lower == NULL || !tc_checksum_equal(&upper->parent, &lower->checksum)) {
+            // A committed op that does not chain to the canonical log is a safety violation.
+            tc_assert(op - 1 > replica->commit_min || lower == NULL);
+            return;
+        }
+        replica->op_chained_min = op - 1;
+    }
+    tc_unreachable();
+}
+
+static void prepare_ok_cache_invalidate(struct tc_replica *replica, uint64_t op) {
+    if (op <= replica->op_prepare_ok_max) {
+        replica->op_prepare_ok_max = op == 0 ? 0 : op - 1;
+    }
+    if (replica->op_prepare_ok_max < replica->commit_min) {
+        replica->op_prepare_ok_max = replica->commit_min;
+    }
+}
+
+// Installs `header` as the log's entry for its op. Entries above a replaced entry no longer chain
+// to it: the caller truncates or repairs. Committed entries never change.
+void replica_log_set(struct tc_replica *replica, const struct tc_header *header) {
+    tc_assert(header->command == TC_COMMAND_PREPARE);
+    uint64_t op = header->op;
+    const struct tc_header *existing = log_header(replica, op);
+    if (op <= replica->commit_min) {
+        tc_assert(existing != NULL);
+        tc_assert(tc_checksum_equal(&existing->checksum, &header->checksum));
+        return;
+    }
+    bool changed = tc_journal_set_header(replica->journal, header);
+    if (changed) prepare_ok_cache_invalidate(replica, op);
+    if (!changed && op <= replica->op_head) return;
+    if (op > replica->op_head) {
+        const struct tc_header *lower = log_header(replica, replica->op_head);
+        bool chains = op == replica->op_head + 1 && replica->op_chained_min <= replica->op_head &&
+                      lower != NULL && tc_checksum_equal(&header->parent, &lower->checksum);
+        replica->op_head = op;
+        if (!chains) replica->op_chained_min = op;
+        replica_chain_extend(replica);
+        return;
+    }
+    if (op >= replica->op_chained_min) {
+        // Replaced inside the chained suffix: entries above no longer chain; the caller truncated.
+        tc_assert(op == replica->op_head);
+        replica->op_chained_min = op;
+        replica_chain_extend(replica);
+        return;
+    }
+    if (op + 1 == replica->op_chained_min) replica_chain_extend(replica);
+}
+
+// Forgets every entry above op_head (uncommitted entries superseded by the canonical log).
+void replica_log_truncate(struct tc_replica *replica, uint64_t op_head) {
+    tc_assert(op_head >= replica->commit_min);
+    tc_assert(op_head >= replica->commit_max || replica->state != TC_REPLICA_NORMAL ||
+              !replica_is_primary(replica));
+    for (uint64_t op = op_head + 1; op <= replica->op_head; op++) {
+        if (tc_journal_slot_state(replica->journal, op) != TC_SLOT_EMPTY) {
+            tc_journal_remove(replica->journal, op);
+        }
+    }
+    if (op_head < replica->op_head) {
+        replica->op_head = op_head;
+        prepare_ok_cache_invalidate(replica, op_head + 1);
+    }
+    if (replica->op_chained_min > replica->op_head) {
+        replica->op_chained_min = replica->op_head;
+        if (log_header(replica, replica->op_head) != NULL) replica_chain_extend(replica);
+    }
+    if (replica->anchor_op > 0 && replica->anchor_op <= replica->commit_min) replica->anchor_op = 0;
+}
+
+// Installs a canonical, hash-chained log suffix (start_view body or the canonical do_view_change):
+// entries above it are truncated, differing entries inside it replaced (DIRTY until repaired).
+void replica_log_install(struct tc_replica *replica, const struct tc_header *headers,
+                         uint32_t count) {
+    tc_assert(count >= 1 && count <= TC_VIEW_HEADERS_MAX);
+    uint64_t last = headers[count - 1].op;
+    tc_assert(last >= replica->commit_min);
+    if (replica->op_head > last) replica_log_truncate(replica, last);
+    for (uint32_t i = 0; i < count; i++) {
+        const struct tc_header *header = &headers[i];
+        tc_assert(i == 0 || header->op == headers[i - 1].op + 1);
+        tc_assert(i == 0 || tc_checksum_equal(&header->parent, &headers[i - 1].checksum));
+        if (header->op <= replica->commit_min) {
+            const struct tc_header *existing = log_header(replica, header->op);
+            tc_assert(existing != NULL);
+            tc_assert(tc_checksum_equal(&existing->checksum, &header->checksum));
+            continue;
+        }
+        if (tc_journal_set_header(replica->journal, header)) {
+            prepare_ok_cache_invalidate(replica, header->op);
+        }
+    }
+    replica->op_head = last;
+    replica->op_chained_min = last;
+    replica_chain_extend(replica);
+    if (replica->anchor_op > 0 && replica->anchor_op <= last) replica->anchor_op = 0;
+}
+
+// Writes a prepare whose header is in our log to the journal if it is not durable yet.
+static void log_write(struct tc_replica *replica, const uint8_t *message) {
+    const struct tc_header *header = (const struct tc_header *)(const void *)message;
+    const struct tc_header *entry = log_header(replica, header->op);
+    if (entry == NULL || !tc_checksum_equal(&entry->checksum, &header->checksum)) return;
+    if (tc_journal_slot_state(replica->journal, header->op) == TC_SLOT_CLEAN) return;
+    if (tc_journal_writing(replica->journal, header->op)) return;
+    int rc = tc_journal_write_prepare(replica->journal, message);
+    if (rc == TC_EBUSY) return; // resent by the primary or re-requested by repair
+    tc_assert(rc == TC_OK);
+#if defined(TC_PLANTED_BUG_ACK_BEFORE_DURABLE)
+    replica_send_prepare_ok(replica);
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options, memory, init.
+
+static uint32_t default_ticks(uint32_t value, uint32_t fallback) {
+    return value == 0 ? fallback : value;
+}
+
+const char *tc_replica_options_invalid(const struct tc_replica_options *o) {
+    if (o->io == NULL) return "io is required";
+    if (o->replica_count == 0 || o->replica_count > TC_REPLICAS_MAX) return "replica_count";
+    if (o->replica >= o->replica_count) return "replica must be < replica_count";
+    if (!tc_is_power_of_two(o->journal_slot_count)) return "journal_slot_count: power of two";
+    if (o->journal_slot_count < TC_JOURNAL_SLOT_COUNT_MIN) return "journal_slot_count too small";
+    if (o->journal_slot_count > TC_JOURNAL_SLOT_COUNT_MAX) return "journal_slot_count too large";
+    if (o->clients_max == 0 || o->clients_max > TC_CLIENTS_MAX) return "clients_max";
+    if (o->cluster == 0) return "cluster must be non-zero";
+    return tc_room_config_invalid(&o->room);
+}
+
+uint64_t tc_replica_storage_size(const struct tc_replica_options *options) {
+    struct tc_journal_layout layout;
+    tc_journal_layout_init(&layout, options->journal_slot_count);
+    return layout.storage_size;
+}
+
+uint64_t tc_replica_memory_size(const struct tc_replica_options *options) {
+    uint64_t size = sizeof(struct tc_replica) + 4096;
+    size += tc_journal_memory_size(options->journal_slot_count);
+    size += tc_client_sessions_memory_size(options->clients_max);
+    size += tc_room_memory_size(&options->room) + 4096;
+    uint64_t buffers = TC_PIPELINE_PREPARE_MAX + REPLICA_SERVE_READS_MAX + 2;
+    size += buffers * (TC_MESSAGE_SIZE_MAX + 4096) + TC_REPLY_SIZE_MAX + 4096;
+    return size;
+}
+
+static void journal_write_callback(void *context, uint64_t op, const struct tc_checksum *checksum,
+                                   int result);
+static void journal_read_callback(void *context, uint8_t *buffer, uint64_t op, int result);
+static void journal_superblock_callback(void *context, int result);
+static void journal_recover_callback(void *context, int result);
+
+static void journal_options_build(const struct tc_replica_options *options,
+                                  struct tc_journal_options *out, void *context) {
+    memset(out, 0, sizeof(*out));
+    out->cluster = options->cluster;
+    out->group = options->group;
+    out->replica = options->replica;
+    out->replica_count = options->replica_count;
+    out->slot_count = options->journal_slot_count;
+    out->io = options->io;
+    out->context = context;
+    out->write_callback = journal_write_callback;
+    out->read_callback = journal_read_callback;
+    out->superblock_callback = journal_superblock_callback;
+    out->recover_callback = journal_recover_callback;
+}
+
+void tc_replica_format(const struct tc_replica_options *options,
+                       void (*write)(void *context, uint64_t offset, const uint8_t *data,
+                                     uint32_t size),
+                       void *context) {
+    tc_assert(tc_replica_options_invalid(options) == NULL);
+    struct tc_journal_options journal_options;
+    journal_options_build(options, &journal_options, NULL);
+    tc_journal_format(&journal_options, write, context);
+}
+
+static int replica_buffers_init(struct tc_replica *replica, struct tc_arena *arena) {
+    for (uint32_t i = 0; i < TC_PIPELINE_PREPARE_MAX; i++) {
+        replica->pipeline[i].message = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
+        if (replica->pipeline[i].message == NULL) return TC_ENOMEM;
+    }
+    for (uint32_t i = 0; i < REPLICA_SERVE_READS_MAX; i++) {
+        replica->serve_reads[i].buffer = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
+        if (replica->serve_reads[i].buffer == NULL) return TC_ENOMEM;
+    }
+    replica->commit_buffer = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
+    replica->send_buffer = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
+    replica->reply_buffer = tc_arena_alloc(arena, TC_REPLY_SIZE_MAX, 4096);
+    if (replica->commit_buffer == NULL || replica->send_buffer == NULL) return TC_ENOMEM;
+    if (replica->reply_buffer == NULL) return TC_ENOMEM;
+    return TC_OK;
+}
+
+int tc_replica_init(struct tc_replica **out, const struct tc_replica_options *options,
+                    struct tc_arena *arena) {
+    if (tc_replica_options_invalid(options) != NULL) return TC_EINVAL;
+    struct tc_replica *replica = tc_arena_alloc(arena, sizeof(*replica), 64);
+    if (replica == NULL) return TC_ENOMEM;
+    replica->options = *options;
+    replica->io = options->io;
+    replica->options.prepare_timeout_ticks = default_ticks(options->prepare_timeout_ticks, 5);
+    replica->options.heartbeat_timeout_ticks = default_ticks(options->heartbeat_timeout_ticks, 5);
+    replica->options.normal_timeout_ticks = default_ticks(options->normal_timeout_ticks, 30);
+    replica->options.view_change_timeout_ticks =
+        default_ticks(options->view_change_timeout_ticks, 30);
+    replica->options.repair_timeout_ticks = default_ticks(options->repair_timeout_ticks, 5);
+    tc_prng_init(&replica->prng, options->seed);
+    replica->replica = options->replica;
+    replica->replica_count = options->replica_count;
+    uint8_t f = (uint8_t)((options->replica_count - 1) / 2);
+    replica->quorum_replication = (uint8_t)(f + 1);
+    replica->quorum_view_change = (uint8_t)(options->replica_count - f);
+    replica->quorum_nack = (uint8_t)(options->replica_count - replica->quorum_replication + 1);
+#if defined(TC_PLANTED_BUG_COMMIT_SINGLE_OK)
+    replica->quorum_replication = 1; // planted bug: commit on a single prepare_ok
+#endif
+    struct tc_journal_options journal_options;
+    journal_options_build(options, &journal_options, replica);
+    int rc = tc_journal_init(&replica->journal, &journal_options, arena);
+    if (rc == TC_OK) rc = tc_client_sessions_init(&replica->sessions, options->clients_max, arena);
+    if (rc == TC_OK) rc = tc_room_init(&replica->room, &options->room, arena);
+    if (rc == TC_OK) rc = replica_buffers_init(replica, arena);
+    if (rc != TC_OK) return rc;
+    replica->state = TC_REPLICA_RECOVERING;
+    *out = replica;
+    return TC_OK;
+}
+
+void tc_replica_open(struct tc_replica *replica) {
+    tc_assert(replica->state == TC_REPLICA_RECOVERING);
+    tc_journal_recover(replica->journal);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recovery.
+
+void replica_normal_timeout_reset(struct tc_replica *replica) {
+    replica->normal_ticks = 0;
+    uint32_t base = replica->options.normal_timeout_ticks;
+    replica->normal_timeout_ticks = base + (uint32_t)tc_prng_below(&replica->prng, base / 2 + 1);
+}
+
+static void journal_recover_callback(void *context, int result) {
+    struct tc_replica *replica = context;
+    tc_assert(replica->state == TC_REPLICA_RECOVERING);
+    if (result != TC_OK) {
+        replica->state = TC_REPLICA_STOPPED;
+        replica_log(replica, TC_LOG_ERROR, "recovery failed: %s (storage not formatted for this "
+                    "replica, or every superblock copy is corrupt)", tc_strerror(result));
+        return;
+    }
+    const struct tc_superblock *sb = tc_journal_superblock(replica->journal);
+    replica->view = sb->view;
+    replica->log_view = sb->log_view;
+    replica->view_headers_count = sb->view_headers_count;
+    memcpy(replica->view_headers, sb->view_headers, sizeof(sb->view_headers));
+    uint64_t view_head = sb->view_headers[sb->view_headers_count - 1].op;
+    replica->op_head = tc_journal_recovered_op_max(replica->journal);
+    tc_assert(replica->op_head >= view_head);
+    replica->op_chained_min = replica->op_head;
+    replica_chain_extend(replica);
+    replica->commit_min = 0;
+    replica->commit_max = view_head > TC_PIPELINE_PREPARE_MAX ? view_head - TC_PIPELINE_PREPARE_MAX : 0;
+    replica_normal_timeout_reset(replica);
+    if (tc_journal_recovered_faulty_above(replica->journal, replica->op_head)) {
+        replica->state = TC_REPLICA_RECOVERING_HEAD;
+    } else if (replica->log_view < replica->view) {
+        replica->state = TC_REPLICA_VIEW_CHANGE;
+    } else if (replica_is_primary(replica) && replica->replica_count > 1) {
+        // A restarted primary lost its pipeline: it leaves the view and lets the group move on.
+        replica->state = TC_REPLICA_VIEW_CHANGE;
+        replica_vote(replica, replica->view + 1);
+    } else if (replica->replica_count == 1) {
+        replica->state = TC_REPLICA_VIEW_CHANGE;
+        replica_vote(replica, replica->view + 1);
+    } else {
+        replica->state = TC_REPLICA_NORMAL;
+    }
+    replica_log(replica, TC_LOG_INFO, "recovered log_view=%u chained_min=%llu faulty=%u",
+                replica->log_view, (unsigned long long)replica->op_chained_min,
+                tc_journal_faulty_count(replica->journal));
+    replica_view_on_superblock(replica);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipeline (primary).
+
+static struct pipeline_entry *pipeline_find(struct tc_replica *replica, uint64_t op) {
+    if (replica->pipeline_count == 0) return NULL;
+    if (op < replica->pipeline_op_first) return NULL;
+    if (op >= replica->pipeline_op_first + replica->pipeline_count) return NULL;
+    return &replica->pipeline[op % TC_PIPELINE_PREPARE_MAX];
+}
+
+void replica_pipeline_reset(struct tc_replica *replica) {
+    for (uint32_t i = 0; i < TC_PIPELINE_PREPARE_MAX; i++) {
+        struct pipeline_entry *entry = &replica->pipeline[i];
+        // A read in flight into this buffer completes later and is ignored (loading stays set).
+        entry->loaded = false;
+        entry->ok_from = 0;
+        entry->resend_ticks = 0;
+        memset(&entry->header, 0, sizeof(entry->header));
+    }
+    replica->pipeline_count = 0;
+    replica->pipeline_op_first = 0;
+    replica->commit_stall_ticks = 0;
+    replica->abdicating = false;
+}
+
+static void pipeline_load(struct tc_replica *replica, struct pipeline_entry *entry) {
+    if (entry->loaded || entry->loading) return;
+    if (!log_clean(replica, entry->header.op)) return;
+    int rc = tc_journal_read_prepare(replica->journal, entry->header.op, &entry->header.checksum,
+                                     entry->message);
+    if (rc == TC_OK) entry->loading = true;
+}
+
+// A new primary owns the uncommitted suffix (commit_max, op_head] of the canonical log.
+void replica_pipeline_from_log(struct tc_replica *replica) {
+    replica_pipeline_reset(replica);
+    tc_assert(replica->op_head - replica->commit_max <= TC_PIPELINE_PREPARE_MAX);
+    replica->pipeline_op_first = replica->commit_max + 1;
+    for (uint64_t op = replica->commit_max + 1; op <= replica->op_head; op++) {
+        struct pipeline_entry *entry = &replica->pipeline[op % TC_PIPELINE_PREPARE_MAX];
+        const struct tc_header *header = log_header(replica, op);
+        tc_assert(header != NULL);
+        entry->header = *header;
+        entry->ok_from = (uint8_t)(1u << replica->replica);
+        replica->pipeline_count++;
+        pipeline_load(replica, entry);
+    }
+}
+
+static void pipeline_pop_applied(struct tc_replica *replica) {
+    while (replica->pipeline_count > 0 && replica->pipeline_op_first <= replica->commit_min) {
+        struct pipeline_entry *entry = &replica->pipeline[replica->pipeline_op_first %
+                                                          TC_PIPELINE_PREPARE_MAX];
+        entry->loaded = false;
+        entry->ok_from = 0;
+        replica->pipeline_op_first++;
+        replica->pipeline_count--;
+    }
+    if (replica->pipeline_count == 0) replica->pipeline_op_first = replica->commit_min + 1;
+}
+
+static uint32_t popcount8(uint8_t bits) {
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < 8; i++) count += (bits >> i) & 1u;
+    return count;
+}
+
+static void primary_commit_quorum(struct tc_replica *replica) {
+    tc_assert(replica_is_primary(replica));
+    for (uint32_t guard = 0; guard < TC_PIPELINE_PREPARE_MAX; guard++) {
+        struct pipeline_entry *entry = pipeline_find(replica, replica->commit_max + 1);
+        if (entry == NULL) break;
+        if (popcount8(entry->ok_from) < replica->quorum_replication) break;
+        replica->commit_max++;
+        replica->commit_stall_ticks = 0;
+    }
+    replica_commit_journal(replica);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replies and the state machine.
+
+static void send_eviction(struct tc_replica *replica, uint64_t client) {
+    struct tc_header header;
+    replica_header_init(replica, &header, TC_COMMAND_EVICTION);
+    header.client = client;
+    tc_header_set_checksum_body(&header, NULL, 0);
+    tc_header_set_checksum(&header);
+    replica->io->vtable->send_to_client(replica->io, client, (const uint8_t *)&header);
+}
+
+static void send_stored_reply(struct tc_replica *replica, const struct tc_client_session *session) {
+    tc_assert(session->reply_size >= TC_HEADER_SIZE);
+    memcpy(replica->send_buffer, session->reply, session->reply_size);
+    struct tc_header *header = (struct tc_header *)(void *)replica->send_buffer;
+    header->view = replica->view;
+    header->replica = replica->replica;
+    tc_header_set_checksum(header);
+    replica->io->vtable->send_to_client(replica->io, session->client, replica->send_buffer);
+}
+
+// Builds the reply for a committed prepare in reply_buffer; deterministic on every replica.
+static uint32_t reply_build(struct tc_replica *replica, const struct tc_header *prepare,
+                            uint32_t body_size) {
+    struct tc_header *reply = (struct tc_header *)(void *)replica->reply_buffer;
+    memset(reply, 0, sizeof(*reply));
+    reply->version = TC_HEADER_VERSION;
+    reply->command = TC_COMMAND_REPLY;
+    reply->operation = prepare->operation;
+    reply->cluster = prepare->cluster;
+    reply->group = prepare->group;
+    reply->client = prepare->client;
+    reply->request = prepare->request;
+    reply->op = prepare->op;
+    reply->commit = prepare->op;
+    reply->timestamp = prepare->timestamp;
+    reply->view = prepare->view;
+    reply->parent = prepare->checksum;
+    reply->context = prepare->context;
+    reply->size = TC_HEADER_SIZE + body_size;
+    tc_header_set_checksum_body(reply, replica->reply_buffer + TC_HEADER_SIZE, body_size);
+    tc_header_set_checksum(reply);
+    return reply->size;
+}
+
+// Applies op commit_min + 1. Returns the stored reply's session or NULL (duplicate / no session).
+static struct tc_client_session *apply_operation(struct tc_replica *replica,
+                                                 const struct tc_header *prepare,
+                                                 const uint8_t *body) {
+    struct tc_client_session *session = tc_client_sessions_find(&replica->sessions, prepare->client);
+    if (prepare->operation == TC_OPERATION_REGISTER) {
+        if (session != NULL) return NULL; // registered twice: the second is a no-op
+        uint64_t evicted = 0;
+        session = tc_client_sessions_register(&replica->sessions, prepare->client, prepare->op,
+                                              &evicted);
+        if (evicted != 0) {
+            replica_log(replica, TC_LOG_DEBUG, "evicted client %llx", (unsigned long long)evicted);
+        }
+        uint32_t size = reply_build(replica, prepare, 0);
+        tc_client_sessions_store_reply(session, replica->reply_buffer, size);
+        return session;
+    }
+    tc_assert(prepare->operation == TC_OPERATION_CHAT);
+    if (session == NULL) return NULL;                      // evicted before it committed
+    if (prepare->request <= session->request) return NULL; // prepared twice across views
+    uint32_t body_size = prepare->size - TC_HEADER_SIZE;
+    uint32_t reply_body = tc_room_apply(replica->room, prepare->op, prepare->timestamp,
+                                        prepare->client, body, body_size,
+                                        replica->reply_buffer + TC_HEADER_SIZE,
+                                        TC_REPLY_SIZE_MAX - TC_HEADER_SIZE);
+    tc_assert(reply_body <= TC_REPLY_SIZE_MAX - TC_HEADER_SIZE);
+    uint32_t size = reply_build(replica, prepare, reply_body);
+    tc_client_sessions_store_reply(session, replica->reply_buffer, size);
+    return session;
+}
+
+static void commit_apply(struct tc_replica *replica, const struct tc_header *prepare,
+                         const uint8_t *body) {
+    tc_assert(prepare->op == replica->commit_min + 1);
+    tc_assert(prepare->op <= replica->commit_max);
+    const struct tc_header *previous = log_header(replica, replica->commit_min);
+    tc_assert(previous != NULL);
+    tc_assert(tc_checksum_equal(&prepare->parent, &previous->checksum));
+    tc_assert(prepare->timestamp > previous->timestamp || prepare->op == 1);
+    struct tc_client_session *session = apply_operation(replica, prepare, body);
+    replica->commit_min = prepare->op;
+    if (replica->op_prepare_ok_max < replica->commit_min) {
+        replica->op_prepare_ok_max = replica->commit_min;
+    }
+    if (replica->options.commit_hook != NULL) {
+        struct tc_replica_commit_event event = {
+            .replica = replica->replica,
+            .op = prepare->op,
+            .prepare = prepare,
+            .body = body,
+            .reply = session != NULL ? session->reply + TC_HEADER_SIZE : NULL,
+            .reply_size = session != NULL ? session->reply_size - TC_HEADER_SIZE : 0,
+        };
+        replica->options.commit_hook(replica->options.hook_context, &event);
+    }
+    bool primary = replica->state == TC_REPLICA_NORMAL && replica_is_primary(replica);
+    if (primary && session != NULL) send_stored_reply(replica, session);
+    if (primary) pipeline_pop_applied(replica);
+}
+
+// Applies committed ops in order: from the pipeline when the primary holds them, else from the
+// journal (one read at a time). Stops at anything not yet repaired.
+void replica_commit_journal(struct tc_replica *replica) {
+    for (uint32_t guard = 0; guard <= replica->options.journal_slot_count; guard++) {
+        if (replica->commit_min >= replica->commit_max) return;
+        if (replica->commit_reading) return;
+        if (!replica_connected(replica)) return;
+        uint64_t op = replica->commit_min + 1;
+        if (op > replica->op_head) return;
+        const struct tc_header *header = log_header(replica, op);
+        if (header == NULL) return;
+        struct pipeline_entry *entry = replica_is_primary(replica) ? pipeline_find(replica, op) : NULL;
+        if (entry != NULL && entry->loaded &&
+            tc_checksum_equal(&entry->header.checksum, &header->checksum)) {
+            commit_apply(replica, &entry->header, entry->message + TC_HEADER_SIZE);
+            continue;
+        }
+        if (!log_clean(replica, op)) return;
+        int rc = tc_journal_read_prepare(replica->journal, op, &header->checksum,
+                                         replica->commit_buffer);
+        if (rc == TC_OK) replica->commit_reading = true;
+        return;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Journal callbacks.
+
+static void stop(struct tc_replica *replica, const char *why) {
+    replica->state = TC_REPLICA_STOPPED;
+    replica_log(replica, TC_LOG_ERROR, "stopped: %s", why);
+}
+
+static void journal_write_callback(void *context, uint64_t op, const struct tc_checksum *checksum,
+                                   int result) {
+    struct tc_replica *replica = context;
+    if (replica->state == TC_REPLICA_STOPPED) return;
+    if (result != TC_OK) {
+        stop(replica, "journal write failed");
+        return;
+    }
+    if (!log_clean(replica, op)) return; // superseded while in flight
+    if (!tc_checksum_equal(&log_header(replica, op)->checksum, checksum)) return;
+    if (replica->state == TC_REPLICA_NORMAL && replica_is_primary(replica)) {
+        struct pipeline_entry *entry = pipeline_find(replica, op);
+        if (entry != NULL && tc_checksum_equal(&entry->header.checksum, checksum)) {
+            entry->ok_from |= (uint8_t)(1u << replica->replica);
+            primary_commit_quorum(replica);
+        }
+    }
+    if (replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica)) {
+        replica_send_prepare_ok(replica);
+    }
+    if (replica->state == TC_REPLICA_VIEW_CHANGE) replica_view_change_progress(replica);
+    replica_commit_journal(replica);
+}
+
+static void serve_read_done(struct tc_replica *replica, struct serve_read *read, int result) {
+    read->busy = false;
+    if (result == TC_OK) {
+        if (read->target != replica->replica) replica_send(replica, read->target, read->buffer);
+        return;
+    }
+    if (result == TC_ECORRUPT && log_clean(replica, read->op)) {
+        tc_journal_mark_dirty(replica->journal, read->op);
+        prepare_ok_cache_invalidate(replica, read->op);
+    }
+}
+
+static void journal_read_callback(void *context, uint8_t *buffer, uint64_t op, int result) {
+    struct tc_replica *replica = context;
+    if (replica->state == TC_REPLICA_STOPPED) return;
+    for (uint32_t i = 0; i < REPLICA_SERVE_READS_MAX; i++) {
+        if (replica->serve_reads[i].buffer == buffer) {
+            serve_read_done(replica, &replica->serve_reads[i], result);
+            return;
+        }
+    }
+    if (result != TC_OK && log_clean(replica, op)) {
+        tc_journal_mark_dirty(replica->journal, op); // repair fetches it from a peer
+        prepare_ok_cache_invalidate(replica, op);
+    }
+    if (buffer == replica->commit_buffer) {
+        replica->commit_reading = false;
+        const struct tc_header *header = (const struct tc_header *)(const void *)buffer;
+        const struct tc_header *entry = log_header(replica, op);
+        if (result == TC_OK && op == replica->commit_min + 1 && op <= replica->commit_max &&
+            entry != NULL && tc_checksum_equal(&entry->checksum, &header->checksum) &&
+            replica_connected(replica)) {
+            commit_apply(replica, entry, buffer + TC_HEADER_SIZE);
+        }
+        replica_commit_journal(replica);
+        return;
+    }
+    for (uint32_t i = 0; i < TC_PIPELINE_PREPARE_MAX; i++) {
+        struct pipeline_entry *entry = &replica->pipeline[i];
+        if (entry->message != buffer) continue;
+        entry->loading = false;
+        const struct tc_header *header = (const struct tc_header *)(const void *)buffer;
+        if (result == TC_OK && entry->header.op == op &&
+            tc_checksum_equal(&entry->header.checksum, &header->checksum)) {
+            entry->loaded = true;
+            replica_commit_journal(replica);
+        }
+        return;
+    }
+    tc_unreachable();
+}
+
+static void journal_superblock_callback(void *context, int result) {
+    struct tc_replica *replica = context;
+    if (replica->state == TC_REPLICA_STOPPED) return;
+    if (result != TC_OK) {
+        stop(replica, "superblock write failed");
+        return;
+    }
+    replica_view_on_superblock(replica);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests (primary).
+
+static bool pipeline_has_client(struct tc_replica *replica, uint64_t client) {
+    for (uint64_t op = replica->pipeline_op_first;
+         op < replica->pipeline_op_first + replica->pipeline_count; op++) {
+        if (pipeline_find(replica, op)->header.client == client) return true;
+    }
+    return false;
+}
+
+static void primary_prepare(struct tc_replica *replica, const struct tc_header *request,
+                            const uint8_t *body);
+
+// Decides whether a request is new, a duplicate (answer from the session table) or to be dropped.
+static void on_request(struct tc_replica *replica, const struct tc_header *request,
+                       const uint8_t *body) {
+    if (replica->state != TC_REPLICA_NORMAL || !replica_is_primary(replica)) return;
+    if (replica->abdicating || replica->commit_min < replica->commit_max) {
+        replica->requests_dropped++;
+        return;
+    }
+    struct tc_client_session *session = tc_client_sessions_find(&replica->sessions, request->client);
+    bool in_pipeline = pipeline_has_client(replica, request->client);
+    if (request->operation == TC_OPERATION_REGISTER) {
+        if (session != NULL && session->request == 0) send_stored_reply(replica, session);
+        if (session != NULL || in_pipeline) return;
+    } else {
+        if (session == NULL) {
+            if (!in_pipeline) send_eviction(replica, request->client);
+            return;
+        }
+        if (request->request == session->request) {
+            send_stored_reply(replica, session);
+            return;
+        }
+        if (request->request != session->request + 1 || in_pipeline) return;
+    }
+    if (replica->pipeline_count == TC_PIPELINE_PREPARE_MAX) {
+        replica->requests_dropped++;
+        return;
+    }
+    if (replica->op_head + 1 >= replica->options.journal_slot_count) {
+        replica->requests_dropped++;
+        replica_log(replica, TC_LOG_WARN, "journal full: checkpoints are not implemented yet");
+        return;
+    }
+    primary_prepare(replica, request, body);
+}
+
+static void primary_prepare(struct tc_replica *replica, const struct tc_header *request,
+                            const uint8_t *body) {
+    uint64_t op = replica->op_head + 1;
+    const struct tc_header *parent = log_header(replica, replica->op_head);
+    tc_assert(parent != NULL);
+    tc_assert(replica->pipeline_count == 0 ||
+              replica->pipeline_op_first + replica->pipeline_count == op);
+    if (replica->pipeline_count == 0) replica->pipeline_op_first = op;
+    struct pipeline_entry *entry = &replica->pipeline[op % TC_PIPELINE_PREPARE_MAX];
+    struct tc_header *header = (struct tc_header *)(void *)entry->message;
+    memcpy(entry->message + TC_HEADER_SIZE, body, request->size - TC_HEADER_SIZE);
+    *header = *request;
+    header->command = TC_COMMAND_PREPARE;
+    header->op = op;
+    header->commit = replica->commit_max;
+    header->view = replica->view;
+    header->replica = replica->replica;
+    header->parent = parent->checksum;
+    header->context = request->checksum;
+    uint64_t now = replica->io->vtable->realtime_ns(replica->io);
+    header->timestamp = now > parent->timestamp ? now : parent->timestamp + 1;
+    tc_header_set_checksum(header);
+    tc_assert_hot(tc_header_invalid(header) == NULL);
+    entry->header = *header;
+    entry->loaded = true;
+    entry->ok_from = 0;
+    entry->resend_ticks = 0;
+    replica->pipeline_count++;
+    replica_log_set(replica, header);
+    tc_assert(replica->op_head == op);
+    log_write(replica, entry->message);
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        if (r != replica->replica) replica_send(replica, r, entry->message);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prepares (backups, and repair everywhere).
+
+static bool prepare_wanted(const struct tc_replica *replica, const struct tc_header *header) {
+    const struct tc_header *entry = log_header(replica, header->op);
+    if (entry != NULL && tc_checksum_equal(&entry->checksum, &header->checksum)) return true;
+    if (replica->op_chained_min > 0 && header->op + 1 == replica->op_chained_min) {
+        const struct tc_header *upper = log_header(replica, replica->op_chained_min);
+        if (upper != NULL && tc_checksum_equal(&upper->parent, &header->checksum)) return true;
+    }
+    return replica->anchor_op == header->op &&
+           tc_checksum_equal(&replica->anchor_checksum, &header->checksum);
+}
+
+// A prepare from the primary of our view during normal operation.
+static void backup_accept_prepare(struct tc_replica *replica, const struct tc_header *header) {
+    const struct tc_header *entry = log_header(replica, header->op);
+    if (entry != NULL && tc_checksum_equal(&entry->checksum, &header->checksum)) return;
+    if (header->op <= replica->commit_min) {
+        replica_log(replica, TC_LOG_WARN, "primary sent a different committed op %llu",
+                    (unsigned long long)header->op);
+        return;
+    }
+    if (header->op <= replica->op_head) replica_log_truncate(replica, header->op - 1);
+    replica_log_set(replica, header);
+}
+
+static void install_wanted(struct tc_replica *replica, const struct tc_header *header) {
+    if (replica->anchor_op == header->op &&
+        tc_checksum_equal(&replica->anchor_checksum, &header->checksum)) {
+        replica->anchor_op = 0;
+        if (header->op <= replica->op_head) {
+            const struct tc_header *entry = log_header(replica, header->op);
+            if (entry != NULL && tc_checksum_equal(&entry->checksum, &header->checksum)) return;
+            replica_log_truncate(replica, header->op - 1);
+        }
+    }
+    replica_log_set(replica, header);
+}
+
+static void on_prepare(struct tc_replica *replica, const struct tc_header *header,
+                       const uint8_t *message) {
+    if (replica->state == TC_REPLICA_RECOVERING || replica->state == TC_REPLICA_STOPPED) return;
+    if (header->op == 0 || header->op >= replica->options.journal_slot_count) return;
+    bool from_primary = replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica) &&
+                        header->view == replica->view &&
+                        header->replica == replica_primary_index(replica, replica->view);
+    if (header->view > replica->view && replica->state != TC_REPLICA_RECOVERING_HEAD) {
+        // We missed a view change: ask the new primary for its log.
+        struct tc_header rsv;
+        replica_header_init(replica, &rsv, TC_COMMAND_REQUEST_START_VIEW);
+        rsv.view = header->view;
+        uint8_t target = replica_primary_index(replica, header->view);
+        if (target != replica->replica) replica_send_header(replica, target, &rsv);
+    }
+    if (from_primary) {
+        replica_normal_timeout_reset(replica);
+        if (header->commit > replica->commit_max) replica->commit_max = header->commit;
+        backup_accept_prepare(replica, header);
+    } else if (prepare_wanted(replica, header)) {
+        install_wanted(replica, header);
+    } else {
+        return;
+    }
+    log_write(replica, message);
+    if (replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica)) {
+        replica_send_prepare_ok(replica); // also answers a resent prepare we hold already
+    }
+    if (replica->state == TC_REPLICA_VIEW_CHANGE) replica_view_change_progress(replica);
+    replica_commit_journal(replica);
+}
+
+// The highest op such that every op in (commit_min, op] is durable here and hash-chained to our
+// head, i.e. our log up to op equals the primary's.
+static uint64_t prepare_ok_max(struct tc_replica *replica) {
+    if (!replica_connected(replica)) return 0;
+    uint64_t op = replica->op_prepare_ok_max;
+    if (op < replica->commit_min) op = replica->commit_min;
+    while (op < replica->op_head && log_clean(replica, op + 1)) op++;
+    replica->op_prepare_ok_max = op;
+    return op;
+}
+
+void replica_send_prepare_ok(struct tc_replica *replica) {
+    tc_assert(replica->state == TC_REPLICA_NORMAL);
+    tc_assert(!replica_is_primary(replica));
+    tc_assert(replica->log_view == replica->view);
+    uint64_t op = prepare_ok_max(replica);
+    if (op == 0) return;
+    const struct tc_header *entry = log_header(replica, op);
+    tc_assert(entry != NULL);
+    struct tc_header ok;
+    replica_header_init(replica, &ok, TC_COMMAND_PREPARE_OK);
+    ok.op = op;
+    ok.commit = replica->commit_max;
+    ok.context = entry->checksum;
+    replica_send_header(replica, replica_primary_index(replica, replica->view), &ok);
+    replica->prepare_ok_sent_op = op;
+}
+
+static void on_prepare_ok(struct tc_replica *replica, const struct tc_header *header) {
+    if (replica->state != TC_REPLICA_NORMAL || !replica_is_primary(replica)) return;
+    if (header->view != replica->view) return;
+    const struct tc_header *entry = log_header(replica, header->op);
+    if (entry == NULL || !tc_checksum_equal(&entry->checksum, &header->context)) return;
+    // Cumulative: the backup's log equals ours up to header->op.
+    for (uint64_t op = replica->pipeline_op_first;
+         op < replica->pipeline_op_first + replica->pipeline_count && op <= header->op; op++) {
+        pipeline_find(replica, op)->ok_from |= (uint8_t)(1u << header->replica);
+    }
+    primary_commit_quorum(replica);
+}
+
+static void on_commit(struct tc_replica *replica, const struct tc_header *header) {
+    if (header->view > replica->view && replica->state != TC_REPLICA_RECOVERING_HEAD) {
+        struct tc_header rsv;
+        replica_header_init(replica, &rsv, TC_COMMAND_REQUEST_START_VIEW);
+        rsv.view = header->view;
+        replica_send_header(replica, header->replica, &rsv);
+        return;
+    }
+    if (header->view != replica->view || replica_is_primary(replica)) return;
+    if (header->replica != replica_primary_index(replica, replica->view)) return;
+    if (replica->state == TC_REPLICA_VIEW_CHANGE && !replica->pending_normal) {
+        struct tc_header rsv; // we missed the start_view of this view
+        replica_header_init(replica, &rsv, TC_COMMAND_REQUEST_START_VIEW);
+        replica_send_header(replica, header->replica, &rsv);
+        return;
+    }
+    if (replica->state != TC_REPLICA_NORMAL) return;
+    replica_normal_timeout_reset(replica);
+    if (header->commit > replica->commit_max) replica->commit_max = header->commit;
+    const struct tc_header *entry = log_header(replica, header->commit);
+    if (header->commit > 0 &&
+        (entry == NULL || !tc_checksum_equal(&entry->checksum, &header->context))) {
+        replica->anchor_op = header->commit; // canonical (op, checksum) we do not hold yet
+        replica->anchor_checksum = header->context;
+    }
+    replica_commit_journal(replica);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Repair: serving prepares and requesting missing ones.
+
+static void on_request_prepare(struct tc_replica *replica, const struct tc_header *header) {
+    if (replica->state == TC_REPLICA_RECOVERING || replica->state == TC_REPLICA_STOPPED) return;
+    if (tc_checksum_is_zero(&header->context)) return;
+    const struct tc_header *entry = log_header(replica, header->op);
+    if (entry == NULL || !tc_checksum_equal(&entry->checksum, &header->context)) return;
+    struct pipeline_entry *pipe = pipeline_find(replica, header->op);
+    if (pipe != NULL && pipe->loaded && tc_checksum_equal(&pipe->header.checksum, &entry->checksum)) {
+        replica_send(replica, header->replica, pipe->message);
+        return;
+    }
+    if (!log_clean(replica, header->op)) return;
+    for (uint32_t i = 0; i < REPLICA_SERVE_READS_MAX; i++) {
+        struct serve_read *read = &replica->serve_reads[i];
+        if (read->busy) continue;
+        if (tc_journal_read_prepare(replica->journal, header->op, &entry->checksum, read->buffer) !=
+            TC_OK) {
+            return;
+        }
+        read->busy = true;
+        read->target = header->replica;
+        read->op = header->op;
+        return;
+    }
+}
+
+static uint8_t repair_target(struct tc_replica *replica) {
+    uint8_t primary = replica_primary_index(replica, replica->view);
+    if (replica->state == TC_REPLICA_NORMAL && primary != replica->replica &&
+        tc_prng_below(&replica->prng, 2) == 0) {
+        return primary;
+    }
+    uint8_t target = (uint8_t)tc_prng_below(&replica->prng, replica->replica_count - 1u);
+    return target >= replica->replica ? (uint8_t)(target + 1) : target;
+}
+
+static void request_prepare(struct tc_replica *replica, uint64_t op,
+                            const struct tc_checksum *checksum) {
+    if (replica->replica_count == 1) return;
+    struct tc_header request;
+    replica_header_init(replica, &request, TC_COMMAND_REQUEST_PREPARE);
+    request.op = op;
+    request.context = *checksum;
+    replica_send_header(replica, repair_target(replica), &request);
+}
+
+// Requests what our log lacks: the anchor, the next link of a broken chain, dirty prepares.
+void replica_repair(struct tc_replica *replica) {
+    uint32_t budget = REPLICA_REPAIR_REQUESTS_MAX;
+    if (replica->anchor_op > 0) {
+        request_prepare(replica, replica->anchor_op, &replica->anchor_checksum);
+        budget--;
+    }
+    if (replica->op_chained_min > replica->commit_min && replica->op_chained_min > 0) {
+        const struct tc_header *upper = log_header(replica, replica->op_chained_min);
+        tc_assert(upper != NULL);
+        request_prepare(replica, replica->op_chained_min - 1, &upper->parent);
+        budget--;
+    }
+    uint64_t from = replica->commit_min + 1;
+    if (from < replica->op_chained_min) from = replica->op_chained_min;
+    for (uint64_t op = from; op <= replica->op_head && budget > 0; op++) {
+        if (tc_journal_slot_state(replica->journal, op) != TC_SLOT_DIRTY) continue;
+        if (tc_journal_writing(replica->journal, op)) continue;
+        const struct tc_header *entry = log_header(replica, op);
+        if (entry == NULL) continue;
+        request_prepare(replica, op, &entry->checksum);
+        budget--;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ticks.
+
+static void primary_tick(struct tc_replica *replica) {
+    if (replica->abdicating) return;
+    if (replica->op_head > replica->commit_max) {
+        replica->commit_stall_ticks++;
+        if (replica->commit_stall_ticks >= replica->options.normal_timeout_ticks) {
+            // We cannot reach a quorum: stop heartbeats so the group elects another primary.
+            replica->abdicating = true;
+            replica_log(replica, TC_LOG_INFO, "abdicating: no commit progress");
+            replica_vote(replica, replica->view + 1);
+            return;
+        }
+    }
+    if (++replica->heartbeat_ticks >= replica->options.heartbeat_timeout_ticks) {
+        replica->heartbeat_ticks = 0;
+        struct tc_header commit;
+        replica_header_init(replica, &commit, TC_COMMAND_COMMIT);
+        commit.commit = replica->commit_max;
+        commit.op = replica->commit_max;
+        commit.context = log_header(replica, replica->commit_max)->checksum;
+        send_header_to_all(replica, &commit);
+    }
+    for (uint64_t op = replica->pipeline_op_first;
+         op < replica->pipeline_op_first + replica->pipeline_count; op++) {
+        struct pipeline_entry *entry = pipeline_find(replica, op);
+        pipeline_load(replica, entry);
+        if (!entry->loaded || op <= replica->commit_max) continue;
+        if (++entry->resend_ticks < replica->options.prepare_timeout_ticks) continue;
+        entry->resend_ticks = 0;
+        log_write(replica, entry->message); // our own write, if it could not start before
+        for (uint8_t r = 0; r < replica->replica_count; r++) {
+            if (r == replica->replica || (entry->ok_from & (1u << r)) != 0) continue;
+            replica_send(replica, r, entry->message);
+        }
+    }
+}
+
+void tc_replica_tick(struct tc_replica *replica) {
+    if (replica->state == TC_REPLICA_RECOVERING || replica->state == TC_REPLICA_STOPPED) return;
+    if (replica->state == TC_REPLICA_NORMAL && replica_is_primary(replica)) {
+        primary_tick(replica);
+    } else if (replica->state == TC_REPLICA_NORMAL) {
+        if (++replica->normal_ticks >= replica->normal_timeout_ticks) {
+            replica_normal_timeout_reset(replica);
+            replica_vote(replica, replica->view + 1);
+        }
+    }
+    replica_view_tick(replica);
+    if (++replica->repair_ticks >= replica->options.repair_timeout_ticks) {
+        replica->repair_ticks = 0;
+        bool repairing = replica->state == TC_REPLICA_NORMAL ||
+                         (replica->state == TC_REPLICA_VIEW_CHANGE && replica->canonical_installed);
+        if (repairing) replica_repair(replica);
+        if (replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica)) {
+            replica_send_prepare_ok(replica);
+        }
+        replica_commit_journal(replica);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Message intake: validate everything, then dispatch.
+
+static bool body_valid_for_command(const struct tc_header *header) {
+    switch (header->command) {
+    case TC_COMMAND_REQUEST:
+    case TC_COMMAND_PREPARE:
+    case TC_COMMAND_DO_VIEW_CHANGE:
+    case TC_COMMAND_START_VIEW: return true;
+    default: return header->size == TC_HEADER_SIZE;
+    }
+}
+
+void tc_replica_on_message(struct tc_replica *replica, const uint8_t *message, uint32_t size) {
+    if (replica->state == TC_REPLICA_RECOVERING || replica->state == TC_REPLICA_STOPPED) return;
+    const struct tc_header *header = (const struct tc_header *)(const void *)message;
+    const char *invalid = NULL;
+    if (size < TC_HEADER_SIZE) invalid = "short message";
+    else if (!tc_header_valid_checksum(header)) invalid = "header checksum";
+    else if ((invalid = tc_header_invalid(header)) != NULL) {}
+    else if (header->size != size) invalid = "size mismatch";
+    else if (header->cluster != replica->options.cluster) invalid = "cluster";
+    else if (header->group != replica->options.group) invalid = "group";
+    else if (!tc_header_valid_checksum_body(header, message + TC_HEADER_SIZE)) invalid = "body checksum";
+    else if (!body_valid_for_command(header)) invalid = "body";
+    else if (header->command != TC_COMMAND_REQUEST && header->replica >= replica->replica_count) {
+        invalid = "replica index";
+    } else if (header->command != TC_COMMAND_REQUEST && header->command != TC_COMMAND_PREPARE &&
+               header->replica == replica->replica) {
+        invalid = "from ourselves";
+    }
+    if (invalid != NULL) {
+        replica->messages_dropped_invalid++;
+        replica_log(replica, TC_LOG_DEBUG, "dropped message: %s", invalid);
+        return;
+    }
+    const uint8_t *body = message + TC_HEADER_SIZE;
+    switch (header->command) {
+    case TC_COMMAND_REQUEST: on_request(replica, header, body); break;
+    case TC_COMMAND_PREPARE: on_prepare(replica, header, message); break;
+    case TC_COMMAND_PREPARE_OK: on_prepare_ok(replica, header); break;
+    case TC_COMMAND_COMMIT: on_commit(replica, header); break;
+    case TC_COMMAND_START_VIEW_CHANGE: replica_on_start_view_change(replica, header); break;
+    case TC_COMMAND_DO_VIEW_CHANGE: replica_on_do_view_change(replica, header, body); break;
+    case TC_COMMAND_START_VIEW: replica_on_start_view(replica, header, body); break;
+    case TC_COMMAND_REQUEST_START_VIEW: replica_on_request_start_view(replica, header); break;
+    case TC_COMMAND_REQUEST_PREPARE: on_request_prepare(replica, header); break;
+    default: replica->messages_dropped_invalid++; break; // replies/evictions go to clients
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Introspection.
+
+void tc_replica_status_get(const struct tc_replica *replica, struct tc_replica_status *status) {
+    memset(status, 0, sizeof(*status));
+    status->state = replica->state;
+    status->view = replica->view;
+    status->log_view = replica->log_view;
+    status->op_head = replica->op_head;
+    status->commit_min = replica->commit_min;
+    status->commit_max = replica->commit_max;
+    status->primary = replica->state == TC_REPLICA_NORMAL && replica_is_primary(replica);
+    status->journal_faulty = replica->state == TC_REPLICA_RECOVERING
+                                 ? 0
+                                 : tc_journal_faulty_count(replica->journal);
+    status->messages_dropped_invalid = replica->messages_dropped_invalid;
+}
+
+const struct tc_header *tc_replica_log_header(const struct tc_replica *replica, uint64_t op) {
+    if (replica->state == TC_REPLICA_RECOVERING) return NULL;
+    if (!log_clean(replica, op)) return NULL;
+    return log_header(replica, op);
+}
+
+const struct tc_room_machine *tc_replica_room(const struct tc_replica *replica) {
+    return replica->room;
+}
+
+// View headers: the log suffix (op_head - pipeline .. op_head), ascending. With placeholders,
+// unknown entries become reserved headers naming their op (request = 1 when the slot is faulty:
+// "not a nack"); without, the suffix starts above the highest unknown entry.
+uint32_t replica_view_headers_build(const struct tc_replica *replica, struct tc_header *out,
+                                    bool placeholders) {
+    uint64_t head = replica->op_head;
+    uint64_t first = head > TC_PIPELINE_PREPARE_MAX ? head - TC_PIPELINE_PREPARE_MAX : 0;
+    uint32_t count = 0;
+    for (uint64_t op = first; op <= head; op++) {
+        const struct tc_header *entry = log_header(replica, op);
+        if (entry != NULL) {
+            out[count++] = *entry;
+            continue;
+        }
+        if (!placeholders) {
+            count = 0; // keep only the contiguous known suffix
+            continue;
+        }
+        struct tc_header *placeholder = &out[count++];
+        tc_header_reserved(placeholder, replica->options.cluster, replica->options.group, op);
+        if (tc_journal_slot_state(replica->journal, op) == TC_SLOT_FAULTY) {
+            placeholder->request = 1;
+            tc_header_set_checksum(placeholder);
+        }
+    }
+    tc_assert(count <= TC_VIEW_HEADERS_MAX);
+    return count;
+}

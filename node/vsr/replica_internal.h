@@ -1,0 +1,145 @@
+#ifndef TC_REPLICA_INTERNAL_H
+#define TC_REPLICA_INTERNAL_H
+
+// Internal state of a replica, shared by replica.c (normal case, commit, repair, recovery) and
+// replica_view.c (view change). Not part of the public interface.
+
+#include "client_sessions.h"
+#include "journal.h"
+#include "replica.h"
+#include "tc_prng.h"
+
+#define REPLICA_SERVE_READS_MAX 4u
+#define REPLICA_REPAIR_REQUESTS_MAX 4u
+
+// A prepare the primary must replicate and commit: ops (commit_min, op_head] it owns.
+struct pipeline_entry {
+    struct tc_header header;
+    uint8_t *message; // TC_MESSAGE_SIZE_MAX
+    bool loaded;      // message holds the prepare (else it is being read from the journal)
+    bool loading;
+    uint8_t ok_from;  // replicas whose prepare_ok (durable, chained) covers this op
+    uint32_t resend_ticks;
+};
+
+struct dvc_record {
+    bool present;
+    struct tc_header header; // the do_view_change header
+    uint32_t count;
+    struct tc_header headers[TC_VIEW_HEADERS_MAX]; // ascending ops ending at header.op
+};
+
+struct serve_read {
+    bool busy;
+    uint8_t target;
+    uint64_t op;
+    uint8_t *buffer;
+};
+
+struct tc_replica {
+    struct tc_replica_options options;
+    struct tc_io *io;
+    struct tc_prng prng;
+    struct tc_journal *journal;
+    struct tc_room_machine *room;
+    struct tc_client_sessions sessions;
+
+    enum tc_replica_state state;
+    uint8_t replica;
+    uint8_t replica_count;
+    uint8_t quorum_replication;
+    uint8_t quorum_view_change;
+    uint8_t quorum_nack;
+    uint32_t view;
+    uint32_t log_view; // the newest log_view requested (durable once the superblock is idle)
+    struct tc_header view_headers[TC_VIEW_HEADERS_MAX];
+    uint32_t view_headers_count;
+
+    uint64_t op_head;       // highest op in our log
+    uint64_t op_chained_min; // lowest op whose header is hash-chained up to op_head
+    uint64_t commit_min;    // applied to the state machine
+    uint64_t commit_max;    // known committed in the group
+    uint64_t op_prepare_ok_max; // cache: all ops in (commit_min, this] clean and chained
+    uint64_t anchor_op;     // a canonical (op, checksum) learned from the primary beyond our log
+    struct tc_checksum anchor_checksum;
+
+    // Primary.
+    struct pipeline_entry pipeline[TC_PIPELINE_PREPARE_MAX];
+    uint64_t pipeline_op_first; // op of pipeline[first]; entries are ops [first, first + count)
+    uint32_t pipeline_count;
+    uint32_t commit_stall_ticks;
+    bool abdicating;
+
+    // Backup.
+    uint64_t prepare_ok_sent_op;
+    uint32_t normal_ticks;
+    uint32_t normal_timeout_ticks; // jittered
+
+    // View change.
+    uint32_t svc_votes[TC_REPLICAS_MAX]; // highest view each replica voted to move to
+    struct dvc_record dvcs[TC_REPLICAS_MAX];
+    bool dvc_sent;
+    bool canonical_installed;
+    bool pending_normal; // waiting for the superblock (log_view == view) to become normal
+    uint32_t view_change_ticks;
+    uint32_t resend_ticks;
+
+    // Timers.
+    uint32_t heartbeat_ticks;
+    uint32_t repair_ticks;
+    uint32_t prepare_ticks;
+
+    // Commit path.
+    bool commit_reading;
+    uint8_t *commit_buffer;
+    uint8_t *reply_buffer; // TC_REPLY_SIZE_MAX
+
+    struct serve_read serve_reads[REPLICA_SERVE_READS_MAX];
+    uint8_t *send_buffer; // TC_MESSAGE_SIZE_MAX scratch for outgoing messages
+
+    uint64_t messages_dropped_invalid;
+    uint64_t requests_dropped;
+};
+
+// replica.c helpers used by replica_view.c.
+uint8_t replica_primary_index(const struct tc_replica *replica, uint32_t view);
+bool replica_is_primary(const struct tc_replica *replica);
+void replica_log(struct tc_replica *replica, enum tc_log_level level, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+void replica_send(struct tc_replica *replica, uint8_t target, const uint8_t *message);
+void replica_send_header(struct tc_replica *replica, uint8_t target, struct tc_header *header);
+void replica_header_init(const struct tc_replica *replica, struct tc_header *header,
+                         enum tc_command command);
+void replica_log_set(struct tc_replica *replica, const struct tc_header *header);
+void replica_log_truncate(struct tc_replica *replica, uint64_t op_head);
+void replica_log_install(struct tc_replica *replica, const struct tc_header *headers,
+                         uint32_t count);
+bool replica_log_clean(const struct tc_replica *replica, uint64_t op);
+void replica_normal_timeout_reset(struct tc_replica *replica);
+void replica_chain_extend(struct tc_replica *replica);
+bool replica_connected(const struct tc_replica *replica);
+void replica_commit_journal(struct tc_replica *replica);
+void replica_repair(struct tc_replica *replica);
+void replica_send_prepare_ok(struct tc_replica *replica);
+void replica_pipeline_reset(struct tc_replica *replica);
+void replica_pipeline_from_log(struct tc_replica *replica);
+uint32_t replica_view_headers_build(const struct tc_replica *replica, struct tc_header *out,
+                                    bool placeholders);
+void replica_persist_view(struct tc_replica *replica);
+
+// replica_view.c.
+void replica_vote(struct tc_replica *replica, uint32_t view);
+void replica_view_change_check_quorum(struct tc_replica *replica);
+void replica_view_change_start(struct tc_replica *replica, uint32_t view);
+void replica_view_tick(struct tc_replica *replica);
+void replica_on_start_view_change(struct tc_replica *replica, const struct tc_header *header);
+void replica_on_do_view_change(struct tc_replica *replica, const struct tc_header *header,
+                               const uint8_t *body);
+void replica_on_start_view(struct tc_replica *replica, const struct tc_header *header,
+                           const uint8_t *body);
+void replica_on_request_start_view(struct tc_replica *replica, const struct tc_header *header);
+void replica_view_on_superblock(struct tc_replica *replica);
+void replica_view_change_progress(struct tc_replica *replica);
+void replica_send_start_view(struct tc_replica *replica, uint8_t target);
+
+#endif

@@ -1,0 +1,403 @@
+// VSR view change: votes (start_view_change), do_view_change to the new primary, choosing the
+// canonical log (highest log_view, then highest op), nack-quorum truncation, start_view.
+// See docs/vsr.md "View change".
+
+#include <string.h>
+
+#include "replica_internal.h"
+#include "tc_assert.h"
+#include "tc_err.h"
+
+static bool view_change_allowed(const struct tc_replica *replica) {
+    return replica->state == TC_REPLICA_NORMAL || replica->state == TC_REPLICA_VIEW_CHANGE;
+}
+
+static void broadcast_vote(struct tc_replica *replica) {
+    struct tc_header svc;
+    replica_header_init(replica, &svc, TC_COMMAND_START_VIEW_CHANGE);
+    svc.view = replica->svc_votes[replica->replica];
+    tc_header_set_checksum_body(&svc, NULL, 0);
+    tc_header_set_checksum(&svc);
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        if (r != replica->replica) replica_send(replica, r, (const uint8_t *)&svc);
+    }
+}
+
+// Votes to leave the current view for `view`. A view moves only on a quorum of votes, so one
+// isolated replica (or an abdicating primary) cannot disrupt the others.
+void replica_vote(struct tc_replica *replica, uint32_t view) {
+    tc_assert(view > replica->view);
+    if (!view_change_allowed(replica)) return;
+    if (replica->svc_votes[replica->replica] < view) replica->svc_votes[replica->replica] = view;
+    broadcast_vote(replica);
+    replica_view_change_check_quorum(replica);
+}
+
+void replica_view_change_check_quorum(struct tc_replica *replica) {
+    if (!view_change_allowed(replica)) return;
+    uint32_t target = 0;
+    for (uint8_t candidate = 0; candidate < replica->replica_count; candidate++) {
+        uint32_t view = replica->svc_votes[candidate];
+        if (view <= replica->view || view <= target) continue;
+        uint32_t count = 0;
+        for (uint8_t r = 0; r < replica->replica_count; r++) {
+            if (replica->svc_votes[r] >= view) count++;
+        }
+        if (count >= replica->quorum_view_change) target = view;
+    }
+    if (target > replica->view) replica_view_change_start(replica, target);
+}
+
+void replica_persist_view(struct tc_replica *replica) {
+    tc_journal_write_superblock(replica->journal, replica->view, replica->log_view,
+                                replica->view_headers, replica->view_headers_count);
+}
+
+void replica_view_change_start(struct tc_replica *replica, uint32_t view) {
+    tc_assert(view > replica->view);
+    tc_assert(view_change_allowed(replica));
+    replica_log(replica, TC_LOG_INFO, "view change to %u", view);
+    replica->view = view;
+    replica->state = TC_REPLICA_VIEW_CHANGE;
+    replica->pending_normal = false;
+    replica->canonical_installed = false;
+    replica->dvc_sent = false;
+    replica->view_change_ticks = 0;
+    replica->anchor_op = 0;
+    memset(replica->dvcs, 0, sizeof(replica->dvcs));
+    replica_pipeline_reset(replica);
+    if (replica->svc_votes[replica->replica] < view) replica->svc_votes[replica->replica] = view;
+    broadcast_vote(replica);
+    replica_persist_view(replica); // the view is durable before we send do_view_change
+}
+
+// ---------------------------------------------------------------------------------------------
+// do_view_change.
+
+static void dvc_record_own(struct tc_replica *replica, const struct tc_header *header,
+                           const struct tc_header *headers, uint32_t count) {
+    struct dvc_record *record = &replica->dvcs[replica->replica];
+    record->present = true;
+    record->header = *header;
+    record->count = count;
+    memcpy(record->headers, headers, (uint64_t)count * sizeof(struct tc_header));
+}
+
+static void send_do_view_change(struct tc_replica *replica) {
+    tc_assert(replica->state == TC_REPLICA_VIEW_CHANGE);
+    tc_assert(tc_journal_durable_view(replica->journal) == replica->view);
+    struct tc_header *header = (struct tc_header *)(void *)replica->send_buffer;
+    struct tc_header *body = header + 1;
+    uint32_t count = replica_view_headers_build(replica, body, true);
+    replica_header_init(replica, header, TC_COMMAND_DO_VIEW_CHANGE);
+    header->log_view = replica->log_view;
+    header->op = replica->op_head;
+    header->commit = replica->commit_max < replica->op_head ? replica->commit_max : replica->op_head;
+    header->context = body[count - 1].checksum;
+    header->size = TC_HEADER_SIZE * (1 + count);
+    tc_header_set_checksum_body(header, (const uint8_t *)body, TC_HEADER_SIZE * count);
+    tc_header_set_checksum(header);
+    replica->dvc_sent = true;
+    uint8_t primary = replica_primary_index(replica, replica->view);
+    if (primary == replica->replica) {
+        dvc_record_own(replica, header, body, count);
+        replica_view_change_progress(replica);
+    } else {
+        replica_send(replica, primary, replica->send_buffer);
+    }
+}
+
+// Checks a do_view_change / start_view body: consecutive ops ending at header->op; start_view
+// bodies hold only prepares, hash-chained, ending at header->context.
+static bool view_body_valid(const struct tc_replica *replica, const struct tc_header *header,
+                            const struct tc_header *body, uint32_t count) {
+    bool start_view = header->command == TC_COMMAND_START_VIEW;
+    for (uint32_t i = 0; i < count; i++) {
+        const struct tc_header *h = &body[i];
+        if (!tc_header_valid_checksum(h) || tc_header_invalid(h) != NULL) return false;
+        if (h->cluster != replica->options.cluster || h->group != replica->options.group) return false;
+        if (h->op != header->op - (count - 1 - i)) return false;
+        if (h->command == TC_COMMAND_RESERVED) {
+            if (start_view || h->request > 1) return false;
+            continue;
+        }
+        if (h->command != TC_COMMAND_PREPARE) return false;
+        if (start_view && i > 0 && !tc_checksum_equal(&h->parent, &body[i - 1].checksum)) {
+            return false;
+        }
+    }
+    const struct tc_header *last = &body[count - 1];
+    if (last->command != TC_COMMAND_PREPARE) return false;
+    if (!tc_checksum_equal(&last->checksum, &header->context)) return false;
+    return header->op < replica->options.journal_slot_count;
+}
+
+void replica_on_do_view_change(struct tc_replica *replica, const struct tc_header *header,
+                               const uint8_t *body) {
+    if (!view_change_allowed(replica)) return;
+    uint32_t count = (header->size - TC_HEADER_SIZE) / TC_HEADER_SIZE;
+    const struct tc_header *headers = (const struct tc_header *)(const void *)body;
+    if (!view_body_valid(replica, header, headers, count)) {
+        replica->messages_dropped_invalid++;
+        return;
+    }
+    if (header->view < replica->view) return;
+    if (header->view > replica->view) {
+        // A do_view_change is only sent after a quorum voted: join that view.
+        replica_view_change_start(replica, header->view);
+    }
+    if (replica_primary_index(replica, replica->view) != replica->replica) return;
+    if (replica->state != TC_REPLICA_VIEW_CHANGE || replica->pending_normal) return;
+    struct dvc_record *record = &replica->dvcs[header->replica];
+    record->present = true;
+    record->header = *header;
+    record->count = count;
+    memcpy(record->headers, headers, (uint64_t)count * sizeof(struct tc_header));
+    replica_view_change_progress(replica);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The new primary: canonical log, repair, nack truncation, start_view.
+
+static const struct dvc_record *canonical_choose(const struct tc_replica *replica) {
+    const struct dvc_record *best = NULL;
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        const struct dvc_record *record = &replica->dvcs[r];
+        if (!record->present) continue;
+        if (best == NULL || record->header.log_view > best->header.log_view) {
+            best = record;
+            continue;
+        }
+        if (record->header.log_view < best->header.log_view) continue;
+#if defined(TC_PLANTED_BUG_VIEW_CHANGE_SHORTEST_LOG)
+        if (record->header.op < best->header.op) best = record; // planted bug
+#else
+        if (record->header.op > best->header.op) best = record;
+#endif
+    }
+    tc_assert(best != NULL);
+    return best;
+}
+
+static void canonical_install(struct tc_replica *replica) {
+    const struct dvc_record *best = canonical_choose(replica);
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        const struct dvc_record *record = &replica->dvcs[r];
+        if (record->present && record->header.commit > replica->commit_max) {
+            replica->commit_max = record->header.commit;
+        }
+    }
+    // Install the hash-chained top of the canonical suffix (anything below a placeholder or a
+    // broken link is repaired along the hash chain).
+    uint32_t first = best->count - 1;
+    tc_assert(best->headers[first].command == TC_COMMAND_PREPARE);
+    while (first > 0 && best->headers[first - 1].command == TC_COMMAND_PREPARE &&
+           tc_checksum_equal(&best->headers[first].parent, &best->headers[first - 1].checksum)) {
+        first--;
+    }
+    uint64_t head = best->header.op;
+    tc_assert(head >= replica->commit_min);
+    replica_log_install(replica, &best->headers[first], best->count - first);
+    if (head > TC_PIPELINE_PREPARE_MAX && replica->commit_max < head - TC_PIPELINE_PREPARE_MAX) {
+        replica->commit_max = head - TC_PIPELINE_PREPARE_MAX;
+    }
+    if (replica->commit_max > head) replica->commit_max = head;
+    replica->canonical_installed = true;
+    replica_log(replica, TC_LOG_INFO, "canonical log from r%u log_view=%u head=%llu",
+                best->header.replica, best->header.log_view, (unsigned long long)head);
+}
+
+// Whether the do_view_change of `record` says its sender never prepared (op, checksum).
+static bool dvc_nacks(const struct dvc_record *record, uint64_t op,
+                      const struct tc_checksum *checksum) {
+    uint64_t head = record->header.op;
+    if (op > head) return true;
+    uint64_t first = head - (record->count - 1);
+    if (op < first) return false; // below its suffix: committed there
+    const struct tc_header *entry = &record->headers[op - first];
+    if (entry->command == TC_COMMAND_PREPARE) return !tc_checksum_equal(&entry->checksum, checksum);
+    return entry->request == 0; // a blank entry nacks; a faulty one never does
+}
+
+// Truncates the lowest uncommitted op we cannot repair if a nack quorum proves it never committed.
+static void nack_truncate(struct tc_replica *replica) {
+    for (uint64_t op = replica->commit_max + 1; op <= replica->op_head; op++) {
+        if (replica_log_clean(replica, op)) continue;
+        const struct tc_header *entry = tc_journal_header(replica->journal, op);
+        const struct tc_header *upper = tc_journal_header(replica->journal, op + 1);
+        struct tc_checksum checksum;
+        if (entry != NULL) {
+            checksum = entry->checksum;
+        } else if (upper != NULL && op + 1 <= replica->op_head) {
+            checksum = upper->parent;
+        } else {
+            continue;
+        }
+        uint32_t nacks = 0;
+        for (uint8_t r = 0; r < replica->replica_count; r++) {
+            if (replica->dvcs[r].present && dvc_nacks(&replica->dvcs[r], op, &checksum)) nacks++;
+        }
+        if (nacks < replica->quorum_nack) continue;
+        replica_log(replica, TC_LOG_INFO, "nack quorum (%u): truncating from op %llu", nacks,
+                    (unsigned long long)op);
+        replica_log_truncate(replica, op - 1);
+        return;
+    }
+}
+
+static bool log_repaired(const struct tc_replica *replica) {
+    if (!replica_connected(replica)) return false;
+    for (uint64_t op = replica->commit_min + 1; op <= replica->op_head; op++) {
+        if (!replica_log_clean(replica, op)) return false;
+    }
+    return true;
+}
+
+void replica_view_change_progress(struct tc_replica *replica) {
+    if (replica->state != TC_REPLICA_VIEW_CHANGE || replica->pending_normal) return;
+    if (replica_primary_index(replica, replica->view) != replica->replica) return;
+    if (!replica->dvcs[replica->replica].present) return;
+    uint32_t count = 0;
+    for (uint8_t r = 0; r < replica->replica_count; r++) count += replica->dvcs[r].present ? 1u : 0u;
+    if (count < replica->quorum_view_change) return;
+    if (!replica->canonical_installed) canonical_install(replica);
+    nack_truncate(replica);
+    if (!log_repaired(replica)) return;
+    replica->log_view = replica->view;
+    replica->view_headers_count = replica_view_headers_build(replica, replica->view_headers, false);
+    tc_assert(replica->view_headers_count >= 1);
+    replica->pending_normal = true;
+    replica_persist_view(replica);
+}
+
+void replica_send_start_view(struct tc_replica *replica, uint8_t target) {
+    struct tc_header *header = (struct tc_header *)(void *)replica->send_buffer;
+    struct tc_header *body = header + 1;
+    uint32_t count = replica_view_headers_build(replica, body, false);
+    tc_assert(count >= 1);
+    replica_header_init(replica, header, TC_COMMAND_START_VIEW);
+    header->log_view = replica->view;
+    header->op = replica->op_head;
+    header->commit = replica->commit_max;
+    header->context = body[count - 1].checksum;
+    header->size = TC_HEADER_SIZE * (1 + count);
+    tc_header_set_checksum_body(header, (const uint8_t *)body, TC_HEADER_SIZE * count);
+    tc_header_set_checksum(header);
+    replica_send(replica, target, replica->send_buffer);
+}
+
+static void become_normal(struct tc_replica *replica) {
+    tc_assert(replica->state == TC_REPLICA_VIEW_CHANGE);
+    tc_assert(replica->pending_normal);
+    tc_assert(tc_journal_durable_log_view(replica->journal) == replica->view);
+    replica->state = TC_REPLICA_NORMAL;
+    replica->pending_normal = false;
+    replica->heartbeat_ticks = 0;
+    replica_normal_timeout_reset(replica);
+    replica_log(replica, TC_LOG_INFO, "normal (%s)", replica_is_primary(replica) ? "primary" : "backup");
+    if (replica_is_primary(replica)) {
+        replica_pipeline_from_log(replica);
+        for (uint8_t r = 0; r < replica->replica_count; r++) {
+            if (r != replica->replica) replica_send_start_view(replica, r);
+        }
+    } else {
+        replica_send_prepare_ok(replica);
+    }
+    replica_commit_journal(replica);
+}
+
+// Called when a superblock write completes (and after recovery): act on what is now durable.
+void replica_view_on_superblock(struct tc_replica *replica) {
+    if (tc_journal_superblock_busy(replica->journal)) return;
+    if (replica->state != TC_REPLICA_VIEW_CHANGE) return;
+    if (replica->pending_normal) {
+        if (tc_journal_durable_log_view(replica->journal) == replica->view) become_normal(replica);
+        return;
+    }
+    if (!replica->dvc_sent && tc_journal_durable_view(replica->journal) == replica->view) {
+        send_do_view_change(replica);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backups: start_view and request_start_view.
+
+void replica_on_start_view(struct tc_replica *replica, const struct tc_header *header,
+                           const uint8_t *body) {
+    if (replica->state == TC_REPLICA_RECOVERING || replica->state == TC_REPLICA_STOPPED) return;
+    uint32_t count = (header->size - TC_HEADER_SIZE) / TC_HEADER_SIZE;
+    const struct tc_header *headers = (const struct tc_header *)(const void *)body;
+    if (!view_body_valid(replica, header, headers, count)) {
+        replica->messages_dropped_invalid++;
+        return;
+    }
+    if (header->view < replica->view) return;
+    if (header->view == replica->view && replica->state == TC_REPLICA_NORMAL) return;
+    if (header->replica != replica_primary_index(replica, header->view)) return;
+    if (header->op < replica->commit_min) {
+        replica_log(replica, TC_LOG_ERROR, "start_view head below our commit: ignored");
+        return;
+    }
+    replica->view = header->view;
+    replica->state = TC_REPLICA_VIEW_CHANGE;
+    replica->canonical_installed = false;
+    replica->dvc_sent = true;
+    replica->pending_normal = true;
+    replica_pipeline_reset(replica);
+    replica_log_install(replica, headers, count);
+    uint64_t commit = header->commit;
+    if (header->op > TC_PIPELINE_PREPARE_MAX && commit < header->op - TC_PIPELINE_PREPARE_MAX) {
+        commit = header->op - TC_PIPELINE_PREPARE_MAX;
+    }
+    if (commit > replica->commit_max) replica->commit_max = commit;
+    replica->log_view = header->view;
+    replica->view_headers_count = count;
+    memcpy(replica->view_headers, headers, (uint64_t)count * sizeof(struct tc_header));
+    replica_persist_view(replica); // log_view durable before any prepare_ok
+    replica_repair(replica);
+}
+
+void replica_on_request_start_view(struct tc_replica *replica, const struct tc_header *header) {
+    if (replica->state != TC_REPLICA_NORMAL || !replica_is_primary(replica)) return;
+    if (header->view > replica->view) return;
+    replica_send_start_view(replica, header->replica);
+}
+
+void replica_on_start_view_change(struct tc_replica *replica, const struct tc_header *header) {
+    if (!view_change_allowed(replica)) return;
+    if (header->view > replica->svc_votes[header->replica]) {
+        replica->svc_votes[header->replica] = header->view;
+    }
+    replica_view_change_check_quorum(replica);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers.
+
+void replica_view_tick(struct tc_replica *replica) {
+    bool resend = ++replica->resend_ticks >= replica->options.heartbeat_timeout_ticks;
+    if (resend) replica->resend_ticks = 0;
+    if (replica->state == TC_REPLICA_RECOVERING_HEAD) {
+        if (++replica->view_change_ticks < replica->options.view_change_timeout_ticks) return;
+        replica->view_change_ticks = 0;
+        struct tc_header rsv;
+        replica_header_init(replica, &rsv, TC_COMMAND_REQUEST_START_VIEW);
+        tc_header_set_checksum_body(&rsv, NULL, 0);
+        tc_header_set_checksum(&rsv);
+        for (uint8_t r = 0; r < replica->replica_count; r++) {
+            if (r != replica->replica) replica_send(replica, r, (const uint8_t *)&rsv);
+        }
+        return;
+    }
+    if (resend && replica->svc_votes[replica->replica] > replica->view) broadcast_vote(replica);
+    if (replica->state != TC_REPLICA_VIEW_CHANGE) return;
+    if (resend && replica->dvc_sent && !replica->pending_normal &&
+        replica_primary_index(replica, replica->view) != replica->replica &&
+        !tc_journal_superblock_busy(replica->journal)) {
+        send_do_view_change(replica);
+    }
+    if (++replica->view_change_ticks >= replica->options.view_change_timeout_ticks) {
+        replica->view_change_ticks = 0;
+        replica_vote(replica, replica->view + 1);
+    }
+}
