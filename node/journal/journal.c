@@ -12,6 +12,7 @@ enum read_stage { read_free = 0, read_first_sector, read_rest };
 enum recover_stage {
     recover_idle = 0,
     recover_superblock,
+    recover_superblock_repair,
     recover_header_ring,
     recover_slots,
     recover_done,
@@ -54,7 +55,8 @@ struct tc_journal {
     struct tc_superblock in_flight; // state being written
     bool superblock_pending;        // desired differs from what is durable / in flight
     bool superblock_writing;
-    uint32_t superblock_stage;      // 0..3: write half A, sync, write half B, sync
+    bool superblock_copies_agree;   // found at recovery: every copy valid with the same sequence
+    uint32_t superblock_stage;      // 2 x copy + (0 write, 1 sync)
     uint32_t superblock_ios_pending;
     struct tc_io_storage_op superblock_ops[TC_SUPERBLOCK_COPIES];
 
@@ -482,29 +484,40 @@ uint32_t tc_journal_reads_free(const struct tc_journal *journal) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Superblock writes: copies 0-1, sync, copies 2-3, sync.
+// Superblock writes: one copy at a time, each followed by a sync, so a crash tears at most the copy
+// being written while every other copy holds the previous or the new state. Recovery rewrites all
+// copies when they disagree, restoring that precondition before the next write.
 
 static void superblock_stage_start(struct tc_journal *journal);
+static void recover_after_superblock(struct tc_journal *journal);
 
 static void superblock_io_callback(struct tc_io_storage_op *io_op, int result) {
     struct tc_journal *journal = io_op->context;
     tc_assert(journal->superblock_writing);
-    tc_assert(journal->superblock_ios_pending > 0);
-    journal->superblock_ios_pending--;
+    tc_assert(journal->superblock_ios_pending == 1);
+    journal->superblock_ios_pending = 0;
     if (result != TC_OK) {
         // Fail-stop: the replica stops on any write error.
         journal->superblock_writing = false;
+        if (journal->recover_stage == recover_superblock_repair) {
+            journal->recover_stage = recover_idle;
+            journal->options.recover_callback(journal->options.context, TC_EIO);
+            return;
+        }
         journal->options.superblock_callback(journal->options.context, TC_EIO);
         return;
     }
-    if (journal->superblock_ios_pending > 0) return;
     journal->superblock_stage++;
-    if (journal->superblock_stage < 4) {
+    if (journal->superblock_stage < 2 * TC_SUPERBLOCK_COPIES) {
         superblock_stage_start(journal);
         return;
     }
     journal->durable = journal->in_flight;
     journal->superblock_writing = false;
+    if (journal->recover_stage == recover_superblock_repair) {
+        recover_after_superblock(journal);
+        return;
+    }
     if (journal->superblock_pending) {
         tc_journal_write_superblock(journal, journal->desired.view, journal->desired.log_view,
                                     journal->desired.view_headers,
@@ -516,33 +529,37 @@ static void superblock_io_callback(struct tc_io_storage_op *io_op, int result) {
 static void superblock_stage_start(struct tc_journal *journal) {
     struct tc_io *io = journal->options.io;
     uint32_t stage = journal->superblock_stage;
-    if (stage == 1 || stage == 3) {
-        struct tc_io_storage_op *op = &journal->superblock_ops[0];
-        memset(op, 0, sizeof(*op));
-        op->callback = superblock_io_callback;
-        op->context = journal;
-        journal->superblock_ios_pending = 1;
+    uint32_t copy = stage / 2;
+    tc_assert(copy < TC_SUPERBLOCK_COPIES);
+    struct tc_io_storage_op *op = &journal->superblock_ops[copy];
+    memset(op, 0, sizeof(*op));
+    op->callback = superblock_io_callback;
+    op->context = journal;
+    journal->superblock_ios_pending = 1;
+    if (stage % 2 == 1) {
         io->vtable->storage_sync(io, op);
         return;
     }
-    uint32_t first = stage == 0 ? 0 : 2;
-    journal->superblock_ios_pending = 2;
-    for (uint32_t copy = first; copy < first + 2; copy++) {
-        uint8_t *sector = journal->superblock_copies + (uint64_t)copy * TC_SECTOR_SIZE;
-        memset(sector, 0, TC_SECTOR_SIZE);
-        struct tc_superblock *sb = (struct tc_superblock *)(void *)sector;
-        *sb = journal->in_flight;
-        sb->copy = (uint8_t)copy;
-        superblock_seal(sb);
-        struct tc_io_storage_op *op = &journal->superblock_ops[copy];
-        memset(op, 0, sizeof(*op));
-        op->callback = superblock_io_callback;
-        op->context = journal;
-        op->offset_bytes = journal->layout.superblock_offset + (uint64_t)copy * TC_SECTOR_SIZE;
-        op->buffer = sector;
-        op->size_bytes = TC_SECTOR_SIZE;
-        io->vtable->storage_write(io, op);
-    }
+    uint8_t *sector = journal->superblock_copies + (uint64_t)copy * TC_SECTOR_SIZE;
+    memset(sector, 0, TC_SECTOR_SIZE);
+    struct tc_superblock *sb = (struct tc_superblock *)(void *)sector;
+    *sb = journal->in_flight;
+    sb->copy = (uint8_t)copy;
+    superblock_seal(sb);
+    op->offset_bytes = journal->layout.superblock_offset + (uint64_t)copy * TC_SECTOR_SIZE;
+    op->buffer = sector;
+    op->size_bytes = TC_SECTOR_SIZE;
+    io->vtable->storage_write(io, op);
+}
+
+static void superblock_write_start(struct tc_journal *journal) {
+    tc_assert(!journal->superblock_writing);
+    journal->superblock_pending = false;
+    journal->in_flight = journal->desired;
+    journal->in_flight.sequence = journal->durable.sequence + 1;
+    journal->superblock_writing = true;
+    journal->superblock_stage = 0;
+    superblock_stage_start(journal);
 }
 
 void tc_journal_write_superblock(struct tc_journal *journal, uint32_t view, uint32_t log_view,
@@ -553,12 +570,7 @@ void tc_journal_write_superblock(struct tc_journal *journal, uint32_t view, uint
     superblock_build(&journal->options, &journal->desired, 0, view, log_view, view_headers, count);
     journal->superblock_pending = true;
     if (journal->superblock_writing) return;
-    journal->superblock_pending = false;
-    journal->in_flight = journal->desired;
-    journal->in_flight.sequence = journal->durable.sequence + 1;
-    journal->superblock_writing = true;
-    journal->superblock_stage = 0;
-    superblock_stage_start(journal);
+    superblock_write_start(journal);
 }
 
 uint32_t tc_journal_durable_view(const struct tc_journal *journal) { return journal->durable.view; }
@@ -613,6 +625,14 @@ static int recover_choose_superblock(struct tc_journal *journal) {
         return TC_EINVAL;
     }
     journal->durable = *best;
+    journal->superblock_copies_agree = true;
+    for (uint32_t copy = 0; copy < TC_SUPERBLOCK_COPIES; copy++) {
+        const struct tc_superblock *sb = (const struct tc_superblock *)(const void *)(
+            journal->superblock_copies + (uint64_t)copy * TC_SECTOR_SIZE);
+        if (!superblock_valid(journal, sb, copy) || sb->sequence != best->sequence) {
+            journal->superblock_copies_agree = false;
+        }
+    }
     return TC_OK;
 }
 
@@ -668,6 +688,12 @@ static void recover_classify(struct tc_journal *journal, uint32_t slot) {
     slot_set_state(journal, slot, state);
 }
 
+static void recover_after_superblock(struct tc_journal *journal) {
+    journal->recover_stage = recover_header_ring;
+    recover_read(journal, journal->layout.header_ring_offset, (uint8_t *)journal->headers,
+                 (uint32_t)((uint64_t)journal->layout.slot_count * TC_HEADER_SIZE));
+}
+
 static void recover_step(struct tc_journal *journal) {
     struct tc_journal_layout *layout = &journal->layout;
     switch (journal->recover_stage) {
@@ -685,9 +711,14 @@ static void recover_step(struct tc_journal *journal) {
             journal->options.recover_callback(journal->options.context, rc);
             return;
         }
-        journal->recover_stage = recover_header_ring;
-        recover_read(journal, layout->header_ring_offset, (uint8_t *)journal->headers,
-                     (uint32_t)((uint64_t)layout->slot_count * TC_HEADER_SIZE));
+        if (!journal->superblock_copies_agree) {
+            // Rewrite every copy with the newest state before anything else is written.
+            journal->recover_stage = recover_superblock_repair;
+            journal->desired = journal->durable;
+            superblock_write_start(journal);
+            return;
+        }
+        recover_after_superblock(journal);
         return;
     case recover_header_ring:
         journal->recover_stage = recover_slots;

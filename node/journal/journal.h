@@ -32,8 +32,9 @@ struct tc_journal_layout {
 
 void tc_journal_layout_init(struct tc_journal_layout *layout, uint32_t slot_count);
 
-// One superblock copy (TC_SECTOR_SIZE bytes on disk). Written in two synced halves so a crash
-// always leaves a complete older or newer copy; the newest valid copy wins on open.
+// One superblock copy (TC_SECTOR_SIZE bytes on disk). Copies are written one at a time, each
+// followed by a sync, so a crash tears at most one copy; the newest valid copy wins on open, and
+// copies that disagree are all rewritten before recovery continues.
 struct tc_superblock {
     struct tc_checksum checksum; // over the bytes after this field
     uint64_t cluster;
