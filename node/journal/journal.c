@@ -55,7 +55,8 @@ struct tc_journal {
     struct tc_superblock in_flight; // state being written
     bool superblock_pending;        // desired differs from what is durable / in flight
     bool superblock_writing;
-    bool superblock_copies_agree;   // found at recovery: every copy valid with the same sequence
+    bool superblock_copies_agree;
+    const char *superblock_copy_invalid[TC_SUPERBLOCK_COPIES]; // why each copy was rejected   // found at recovery: every copy valid with the same sequence
     uint32_t superblock_stage;      // 2 x copy + (0 write, 1 sync)
     uint32_t superblock_ios_pending;
     struct tc_io_storage_op superblock_ops[TC_SUPERBLOCK_COPIES];
@@ -135,23 +136,32 @@ static void superblock_seal(struct tc_superblock *superblock) {
                         sizeof(*superblock) - sizeof(superblock->checksum));
 }
 
-static bool superblock_valid(const struct tc_journal *journal, const struct tc_superblock *sb,
-                             uint32_t copy) {
+// NULL if the copy is valid, else the first rule it breaks.
+static const char *superblock_invalid(const struct tc_superblock *sb, uint32_t copy) {
     struct tc_checksum expected;
     tc_checksum_compute(&expected, (const uint8_t *)sb + sizeof(sb->checksum),
                         sizeof(*sb) - sizeof(sb->checksum));
-    if (!tc_checksum_equal(&expected, &sb->checksum)) return false;
-    if (sb->version != TC_SUPERBLOCK_VERSION || sb->copy != copy) return false;
-    if (sb->view_headers_count == 0 || sb->view_headers_count > TC_VIEW_HEADERS_MAX) return false;
-    if (sb->log_view > sb->view) return false;
+    if (!tc_checksum_equal(&expected, &sb->checksum)) return "checksum";
+    if (sb->version != TC_SUPERBLOCK_VERSION) return "version";
+    if (sb->copy != copy) return "copy index (misdirected)";
+    if (sb->view_headers_count == 0 || sb->view_headers_count > TC_VIEW_HEADERS_MAX) {
+        return "view_headers_count";
+    }
+    if (sb->log_view > sb->view) return "log_view > view";
     for (uint32_t i = 0; i < sb->view_headers_count; i++) {
         const struct tc_header *h = &sb->view_headers[i];
-        if (!tc_header_valid_checksum(h) || tc_header_invalid(h) != NULL) return false;
-        if (h->command != TC_COMMAND_PREPARE) return false;
-        if (i > 0 && h->op != sb->view_headers[i - 1].op + 1) return false;
+        if (!tc_header_valid_checksum(h)) return "view header checksum";
+        if (tc_header_invalid(h) != NULL) return tc_header_invalid(h);
+        if (h->command != TC_COMMAND_PREPARE) return "view header command";
+        if (i > 0 && h->op != sb->view_headers[i - 1].op + 1) return "view headers not consecutive";
     }
+    return NULL;
+}
+
+static bool superblock_valid(const struct tc_journal *journal, const struct tc_superblock *sb,
+                             uint32_t copy) {
     (void)journal;
-    return true;
+    return superblock_invalid(sb, copy) == NULL;
 }
 
 static void superblock_build(const struct tc_journal_options *options, struct tc_superblock *sb,
@@ -490,6 +500,7 @@ uint32_t tc_journal_reads_free(const struct tc_journal *journal) {
 
 static void superblock_stage_start(struct tc_journal *journal);
 static void recover_after_superblock(struct tc_journal *journal);
+static void superblock_write_start(struct tc_journal *journal);
 
 static void superblock_io_callback(struct tc_io_storage_op *io_op, int result) {
     struct tc_journal *journal = io_op->context;
@@ -518,11 +529,7 @@ static void superblock_io_callback(struct tc_io_storage_op *io_op, int result) {
         recover_after_superblock(journal);
         return;
     }
-    if (journal->superblock_pending) {
-        tc_journal_write_superblock(journal, journal->desired.view, journal->desired.log_view,
-                                    journal->desired.view_headers,
-                                    journal->desired.view_headers_count);
-    }
+    if (journal->superblock_pending) superblock_write_start(journal); // coalesced request
     journal->options.superblock_callback(journal->options.context, TC_OK);
 }
 
@@ -617,7 +624,14 @@ static int recover_choose_superblock(struct tc_journal *journal) {
         if (!superblock_valid(journal, sb, copy)) continue;
         if (best == NULL || sb->sequence > best->sequence) best = sb;
     }
-    if (best == NULL) return TC_ECORRUPT;
+    if (best == NULL) {
+        for (uint32_t copy = 0; copy < TC_SUPERBLOCK_COPIES; copy++) {
+            const struct tc_superblock *sb = (const struct tc_superblock *)(const void *)(
+                journal->superblock_copies + (uint64_t)copy * TC_SECTOR_SIZE);
+            journal->superblock_copy_invalid[copy] = superblock_invalid(sb, copy);
+        }
+        return TC_ECORRUPT;
+    }
     if (best->cluster != journal->options.cluster || best->group != journal->options.group ||
         best->replica != journal->options.replica ||
         best->replica_count != journal->options.replica_count ||
@@ -761,4 +775,9 @@ void tc_journal_recover(struct tc_journal *journal) {
     journal->faulty_count = 0;
     memset(journal->states, 0, journal->layout.slot_count);
     recover_step(journal);
+}
+
+const char *tc_journal_superblock_copy_invalid(const struct tc_journal *journal, uint32_t copy) {
+    tc_assert(copy < TC_SUPERBLOCK_COPIES);
+    return journal->superblock_copy_invalid[copy];
 }

@@ -103,6 +103,9 @@ void tc_journal_format(const struct tc_journal_options *options,
 // Calls recover_callback(context, TC_OK) or an error (no valid superblock: TC_ECORRUPT).
 void tc_journal_recover(struct tc_journal *journal);
 
+// After a failed recovery (TC_ECORRUPT): why superblock copy `copy` was rejected, or NULL.
+const char *tc_journal_superblock_copy_invalid(const struct tc_journal *journal, uint32_t copy);
+
 // Results of recovery.
 const struct tc_superblock *tc_journal_superblock(const struct tc_journal *journal);
 // Highest op with an in-memory header (CLEAN or DIRTY); FAULTY slots are not counted.

@@ -162,6 +162,9 @@ void replica_log_truncate(struct tc_replica *replica, uint64_t op_head) {
     tc_assert(op_head >= replica->commit_min);
     tc_assert(op_head >= replica->commit_max || replica->state != TC_REPLICA_NORMAL ||
               !replica_is_primary(replica));
+    if (op_head < replica->op_head) {
+        replica_log(replica, TC_LOG_DEBUG, "truncate log to %llu", (unsigned long long)op_head);
+    }
     for (uint64_t op = op_head + 1; op <= replica->op_head; op++) {
         if (tc_journal_slot_state(replica->journal, op) != TC_SLOT_EMPTY) {
             tc_journal_remove(replica->journal, op);
@@ -359,8 +362,14 @@ static void journal_recover_callback(void *context, int result) {
     tc_assert(replica->state == TC_REPLICA_RECOVERING);
     if (result != TC_OK) {
         replica->state = TC_REPLICA_STOPPED;
+        const char *why[TC_SUPERBLOCK_COPIES];
+        for (uint32_t copy = 0; copy < TC_SUPERBLOCK_COPIES; copy++) {
+            why[copy] = tc_journal_superblock_copy_invalid(replica->journal, copy);
+            if (why[copy] == NULL) why[copy] = "-";
+        }
         replica_log(replica, TC_LOG_ERROR, "recovery failed: %s (storage not formatted for this "
-                    "replica, or every superblock copy is corrupt)", tc_strerror(result));
+                    "replica, or every superblock copy is corrupt: %s / %s / %s / %s)",
+                    tc_strerror(result), why[0], why[1], why[2], why[3]);
         return;
     }
     const struct tc_superblock *sb = tc_journal_superblock(replica->journal);
@@ -809,7 +818,11 @@ static void backup_accept_prepare(struct tc_replica *replica, const struct tc_he
                     (unsigned long long)header->op);
         return;
     }
-    if (header->op <= replica->op_head) replica_log_truncate(replica, header->op - 1);
+    // A different entry inside our chained suffix means our head is stale: the primary's log wins.
+    // Below the chained suffix (a gap or an unverified entry), the prepare just fills the slot.
+    if (entry != NULL && header->op >= replica->op_chained_min && header->op <= replica->op_head) {
+        replica_log_truncate(replica, header->op - 1);
+    }
     replica_log_set(replica, header);
 }
 
@@ -817,9 +830,10 @@ static void install_wanted(struct tc_replica *replica, const struct tc_header *h
     if (replica->anchor_op == header->op &&
         tc_checksum_equal(&replica->anchor_checksum, &header->checksum)) {
         replica->anchor_op = 0;
-        if (header->op <= replica->op_head) {
-            const struct tc_header *entry = log_header(replica, header->op);
-            if (entry != NULL && tc_checksum_equal(&entry->checksum, &header->checksum)) return;
+        const struct tc_header *entry = log_header(replica, header->op);
+        if (entry != NULL && tc_checksum_equal(&entry->checksum, &header->checksum)) return;
+        if (entry != NULL && header->op >= replica->op_chained_min &&
+            header->op <= replica->op_head) {
             replica_log_truncate(replica, header->op - 1);
         }
     }
