@@ -99,7 +99,7 @@ bool replica_connected(const struct tc_replica *replica) {
 // Extends op_chained_min downward while each header's parent is the header below it.
 void replica_chain_extend(struct tc_replica *replica) {
     tc_assert(replica->op_chained_min <= replica->op_head);
-    tc_assert(log_header(replica, replica->op_chained_min) != NULL);
+    if (log_header(replica, replica->op_chained_min) == NULL) return; // head known by anchor only
     for (uint64_t guard = 0; guard <= replica->options.journal_slot_count; guard++) {
         uint64_t op = replica->op_chained_min;
         if (op == 0) return;
@@ -165,6 +165,12 @@ void replica_log_truncate(struct tc_replica *replica, uint64_t op_head) {
     if (op_head < replica->op_head) {
         replica_log(replica, TC_LOG_DEBUG, "truncate log to %llu", (unsigned long long)op_head);
     }
+    const struct tc_header *above = log_header(replica, op_head + 1);
+    if (op_head < replica->op_head && log_header(replica, op_head) == NULL && above != NULL) {
+        // The new head is known only by checksum (the parent of the op above): repair it.
+        replica->anchor_op = op_head;
+        replica->anchor_checksum = above->parent;
+    }
     for (uint64_t op = op_head + 1; op <= replica->op_head; op++) {
         if (tc_journal_slot_state(replica->journal, op) != TC_SLOT_EMPTY) {
             tc_journal_remove(replica->journal, op);
@@ -179,6 +185,7 @@ void replica_log_truncate(struct tc_replica *replica, uint64_t op_head) {
         if (log_header(replica, replica->op_head) != NULL) replica_chain_extend(replica);
     }
     if (replica->anchor_op > 0 && replica->anchor_op <= replica->commit_min) replica->anchor_op = 0;
+    if (replica->anchor_op > replica->op_head) replica->anchor_op = 0;
 }
 
 // Installs a canonical, hash-chained log suffix (start_view body or the canonical do_view_change):
@@ -472,7 +479,7 @@ static uint32_t popcount8(uint8_t bits) {
     return count;
 }
 
-static void primary_commit_quorum(struct tc_replica *replica) {
+void replica_primary_commit_quorum(struct tc_replica *replica) {
     tc_assert(replica_is_primary(replica));
     for (uint32_t guard = 0; guard < TC_PIPELINE_PREPARE_MAX; guard++) {
         struct pipeline_entry *entry = pipeline_find(replica, replica->commit_max + 1);
@@ -637,7 +644,7 @@ static void journal_write_callback(void *context, uint64_t op, const struct tc_c
         struct pipeline_entry *entry = pipeline_find(replica, op);
         if (entry != NULL && tc_checksum_equal(&entry->header.checksum, checksum)) {
             entry->ok_from |= (uint8_t)(1u << replica->replica);
-            primary_commit_quorum(replica);
+            replica_primary_commit_quorum(replica);
         }
     }
     if (replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica)) {
@@ -910,7 +917,7 @@ static void on_prepare_ok(struct tc_replica *replica, const struct tc_header *he
          op < replica->pipeline_op_first + replica->pipeline_count && op <= header->op; op++) {
         pipeline_find(replica, op)->ok_from |= (uint8_t)(1u << header->replica);
     }
-    primary_commit_quorum(replica);
+    replica_primary_commit_quorum(replica);
 }
 
 static void on_commit(struct tc_replica *replica, const struct tc_header *header) {
@@ -998,9 +1005,10 @@ void replica_repair(struct tc_replica *replica) {
     }
     if (replica->op_chained_min > replica->commit_min && replica->op_chained_min > 0) {
         const struct tc_header *upper = log_header(replica, replica->op_chained_min);
-        tc_assert(upper != NULL);
-        request_prepare(replica, replica->op_chained_min - 1, &upper->parent);
-        budget--;
+        if (upper != NULL) {
+            request_prepare(replica, replica->op_chained_min - 1, &upper->parent);
+            budget--;
+        }
     }
     uint64_t from = replica->commit_min + 1;
     if (from < replica->op_chained_min) from = replica->op_chained_min;

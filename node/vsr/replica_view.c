@@ -300,6 +300,7 @@ static void become_normal(struct tc_replica *replica) {
         for (uint8_t r = 0; r < replica->replica_count; r++) {
             if (r != replica->replica) replica_send_start_view(replica, r);
         }
+        replica_primary_commit_quorum(replica); // a single replica is its own quorum
     } else {
         replica_send_prepare_ok(replica);
     }
