@@ -43,6 +43,8 @@ struct tc_journal {
     struct tc_header *headers; // [slot_count]: the log's entry per slot (reserved when EMPTY)
     uint8_t *states;           // [slot_count]: enum tc_slot_state
     uint8_t *writing;          // [slot_count]: writes in flight to this slot (0 or 1)
+    uint8_t *corrupt;          // [slot_count]: this version was durable here once (maybe acked)
+                               // and is damaged now: a do_view_change must never nack it
     uint32_t faulty_count;
 
     struct journal_write writes[TC_JOURNAL_WRITES_MAX];
@@ -110,6 +112,7 @@ int tc_journal_init(struct tc_journal **out, const struct tc_journal_options *op
     journal->headers = tc_arena_alloc(arena, (uint64_t)slots * TC_HEADER_SIZE, 64);
     journal->states = tc_arena_alloc(arena, slots, 64);
     journal->writing = tc_arena_alloc(arena, slots, 64);
+    journal->corrupt = tc_arena_alloc(arena, slots, 64);
     journal->superblock_copies =
         tc_arena_alloc(arena, (uint64_t)TC_SUPERBLOCK_COPIES * TC_SECTOR_SIZE, 4096);
     journal->recover_buffer = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
@@ -118,6 +121,7 @@ int tc_journal_init(struct tc_journal **out, const struct tc_journal_options *op
         if (journal->writes[i].buffer == NULL) return TC_ENOMEM;
     }
     if (journal->headers == NULL || journal->states == NULL || journal->writing == NULL ||
+        journal->corrupt == NULL ||
         journal->superblock_copies == NULL || journal->recover_buffer == NULL) {
         return TC_ENOMEM;
     }
@@ -252,6 +256,7 @@ const struct tc_header *tc_journal_header(const struct tc_journal *journal, uint
 }
 
 static void slot_set_state(struct tc_journal *journal, uint64_t slot, enum tc_slot_state state) {
+    if (state != TC_SLOT_DIRTY) journal->corrupt[slot] = 0;
     if (journal->states[slot] == TC_SLOT_FAULTY) journal->faulty_count--;
     if (state == TC_SLOT_FAULTY) journal->faulty_count++;
     journal->states[slot] = (uint8_t)state;
@@ -267,6 +272,7 @@ bool tc_journal_set_header(struct tc_journal *journal, const struct tc_header *h
     }
     journal->headers[slot] = *header;
     slot_set_state(journal, slot, TC_SLOT_DIRTY);
+    journal->corrupt[slot] = 0; // a new version: never durable here
     return true;
 }
 
@@ -281,6 +287,11 @@ void tc_journal_remove(struct tc_journal *journal, uint64_t op) {
 void tc_journal_mark_dirty(struct tc_journal *journal, uint64_t op) {
     tc_assert(tc_journal_header(journal, op) != NULL);
     slot_set_state(journal, slot_of(journal, op), TC_SLOT_DIRTY);
+    journal->corrupt[slot_of(journal, op)] = 1;
+}
+
+bool tc_journal_slot_corrupt(const struct tc_journal *journal, uint64_t op) {
+    return journal->corrupt[slot_of(journal, op)] != 0;
 }
 
 void tc_journal_mark_faulty(struct tc_journal *journal, uint64_t op) {
@@ -668,12 +679,15 @@ static void recover_classify(struct tc_journal *journal, uint32_t slot) {
 
     enum tc_slot_state state = TC_SLOT_EMPTY;
     struct tc_header entry;
+    bool damaged = !prepare_valid && !prepare_reserved; // torn, flipped or unreadable
+    bool corrupt = false;
     if (prepare_valid) {
         state = TC_SLOT_CLEAN;
         entry = *prepare;
     } else if (redundant_valid && !prepare_reserved) {
         state = TC_SLOT_DIRTY; // header known, prepare corrupt: repair, never nack
         entry = redundant;
+        corrupt = true;
     } else if (!prepare_reserved && !redundant_valid && !redundant_reserved) {
         state = TC_SLOT_FAULTY; // both copies unreadable: op unknown
     }
@@ -684,6 +698,8 @@ static void recover_classify(struct tc_journal *journal, uint32_t slot) {
     if (op >= view_first->op && op <= view_last->op) {
         const struct tc_header *canonical = &sb->view_headers[op - view_first->op];
         if (state != TC_SLOT_CLEAN || !tc_checksum_equal(&entry.checksum, &canonical->checksum)) {
+            // Damaged bytes might have been this version, acknowledged: never a nack.
+            corrupt = damaged;
             state = TC_SLOT_DIRTY;
         }
         entry = *canonical;
@@ -700,12 +716,22 @@ static void recover_classify(struct tc_journal *journal, uint32_t slot) {
         if (op > journal->recovered_op_max) journal->recovered_op_max = op;
     }
     slot_set_state(journal, slot, state);
+    if (state == TC_SLOT_DIRTY && corrupt) journal->corrupt[slot] = 1;
+}
+
+// The header ring is read a sector at a time so an unreadable sector loses only its 16 headers.
+static void recover_header_ring_read(struct tc_journal *journal) {
+    uint64_t offset = (uint64_t)journal->recover_index * TC_SECTOR_SIZE;
+    uint64_t size = (uint64_t)journal->layout.slot_count * TC_HEADER_SIZE - offset;
+    if (size > TC_SECTOR_SIZE) size = TC_SECTOR_SIZE;
+    recover_read(journal, journal->layout.header_ring_offset + offset,
+                 (uint8_t *)journal->headers + offset, (uint32_t)size);
 }
 
 static void recover_after_superblock(struct tc_journal *journal) {
     journal->recover_stage = recover_header_ring;
-    recover_read(journal, journal->layout.header_ring_offset, (uint8_t *)journal->headers,
-                 (uint32_t)((uint64_t)journal->layout.slot_count * TC_HEADER_SIZE));
+    journal->recover_index = 0;
+    recover_header_ring_read(journal);
 }
 
 static void recover_step(struct tc_journal *journal) {
@@ -735,6 +761,12 @@ static void recover_step(struct tc_journal *journal) {
         recover_after_superblock(journal);
         return;
     case recover_header_ring:
+        journal->recover_index++;
+        if ((uint64_t)journal->recover_index * TC_SECTOR_SIZE <
+            (uint64_t)layout->slot_count * TC_HEADER_SIZE) {
+            recover_header_ring_read(journal);
+            return;
+        }
         journal->recover_stage = recover_slots;
         journal->recover_index = 0;
         recover_read(journal, layout->prepare_ring_offset, journal->recover_buffer, TC_SECTOR_SIZE);

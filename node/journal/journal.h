@@ -124,6 +124,9 @@ bool tc_journal_set_header(struct tc_journal *journal, const struct tc_header *h
 void tc_journal_remove(struct tc_journal *journal, uint64_t op);
 // Keeps the header but marks the prepare as not durable here (a read found it corrupt): DIRTY.
 void tc_journal_mark_dirty(struct tc_journal *journal, uint64_t op);
+// Whether a DIRTY slot's version was once durable here (so it may have been acknowledged): such an
+// entry is never a nack. A DIRTY slot without it never held this version durably.
+bool tc_journal_slot_corrupt(const struct tc_journal *journal, uint64_t op);
 // Marks the slot FAULTY (unknown header).
 void tc_journal_mark_faulty(struct tc_journal *journal, uint64_t op);
 uint32_t tc_journal_faulty_count(const struct tc_journal *journal);

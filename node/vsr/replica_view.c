@@ -95,6 +95,13 @@ static void send_do_view_change(struct tc_replica *replica) {
     header->commit = replica->commit_max < replica->op_head ? replica->commit_max : replica->op_head;
     header->context = body[count - 1].checksum;
     header->size = TC_HEADER_SIZE * (1 + count);
+    // Nack bits: prepares we hold by header only and never held durably (so never acknowledged).
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t op = body[i].op;
+        if (body[i].command != TC_COMMAND_PREPARE || replica_log_clean(replica, op)) continue;
+        if (tc_journal_slot_corrupt(replica->journal, op)) continue;
+        header->request |= 1u << i;
+    }
     tc_header_set_checksum_body(header, (const uint8_t *)body, TC_HEADER_SIZE * count);
     tc_header_set_checksum(header);
     replica->dvc_sent = true;
@@ -215,7 +222,10 @@ static bool dvc_nacks(const struct dvc_record *record, uint64_t op,
     uint64_t first = head - (record->count - 1);
     if (op < first) return false; // below its suffix: committed there
     const struct tc_header *entry = &record->headers[op - first];
-    if (entry->command == TC_COMMAND_PREPARE) return !tc_checksum_equal(&entry->checksum, checksum);
+    if (entry->command == TC_COMMAND_PREPARE) {
+        if (!tc_checksum_equal(&entry->checksum, checksum)) return true;
+        return (record->header.request & (1u << (op - first))) != 0; // held, never acknowledged
+    }
     return entry->request == 0; // a blank entry nacks; a faulty one never does
 }
 
