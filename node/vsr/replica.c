@@ -863,7 +863,9 @@ static void on_prepare(struct tc_replica *replica, const struct tc_header *heade
         if (target != replica->replica) replica_send_header(replica, target, &rsv);
     }
     if (from_primary) {
-        replica_normal_timeout_reset(replica);
+        // Only new ops prove the primary is making progress: repair answers from an abdicating
+        // primary must not keep the backups from electing another.
+        if (header->op > replica->op_head) replica_normal_timeout_reset(replica);
         if (header->commit > replica->commit_max) replica->commit_max = header->commit;
         backup_accept_prepare(replica, header);
     } else if (prepare_wanted(replica, header)) {
