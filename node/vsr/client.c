@@ -31,6 +31,7 @@ struct tc_client {
     enum tc_client_state state;
     uint32_t view;           // highest view learned from replies
     uint32_t request_number; // of the in-flight (or last) request
+    uint64_t session;        // from the register reply; sent with every chat request
     uint8_t request_operation;
     uint8_t reserved2[3];
 
@@ -155,6 +156,7 @@ static void request_start(struct tc_client *client, uint8_t operation, uint32_t 
     header->client = client->id;
     header->view = client->view;
     header->request = client->request_number;
+    header->session = operation == TC_OPERATION_CHAT ? client->session : 0;
     header->size = TC_HEADER_SIZE + body_size;
     header->version = TC_HEADER_VERSION;
     header->command = TC_COMMAND_REQUEST;
@@ -252,6 +254,7 @@ static void on_reply(struct tc_client *client, const struct tc_header *header,
     memcpy(client->reply, message, size);
     const struct tc_header *reply = (const struct tc_header *)(const void *)client->reply;
     if (reply->view > client->view) client->view = reply->view;
+    if (client->request_operation == TC_OPERATION_REGISTER) client->session = reply->session;
 
     tc_client_reply_cb callback = client->callback;
     void *context = client->callback_context;

@@ -67,6 +67,8 @@ static const char *invalid_request(const struct tc_header *h) {
     }
     if (h->operation == TC_OPERATION_REGISTER && h->request != 0) return "request: register != 0";
     if (h->operation == TC_OPERATION_CHAT && h->request == 0) return "request: chat request == 0";
+    if (h->operation == TC_OPERATION_REGISTER && h->session != 0) return "request: register session";
+    if (h->operation == TC_OPERATION_CHAT && h->session == 0) return "request: chat session is 0";
     if (h->op != 0 || h->commit != 0 || h->timestamp != 0) return "request: op/commit/timestamp";
     if (h->log_view != 0 || h->replica != 0) return "request: log_view/replica";
     if (!tc_checksum_is_zero(&h->context)) return "request: context";
@@ -78,6 +80,7 @@ static const char *invalid_prepare(const struct tc_header *h) {
         if (h->operation != TC_OPERATION_ROOT) return "prepare: op 0 is not root";
         if (h->client != 0 || h->request != 0 || h->view != 0) return "prepare: root fields";
         if (h->size != TC_HEADER_SIZE || h->commit != 0) return "prepare: root size/commit";
+        if (h->session != 0) return "prepare: root session";
         return NULL;
     }
     if (h->operation != TC_OPERATION_REGISTER && h->operation != TC_OPERATION_CHAT) {
@@ -89,6 +92,8 @@ static const char *invalid_prepare(const struct tc_header *h) {
     if (h->log_view != 0) return "prepare: log_view";
     if (h->operation == TC_OPERATION_REGISTER && h->request != 0) return "prepare: register req";
     if (h->operation == TC_OPERATION_CHAT && h->request == 0) return "prepare: chat request 0";
+    if (h->operation == TC_OPERATION_REGISTER && h->session != 0) return "prepare: register session";
+    if (h->operation == TC_OPERATION_CHAT && h->session == 0) return "prepare: chat session 0";
     return NULL;
 }
 
@@ -136,6 +141,9 @@ const char *tc_header_invalid(const struct tc_header *h) {
     if (!reserved_zero(h)) return "reserved bytes not zero";
     if (h->replica >= TC_REPLICAS_MAX) return "replica out of range";
     if (h->epoch != 0) return "epoch (reconfiguration not enabled)";
+    bool session_allowed = h->command == TC_COMMAND_REQUEST || h->command == TC_COMMAND_PREPARE ||
+                           h->command == TC_COMMAND_REPLY;
+    if (!session_allowed && h->session != 0) return "session on a command without one";
     switch (h->command) {
     case TC_COMMAND_RESERVED:
         if (h->size != TC_HEADER_SIZE || h->operation != 0) return "reserved: size/operation";

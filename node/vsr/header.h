@@ -33,6 +33,7 @@ struct tc_header {
     uint64_t op;        // op number (prepare, prepare_ok, reply, do_view_change head, ...)
     uint64_t commit;    // sender's commit number (commit_max)
     uint64_t timestamp; // wall-clock nanoseconds stamped by the primary (prepare, reply)
+    uint64_t session;   // client session (the op of its register): chat request, prepare, reply
     uint32_t size;      // header + body bytes
     uint32_t epoch;     // group configuration epoch (0 until reconfiguration exists)
     uint32_t view;
@@ -43,12 +44,12 @@ struct tc_header {
     uint8_t command;    // enum tc_command
     uint8_t operation;  // enum tc_operation (request, prepare, reply)
     uint8_t replica;    // sender replica index (or the addressed replica for requests)
-    uint8_t reserved[124];
+    uint8_t reserved[116];
 };
 
 _Static_assert(sizeof(struct tc_header) == TC_HEADER_SIZE, "header is 256 bytes");
 _Static_assert(offsetof(struct tc_header, cluster) == 64, "checksums come first");
-_Static_assert(offsetof(struct tc_header, reserved) == 132, "no padding before reserved");
+_Static_assert(offsetof(struct tc_header, reserved) == 140, "no padding before reserved");
 
 #define TC_HEADER_VERSION 1u
 

@@ -529,6 +529,8 @@ static uint32_t reply_build(struct tc_replica *replica, const struct tc_header *
     reply->commit = prepare->op;
     reply->timestamp = prepare->timestamp;
     reply->view = prepare->view;
+    // A register's reply names the new session (its op); a chat reply echoes the request's.
+    reply->session = prepare->operation == TC_OPERATION_REGISTER ? prepare->op : prepare->session;
     reply->parent = prepare->checksum;
     reply->context = prepare->context;
     reply->size = TC_HEADER_SIZE + body_size;
@@ -556,6 +558,7 @@ static struct tc_client_session *apply_operation(struct tc_replica *replica,
     }
     tc_assert(prepare->operation == TC_OPERATION_CHAT);
     if (session == NULL) return NULL;                      // evicted before it committed
+    if (session->session != prepare->session) return NULL; // from an evicted, older session
     if (prepare->request <= session->request) return NULL; // prepared twice across views
     uint32_t body_size = prepare->size - TC_HEADER_SIZE;
     uint32_t reply_body = tc_room_apply(replica->room, prepare->op, prepare->timestamp,
@@ -744,7 +747,9 @@ static void on_request(struct tc_replica *replica, const struct tc_header *reque
         if (session != NULL && session->request == 0) send_stored_reply(replica, session);
         if (session != NULL || in_pipeline) return;
     } else {
-        if (session == NULL) {
+        if (session == NULL || session->session != request->session) {
+            // Unknown, or a request of an older session (evicted, then re-registered by a late
+            // duplicate register): its request numbers restarted, so it must re-register.
             if (!in_pipeline) send_eviction(replica, request->client);
             return;
         }
