@@ -263,6 +263,29 @@ static bool log_repaired(const struct tc_replica *replica) {
     return true;
 }
 
+// Debug aid: what a new primary is still waiting for (the lowest op it cannot commit yet).
+static void view_change_waiting_log(struct tc_replica *replica) {
+    if (replica->io->log_level < TC_LOG_DEBUG) return;
+    for (uint64_t op = replica->commit_min + 1; op <= replica->op_head; op++) {
+        if (replica_log_clean(replica, op)) continue;
+        const struct tc_header *entry = tc_journal_header(replica->journal, op);
+        uint32_t nacks = 0;
+        for (uint8_t r = 0; r < replica->replica_count; r++) {
+            if (entry != NULL && replica->dvcs[r].present &&
+                dvc_nacks(&replica->dvcs[r], op, &entry->checksum)) {
+                nacks++;
+            }
+        }
+        replica_log(replica, TC_LOG_DEBUG,
+                    "view change waits for op %llu (state %d corrupt %d known %d nacks %u "
+                    "chained_min %llu)", (unsigned long long)op,
+                    (int)tc_journal_slot_state(replica->journal, op),
+                    (int)tc_journal_slot_corrupt(replica->journal, op), entry != NULL, nacks,
+                    (unsigned long long)replica->op_chained_min);
+        return;
+    }
+}
+
 void replica_view_change_progress(struct tc_replica *replica) {
     if (replica->state != TC_REPLICA_VIEW_CHANGE || replica->pending_normal) return;
     if (replica_primary_index(replica, replica->view) != replica->replica) return;
@@ -272,7 +295,10 @@ void replica_view_change_progress(struct tc_replica *replica) {
     if (count < replica->quorum_view_change) return;
     if (!replica->canonical_installed) canonical_install(replica);
     nack_truncate(replica);
-    if (!log_repaired(replica)) return;
+    if (!log_repaired(replica)) {
+        view_change_waiting_log(replica);
+        return;
+    }
     replica->log_view = replica->view;
     replica->view_headers_count = replica_view_headers_build(replica, replica->view_headers, false);
     tc_assert(replica->view_headers_count >= 1);
