@@ -227,7 +227,9 @@ static void log_write(struct tc_replica *replica, const uint8_t *message) {
     if (rc == TC_EBUSY) return; // resent by the primary or re-requested by repair
     tc_assert(rc == TC_OK);
 #if defined(TC_PLANTED_BUG_ACK_BEFORE_DURABLE)
-    replica_send_prepare_ok(replica);
+    if (replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica)) {
+        replica_send_prepare_ok(replica); // planted bug: the journal already claims durability
+    }
 #endif
 }
 
@@ -475,7 +477,7 @@ static void pipeline_pop_applied(struct tc_replica *replica) {
 
 static uint32_t popcount8(uint8_t bits) {
     uint32_t count = 0;
-    for (uint32_t i = 0; i < 8; i++) count += (bits >> i) & 1u;
+    for (uint32_t i = 0; i < 8; i++) count += ((uint32_t)bits >> i) & 1u;
     return count;
 }
 
