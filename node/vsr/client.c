@@ -247,7 +247,8 @@ static void on_reply(struct tc_client *client, const struct tc_header *header,
     tc_assert(header->command == TC_COMMAND_REPLY);
     tc_assert(header->size == size);
     if (!in_flight(client) || header->request != client->request_number ||
-        header->operation != client->request_operation || size > TC_REPLY_SIZE_MAX) {
+        header->operation != client->request_operation || size > TC_REPLY_SIZE_MAX ||
+        (header->operation == TC_OPERATION_REGISTER && header->session == 0)) {
         client->replies_dropped += 1; // stale, duplicate or unexpected
         return;
     }

@@ -1,0 +1,249 @@
+#ifndef TC_SIM_CLUSTER_H
+#define TC_SIM_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "client.h"
+#include "replica.h"
+#include "room.h"
+#include "room_model.h"
+#include "sim_atlas.h"
+#include "sim_network.h"
+#include "sim_storage.h"
+#include "tc_prng.h"
+
+// The simulated cluster: groups of replicas (the real replica code) and simulated app clients on
+// one thread, one seed, no wall clock. See docs/simulator.md.
+//
+// Files: sim_cluster.c (build, io vtables, crash/restart, stepping), sim_faults.c (swarm
+// parameters and the fault scheduler), sim_workload.c (app clients), sim_checker.c (invariants),
+// sim_run.c (phases, outcome, digest), sim_coverage.c (counters and their names).
+
+#define SIM_GROUPS_MAX 3u
+#define SIM_APPS_MAX 8u                // app clients; each has one VSR session per group
+#define SIM_ROOMS_PER_GROUP_MAX 48u    // rooms the workload knows per group
+#define SIM_SENDS_PER_SESSION_MAX 32u  // remembered sends (for same-key retries)
+#define SIM_BATCH_OPS_MAX 4u
+#define SIM_SEND_BODY_MAX 48u
+#define SIM_BATCH_SIZE_MAX 1024u
+#define SIM_ENDPOINTS_PER_GROUP (TC_REPLICAS_MAX + SIM_APPS_MAX)
+#define SIM_TIME_EPOCH_NS 1700000000000000000ull // sim time 0 on every replica's wall clock
+#define SIM_NS_PER_TICK (TC_TICK_MS * 1000000ull)
+
+enum sim_fault {
+    SIM_FAULT_LOSS = 0,
+    SIM_FAULT_DUPLICATION,
+    SIM_FAULT_REORDER,
+    SIM_FAULT_CLOG,
+    SIM_FAULT_PARTITION_SYMMETRIC,
+    SIM_FAULT_PARTITION_ASYMMETRIC,
+    SIM_FAULT_READ_ERROR,
+    SIM_FAULT_BIT_FLIP,
+    SIM_FAULT_LOST_WRITE,
+    SIM_FAULT_TORN_WRITE,
+    SIM_FAULT_CRASH_PROCESS,
+    SIM_FAULT_CRASH_MACHINE,
+    SIM_FAULT_PAUSE,
+    SIM_FAULT_CLOCK,
+    SIM_FAULT_EVICTION, // not a fault, but a path the workload must reach
+    SIM_FAULT_COUNT,
+};
+
+struct sim_coverage {
+    uint64_t commands[TC_COMMAND_COUNT]; // delivered messages per command
+    uint64_t faults[SIM_FAULT_COUNT];
+};
+
+const char *sim_fault_name(uint32_t fault);
+void sim_coverage_add(struct sim_coverage *into, const struct sim_coverage *from);
+// Prints the table; returns how many required counters are zero.
+uint32_t sim_coverage_print(const struct sim_coverage *coverage, FILE *out);
+
+// Per-seed fault probabilities ("swarm testing": each seed draws its own).
+struct sim_swarm {
+    uint32_t crash_ppm;          // per replica per tick
+    uint32_t machine_crash_share_ppm; // of crashes, how many are machine crashes
+    uint32_t down_ticks_max;
+    uint32_t pause_ppm;
+    uint32_t pause_ticks_max;
+    uint32_t partition_ppm;      // per group per tick
+    uint32_t partition_ticks_max;
+    uint32_t clock_jump_ppm;     // per replica per tick
+    uint32_t clock_skew_ns_max;  // initial offset bound
+    uint32_t clock_drift_ppm_max;
+};
+
+struct sim_replica {
+    struct sim_cluster *cluster;
+    struct sim_group *group;
+    uint8_t index;
+    uint32_t endpoint;
+    struct tc_io io;
+    struct sim_storage storage;
+    uint8_t *memory;
+    uint64_t memory_size;
+    struct tc_arena arena;
+    struct tc_replica *replica; // NULL while crashed
+    uint64_t down_until_tick;   // crashed: restart at
+    uint64_t paused_until_tick; // > now: paused (no ticks, deliveries dropped, storage frozen)
+    bool core;                  // liveness core: no more faults
+    bool stay_down;             // liveness: a crashed non-core replica stays down
+    bool machine_crash_pending;   // power fails during a storage step with writes at risk ...
+    uint32_t machine_crash_after; // ... after this many completions
+    uint64_t machine_crash_deadline_tick; // ... or at this tick regardless
+    int64_t clock_offset_ns;
+    int64_t clock_drift_ppm;
+    uint64_t restarts;
+    // Checker state.
+    uint64_t commit_last; // last op committed since (re)start; 0 after a restart
+    bool fresh;           // no commit since (re)start
+};
+
+struct sim_commit {
+    struct tc_checksum checksum; // of the committed prepare header
+    struct tc_checksum parent;
+    struct tc_checksum reply;    // of the state machine reply body (zero-size if none)
+    uint64_t timestamp;
+    uint64_t client;
+    uint32_t request;
+    uint8_t operation;
+    uint8_t reserved[3];
+};
+
+struct sim_group {
+    uint32_t index;
+    uint8_t replica_count;
+    uint8_t quorum; // view-change quorum
+    struct tc_replica_options options; // template (replica, io, seed differ per replica)
+    struct sim_layout layout;
+    struct sim_atlas atlas;
+    struct sim_replica replicas[TC_REPLICAS_MAX];
+    uint64_t partition_until_tick; // 0: none
+    uint64_t ops_limit;            // the workload stops before the journal could wrap
+    // Checker: the canonical committed history, op -> commit (index 0 is the root).
+    struct sim_commit *commits;
+    uint64_t commit_count; // highest canonical op + 1
+    uint64_t commit_capacity;
+    uint64_t *request_keys; // open-addressing set of (client, request) committed
+    uint64_t request_keys_capacity;
+    uint64_t request_keys_count;
+    struct tc_room_model *model;
+    struct tc_room_result *model_results;
+    uint64_t keys_sent; // distinct idempotency keys sent (retry checks need no key eviction)
+    // Workload: rooms created or being created in this group.
+    uint64_t rooms[SIM_ROOMS_PER_GROUP_MAX];
+    uint32_t rooms_count;
+};
+
+struct sim_send {
+    uint64_t room;
+    uint8_t key[TC_ROOM_KEY_SIZE];
+    uint64_t thread_parent_seq;
+    uint8_t body[SIM_SEND_BODY_MAX];
+    uint32_t body_size;
+    bool acked; // committed with status ok (seq, hash below are the original)
+    bool retry_checked;
+    uint64_t seq;
+    struct tc_hash256 hash;
+};
+
+struct sim_session {
+    struct sim_cluster *cluster;
+    struct sim_app *app;
+    struct sim_group *group;
+    uint32_t endpoint;
+    struct tc_io io;
+    uint8_t *memory;
+    uint64_t memory_size;
+    struct tc_arena arena;
+    struct tc_client *client;
+    uint64_t client_id;
+    uint64_t next_request_tick;
+    uint64_t request_start_tick;
+    uint32_t evictions;
+    // The in-flight batch: which op of the batch is which send record (or -1).
+    uint8_t batch[SIM_BATCH_SIZE_MAX];
+    uint32_t batch_size;
+    uint32_t batch_ops;
+    int32_t batch_send[SIM_BATCH_OPS_MAX];
+    bool batch_retry[SIM_BATCH_OPS_MAX];
+    struct sim_send sends[SIM_SENDS_PER_SESSION_MAX];
+    uint32_t sends_count; // total ever (ring index = count % max)
+    uint64_t replies;
+};
+
+struct sim_app {
+    uint32_t index;
+    uint64_t user;
+    struct sim_session sessions[SIM_GROUPS_MAX];
+};
+
+struct sim_cluster {
+    uint64_t seed;
+    uint64_t cluster_id;
+    uint64_t tick;
+    bool verbose;
+    bool liveness; // the liveness phase has begun
+    struct tc_prng prng;          // structure and workload decisions
+    struct tc_prng fault_prng;    // fault scheduler
+    struct sim_swarm swarm;
+    uint32_t group_count;
+    struct sim_group groups[SIM_GROUPS_MAX];
+    uint32_t app_count;
+    struct sim_app apps[SIM_APPS_MAX];
+    struct sim_network network;
+    struct sim_coverage coverage;
+    uint64_t client_replies;
+    // Scratch for checkers (sized for a reply).
+    uint8_t *scratch;
+    // The first violated invariant (the run stops at the end of the tick).
+    bool failed;
+    char failure[1024];
+};
+
+// sim_cluster.c
+int sim_cluster_init(struct sim_cluster *cluster, uint64_t seed, bool verbose);
+void sim_cluster_deinit(struct sim_cluster *cluster);
+void sim_cluster_tick(struct sim_cluster *cluster);
+void sim_replica_crash(struct sim_replica *replica, bool machine);
+void sim_replica_start(struct sim_replica *replica);
+bool sim_replica_up(const struct sim_replica *replica);
+uint32_t sim_endpoint_replica(uint32_t group, uint8_t replica);
+uint32_t sim_endpoint_session(uint32_t group, uint32_t app);
+uint32_t sim_group_of_room(const struct sim_cluster *cluster, uint64_t room);
+void sim_fail(struct sim_cluster *cluster, const char *invariant, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+// sim_faults.c
+void sim_swarm_draw(struct sim_cluster *cluster);
+void sim_network_options_draw(struct sim_cluster *cluster, struct sim_network_options *options);
+void sim_storage_options_draw(struct sim_cluster *cluster, struct sim_storage_options *options);
+void sim_faults_tick(struct sim_cluster *cluster);
+void sim_faults_liveness_begin(struct sim_cluster *cluster);
+uint64_t sim_replica_realtime_ns(const struct sim_replica *replica);
+
+// sim_workload.c
+int sim_workload_init(struct sim_cluster *cluster);
+void sim_workload_deinit(struct sim_cluster *cluster);
+void sim_workload_tick(struct sim_cluster *cluster);
+bool sim_workload_idle(const struct sim_cluster *cluster); // nothing in flight
+struct sim_session *sim_session_by_client(struct sim_group *group, uint64_t client_id);
+
+// sim_checker.c
+int sim_checker_init(struct sim_cluster *cluster);
+void sim_checker_deinit(struct sim_cluster *cluster);
+void sim_checker_commit_hook(void *context, const struct tc_replica_commit_event *event);
+void sim_checker_client_reply(struct sim_cluster *cluster, struct sim_session *session,
+                              const struct tc_header *reply, const uint8_t *body,
+                              uint32_t body_size);
+void sim_checker_tick(struct sim_cluster *cluster);
+// Liveness: true once every core replica is normal, has committed the whole canonical history and
+// the core agrees on the state digest. *why explains what is missing (for the failure report).
+bool sim_checker_converged(struct sim_cluster *cluster, char *why, uint32_t why_size);
+void sim_checker_digest(const struct sim_cluster *cluster, const char *outcome,
+                        struct tc_checksum *out);
+uint64_t sim_checker_commits(const struct sim_cluster *cluster);
+
+#endif

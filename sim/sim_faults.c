@@ -1,0 +1,244 @@
+#include <string.h>
+
+#include "sim_cluster.h"
+#include "tc_assert.h"
+
+// Swarm parameters (each seed draws its own fault rates, some of them zero) and the fault
+// scheduler: crashes and restarts, pauses, partitions, clock jumps.
+
+// Zero with probability 1/3, else uniform in [min, max].
+static uint32_t swarm_rate(struct tc_prng *prng, uint32_t min, uint32_t max) {
+    if (tc_prng_below(prng, 3) == 0) return 0;
+    return (uint32_t)tc_prng_range(prng, min, max);
+}
+
+void sim_swarm_draw(struct sim_cluster *cluster) {
+    struct tc_prng *prng = &cluster->prng;
+    struct sim_swarm *swarm = &cluster->swarm;
+    memset(swarm, 0, sizeof(*swarm));
+    swarm->crash_ppm = swarm_rate(prng, 50, 1500);
+    swarm->machine_crash_share_ppm = (uint32_t)tc_prng_range(prng, 0, 1000000);
+    swarm->down_ticks_max = (uint32_t)tc_prng_range(prng, 10, 500);
+    swarm->pause_ppm = swarm_rate(prng, 50, 1500);
+    swarm->pause_ticks_max = (uint32_t)tc_prng_range(prng, 5, 300);
+    swarm->partition_ppm = swarm_rate(prng, 100, 3000);
+    swarm->partition_ticks_max = (uint32_t)tc_prng_range(prng, 20, 1000);
+    swarm->clock_jump_ppm = swarm_rate(prng, 10, 500);
+    swarm->clock_skew_ns_max = (uint32_t)tc_prng_range(prng, 0, 2000000000u);
+    swarm->clock_drift_ppm_max = (uint32_t)tc_prng_range(prng, 0, 200);
+}
+
+void sim_network_options_draw(struct sim_cluster *cluster, struct sim_network_options *options) {
+    struct tc_prng *prng = &cluster->prng;
+    memset(options, 0, sizeof(*options));
+    options->packets_max = 8192;
+    options->large_packets_max = 64;
+    options->message_size_max = TC_MESSAGE_SIZE_MAX;
+    options->seed = tc_prng_next(prng);
+    options->path_capacity = (uint32_t)tc_prng_range(prng, 4, 32);
+    options->delay_min_ticks = (uint32_t)tc_prng_range(prng, 0, 2);
+    options->delay_mean_ticks = (uint32_t)tc_prng_range(prng, 1, 8);
+    options->loss_ppm = swarm_rate(prng, 1000, 200000);
+    options->duplicate_ppm = swarm_rate(prng, 1000, 200000);
+    options->clog_ppm = swarm_rate(prng, 10, 500);
+    options->clog_duration_max_ticks = (uint32_t)tc_prng_range(prng, 10, 300);
+    options->clog_delay_ticks = (uint32_t)tc_prng_range(prng, 50, 500);
+}
+
+void sim_storage_options_draw(struct sim_cluster *cluster, struct sim_storage_options *options) {
+    struct tc_prng *prng = &cluster->prng;
+    memset(options, 0, sizeof(*options));
+    options->seed = tc_prng_next(prng);
+    options->ops_max = 4096;
+    options->latency_min_ticks = 0;
+    options->latency_max_ticks = (uint32_t)tc_prng_range(prng, 1, 4);
+    options->slow_ppm = (uint32_t)tc_prng_range(prng, 0, 300000);
+    options->sync_latency_max_ticks = (uint32_t)tc_prng_range(prng, 1, 6);
+    options->read_error_ppm = swarm_rate(prng, 100, 20000);
+    options->bit_flip_ppm = swarm_rate(prng, 100, 20000);
+    options->crash_keep_ppm = (uint32_t)tc_prng_range(prng, 0, 600000);
+    options->crash_torn_ppm = (uint32_t)tc_prng_range(prng, 0, 1000000 - options->crash_keep_ppm);
+}
+
+uint64_t sim_replica_realtime_ns(const struct sim_replica *replica) {
+    uint64_t tick = replica->cluster->tick;
+    int64_t drift = replica->clock_drift_ppm * (int64_t)(tick * SIM_NS_PER_TICK / 1000000u);
+    int64_t offset = replica->clock_offset_ns + drift;
+    uint64_t base = SIM_TIME_EPOCH_NS + tick * SIM_NS_PER_TICK;
+    tc_assert(offset > -(int64_t)(SIM_TIME_EPOCH_NS / 2));
+    return offset >= 0 ? base + (uint64_t)offset : base - (uint64_t)(-offset);
+}
+
+static int64_t signed_range(struct tc_prng *prng, uint64_t magnitude_max) {
+    int64_t magnitude = (int64_t)tc_prng_range(prng, 0, magnitude_max);
+    return tc_prng_below(prng, 2) == 0 ? magnitude : -magnitude;
+}
+
+static void clock_init(struct sim_cluster *cluster) {
+    for (uint32_t g = 0; g < cluster->group_count; g++) {
+        for (uint8_t r = 0; r < cluster->groups[g].replica_count; r++) {
+            struct sim_replica *replica = &cluster->groups[g].replicas[r];
+            replica->clock_offset_ns = signed_range(&cluster->fault_prng, cluster->swarm.clock_skew_ns_max);
+            replica->clock_drift_ppm = signed_range(&cluster->fault_prng, cluster->swarm.clock_drift_ppm_max);
+            if (replica->clock_offset_ns != 0 || replica->clock_drift_ppm != 0) {
+                cluster->coverage.faults[SIM_FAULT_CLOCK] += 1;
+            }
+        }
+    }
+}
+
+// A machine crash may lose unsynced writes: allowed only while every other replica of the group is
+// up and in normal or view-change status, so that a quorum can always recover what it acked.
+static bool machine_crash_allowed(const struct sim_replica *replica) {
+    const struct sim_group *group = replica->group;
+    for (uint8_t r = 0; r < group->replica_count; r++) {
+        const struct sim_replica *other = &group->replicas[r];
+        if (other == replica) continue;
+        if (!sim_replica_up(other)) return false;
+        struct tc_replica_status status;
+        tc_replica_status_get(other->replica, &status);
+        if (status.state != TC_REPLICA_NORMAL && status.state != TC_REPLICA_VIEW_CHANGE) return false;
+    }
+    return true;
+}
+
+// A machine crash decided this tick for another replica of the group: the rule above was checked
+// with this replica up, so it stays up for this tick.
+static bool machine_crash_pending(const struct sim_replica *replica) {
+    for (uint8_t r = 0; r < replica->group->replica_count; r++) {
+        if (replica->group->replicas[r].machine_crash_pending) return true;
+    }
+    return false;
+}
+
+static void partition_heal(struct sim_cluster *cluster) {
+    sim_network_partition(&cluster->network, NULL, false);
+    for (uint32_t g = 0; g < cluster->group_count; g++) cluster->groups[g].partition_until_tick = 0;
+}
+
+static void partition_start(struct sim_cluster *cluster, struct sim_group *group) {
+    struct tc_prng *prng = &cluster->fault_prng;
+    if (group->replica_count < 2) return;
+    uint8_t sides[SIM_GROUPS_MAX * SIM_ENDPOINTS_PER_GROUP];
+    memset(sides, 0, sizeof(sides));
+    // A random split with both sides non-empty: replica 0..count-1 draw sides; fix one if needed.
+    uint32_t ones = 0;
+    for (uint8_t r = 0; r < group->replica_count; r++) {
+        uint8_t side = (uint8_t)(1 + tc_prng_below(prng, 2));
+        sides[sim_endpoint_replica(group->index, r)] = side;
+        ones += side == 1 ? 1u : 0u;
+    }
+    if (ones == 0 || ones == group->replica_count) {
+        uint8_t r = (uint8_t)tc_prng_below(prng, group->replica_count);
+        uint32_t endpoint = sim_endpoint_replica(group->index, r);
+        sides[endpoint] = (uint8_t)(3 - sides[endpoint]);
+    }
+    bool asymmetric = tc_prng_below(prng, 2) == 0;
+    sim_network_partition(&cluster->network, sides, asymmetric);
+    group->partition_until_tick =
+        cluster->tick + tc_prng_range(prng, 1, tc_max_u32(cluster->swarm.partition_ticks_max, 1));
+    cluster->coverage.faults[asymmetric ? SIM_FAULT_PARTITION_ASYMMETRIC
+                                        : SIM_FAULT_PARTITION_SYMMETRIC] += 1;
+}
+
+static void partitions_tick(struct sim_cluster *cluster) {
+    bool active = false;
+    for (uint32_t g = 0; g < cluster->group_count; g++) {
+        if (cluster->groups[g].partition_until_tick == 0) continue;
+        active = true;
+        if (cluster->tick >= cluster->groups[g].partition_until_tick) {
+            partition_heal(cluster);
+            return;
+        }
+    }
+    if (active) return; // one partition at a time
+    if (!tc_prng_chance_ppm(&cluster->fault_prng, cluster->swarm.partition_ppm)) return;
+    uint32_t g = (uint32_t)tc_prng_below(&cluster->fault_prng, cluster->group_count);
+    partition_start(cluster, &cluster->groups[g]);
+}
+
+static void replica_faults_tick(struct sim_cluster *cluster, struct sim_replica *replica) {
+    struct tc_prng *prng = &cluster->fault_prng;
+    if (replica->replica == NULL) {
+        if (!replica->stay_down && cluster->tick >= replica->down_until_tick) {
+            sim_replica_start(replica);
+        }
+        return;
+    }
+    if (!replica->core && tc_prng_chance_ppm(prng, cluster->swarm.clock_jump_ppm)) {
+        replica->clock_offset_ns += signed_range(prng, 10ull * 1000 * 1000 * 1000);
+        cluster->coverage.faults[SIM_FAULT_CLOCK] += 1;
+    }
+    if (cluster->liveness) return; // no crashes or pauses while the core must converge
+    if (!sim_replica_up(replica)) return; // paused
+    if (tc_prng_chance_ppm(prng, cluster->swarm.crash_ppm) && !machine_crash_pending(replica)) {
+        bool machine = tc_prng_chance_ppm(prng, cluster->swarm.machine_crash_share_ppm) &&
+                       machine_crash_allowed(replica);
+        replica->down_until_tick =
+            cluster->tick + tc_prng_range(prng, 1, tc_max_u32(cluster->swarm.down_ticks_max, 1));
+        if (machine) {
+            // Power fails in the middle of the I/O of a tick with writes at risk (or at the
+            // deadline): see sim_cluster_tick.
+            replica->machine_crash_pending = true;
+            replica->machine_crash_after = (uint32_t)tc_prng_range(prng, 0, 16);
+            replica->machine_crash_deadline_tick = cluster->tick + 50;
+            return;
+        }
+        sim_replica_crash(replica, false);
+        return;
+    }
+    if (tc_prng_chance_ppm(prng, cluster->swarm.pause_ppm)) {
+        replica->paused_until_tick =
+            cluster->tick + tc_prng_range(prng, 1, tc_max_u32(cluster->swarm.pause_ticks_max, 1));
+        cluster->coverage.faults[SIM_FAULT_PAUSE] += 1;
+    }
+}
+
+void sim_faults_tick(struct sim_cluster *cluster) {
+    if (cluster->tick == 1) clock_init(cluster);
+    partitions_tick(cluster);
+    for (uint32_t g = 0; g < cluster->group_count; g++) {
+        for (uint8_t r = 0; r < cluster->groups[g].replica_count; r++) {
+            replica_faults_tick(cluster, &cluster->groups[g].replicas[r]);
+        }
+    }
+}
+
+// Picks a view-change quorum per group as the core, heals it and stops its faults. Replicas
+// outside the core keep their faults; a crashed one stays down.
+void sim_faults_liveness_begin(struct sim_cluster *cluster) {
+    tc_assert(!cluster->liveness);
+    cluster->liveness = true;
+    struct tc_prng *prng = &cluster->fault_prng;
+    for (uint32_t g = 0; g < cluster->group_count; g++) {
+        struct sim_group *group = &cluster->groups[g];
+        uint32_t chosen = 0;
+        uint8_t order[TC_REPLICAS_MAX];
+        for (uint8_t r = 0; r < group->replica_count; r++) order[r] = r;
+        for (uint8_t r = group->replica_count - 1; r > 0; r--) { // Fisher-Yates
+            uint8_t j = (uint8_t)tc_prng_below(prng, (uint64_t)r + 1);
+            uint8_t swap = order[r];
+            order[r] = order[j];
+            order[j] = swap;
+        }
+        for (uint8_t i = 0; i < group->replica_count; i++) {
+            struct sim_replica *replica = &group->replicas[order[i]];
+            replica->machine_crash_pending = false;
+            replica->core = chosen < group->quorum;
+            chosen += 1;
+            if (replica->core) {
+                replica->storage.faults_enabled = false;
+                sim_network_faults_disable(&cluster->network, replica->endpoint, true);
+                replica->paused_until_tick = 0;
+                if (replica->replica == NULL) sim_replica_start(replica);
+            } else if (replica->replica == NULL) {
+                replica->stay_down = true;
+            }
+        }
+        for (uint32_t a = 0; a < cluster->app_count; a++) {
+            sim_network_faults_disable(&cluster->network, sim_endpoint_session(g, a), true);
+        }
+    }
+    partition_heal(cluster);
+    sim_network_unclog_all(&cluster->network);
+}
