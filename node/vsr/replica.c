@@ -812,9 +812,18 @@ static void primary_prepare(struct tc_replica *replica, const struct tc_header *
 // ---------------------------------------------------------------------------------------------
 // Prepares (backups, and repair everywhere).
 
+static void request_prepare(struct tc_replica *replica, uint64_t op,
+                            const struct tc_checksum *checksum);
+
 static bool prepare_wanted(const struct tc_replica *replica, const struct tc_header *header) {
     const struct tc_header *entry = log_header(replica, header->op);
     if (entry != NULL && tc_checksum_equal(&entry->checksum, &header->checksum)) return true;
+    // A gap below our chained suffix, filled ahead of the hash-chain walk (requested by op from
+    // the primary). Unverified until the chain reaches it: never acknowledged or applied before.
+    if (entry == NULL && replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica) &&
+        header->op > replica->commit_min && header->op + 1 < replica->op_chained_min) {
+        return true;
+    }
     if (replica->op_chained_min > 0 && header->op + 1 == replica->op_chained_min) {
         const struct tc_header *upper = log_header(replica, replica->op_chained_min);
         if (upper != NULL && tc_checksum_equal(&upper->parent, &header->checksum)) return true;
@@ -876,7 +885,13 @@ static void on_prepare(struct tc_replica *replica, const struct tc_header *heade
         if (header->commit > replica->commit_max) replica->commit_max = header->commit;
         backup_accept_prepare(replica, header);
     } else if (prepare_wanted(replica, header)) {
+        uint64_t chained_min = replica->op_chained_min;
         install_wanted(replica, header);
+        // The chain grew downward: ask for the next link now rather than at the next repair tick.
+        if (replica->op_chained_min < chained_min && replica->op_chained_min > replica->commit_min) {
+            const struct tc_header *upper = log_header(replica, replica->op_chained_min);
+            if (upper != NULL) request_prepare(replica, replica->op_chained_min - 1, &upper->parent);
+        }
     } else {
         return;
     }
@@ -962,9 +977,14 @@ static void on_commit(struct tc_replica *replica, const struct tc_header *header
 
 static void on_request_prepare(struct tc_replica *replica, const struct tc_header *header) {
     if (replica->state == TC_REPLICA_RECOVERING || replica->state == TC_REPLICA_STOPPED) return;
-    if (tc_checksum_is_zero(&header->context)) return;
     const struct tc_header *entry = log_header(replica, header->op);
-    if (entry == NULL || !tc_checksum_equal(&entry->checksum, &header->context)) return;
+    if (entry == NULL) return;
+    if (tc_checksum_is_zero(&header->context)) {
+        // By op only: just the primary answers, from its (canonical) log.
+        if (replica->state != TC_REPLICA_NORMAL || !replica_is_primary(replica)) return;
+    } else if (!tc_checksum_equal(&entry->checksum, &header->context)) {
+        return;
+    }
     struct pipeline_entry *pipe = pipeline_find(replica, header->op);
     if (pipe != NULL && pipe->loaded && tc_checksum_equal(&pipe->header.checksum, &entry->checksum)) {
         replica_send(replica, header->replica, pipe->message);
@@ -1005,6 +1025,26 @@ static void request_prepare(struct tc_replica *replica, uint64_t op,
     replica_send_header(replica, repair_target(replica), &request);
 }
 
+// A backup far behind (e.g. restarted) asks the primary for the ops below its chained suffix by
+// op number, several at a time, instead of walking the hash chain one round trip per op; the walk
+// then only verifies them.
+#define REPLICA_REPAIR_FILL_MAX 8u
+static void repair_fill_below_chain(struct tc_replica *replica, uint32_t *budget) {
+    if (replica->state != TC_REPLICA_NORMAL || replica_is_primary(replica)) return;
+    if (replica->op_chained_min <= replica->commit_min + 1) return;
+    uint32_t sent = 0;
+    for (uint64_t op = replica->op_chained_min - 1; op > replica->commit_min; op--) {
+        if (sent == REPLICA_REPAIR_FILL_MAX || *budget == 0) return;
+        if (log_header(replica, op) != NULL) continue;
+        struct tc_header request;
+        replica_header_init(replica, &request, TC_COMMAND_REQUEST_PREPARE);
+        request.op = op;
+        replica_send_header(replica, replica_primary_index(replica, replica->view), &request);
+        sent++;
+    }
+    (void)budget;
+}
+
 // Requests what our log lacks: the anchor, the next link of a broken chain, dirty prepares.
 void replica_repair(struct tc_replica *replica) {
     uint32_t budget = REPLICA_REPAIR_REQUESTS_MAX;
@@ -1019,6 +1059,7 @@ void replica_repair(struct tc_replica *replica) {
             budget--;
         }
     }
+    repair_fill_below_chain(replica, &budget);
     uint64_t from = replica->commit_min + 1;
     if (from < replica->op_chained_min) from = replica->op_chained_min;
     for (uint64_t op = from; op <= replica->op_head && budget > 0; op++) {
