@@ -1,6 +1,6 @@
 // Asynchronous storage for one replica: a bounded submission list, a pool of worker threads doing
-// pread/pwrite/fdatasync, and a bounded completion ring drained by tc_io_linux_storage_poll() on the
-// owner's thread. See io_linux.h for the ordering guarantees.
+// pread/pwrite/fdatasync, and a bounded completion ring drained by tc_io_linux_storage_poll() on
+// the owner's thread. See io_linux.h for the ordering guarantees.
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

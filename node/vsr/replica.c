@@ -903,15 +903,18 @@ static void on_prepare(struct tc_replica *replica, const struct tc_header *heade
     replica_commit_journal(replica);
 }
 
-// The highest op such that every op in (commit_min, op] is durable here and hash-chained to our
-// head, i.e. our log up to op equals the primary's.
+// The highest op such that our log is hash-chained from our head down to a committed op and every
+// op in (commit_max, op] is durable here: our log up to op equals the primary's, and everything the
+// acknowledgement covers that is not yet known committed is on our disk. Committed ops we still lack
+// below are repaired later; they are durable on a quorum already.
 static uint64_t prepare_ok_max(struct tc_replica *replica) {
-    if (!replica_connected(replica)) return 0;
+    if (replica->op_chained_min > replica->commit_max) return 0;
+    if (replica->commit_max >= replica->op_head) return 0;
     uint64_t op = replica->op_prepare_ok_max;
-    if (op < replica->commit_min) op = replica->commit_min;
+    if (op < replica->commit_max) op = replica->commit_max;
     while (op < replica->op_head && log_clean(replica, op + 1)) op++;
     replica->op_prepare_ok_max = op;
-    return op;
+    return op > replica->commit_max ? op : 0;
 }
 
 void replica_send_prepare_ok(struct tc_replica *replica) {
@@ -1022,7 +1025,10 @@ static void request_prepare(struct tc_replica *replica, uint64_t op,
     replica_header_init(replica, &request, TC_COMMAND_REQUEST_PREPARE);
     request.op = op;
     request.context = *checksum;
-    replica_send_header(replica, repair_target(replica), &request);
+    uint8_t target = repair_target(replica);
+    replica_log(replica, TC_LOG_DEBUG, "repair: request op %llu from r%u",
+                (unsigned long long)op, target);
+    replica_send_header(replica, target, &request);
 }
 
 // A backup far behind (e.g. restarted) asks the primary for the ops below its chained suffix by
@@ -1077,9 +1083,19 @@ void replica_repair(struct tc_replica *replica) {
 
 static void primary_tick(struct tc_replica *replica) {
     if (replica->abdicating) return;
+    uint32_t heard = 0;
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        if (replica->heard_ticks[r] < UINT32_MAX) replica->heard_ticks[r]++;
+        bool recent = replica->heard_ticks[r] <= replica->options.normal_timeout_ticks;
+        if (r == replica->replica || recent) heard++;
+    }
     if (replica->op_head > replica->commit_max) {
         replica->commit_stall_ticks++;
-        if (replica->commit_stall_ticks >= replica->options.normal_timeout_ticks) {
+        // Abdicate when a quorum has gone silent (we cannot receive), or as a backstop when
+        // nothing commits for much longer (our log may be the problem).
+        bool deaf = heard < replica->quorum_replication &&
+                    replica->commit_stall_ticks >= replica->options.normal_timeout_ticks;
+        if (deaf || replica->commit_stall_ticks >= 10 * replica->options.normal_timeout_ticks) {
             // We cannot reach a quorum: stop heartbeats so the group elects another primary.
             replica->abdicating = true;
             replica_log(replica, TC_LOG_INFO, "abdicating: no commit progress");
@@ -1171,6 +1187,9 @@ void tc_replica_on_message(struct tc_replica *replica, const uint8_t *message, u
         return;
     }
     const uint8_t *body = message + TC_HEADER_SIZE;
+    if (header->command != TC_COMMAND_REQUEST && header->command != TC_COMMAND_PREPARE) {
+        replica->heard_ticks[header->replica] = 0; // for the primary's abdication decision
+    }
     switch (header->command) {
     case TC_COMMAND_REQUEST: on_request(replica, header, body); break;
     case TC_COMMAND_PREPARE: on_prepare(replica, header, message); break;

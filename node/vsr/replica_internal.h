@@ -68,6 +68,7 @@ struct tc_replica {
     uint64_t pipeline_op_first; // op of pipeline[first]; entries are ops [first, first + count)
     uint32_t pipeline_count;
     uint32_t commit_stall_ticks;
+    uint32_t heard_ticks[TC_REPLICAS_MAX]; // ticks since a message from each replica
     bool abdicating;
 
     // Backup.

@@ -89,10 +89,14 @@ static void send_do_view_change(struct tc_replica *replica) {
     struct tc_header *header = (struct tc_header *)(void *)replica->send_buffer;
     struct tc_header *body = header + 1;
     uint32_t count = replica_view_headers_build(replica, body, true);
+    // Unknown entries at the top (a head known only by checksum after a nack truncation) were never
+    // held here, so never acknowledged: the do_view_change claims the highest known op.
+    while (count > 1 && body[count - 1].command != TC_COMMAND_PREPARE) count--;
+    tc_assert(body[count - 1].command == TC_COMMAND_PREPARE);
     replica_header_init(replica, header, TC_COMMAND_DO_VIEW_CHANGE);
     header->log_view = replica->log_view;
-    header->op = replica->op_head;
-    header->commit = replica->commit_max < replica->op_head ? replica->commit_max : replica->op_head;
+    header->op = body[count - 1].op;
+    header->commit = replica->commit_max < header->op ? replica->commit_max : header->op;
     header->context = body[count - 1].checksum;
     header->size = TC_HEADER_SIZE * (1 + count);
     // Nack bits: prepares we hold by header only and never held durably (so never acknowledged).
@@ -240,6 +244,8 @@ static void nack_truncate(struct tc_replica *replica) {
             checksum = entry->checksum;
         } else if (upper != NULL && op + 1 <= replica->op_head) {
             checksum = upper->parent;
+        } else if (replica->anchor_op == op) {
+            checksum = replica->anchor_checksum; // a head known only by checksum
         } else {
             continue;
         }
@@ -255,9 +261,13 @@ static void nack_truncate(struct tc_replica *replica) {
     }
 }
 
+// The new primary needs its uncommitted suffix (commit_max, op_head] durable and hash-chained down
+// to a committed op. Committed ops it lacks below are repaired while it already serves as primary
+// (it applies nothing, and accepts no request, until its commits catch up).
 static bool log_repaired(const struct tc_replica *replica) {
-    if (!replica_connected(replica)) return false;
-    for (uint64_t op = replica->commit_min + 1; op <= replica->op_head; op++) {
+    if (replica->op_chained_min > replica->commit_max) return false;
+    if (tc_journal_header(replica->journal, replica->op_head) == NULL) return false;
+    for (uint64_t op = replica->commit_max + 1; op <= replica->op_head; op++) {
         if (!replica_log_clean(replica, op)) return false;
     }
     return true;
