@@ -1236,8 +1236,8 @@ const struct tc_room_machine *tc_replica_room(const struct tc_replica *replica) 
 // unknown entries become reserved headers naming their op (request = 1 when the slot is faulty:
 // "not a nack"); without, the suffix starts above the highest unknown entry.
 uint32_t replica_view_headers_build(const struct tc_replica *replica, struct tc_header *out,
-                                    bool placeholders) {
-    uint64_t head = replica->op_head;
+                                    uint64_t head, bool placeholders) {
+    tc_assert(head <= replica->op_head);
     uint64_t first = head > TC_PIPELINE_PREPARE_MAX ? head - TC_PIPELINE_PREPARE_MAX : 0;
     uint32_t count = 0;
     for (uint64_t op = first; op <= head; op++) {

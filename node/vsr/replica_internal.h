@@ -126,7 +126,7 @@ void replica_pipeline_reset(struct tc_replica *replica);
 void replica_pipeline_from_log(struct tc_replica *replica);
 void replica_primary_commit_quorum(struct tc_replica *replica);
 uint32_t replica_view_headers_build(const struct tc_replica *replica, struct tc_header *out,
-                                    bool placeholders);
+                                    uint64_t head, bool placeholders);
 void replica_persist_view(struct tc_replica *replica);
 
 // replica_view.c.

@@ -83,15 +83,22 @@ static void dvc_record_own(struct tc_replica *replica, const struct tc_header *h
     memcpy(record->headers, headers, (uint64_t)count * sizeof(struct tc_header));
 }
 
-static void send_do_view_change(struct tc_replica *replica) {
+// Sends our do_view_change to the new primary; with `broadcast`, to every replica: it is proof
+// that a quorum voted for this view (we only move on a quorum), so a replica still happily normal
+// in an older view (it never saw enough votes) joins instead of leaving the group split.
+static void send_do_view_change(struct tc_replica *replica, bool broadcast) {
     tc_assert(replica->state == TC_REPLICA_VIEW_CHANGE);
     tc_assert(tc_journal_durable_view(replica->journal) == replica->view);
     struct tc_header *header = (struct tc_header *)(void *)replica->send_buffer;
     struct tc_header *body = header + 1;
-    uint32_t count = replica_view_headers_build(replica, body, true);
     // Unknown entries at the top (a head known only by checksum after a nack truncation) were never
     // held here, so never acknowledged: the do_view_change claims the highest known op.
-    while (count > 1 && body[count - 1].command != TC_COMMAND_PREPARE) count--;
+    uint64_t head = replica->op_head;
+    for (uint32_t guard = 0; guard <= replica->options.journal_slot_count; guard++) {
+        if (head == 0 || tc_journal_header(replica->journal, head) != NULL) break;
+        head--;
+    }
+    uint32_t count = replica_view_headers_build(replica, body, head, true);
     tc_assert(body[count - 1].command == TC_COMMAND_PREPARE);
     replica_header_init(replica, header, TC_COMMAND_DO_VIEW_CHANGE);
     header->log_view = replica->log_view;
@@ -110,11 +117,13 @@ static void send_do_view_change(struct tc_replica *replica) {
     tc_header_set_checksum(header);
     replica->dvc_sent = true;
     uint8_t primary = replica_primary_index(replica, replica->view);
-    if (primary == replica->replica) {
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        if (r == replica->replica || (r != primary && !broadcast)) continue;
+        replica_send(replica, r, replica->send_buffer);
+    }
+    if (primary == replica->replica && !replica->dvcs[replica->replica].present) {
         dvc_record_own(replica, header, body, count);
         replica_view_change_progress(replica);
-    } else {
-        replica_send(replica, primary, replica->send_buffer);
     }
 }
 
@@ -310,7 +319,8 @@ void replica_view_change_progress(struct tc_replica *replica) {
         return;
     }
     replica->log_view = replica->view;
-    replica->view_headers_count = replica_view_headers_build(replica, replica->view_headers, false);
+    replica->view_headers_count =
+        replica_view_headers_build(replica, replica->view_headers, replica->op_head, false);
     tc_assert(replica->view_headers_count >= 1);
     replica->pending_normal = true;
     replica_persist_view(replica);
@@ -319,7 +329,7 @@ void replica_view_change_progress(struct tc_replica *replica) {
 void replica_send_start_view(struct tc_replica *replica, uint8_t target) {
     struct tc_header *header = (struct tc_header *)(void *)replica->send_buffer;
     struct tc_header *body = header + 1;
-    uint32_t count = replica_view_headers_build(replica, body, false);
+    uint32_t count = replica_view_headers_build(replica, body, replica->op_head, false);
     tc_assert(count >= 1);
     replica_header_init(replica, header, TC_COMMAND_START_VIEW);
     header->log_view = replica->view;
@@ -362,7 +372,7 @@ void replica_view_on_superblock(struct tc_replica *replica) {
         return;
     }
     if (!replica->dvc_sent && tc_journal_durable_view(replica->journal) == replica->view) {
-        send_do_view_change(replica);
+        send_do_view_change(replica, false);
     }
 }
 
@@ -439,9 +449,8 @@ void replica_view_tick(struct tc_replica *replica) {
     if (resend && replica->svc_votes[replica->replica] > replica->view) broadcast_vote(replica);
     if (replica->state != TC_REPLICA_VIEW_CHANGE) return;
     if (resend && replica->dvc_sent && !replica->pending_normal &&
-        replica_primary_index(replica, replica->view) != replica->replica &&
         !tc_journal_superblock_busy(replica->journal)) {
-        send_do_view_change(replica);
+        send_do_view_change(replica, true);
     }
     if (++replica->view_change_ticks >= replica->options.view_change_timeout_ticks) {
         replica->view_change_ticks = 0;
