@@ -263,7 +263,8 @@ uint64_t tc_replica_memory_size(const struct tc_replica_options *options) {
     size += tc_journal_memory_size(options->journal_slot_count);
     size += tc_client_sessions_memory_size(options->clients_max);
     size += tc_room_memory_size(&options->room) + 4096;
-    uint64_t buffers = TC_PIPELINE_PREPARE_MAX + REPLICA_SERVE_READS_MAX + 2;
+    uint64_t buffers = TC_PIPELINE_PREPARE_MAX + REPLICA_SERVE_READS_MAX + 2 +
+                       REPLICA_REQUEST_QUEUE_MAX + REPLICA_PREPARE_CACHE_MAX;
     size += buffers * (TC_MESSAGE_SIZE_MAX + 4096) + TC_REPLY_SIZE_MAX + 4096;
     return size;
 }
@@ -308,6 +309,14 @@ static int replica_buffers_init(struct tc_replica *replica, struct tc_arena *are
     for (uint32_t i = 0; i < REPLICA_SERVE_READS_MAX; i++) {
         replica->serve_reads[i].buffer = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
         if (replica->serve_reads[i].buffer == NULL) return TC_ENOMEM;
+    }
+    for (uint32_t i = 0; i < REPLICA_REQUEST_QUEUE_MAX; i++) {
+        replica->request_queue[i].message = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
+        if (replica->request_queue[i].message == NULL) return TC_ENOMEM;
+    }
+    for (uint32_t i = 0; i < REPLICA_PREPARE_CACHE_MAX; i++) {
+        replica->prepare_cache[i].message = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
+        if (replica->prepare_cache[i].message == NULL) return TC_ENOMEM;
     }
     replica->commit_buffer = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
     replica->send_buffer = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
@@ -437,6 +446,8 @@ void replica_pipeline_reset(struct tc_replica *replica) {
     replica->pipeline_op_first = 0;
     replica->commit_stall_ticks = 0;
     replica->abdicating = false;
+    replica->request_queue_first = 0;
+    replica->request_queue_count = 0; // clients resend to the new primary
 }
 
 static void pipeline_load(struct tc_replica *replica, struct pipeline_entry *entry) {
@@ -514,6 +525,8 @@ static void send_stored_reply(struct tc_replica *replica, const struct tc_client
     tc_header_set_checksum(header);
     replica->io->vtable->send_to_client(replica->io, session->client, replica->send_buffer);
 }
+
+static void request_queue_drain(struct tc_replica *replica);
 
 // Builds the reply for a committed prepare in reply_buffer; deterministic on every replica.
 static uint32_t reply_build(struct tc_replica *replica, const struct tc_header *prepare,
@@ -599,7 +612,10 @@ static void commit_apply(struct tc_replica *replica, const struct tc_header *pre
     }
     bool primary = replica->state == TC_REPLICA_NORMAL && replica_is_primary(replica);
     if (primary && session != NULL) send_stored_reply(replica, session);
-    if (primary) pipeline_pop_applied(replica);
+    if (primary) {
+        pipeline_pop_applied(replica);
+        request_queue_drain(replica);
+    }
 }
 
 // Applies committed ops in order: from the pipeline when the primary holds them, else from the
@@ -617,6 +633,13 @@ void replica_commit_journal(struct tc_replica *replica) {
         if (entry != NULL && entry->loaded &&
             tc_checksum_equal(&entry->header.checksum, &header->checksum)) {
             commit_apply(replica, &entry->header, entry->message + TC_HEADER_SIZE);
+            continue;
+        }
+        const struct cached_prepare *cached = &replica->prepare_cache[op % REPLICA_PREPARE_CACHE_MAX];
+        if (cached->valid && cached->op == op &&
+            tc_checksum_equal(&cached->checksum, &header->checksum)) {
+            // Committed means durable on a quorum: applying needs no read of our own copy.
+            commit_apply(replica, header, cached->message + TC_HEADER_SIZE);
             continue;
         }
         if (!log_clean(replica, op)) return;
@@ -736,15 +759,43 @@ static void primary_prepare(struct tc_replica *replica, const struct tc_header *
                             const uint8_t *body);
 
 // Decides whether a request is new, a duplicate (answer from the session table) or to be dropped.
+static bool request_queue_has_client(const struct tc_replica *replica, uint64_t client) {
+    for (uint32_t i = 0; i < replica->request_queue_count; i++) {
+        uint32_t index = (replica->request_queue_first + i) % REPLICA_REQUEST_QUEUE_MAX;
+        const struct tc_header *queued =
+            (const struct tc_header *)(const void *)replica->request_queue[index].message;
+        if (queued->client == client) return true;
+    }
+    return false;
+}
+
+static void request_queue_push(struct tc_replica *replica, const struct tc_header *request) {
+    if (replica->request_queue_count == REPLICA_REQUEST_QUEUE_MAX) {
+        replica->requests_dropped++; // bounded: the client resends
+        return;
+    }
+    uint32_t index = (replica->request_queue_first + replica->request_queue_count) %
+                     REPLICA_REQUEST_QUEUE_MAX;
+    memcpy(replica->request_queue[index].message, request, request->size);
+    replica->request_queue_count++;
+}
+
 static void on_request(struct tc_replica *replica, const struct tc_header *request,
                        const uint8_t *body) {
+    if (replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica)) {
+        // Forward to the primary: saves the client a timeout after a view change.
+        replica_send(replica, replica_primary_index(replica, replica->view),
+                     (const uint8_t *)request);
+        return;
+    }
     if (replica->state != TC_REPLICA_NORMAL || !replica_is_primary(replica)) return;
     if (replica->abdicating || replica->commit_min < replica->commit_max) {
         replica->requests_dropped++;
         return;
     }
     struct tc_client_session *session = tc_client_sessions_find(&replica->sessions, request->client);
-    bool in_pipeline = pipeline_has_client(replica, request->client);
+    bool in_pipeline = pipeline_has_client(replica, request->client) ||
+                       request_queue_has_client(replica, request->client);
     if (request->operation == TC_OPERATION_REGISTER) {
         if (session != NULL && session->request == 0) send_stored_reply(replica, session);
         if (session != NULL || in_pipeline) return;
@@ -761,16 +812,31 @@ static void on_request(struct tc_replica *replica, const struct tc_header *reque
         }
         if (request->request != session->request + 1 || in_pipeline) return;
     }
-    if (replica->pipeline_count == TC_PIPELINE_PREPARE_MAX) {
-        replica->requests_dropped++;
-        return;
-    }
-    if (replica->op_head + 1 >= replica->options.journal_slot_count) {
+    if (replica->op_head + 1 + replica->request_queue_count >= replica->options.journal_slot_count) {
         replica->requests_dropped++;
         replica_log(replica, TC_LOG_WARN, "journal full: checkpoints are not implemented yet");
         return;
     }
+    if (replica->pipeline_count == TC_PIPELINE_PREPARE_MAX) {
+        request_queue_push(replica, request);
+        return;
+    }
     primary_prepare(replica, request, body);
+}
+
+// Prepares queued requests as pipeline slots free up (re-checked against the session table).
+static void request_queue_drain(struct tc_replica *replica) {
+    while (replica->request_queue_count > 0 &&
+           replica->pipeline_count < TC_PIPELINE_PREPARE_MAX) {
+        uint32_t index = replica->request_queue_first;
+        replica->request_queue_first = (index + 1) % REPLICA_REQUEST_QUEUE_MAX;
+        replica->request_queue_count--;
+        // The slot is not reused before on_request returns: the pipeline has room, so nothing is
+        // queued meanwhile.
+        const uint8_t *message = replica->request_queue[index].message;
+        on_request(replica, (const struct tc_header *)(const void *)message,
+                   message + TC_HEADER_SIZE);
+    }
 }
 
 static void primary_prepare(struct tc_replica *replica, const struct tc_header *request,
@@ -863,6 +929,22 @@ static void install_wanted(struct tc_replica *replica, const struct tc_header *h
     replica_log_set(replica, header);
 }
 
+static void prepare_cache_put(struct tc_replica *replica, const struct tc_header *header,
+                              const uint8_t *message) {
+    if (header->op <= replica->commit_min) return;
+    const struct tc_header *entry = log_header(replica, header->op);
+    if (entry == NULL || !tc_checksum_equal(&entry->checksum, &header->checksum)) return;
+    struct cached_prepare *cached = &replica->prepare_cache[header->op % REPLICA_PREPARE_CACHE_MAX];
+    if (cached->valid && cached->op == header->op &&
+        tc_checksum_equal(&cached->checksum, &header->checksum)) {
+        return;
+    }
+    memcpy(cached->message, message, header->size);
+    cached->valid = true;
+    cached->op = header->op;
+    cached->checksum = header->checksum;
+}
+
 static void on_prepare(struct tc_replica *replica, const struct tc_header *header,
                        const uint8_t *message) {
     if (replica->state == TC_REPLICA_RECOVERING || replica->state == TC_REPLICA_STOPPED) return;
@@ -896,6 +978,7 @@ static void on_prepare(struct tc_replica *replica, const struct tc_header *heade
         return;
     }
     log_write(replica, message);
+    if (!replica_is_primary(replica)) prepare_cache_put(replica, header, message);
     if (replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica)) {
         replica_send_prepare_ok(replica); // also answers a resent prepare we hold already
     }

@@ -11,6 +11,19 @@
 
 #define REPLICA_SERVE_READS_MAX 4u
 #define REPLICA_REPAIR_REQUESTS_MAX 4u
+#define REPLICA_REQUEST_QUEUE_MAX 8u   // requests waiting for a pipeline slot at the primary
+#define REPLICA_PREPARE_CACHE_MAX 16u  // recent prepares a backup applies without a journal read
+
+struct queued_request {
+    uint8_t *message; // TC_MESSAGE_SIZE_MAX
+};
+
+struct cached_prepare {
+    bool valid;
+    uint64_t op;
+    struct tc_checksum checksum;
+    uint8_t *message; // TC_MESSAGE_SIZE_MAX
+};
 
 // A prepare the primary must replicate and commit: ops (commit_min, op_head] it owns.
 struct pipeline_entry {
@@ -97,6 +110,11 @@ struct tc_replica {
 
     struct serve_read serve_reads[REPLICA_SERVE_READS_MAX];
     uint8_t *send_buffer; // TC_MESSAGE_SIZE_MAX scratch for outgoing messages
+
+    struct queued_request request_queue[REPLICA_REQUEST_QUEUE_MAX];
+    uint32_t request_queue_first;
+    uint32_t request_queue_count;
+    struct cached_prepare prepare_cache[REPLICA_PREPARE_CACHE_MAX];
 
     uint64_t messages_dropped_invalid;
     uint64_t requests_dropped;
