@@ -7,7 +7,9 @@
 #include "tc_err.h"
 
 // Stages of one prepare write: prepare slot -> redundant header -> sync.
-enum write_stage { write_free = 0, write_prepare, write_header, write_sync };
+// write_sync_wait: data written, waiting for the next group sync; write_sync: covered by the
+// sync in flight. One fdatasync makes every write that completed before it durable (group commit).
+enum write_stage { write_free = 0, write_prepare, write_header, write_sync_wait, write_sync };
 enum read_stage { read_free = 0, read_first_sector, read_rest };
 enum recover_stage {
     recover_idle = 0,
@@ -48,6 +50,8 @@ struct tc_journal {
     uint32_t faulty_count;
 
     struct journal_write writes[TC_JOURNAL_WRITES_MAX];
+    struct tc_io_storage_op sync_op; // the group sync
+    bool sync_in_flight;
     struct journal_read reads[TC_JOURNAL_READS_MAX];
 
     // Superblock.
@@ -331,6 +335,9 @@ bool tc_journal_recovered_faulty_above(const struct tc_journal *journal, uint64_
 static void write_submit(struct journal_write *write, uint8_t kind, uint64_t offset,
                          const uint8_t *buffer, uint32_t size);
 
+static void write_finish(struct tc_journal *journal, struct journal_write *write, int result);
+static void journal_sync_start(struct tc_journal *journal);
+
 static void write_io_callback(struct tc_io_storage_op *io_op, int result) {
     struct journal_write *write = io_op->context;
     struct tc_journal *journal = write->journal;
@@ -345,11 +352,16 @@ static void write_io_callback(struct tc_io_storage_op *io_op, int result) {
         return;
     }
     if (result == TC_OK && write->stage == write_header) {
-        write->stage = write_sync;
-        write_submit(write, TC_IO_STORAGE_SYNC, 0, NULL, 0);
+        write->stage = write_sync_wait;
+        journal_sync_start(journal);
         return;
     }
-    // Done (sync completed) or failed at any stage.
+    tc_assert(result != TC_OK); // syncs complete through journal_sync_callback
+    write_finish(journal, write, result);
+}
+
+static void write_finish(struct tc_journal *journal, struct journal_write *write, int result) {
+    uint64_t slot = slot_of(journal, write->op);
     write->stage = write_free;
     journal->writing[slot] = 0;
     if (result == TC_OK) {
@@ -359,6 +371,40 @@ static void write_io_callback(struct tc_io_storage_op *io_op, int result) {
         }
     }
     journal->options.write_callback(journal->options.context, write->op, &write->checksum, result);
+}
+
+static void journal_sync_callback(struct tc_io_storage_op *io_op, int result) {
+    struct tc_journal *journal = io_op->context;
+    tc_assert(journal->sync_in_flight);
+    journal->sync_in_flight = false;
+    // Collect first: callbacks may start new writes in the slots being freed.
+    struct journal_write *done[TC_JOURNAL_WRITES_MAX];
+    uint32_t done_count = 0;
+    for (uint32_t i = 0; i < TC_JOURNAL_WRITES_MAX; i++) {
+        if (journal->writes[i].stage == write_sync) done[done_count++] = &journal->writes[i];
+    }
+    tc_assert(done_count > 0);
+    for (uint32_t i = 0; i < done_count; i++) write_finish(journal, done[i], result);
+    journal_sync_start(journal);
+}
+
+// Starts a sync covering every write waiting for one, unless a sync is already in flight (its
+// completion starts the next).
+static void journal_sync_start(struct tc_journal *journal) {
+    if (journal->sync_in_flight) return;
+    uint32_t covered = 0;
+    for (uint32_t i = 0; i < TC_JOURNAL_WRITES_MAX; i++) {
+        if (journal->writes[i].stage != write_sync_wait) continue;
+        journal->writes[i].stage = write_sync;
+        covered++;
+    }
+    if (covered == 0) return;
+    journal->sync_in_flight = true;
+    struct tc_io_storage_op *op = &journal->sync_op;
+    memset(op, 0, sizeof(*op));
+    op->callback = journal_sync_callback;
+    op->context = journal;
+    journal->options.io->vtable->storage_sync(journal->options.io, op);
 }
 
 static void write_submit(struct journal_write *write, uint8_t kind, uint64_t offset,
