@@ -15,16 +15,20 @@ struct cli {
     bool verbose;
     bool quiet;
     bool require_coverage;
+    bool coverage;
     uint64_t ticks_max;
 };
 
 static void usage(FILE *out) {
     fprintf(out,
             "usage: tigerchat-sim --seed N | --seeds A-B [options]\n"
-            "  --seed N             run one seed; last line: seed=N ok ticks=T commits=C digest=HEX\n"
+            "  --seed N             run one seed: an account of the run, then the last line\n"
+            "                       seed=N ok ticks=T commits=C digest=HEX\n"
             "  --seeds A-B          run seeds A..B (inclusive); one line per failing seed, the\n"
             "                       coverage table, then: seeds=A-B passed=P failed=F\n"
+            "                       liveness_core_excused=E\n"
             "  --require-coverage   with --seeds: exit 1 if any message type or fault count is 0\n"
+            "  --coverage           with --seed: also print the coverage table\n"
             "  --ticks-max N        cap the safety phase at N ticks (the liveness phase follows)\n"
             "  --verbose            per-event trace: replica logs and simulator events, by tick\n"
             "  --quiet              only the result lines\n"
@@ -75,6 +79,10 @@ static int parse(int argc, char **argv, struct cli *cli) {
             cli->verbose = true;
         } else if (strcmp(arg, "--quiet") == 0) {
             cli->quiet = true;
+        } else if (strcmp(arg, "--coverage") == 0) {
+            cli->coverage = true;
+        } else if (strcmp(arg, "--summary") == 0) {
+            cli->quiet = false; // the default for --seed; accepted for explicitness
         } else if (strcmp(arg, "--require-coverage") == 0) {
             cli->require_coverage = true;
         } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -100,12 +108,9 @@ static int run_one(const struct cli *cli) {
     if (result == NULL) return 2;
     sim_run(&options, result);
     if (!cli->quiet) {
-        printf("groups=%u replicas=%u apps=%u safety_ticks=%llu liveness_ticks=%llu "
-               "client_replies=%llu\n",
-               result->group_count, result->replica_count, result->app_count,
-               (unsigned long long)result->safety_ticks, (unsigned long long)result->liveness_ticks,
-               (unsigned long long)result->client_replies);
-        sim_coverage_print(&result->coverage, stdout);
+        printf("seed %llu: %s\n%s", (unsigned long long)cli->seed_first,
+               result->ok ? "every invariant held" : "FAILED", result->summary);
+        if (cli->coverage) sim_coverage_print(&result->coverage, stdout);
     }
     int status = 0;
     if (result->ok) {
@@ -128,6 +133,7 @@ static int run_range(const struct cli *cli) {
     if (result == NULL || coverage == NULL) return 2;
     uint64_t passed = 0;
     uint64_t failed = 0;
+    uint64_t excused = 0;
     for (uint64_t seed = cli->seed_first; seed <= cli->seed_last; seed++) {
         struct sim_run_options options = {
             .seed = seed, .safety_ticks_max = cli->ticks_max, .verbose = cli->verbose};
@@ -135,6 +141,11 @@ static int run_range(const struct cli *cli) {
         sim_coverage_add(coverage, &result->coverage);
         if (result->ok) {
             passed++;
+            if (result->liveness_core_excused) {
+                excused++;
+                printf("seed=%llu ok liveness_core_excused: %s\n", (unsigned long long)seed,
+                       result->liveness_excuse);
+            }
         } else {
             failed++;
             print_failure(seed, result);
@@ -145,9 +156,9 @@ static int run_range(const struct cli *cli) {
     uint32_t zero = 0;
     if (!cli->quiet || cli->require_coverage) zero = sim_coverage_print(coverage, stdout);
     if (cli->require_coverage && zero > 0) printf("coverage: %u counters are zero\n", zero);
-    printf("seeds=%llu-%llu passed=%llu failed=%llu\n", (unsigned long long)cli->seed_first,
-           (unsigned long long)cli->seed_last, (unsigned long long)passed,
-           (unsigned long long)failed);
+    printf("seeds=%llu-%llu passed=%llu failed=%llu liveness_core_excused=%llu\n",
+           (unsigned long long)cli->seed_first, (unsigned long long)cli->seed_last,
+           (unsigned long long)passed, (unsigned long long)failed, (unsigned long long)excused);
     free(result);
     free(coverage);
     if (failed > 0) return 1;

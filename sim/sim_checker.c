@@ -20,6 +20,8 @@
 //  model                every chat reply equals the reference model's results
 //  client_reply_*       every reply a client accepts is the canonical reply of a committed op
 //  log_committed_header a replica's log never shows another header for a committed op
+//  ack_durable          (sim_durability.c) a prepare a replica acknowledged is still on its disk
+//                       after a crash, unless it was superseded (never committed)
 //  idempotency_*        (sim_workload.c) a re-sent key returns the original (seq, hash)
 //  liveness             (sim_run.c) the core converges within the tick budget
 //  state_digest         the core agrees on tc_room_digest; chain heads equal the model's
@@ -177,6 +179,7 @@ static void canonical_append(struct sim_cluster *cluster, struct sim_group *grou
     commit->request = prepare->request;
     commit->operation = prepare->operation;
     group->commit_count = op + 1;
+    sim_durability_on_commit(cluster, group, op);
 }
 
 static bool commit_order(struct sim_cluster *cluster, struct sim_replica *replica, uint64_t op) {
@@ -250,6 +253,17 @@ void sim_checker_client_reply(struct sim_cluster *cluster, struct sim_session *s
 void sim_checker_tick(struct sim_cluster *cluster) {
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         struct sim_group *group = &cluster->groups[g];
+        // Summary accounting: a view change completed when a replica is first seen normal in a
+        // view higher than any before in its group.
+        for (uint8_t r = 0; r < group->replica_count; r++) {
+            if (group->replicas[r].replica == NULL) continue;
+            struct tc_replica_status status;
+            tc_replica_status_get(group->replicas[r].replica, &status);
+            if (status.state == TC_REPLICA_NORMAL && status.view > group->view_normal_max) {
+                group->view_normal_max = status.view;
+                cluster->stats.view_changes += 1;
+            }
+        }
         struct sim_replica *replica = &group->replicas[cluster->tick % group->replica_count];
         if (replica->replica == NULL) continue;
         struct tc_replica_status status;
@@ -360,6 +374,48 @@ bool sim_checker_converged(struct sim_cluster *cluster, char *why, uint32_t why_
         if (!group_converged(cluster, &cluster->groups[g], why, why_size)) return false;
     }
     return true;
+}
+
+static bool op_clean_in_core(const struct sim_group *group, uint64_t op) {
+    for (uint8_t r = 0; r < group->replica_count; r++) {
+        const struct sim_replica *replica = &group->replicas[r];
+        if (!replica->core || replica->replica == NULL) continue;
+        const struct tc_header *header = tc_replica_log_header(replica->replica, op);
+        if (header != NULL && tc_checksum_equal(&header->checksum, &group->commits[op].checksum)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool sim_checker_liveness_excusable(struct sim_cluster *cluster, char *why, uint32_t why_size) {
+    for (uint32_t g = 0; g < cluster->group_count; g++) {
+        const struct sim_group *group = &cluster->groups[g];
+        for (uint8_t r = 0; r < group->replica_count; r++) {
+            const struct sim_replica *replica = &group->replicas[r];
+            if (!replica->core) continue;
+            tc_assert(replica->replica != NULL);
+            struct tc_replica_status status;
+            tc_replica_status_get(replica->replica, &status);
+            if (status.state != TC_REPLICA_NORMAL) {
+                snprintf(why, why_size,
+                         "group %u core replica %u in state %d view %u: its view change may need "
+                         "an op whose only intact copy is outside the core",
+                         g, r, (int)status.state, status.view);
+                return true;
+            }
+            for (uint64_t op = status.commit_min + 1; op < group->commit_count; op++) {
+                if (op_clean_in_core(group, op)) continue;
+                snprintf(why, why_size,
+                         "group %u core replica %u lacks committed op %llu and no core replica holds "
+                         "it clean",
+                         g, r, (unsigned long long)op);
+                return true;
+            }
+        }
+    }
+    snprintf(why, why_size, "every core replica is normal and the core holds every committed op");
+    return false;
 }
 
 uint64_t sim_checker_commits(const struct sim_cluster *cluster) {

@@ -57,6 +57,7 @@ static void replica_send_to_replica(struct tc_io *io, uint8_t replica, const uin
     struct sim_replica *self = io_replica(io);
     tc_assert(replica < self->group->replica_count);
     tc_assert(replica != self->index);
+    sim_durability_on_send(self, message);
     sim_network_send(&self->cluster->network, self->endpoint,
                      sim_endpoint_replica(self->group->index, replica), message,
                      message_size(message));
@@ -164,6 +165,7 @@ void sim_replica_start(struct sim_replica *replica) {
     replica->commit_last = 0;
     replica->fresh = true;
     replica->paused_until_tick = 0;
+    if (replica->restarts > 0) replica->cluster->stats.restarts += 1;
     if (replica->cluster->verbose) {
         printf("%llu g%u r%u sim: start (restarts %llu)\n", (unsigned long long)replica->cluster->tick,
                replica->group->index, replica->index, (unsigned long long)replica->restarts);
@@ -187,6 +189,7 @@ void sim_replica_crash(struct sim_replica *replica, bool machine) {
         sim_storage_crash_process(&replica->storage);
         cluster->coverage.faults[SIM_FAULT_CRASH_PROCESS] += 1;
     }
+    sim_durability_on_crash(replica, machine);
     replica->replica = NULL;
     replica->paused_until_tick = 0;
     replica->restarts += 1;
@@ -217,6 +220,8 @@ static int replica_init(struct sim_cluster *cluster, struct sim_group *group, ui
     storage_options.atlas = &group->atlas;
     storage_options.replica = index;
     int result = sim_storage_init(&replica->storage, &storage_options);
+    if (result != TC_OK) return result;
+    result = sim_durability_init(replica);
     if (result != TC_OK) return result;
     tc_replica_format(&options, format_write, &replica->storage);
 
@@ -291,7 +296,10 @@ static void cluster_deliver(void *context, uint32_t from, uint32_t to, const uin
     if (local < TC_REPLICAS_MAX) {
         tc_assert(local < group->replica_count);
         struct sim_replica *replica = &group->replicas[local];
-        if (!sim_replica_up(replica)) return; // down or paused: the packet is lost
+        if (!sim_replica_up(replica)) { // down or paused: the packet is lost
+            cluster->stats.lost_at_down += 1;
+            return;
+        }
         tc_replica_on_message(replica->replica, message, size);
     } else {
         struct sim_session *session = &cluster->apps[local - TC_REPLICAS_MAX].sessions[group_index];
@@ -341,6 +349,7 @@ void sim_cluster_deinit(struct sim_cluster *cluster) {
         struct sim_group *group = &cluster->groups[g];
         for (uint8_t r = 0; r < group->replica_count; r++) {
             sim_storage_deinit(&group->replicas[r].storage);
+            sim_durability_deinit(&group->replicas[r]);
             free(group->replicas[r].memory);
             group->replicas[r].memory = NULL;
         }
@@ -380,13 +389,12 @@ void sim_cluster_tick(struct sim_cluster *cluster) {
         for (uint8_t r = 0; r < group->replica_count; r++) {
             struct sim_replica *replica = &group->replicas[r];
             if (!sim_replica_up(replica)) continue;
-            if (replica->machine_crash_pending &&
+            if (replica->crash_pending &&
                 (sim_storage_at_risk(&replica->storage) ||
-                 cluster->tick >= replica->machine_crash_deadline_tick)) {
-                replica->machine_crash_pending = false;
-                sim_storage_step_limit(&replica->storage, cluster->tick,
-                                       replica->machine_crash_after);
-                sim_replica_crash(replica, true);
+                 cluster->tick >= replica->crash_deadline_tick)) {
+                replica->crash_pending = false;
+                sim_storage_step_limit(&replica->storage, cluster->tick, replica->crash_after);
+                sim_replica_crash(replica, replica->crash_machine);
                 continue;
             }
             sim_storage_step(&replica->storage, cluster->tick);

@@ -75,6 +75,17 @@ struct sim_swarm {
     uint32_t clock_drift_ppm_max;
 };
 
+// An acknowledged prepare (sim_durability.c): what a replica's prepare_ok promised is on its disk.
+struct sim_ack {
+    struct tc_checksum checksum;
+    uint64_t tick;       // of the prepare_ok
+    uint64_t crash_tick; // suspects: the crash after which the disk no longer held it
+    uint32_t view;
+    bool valid;
+    bool machine;        // suspects: machine (else process) crash
+    uint8_t reserved[2];
+};
+
 struct sim_replica {
     struct sim_cluster *cluster;
     struct sim_group *group;
@@ -90,15 +101,18 @@ struct sim_replica {
     uint64_t paused_until_tick; // > now: paused (no ticks, deliveries dropped, storage frozen)
     bool core;                  // liveness core: no more faults
     bool stay_down;             // liveness: a crashed non-core replica stays down
-    bool machine_crash_pending;   // power fails during a storage step with writes at risk ...
-    uint32_t machine_crash_after; // ... after this many completions
-    uint64_t machine_crash_deadline_tick; // ... or at this tick regardless
+    bool crash_pending;   // the crash strikes during a storage step with writes at risk ...
+    bool crash_machine;   // ... as a machine (power loss) or process crash ...
+    uint32_t crash_after; // ... after this many completions
+    uint64_t crash_deadline_tick; // ... or at this tick regardless
     int64_t clock_offset_ns;
     int64_t clock_drift_ppm;
     uint64_t restarts;
     // Checker state.
     uint64_t commit_last; // last op committed since (re)start; 0 after a restart
     bool fresh;           // no commit since (re)start
+    struct sim_ack *acks;     // [journal_slot_count] by op: the latest prepare_ok covering it
+    struct sim_ack *suspects; // acknowledged entries a crash left off the disk
 };
 
 struct sim_commit {
@@ -122,6 +136,7 @@ struct sim_group {
     struct sim_replica replicas[TC_REPLICAS_MAX];
     uint64_t partition_until_tick; // 0: none
     uint64_t ops_limit;            // the workload stops before the journal could wrap
+    uint32_t view_normal_max;      // highest view a replica of the group was seen normal in
     // Checker: the canonical committed history, op -> commit (index 0 is the root).
     struct sim_commit *commits;
     uint64_t commit_count; // highest canonical op + 1
@@ -180,6 +195,16 @@ struct sim_app {
     struct sim_session sessions[SIM_GROUPS_MAX];
 };
 
+// Counters for the run summary (and the durability checker's own accounting).
+struct sim_stats {
+    uint64_t acks_recorded;   // (replica, op) acknowledgements recorded from prepare_ok
+    uint64_t acks_suspect;    // acknowledged entries a crash left off the disk (legitimate only if
+                              // superseded, i.e. never committed)
+    uint64_t restarts;
+    uint64_t view_changes;    // times a group's highest normal view grew (all groups)
+    uint64_t lost_at_down;    // packets that reached a crashed or paused replica
+};
+
 struct sim_cluster {
     uint64_t seed;
     uint64_t cluster_id;
@@ -196,6 +221,7 @@ struct sim_cluster {
     struct sim_network network;
     struct sim_coverage coverage;
     uint64_t client_replies;
+    struct sim_stats stats;
     // Scratch for checkers (sized for a reply).
     uint8_t *scratch;
     // The first violated invariant (the run stops at the end of the tick).
@@ -222,6 +248,7 @@ void sim_network_options_draw(struct sim_cluster *cluster, struct sim_network_op
 void sim_storage_options_draw(struct sim_cluster *cluster, struct sim_storage_options *options);
 void sim_faults_tick(struct sim_cluster *cluster);
 void sim_faults_liveness_begin(struct sim_cluster *cluster);
+void sim_faults_liveness_heal_all(struct sim_cluster *cluster);
 uint64_t sim_replica_realtime_ns(const struct sim_replica *replica);
 
 // sim_workload.c
@@ -230,6 +257,13 @@ void sim_workload_deinit(struct sim_cluster *cluster);
 void sim_workload_tick(struct sim_cluster *cluster);
 bool sim_workload_idle(const struct sim_cluster *cluster); // nothing in flight
 struct sim_session *sim_session_by_client(struct sim_group *group, uint64_t client_id);
+
+// sim_durability.c: acknowledged prepares stay on the acknowledging replica's disk (ack_durable).
+int sim_durability_init(struct sim_replica *replica);
+void sim_durability_deinit(struct sim_replica *replica);
+void sim_durability_on_send(struct sim_replica *replica, const uint8_t *message);
+void sim_durability_on_crash(struct sim_replica *replica, bool machine);
+void sim_durability_on_commit(struct sim_cluster *cluster, struct sim_group *group, uint64_t op);
 
 // sim_checker.c
 int sim_checker_init(struct sim_cluster *cluster);
@@ -242,6 +276,10 @@ void sim_checker_tick(struct sim_cluster *cluster);
 // Liveness: true once every core replica is normal, has committed the whole canonical history and
 // the core agrees on the state digest. *why explains what is missing (for the failure report).
 bool sim_checker_converged(struct sim_cluster *cluster, char *why, uint32_t why_size);
+// The core did not converge: true if that may be because something the core needs exists intact
+// only outside it (a core replica is not normal, or a committed op some core replica still lacks is
+// clean in no core replica's log). False means the core holds everything it needs: a liveness bug.
+bool sim_checker_liveness_excusable(struct sim_cluster *cluster, char *why, uint32_t why_size);
 void sim_checker_digest(const struct sim_cluster *cluster, const char *outcome,
                         struct tc_checksum *out);
 uint64_t sim_checker_commits(const struct sim_cluster *cluster);

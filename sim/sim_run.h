@@ -30,6 +30,13 @@ struct sim_run_result {
     uint64_t liveness_ticks;
     struct tc_checksum digest;
     struct sim_coverage coverage;
+    // The core could not converge, the state was excusable (sim_checker_liveness_excusable) and
+    // the whole group, healed, converged within the second budget: passed, but counted.
+    bool liveness_core_excused;
+    char liveness_excuse[1400]; // core + what was missing + why excusable
+    // A human-readable account of the run (cluster, commits, view changes, faults, final replica
+    // states), several lines, each ending in a newline.
+    char summary[8192];
 };
 
 void sim_run(const struct sim_run_options *options, struct sim_run_result *result);

@@ -36,11 +36,14 @@ int sim_storage_init(struct sim_storage *storage, const struct sim_storage_optio
     // calloc of large regions maps zero pages lazily: untouched storage costs nothing.
     storage->image = calloc(1, options->size_bytes);
     storage->shadow = calloc(1, options->size_bytes);
+    storage->covered = calloc(1, options->size_bytes);
+    storage->covered_epoch = calloc(storage->sector_count, sizeof(uint32_t));
     storage->dirty_epoch = calloc(storage->sector_count, sizeof(uint32_t));
     storage->dirty_list = calloc(storage->sector_count, sizeof(uint32_t));
     storage->bad = calloc(storage->sector_count, 1);
     storage->pending = calloc(options->ops_max, sizeof(struct sim_storage_pending));
-    if (storage->image == NULL || storage->shadow == NULL || storage->dirty_epoch == NULL ||
+    if (storage->image == NULL || storage->shadow == NULL || storage->covered == NULL ||
+        storage->covered_epoch == NULL || storage->dirty_epoch == NULL ||
         storage->dirty_list == NULL || storage->bad == NULL || storage->pending == NULL) {
         sim_storage_deinit(storage);
         return TC_ENOMEM;
@@ -54,6 +57,8 @@ int sim_storage_init(struct sim_storage *storage, const struct sim_storage_optio
 void sim_storage_deinit(struct sim_storage *storage) {
     free(storage->image);
     free(storage->shadow);
+    free(storage->covered);
+    free(storage->covered_epoch);
     free(storage->dirty_epoch);
     free(storage->dirty_list);
     free(storage->bad);
@@ -135,11 +140,19 @@ void sim_storage_submit(struct sim_storage *storage, enum tc_io_storage_kind kin
 
 static void sector_dirty(struct sim_storage *storage, uint32_t sector) {
     tc_assert(sector < storage->sector_count);
+    uint64_t start = (uint64_t)sector * SIM_SECTOR_SIZE;
     if (storage->dirty_epoch[sector] == 0) {
-        uint64_t start = (uint64_t)sector * SIM_SECTOR_SIZE;
         memcpy(storage->shadow + start, storage->image + start, sector_bytes(storage, sector));
         tc_assert(storage->dirty_count < storage->sector_count);
         storage->dirty_list[storage->dirty_count++] = sector;
+    } else if (storage->dirty_epoch[sector] < storage->epoch) {
+        // A sync was submitted after this sector's last write: that content becomes durable when
+        // the sync completes, even though this write re-dirties the sector (two headers of one
+        // header-ring sector written on either side of a group sync). Keep it as the covered copy.
+        // One covered copy per sector: if a third version arrives while the sync of the second is
+        // in flight, the first's durability is forgotten (conservative: more loss, never less).
+        memcpy(storage->covered + start, storage->image + start, sector_bytes(storage, sector));
+        storage->covered_epoch[sector] = storage->dirty_epoch[sector];
     }
     storage->dirty_epoch[sector] = storage->epoch;
 }
@@ -186,7 +199,15 @@ static void complete_sync(struct sim_storage *storage, uint32_t sync_epoch) {
         tc_assert(storage->dirty_epoch[sector] != 0);
         if (storage->dirty_epoch[sector] <= sync_epoch) {
             storage->dirty_epoch[sector] = 0; // durable
+            storage->covered_epoch[sector] = 0;
         } else {
+            if (storage->covered_epoch[sector] != 0 && storage->covered_epoch[sector] <= sync_epoch) {
+                // The version this sync covered is durable: it is what a power loss falls back to.
+                uint64_t start = (uint64_t)sector * SIM_SECTOR_SIZE;
+                memcpy(storage->shadow + start, storage->covered + start,
+                       sector_bytes(storage, sector));
+                storage->covered_epoch[sector] = 0;
+            }
             storage->dirty_list[kept++] = sector;
         }
     }
@@ -289,6 +310,7 @@ static void dirty_resolve_machine_crash(struct sim_storage *storage) {
             storage->stats.lost_sectors += 1;
         }
         storage->dirty_epoch[sector] = 0;
+        storage->covered_epoch[sector] = 0;
     }
     storage->dirty_count = 0;
 }

@@ -17,7 +17,8 @@
 //    probability slow_ppm an operation is slow: up to the maximum), never inside the submitting
 //    call. Ties complete in submission order.
 //  - A write lands in the image when it completes. It is durable only once a sync that was
-//    submitted after the write completed has itself completed.
+//    submitted after the write completed has itself completed, even if the sector is written
+//    again before that sync completes (the covered version then becomes the sector's shadow).
 //  - Per 4096-byte sector, the storage remembers the content at the last sync (a shadow copy)
 //    for sectors written since ("dirty").
 //  - Process crash (SIGKILL, page cache intact): dirty sectors survive and stay dirty; each
@@ -74,6 +75,9 @@ struct sim_storage {
     struct tc_prng prng;
     uint8_t *image;        // size_bytes
     uint8_t *shadow;       // size_bytes: sector content at the last sync, valid for dirty sectors
+    uint8_t *covered;      // size_bytes: an older version of a re-dirtied sector that a sync in
+                           // flight covers (becomes the shadow when that sync completes)
+    uint32_t *covered_epoch; // per sector: 0 none, else the epoch of the covered version
     uint32_t *dirty_epoch; // per sector: 0 clean, else the epoch of the last write
     uint32_t *dirty_list;  // sectors with dirty_epoch != 0
     uint32_t dirty_count;

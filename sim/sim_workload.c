@@ -218,15 +218,14 @@ static int batch_add_send_fresh(struct sim_session *session, struct tc_room_batc
 static int batch_add_send_retry(struct sim_session *session, struct tc_room_batch *batch) {
     struct sim_cluster *cluster = session->cluster;
     if (session->sends_count == 0) return TC_ENOENT;
-    int32_t index = 0;
-    if (session->sends_count < SIM_SENDS_PER_SESSION_MAX) {
-        index = (int32_t)tc_prng_below(&cluster->prng, session->sends_count);
-    } else {
-        // Skip the oldest SIM_BATCH_OPS_MAX records: fresh sends of this batch may overwrite them.
-        uint32_t age = SIM_BATCH_OPS_MAX + (uint32_t)tc_prng_below(
-                                               &cluster->prng, SIM_SENDS_PER_SESSION_MAX - SIM_BATCH_OPS_MAX);
-        index = (int32_t)((session->sends_count + age) % SIM_SENDS_PER_SESSION_MAX);
-    }
+    // One of the last sends, but never a record the fresh sends of this batch may overwrite (the
+    // next SIM_BATCH_OPS_MAX ring slots, which wrap onto the oldest records even before the ring
+    // first fills): the reply would otherwise be booked against another key.
+    uint32_t available = tc_min_u32(session->sends_count,
+                                    SIM_SENDS_PER_SESSION_MAX - SIM_BATCH_OPS_MAX);
+    uint32_t back = 1 + (uint32_t)tc_prng_below(&cluster->prng, available);
+    tc_assert(back <= session->sends_count);
+    int32_t index = (int32_t)((session->sends_count - back) % SIM_SENDS_PER_SESSION_MAX);
     for (uint32_t i = 0; i < session->batch_ops; i++) {
         if (session->batch_send[i] == index) return TC_EEXIST;
     }
