@@ -17,6 +17,7 @@ enum recover_stage {
     recover_superblock_repair,
     recover_header_ring,
     recover_slots,
+    recover_sync,
     recover_done,
 };
 
@@ -780,6 +781,19 @@ static void recover_after_superblock(struct tc_journal *journal) {
     recover_header_ring_read(journal);
 }
 
+static void recover_sync_callback(struct tc_io_storage_op *io_op, int result) {
+    struct tc_journal *journal = io_op->context;
+    tc_assert(journal->recover_stage == recover_sync);
+    if (result != TC_OK) {
+        journal->recover_stage = recover_idle;
+        journal->options.recover_callback(journal->options.context, TC_EIO);
+        return;
+    }
+    journal->recover_stage = recover_done;
+    journal->desired = journal->durable;
+    journal->options.recover_callback(journal->options.context, TC_OK);
+}
+
 static void recover_step(struct tc_journal *journal) {
     struct tc_journal_layout *layout = &journal->layout;
     switch (journal->recover_stage) {
@@ -836,9 +850,14 @@ static void recover_step(struct tc_journal *journal) {
                          journal->recover_buffer, TC_SECTOR_SIZE);
             return;
         }
-        journal->recover_stage = recover_done;
-        journal->desired = journal->durable;
-        journal->options.recover_callback(journal->options.context, TC_OK);
+        // What we read may have been only in the page cache (a process crash keeps unsynced
+        // writes there): make it durable before anything we recovered is acknowledged.
+        journal->recover_stage = recover_sync;
+        struct tc_io_storage_op *op = &journal->recover_op;
+        memset(op, 0, sizeof(*op));
+        op->callback = recover_sync_callback;
+        op->context = journal;
+        journal->options.io->vtable->storage_sync(journal->options.io, op);
         return;
     }
     default: tc_unreachable();

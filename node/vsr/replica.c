@@ -375,6 +375,28 @@ void replica_normal_timeout_reset(struct tc_replica *replica) {
     replica->normal_timeout_ticks = base + (uint32_t)tc_prng_below(&replica->prng, base / 2 + 1);
 }
 
+// A single replica has no peer to repair from: unreadable slots at its head can only be torn writes
+// of prepares that were never acknowledged (it acknowledges only what was synced), or corruption
+// that no one can repair. It drops them, loudly, instead of waiting forever.
+static void solo_trim_head(struct tc_replica *replica) {
+    uint32_t dropped = 0;
+    for (uint64_t op = replica->options.journal_slot_count - 1; op > replica->op_head; op--) {
+        if (tc_journal_slot_state(replica->journal, op) == TC_SLOT_EMPTY) continue;
+        tc_journal_remove(replica->journal, op);
+        dropped++;
+    }
+    while (replica->op_head > 0 && !log_clean(replica, replica->op_head)) {
+        tc_journal_remove(replica->journal, replica->op_head);
+        replica->op_head--;
+        dropped++;
+    }
+    if (dropped > 0) {
+        replica_log(replica, TC_LOG_WARN, "single replica: dropped %u unreadable slots at the head "
+                    "(torn unacknowledged writes, or corruption with no peer to repair from)",
+                    dropped);
+    }
+}
+
 static void journal_recover_callback(void *context, int result) {
     struct tc_replica *replica = context;
     tc_assert(replica->state == TC_REPLICA_RECOVERING);
@@ -398,6 +420,7 @@ static void journal_recover_callback(void *context, int result) {
     uint64_t view_head = sb->view_headers[sb->view_headers_count - 1].op;
     replica->op_head = tc_journal_recovered_op_max(replica->journal);
     tc_assert(replica->op_head >= view_head);
+    if (replica->replica_count == 1) solo_trim_head(replica);
     replica->op_chained_min = replica->op_head;
     replica_chain_extend(replica);
     replica->commit_min = 0;
@@ -688,7 +711,8 @@ static void serve_read_done(struct tc_replica *replica, struct serve_read *read,
         if (read->target != replica->replica) replica_send(replica, read->target, read->buffer);
         return;
     }
-    if (result == TC_ECORRUPT && log_clean(replica, read->op)) {
+    if (result != TC_OK && log_clean(replica, read->op)) {
+        // Corrupt or unreadable (a latent sector error): stop advertising it; repair rewrites it.
         tc_journal_mark_dirty(replica->journal, read->op);
         prepare_ok_cache_invalidate(replica, read->op);
     }

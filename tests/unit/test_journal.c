@@ -386,7 +386,10 @@ static void test_write_recover_clean(void **state) {
     for (uint64_t op = 1; op <= last; op++) assert_slot(f, op, TC_SLOT_CLEAN, &f->headers[op]);
 
     fx_open_ok(f);
-    assert_int_equal(mem_storage_stats(f->ms)->syncs, last); // one sync per write, none at open
+    // Group commit: at most one sync per write (several writes may share one), plus one sync per
+    // open (recovery makes what it read durable before anything is acknowledged).
+    assert_true(mem_storage_stats(f->ms)->syncs >= 2);
+    assert_true(mem_storage_stats(f->ms)->syncs <= last + 2);
     for (uint64_t op = 0; op <= last; op++) assert_slot(f, op, TC_SLOT_CLEAN, &f->headers[op]);
     for (uint64_t op = last + 1; op < SLOTS; op++) assert_slot(f, op, TC_SLOT_EMPTY, NULL);
     assert_int_equal(tc_journal_recovered_op_max(f->journal), last);
