@@ -243,21 +243,55 @@ static bool dvc_nacks(const struct dvc_record *record, uint64_t op,
 }
 
 // Truncates the lowest uncommitted op we cannot repair if a nack quorum proves it never committed.
+// The do_view_change suffixes hold headers too: a header with the checksum our hash chain expects
+// below op_chained_min extends the chain at once (its prepare is then repaired by checksum).
+static void chain_learn_from_dvcs(struct tc_replica *replica) {
+    for (uint32_t guard = 0; guard < TC_VIEW_HEADERS_MAX * TC_REPLICAS_MAX; guard++) {
+        uint64_t below = replica->op_chained_min;
+        if (below == 0 || below <= replica->commit_min) return;
+        struct tc_checksum expected;
+        const struct tc_header *upper = tc_journal_header(replica->journal, below);
+        uint64_t op;
+        if (upper != NULL) {
+            op = below - 1;
+            expected = upper->parent;
+        } else if (replica->anchor_op == below) {
+            op = below; // the head itself is known only by checksum
+            expected = replica->anchor_checksum;
+        } else {
+            return;
+        }
+        const struct tc_header *found = NULL;
+        for (uint8_t r = 0; r < replica->replica_count && found == NULL; r++) {
+            const struct dvc_record *record = &replica->dvcs[r];
+            if (!record->present || op > record->header.op) continue;
+            uint64_t first = record->header.op - (record->count - 1);
+            if (op < first) continue;
+            const struct tc_header *entry = &record->headers[op - first];
+            if (entry->command == TC_COMMAND_PREPARE &&
+                tc_checksum_equal(&entry->checksum, &expected)) {
+                found = entry;
+            }
+        }
+        if (found == NULL) return;
+        if (op == replica->anchor_op) replica->anchor_op = 0;
+        replica_log_set(replica, found);
+        if (replica->op_chained_min == below && upper != NULL) return; // no progress
+    }
+}
+
+// Truncates the lowest uncommitted op we cannot repair if a nack quorum proves it never committed.
+// Only ops in our hash-chained (canonical) suffix are candidates, and the new head must be the
+// canonical parent of the truncated op: our own entry there may be stale.
 static void nack_truncate(struct tc_replica *replica) {
-    for (uint64_t op = replica->commit_max + 1; op <= replica->op_head; op++) {
+    uint64_t from = replica->commit_max + 1;
+    if (from < replica->op_chained_min) from = replica->op_chained_min;
+    for (uint64_t op = from; op <= replica->op_head; op++) {
         if (replica_log_clean(replica, op)) continue;
         const struct tc_header *entry = tc_journal_header(replica->journal, op);
-        const struct tc_header *upper = tc_journal_header(replica->journal, op + 1);
-        struct tc_checksum checksum;
-        if (entry != NULL) {
-            checksum = entry->checksum;
-        } else if (upper != NULL && op + 1 <= replica->op_head) {
-            checksum = upper->parent;
-        } else if (replica->anchor_op == op) {
-            checksum = replica->anchor_checksum; // a head known only by checksum
-        } else {
-            continue;
-        }
+        if (entry == NULL) continue; // known only by checksum: its parent is unknown
+        struct tc_checksum checksum = entry->checksum;
+        struct tc_checksum parent = entry->parent;
         uint32_t nacks = 0;
         for (uint8_t r = 0; r < replica->replica_count; r++) {
             if (replica->dvcs[r].present && dvc_nacks(&replica->dvcs[r], op, &checksum)) nacks++;
@@ -265,7 +299,17 @@ static void nack_truncate(struct tc_replica *replica) {
         if (nacks < replica->quorum_nack) continue;
         replica_log(replica, TC_LOG_INFO, "nack quorum (%u): truncating from op %llu", nacks,
                     (unsigned long long)op);
-        replica_log_truncate(replica, op - 1);
+        uint64_t head = op - 1;
+        bool head_chained = head >= replica->op_chained_min;
+        replica_log_truncate(replica, head);
+        const struct tc_header *new_head = tc_journal_header(replica->journal, head);
+        if (!head_chained && (new_head == NULL || !tc_checksum_equal(&new_head->checksum, &parent))) {
+            tc_assert(head > replica->commit_min); // a committed op always chains
+            if (new_head != NULL) tc_journal_remove(replica->journal, head);
+            replica->anchor_op = head;
+            replica->anchor_checksum = parent;
+            replica->op_chained_min = head;
+        }
         return;
     }
 }
@@ -313,6 +357,7 @@ void replica_view_change_progress(struct tc_replica *replica) {
     for (uint8_t r = 0; r < replica->replica_count; r++) count += replica->dvcs[r].present ? 1u : 0u;
     if (count < replica->quorum_view_change) return;
     if (!replica->canonical_installed) canonical_install(replica);
+    chain_learn_from_dvcs(replica);
     nack_truncate(replica);
     if (!log_repaired(replica)) {
         view_change_waiting_log(replica);
