@@ -471,6 +471,17 @@ void replica_on_start_view_change(struct tc_replica *replica, const struct tc_he
         replica->svc_votes[header->replica] = header->view;
     }
     replica_view_change_check_quorum(replica);
+    // A vote to leave view w - 1 means its sender reached view w - 1, which a quorum established:
+    // if we are behind it (say, a primary of an older view nobody follows any more), ask its
+    // primary for the log instead of leaving the group split.
+    uint32_t established = header->view - 1;
+    uint8_t primary = replica_primary_index(replica, established);
+    if (established > replica->view && primary != replica->replica) {
+        struct tc_header rsv;
+        replica_header_init(replica, &rsv, TC_COMMAND_REQUEST_START_VIEW);
+        rsv.view = established;
+        replica_send_header(replica, primary, &rsv);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
