@@ -357,6 +357,7 @@ int tc_replica_init(struct tc_replica **out, const struct tc_replica_options *op
     if (rc == TC_OK) rc = replica_buffers_init(replica, arena);
     if (rc != TC_OK) return rc;
     replica->state = TC_REPLICA_RECOVERING;
+    replica->view_lead_forbidden = UINT32_MAX;
     *out = replica;
     return TC_OK;
 }
@@ -430,12 +431,12 @@ static void journal_recover_callback(void *context, int result) {
         replica->state = TC_REPLICA_RECOVERING_HEAD;
     } else if (replica->log_view < replica->view) {
         replica->state = TC_REPLICA_VIEW_CHANGE;
-    } else if (replica_is_primary(replica) && replica->replica_count > 1) {
-        // A restarted primary lost its pipeline: it leaves the view and lets the group move on.
+    } else if (replica_is_primary(replica)) {
+        // A restarted primary may have sent prepares it never made durable: it must never lead
+        // this view again (it could prepare a different op under the same (view, op) that a
+        // backup already acknowledged). It leaves the view and lets the group move on.
         replica->state = TC_REPLICA_VIEW_CHANGE;
-        replica_vote(replica, replica->view + 1);
-    } else if (replica->replica_count == 1) {
-        replica->state = TC_REPLICA_VIEW_CHANGE;
+        replica->view_lead_forbidden = replica->view;
         replica_vote(replica, replica->view + 1);
     } else {
         replica->state = TC_REPLICA_NORMAL;

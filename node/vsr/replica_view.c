@@ -352,6 +352,7 @@ static void view_change_waiting_log(struct tc_replica *replica) {
 void replica_view_change_progress(struct tc_replica *replica) {
     if (replica->state != TC_REPLICA_VIEW_CHANGE || replica->pending_normal) return;
     if (replica_primary_index(replica, replica->view) != replica->replica) return;
+    if (replica->view_lead_forbidden == replica->view) return;
     if (!replica->dvcs[replica->replica].present) return;
     uint32_t count = 0;
     for (uint8_t r = 0; r < replica->replica_count; r++) count += replica->dvcs[r].present ? 1u : 0u;
