@@ -376,25 +376,28 @@ void replica_normal_timeout_reset(struct tc_replica *replica) {
     replica->normal_timeout_ticks = base + (uint32_t)tc_prng_below(&replica->prng, base / 2 + 1);
 }
 
-// A single replica has no peer to repair from: unreadable slots at its head can only be torn writes
-// of prepares that were never acknowledged (it acknowledges only what was synced), or corruption
-// that no one can repair. It drops them, loudly, instead of waiting forever.
+// A single replica has no peer to repair from. It commits in op order and only what is durable,
+// so everything it ever committed is a clean, hash-chained prefix of its journal; anything after
+// the first unreadable, missing or unchained slot was never acknowledged (torn or lost unsynced
+// writes) or is corruption no one could repair. It keeps that prefix and drops the rest, loudly.
 static void solo_trim_head(struct tc_replica *replica) {
+    uint64_t head = 0;
+    while (head < replica->op_head && log_clean(replica, head + 1) &&
+           tc_checksum_equal(&log_header(replica, head + 1)->parent,
+                             &log_header(replica, head)->checksum)) {
+        head++;
+    }
     uint32_t dropped = 0;
-    for (uint64_t op = replica->options.journal_slot_count - 1; op > replica->op_head; op--) {
+    for (uint64_t op = replica->options.journal_slot_count - 1; op > head; op--) {
         if (tc_journal_slot_state(replica->journal, op) == TC_SLOT_EMPTY) continue;
         tc_journal_remove(replica->journal, op);
         dropped++;
     }
-    while (replica->op_head > 0 && !log_clean(replica, replica->op_head)) {
-        tc_journal_remove(replica->journal, replica->op_head);
-        replica->op_head--;
-        dropped++;
-    }
+    replica->op_head = head;
     if (dropped > 0) {
-        replica_log(replica, TC_LOG_WARN, "single replica: dropped %u unreadable slots at the head "
-                    "(torn unacknowledged writes, or corruption with no peer to repair from)",
-                    dropped);
+        replica_log(replica, TC_LOG_WARN, "single replica: kept the clean chained prefix up to op "
+                    "%llu, dropped %u slots above it (torn or lost unacknowledged writes, or "
+                    "corruption with no peer to repair from)", (unsigned long long)head, dropped);
     }
 }
 
@@ -420,8 +423,8 @@ static void journal_recover_callback(void *context, int result) {
     memcpy(replica->view_headers, sb->view_headers, sizeof(sb->view_headers));
     uint64_t view_head = sb->view_headers[sb->view_headers_count - 1].op;
     replica->op_head = tc_journal_recovered_op_max(replica->journal);
-    tc_assert(replica->op_head >= view_head);
     if (replica->replica_count == 1) solo_trim_head(replica);
+    tc_assert(replica->op_head >= view_head || replica->replica_count == 1);
     replica->op_chained_min = replica->op_head;
     replica_chain_extend(replica);
     replica->commit_min = 0;
