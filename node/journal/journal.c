@@ -7,9 +7,20 @@
 #include "tc_err.h"
 
 // Stages of one prepare write: prepare slot -> redundant header -> sync.
-// write_sync_wait: data written, waiting for the next group sync; write_sync: covered by the
-// sync in flight. One fdatasync makes every write that completed before it durable (group commit).
-enum write_stage { write_free = 0, write_prepare, write_header, write_sync_wait, write_sync };
+// A prepare is written, synced, and only then is its redundant header written and synced: so a
+// redundant header naming a prepare proves that prepare was durable (maybe acknowledged), and a
+// torn prepare write always leaves the old header behind (never acknowledged: a safe nack).
+// *_sync_wait: written, waiting for the next group sync; *_sync: covered by the sync in flight.
+// One fdatasync makes every write that completed before it durable (group commit).
+enum write_stage {
+    write_free = 0,
+    write_prepare,
+    write_prepare_sync_wait,
+    write_prepare_sync,
+    write_header,
+    write_header_sync_wait,
+    write_header_sync,
+};
 enum read_stage { read_free = 0, read_first_sector, read_rest };
 enum recover_stage {
     recover_idle = 0,
@@ -346,14 +357,12 @@ static void write_io_callback(struct tc_io_storage_op *io_op, int result) {
     tc_assert(write->stage != write_free);
     tc_assert(journal->writing[slot] == 1);
     if (result == TC_OK && write->stage == write_prepare) {
-        write->stage = write_header;
-        write_submit(write, TC_IO_STORAGE_WRITE,
-                     journal->layout.header_ring_offset + slot * TC_HEADER_SIZE,
-                     (const uint8_t *)&write->header_copy, TC_HEADER_SIZE);
+        write->stage = write_prepare_sync_wait;
+        journal_sync_start(journal);
         return;
     }
     if (result == TC_OK && write->stage == write_header) {
-        write->stage = write_sync_wait;
+        write->stage = write_header_sync_wait;
         journal_sync_start(journal);
         return;
     }
@@ -381,10 +390,23 @@ static void journal_sync_callback(struct tc_io_storage_op *io_op, int result) {
     // Collect first: callbacks may start new writes in the slots being freed.
     struct journal_write *done[TC_JOURNAL_WRITES_MAX];
     uint32_t done_count = 0;
+    uint32_t covered = 0;
     for (uint32_t i = 0; i < TC_JOURNAL_WRITES_MAX; i++) {
-        if (journal->writes[i].stage == write_sync) done[done_count++] = &journal->writes[i];
+        struct journal_write *write = &journal->writes[i];
+        if (write->stage == write_header_sync) done[done_count++] = write;
+        if (write->stage != write_prepare_sync) continue;
+        covered++;
+        if (result != TC_OK) {
+            done[done_count++] = write;
+            continue;
+        }
+        // The prepare is durable: now its redundant header.
+        write->stage = write_header;
+        write_submit(write, TC_IO_STORAGE_WRITE,
+                     journal->layout.header_ring_offset + slot_of(journal, write->op) * TC_HEADER_SIZE,
+                     (const uint8_t *)&write->header_copy, TC_HEADER_SIZE);
     }
-    tc_assert(done_count > 0);
+    tc_assert(done_count + covered > 0);
     for (uint32_t i = 0; i < done_count; i++) write_finish(journal, done[i], result);
     journal_sync_start(journal);
 }
@@ -395,9 +417,14 @@ static void journal_sync_start(struct tc_journal *journal) {
     if (journal->sync_in_flight) return;
     uint32_t covered = 0;
     for (uint32_t i = 0; i < TC_JOURNAL_WRITES_MAX; i++) {
-        if (journal->writes[i].stage != write_sync_wait) continue;
-        journal->writes[i].stage = write_sync;
-        covered++;
+        struct journal_write *write = &journal->writes[i];
+        if (write->stage == write_prepare_sync_wait) {
+            write->stage = write_prepare_sync;
+            covered++;
+        } else if (write->stage == write_header_sync_wait) {
+            write->stage = write_header_sync;
+            covered++;
+        }
     }
     if (covered == 0) return;
     journal->sync_in_flight = true;
@@ -745,8 +772,13 @@ static void recover_classify(struct tc_journal *journal, uint32_t slot) {
     if (op >= view_first->op && op <= view_last->op) {
         const struct tc_header *canonical = &sb->view_headers[op - view_first->op];
         if (state != TC_SLOT_CLEAN || !tc_checksum_equal(&entry.checksum, &canonical->checksum)) {
-            // Damaged bytes might have been this version, acknowledged: never a nack.
-            corrupt = damaged;
+            // Damaged bytes were this version, maybe acknowledged, only if its redundant header
+            // (written after the prepare was durable) names it: then never a nack.
+            // It was not if the redundant header positively shows another version or nothing.
+            bool other = redundant_reserved ||
+                         (redundant_valid &&
+                          !tc_checksum_equal(&redundant.checksum, &canonical->checksum));
+            corrupt = damaged && !other;
             state = TC_SLOT_DIRTY;
         }
         entry = *canonical;
