@@ -758,8 +758,11 @@ static void recover_classify(struct tc_journal *journal, uint32_t slot) {
     if (prepare_valid) {
         state = TC_SLOT_CLEAN;
         entry = *prepare;
-    } else if (redundant_valid && !prepare_reserved) {
-        state = TC_SLOT_DIRTY; // header known, prepare corrupt: repair, never nack
+    } else if (redundant_valid) {
+        // The redundant header is written only after its prepare is durable: the prepare was
+        // durable (maybe acknowledged) and is now damaged, or gone (misdirected I/O). Repair it,
+        // never nack it.
+        state = TC_SLOT_DIRTY;
         entry = redundant;
         corrupt = true;
     } else if (!prepare_reserved && !redundant_valid && !redundant_reserved) {

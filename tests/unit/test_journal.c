@@ -536,9 +536,9 @@ static void test_classify_torn_or_lost_unacknowledged(void **state) {
     fx_open_ok(f);
     assert_slot(f, 20, TC_SLOT_EMPTY, NULL);
 
-    // (4) The prepare lost but the header write landed (a storage that reorders unsynced writes;
-    // our journal itself writes the header only after the prepare's sync): the prepare slot is
-    // reserved, the redundant header valid: EMPTY (never acknowledged).
+    // (4) The redundant header landed but the prepare slot shows the reserved header: the journal
+    // writes the header only after the prepare's sync, so that prepare was durable (maybe
+    // acknowledged) and vanished (misdirected I/O): DIRTY with its header, corrupt (never a nack).
     fx_submit(f, 4, 0, 9000, 6);
     uint8_t saved[TC_SECTOR_SIZE];
     memset(saved, 0, sizeof(saved));
@@ -551,7 +551,8 @@ static void test_classify_torn_or_lost_unacknowledged(void **state) {
     mem_storage_crash(f->ms, MEM_STORAGE_CRASH_KEEP);
     memcpy(mem_storage_image(f->ms) + prepare_offset(f, 4), saved, sizeof(saved));
     fx_open_ok(f);
-    assert_slot(f, 4, TC_SLOT_EMPTY, NULL);
+    assert_int_equal(tc_journal_slot_state(f->journal, 4), TC_SLOT_DIRTY);
+    assert_true(tc_journal_slot_corrupt(f->journal, 4));
 
     // (5) The prepare landed whole but the sync never completed: a valid prepare is CLEAN (it is
     // self-certifying), never a corrupt one.
