@@ -483,6 +483,12 @@ void replica_on_start_view_change(struct tc_replica *replica, const struct tc_he
         rsv.view = established;
         replica_send_header(replica, primary, &rsv);
     }
+    // Our view is superseded for certain: join the vote to leave `established` too (its primary may
+    // be gone, and the voter may need us for a quorum).
+    if (established > replica->view && view_change_allowed(replica) &&
+        replica->svc_votes[replica->replica] < header->view) {
+        replica_vote(replica, header->view);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
