@@ -752,10 +752,15 @@ static void journal_read_callback(void *context, uint8_t *buffer, uint64_t op, i
         if (entry->message != buffer) continue;
         entry->loading = false;
         const struct tc_header *header = (const struct tc_header *)(const void *)buffer;
-        if (result == TC_OK && entry->header.op == op &&
+        // The entry may belong to another op by now (a view changed meanwhile): only a read of
+        // exactly its prepare loads it.
+        if (result == TC_OK && !entry->loaded && entry->header.op == op &&
             tc_checksum_equal(&entry->header.checksum, &header->checksum)) {
             entry->loaded = true;
             replica_commit_journal(replica);
+        }
+        if (replica->state == TC_REPLICA_NORMAL && replica_is_primary(replica)) {
+            request_queue_drain(replica); // the buffer is free for a new prepare again
         }
         return;
     }
@@ -845,7 +850,10 @@ static void on_request(struct tc_replica *replica, const struct tc_header *reque
         replica_log(replica, TC_LOG_WARN, "journal full: checkpoints are not implemented yet");
         return;
     }
-    if (replica->pipeline_count == TC_PIPELINE_PREPARE_MAX) {
+    // A pipeline buffer with a journal read still landing in it (from a previous view) cannot
+    // take a new prepare yet: the read would overwrite it.
+    struct pipeline_entry *next = &replica->pipeline[(replica->op_head + 1) % TC_PIPELINE_PREPARE_MAX];
+    if (replica->pipeline_count == TC_PIPELINE_PREPARE_MAX || next->loading) {
         request_queue_push(replica, request);
         return;
     }
@@ -855,7 +863,8 @@ static void on_request(struct tc_replica *replica, const struct tc_header *reque
 // Prepares queued requests as pipeline slots free up (re-checked against the session table).
 static void request_queue_drain(struct tc_replica *replica) {
     while (replica->request_queue_count > 0 &&
-           replica->pipeline_count < TC_PIPELINE_PREPARE_MAX) {
+           replica->pipeline_count < TC_PIPELINE_PREPARE_MAX &&
+           !replica->pipeline[(replica->op_head + 1) % TC_PIPELINE_PREPARE_MAX].loading) {
         uint32_t index = replica->request_queue_first;
         replica->request_queue_first = (index + 1) % REPLICA_REQUEST_QUEUE_MAX;
         replica->request_queue_count--;
@@ -876,6 +885,7 @@ static void primary_prepare(struct tc_replica *replica, const struct tc_header *
               replica->pipeline_op_first + replica->pipeline_count == op);
     if (replica->pipeline_count == 0) replica->pipeline_op_first = op;
     struct pipeline_entry *entry = &replica->pipeline[op % TC_PIPELINE_PREPARE_MAX];
+    tc_assert(!entry->loading);
     struct tc_header *header = (struct tc_header *)(void *)entry->message;
     memcpy(entry->message + TC_HEADER_SIZE, body, request->size - TC_HEADER_SIZE);
     *header = *request;
