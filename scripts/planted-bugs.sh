@@ -14,7 +14,7 @@ for bug in "${bugs[@]}"; do
   caught=""
   for seed in $(seq 1 "$seeds_max"); do
     if ! out=$("$dir/sim/tigerchat-sim" --seed "$seed" 2>&1); then
-      caught=$(echo "$out" | grep -m1 -E 'FAILED|invariant' || true)
+      caught=$(echo "$out" | grep -m1 -E 'invariant=' || echo "$out" | tail -n 1)
       echo "planted bug $bug: caught at seed $seed: $caught"
       break
     fi
