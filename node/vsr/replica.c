@@ -1156,12 +1156,12 @@ static void request_prepare(struct tc_replica *replica, uint64_t op,
 // op number, several at a time, instead of walking the hash chain one round trip per op; the walk
 // then only verifies them.
 #define REPLICA_REPAIR_FILL_MAX 8u
-static void repair_fill_below_chain(struct tc_replica *replica, uint32_t *budget) {
+static void repair_fill_below_chain(struct tc_replica *replica) {
     if (replica->state != TC_REPLICA_NORMAL || replica_is_primary(replica)) return;
     if (replica->op_chained_min <= replica->commit_min + 1) return;
     uint32_t sent = 0;
     for (uint64_t op = replica->op_chained_min - 1; op > replica->commit_min; op--) {
-        if (sent == REPLICA_REPAIR_FILL_MAX || *budget == 0) return;
+        if (sent == REPLICA_REPAIR_FILL_MAX) return;
         if (log_header(replica, op) != NULL) continue;
         struct tc_header request;
         replica_header_init(replica, &request, TC_COMMAND_REQUEST_PREPARE);
@@ -1169,7 +1169,6 @@ static void repair_fill_below_chain(struct tc_replica *replica, uint32_t *budget
         replica_send_header(replica, replica_primary_index(replica, replica->view), &request);
         sent++;
     }
-    (void)budget;
 }
 
 // Requests what our log lacks: the anchor, the next link of a broken chain, dirty prepares.
@@ -1186,7 +1185,7 @@ void replica_repair(struct tc_replica *replica) {
             budget--;
         }
     }
-    repair_fill_below_chain(replica, &budget);
+    repair_fill_below_chain(replica);
     uint64_t from = replica->commit_min + 1;
     if (from < replica->op_chained_min) from = replica->op_chained_min;
     for (uint64_t op = from; op <= replica->op_head && budget > 0; op++) {
