@@ -148,6 +148,25 @@ int tc_journal_init(struct tc_journal **out, const struct tc_journal_options *op
     return TC_OK;
 }
 
+// Fills `op` and submits it: the one place the journal hands work to its storage.
+static void storage_submit(struct tc_journal *journal, struct tc_io_storage_op *op,
+                           enum tc_io_storage_kind kind, tc_io_storage_cb callback, void *context,
+                           uint64_t offset, uint8_t *buffer, uint32_t size) {
+    struct tc_io *io = journal->options.io;
+    memset(op, 0, sizeof(*op));
+    op->callback = callback;
+    op->context = context;
+    op->offset_bytes = offset;
+    op->buffer = buffer;
+    op->size_bytes = size;
+    switch (kind) {
+    case TC_IO_STORAGE_READ: io->vtable->storage_read(io, op); break;
+    case TC_IO_STORAGE_WRITE: io->vtable->storage_write(io, op); break;
+    case TC_IO_STORAGE_SYNC: io->vtable->storage_sync(io, op); break;
+    default: tc_unreachable();
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Superblock encoding.
 
@@ -344,8 +363,8 @@ bool tc_journal_recovered_faulty_above(const struct tc_journal *journal, uint64_
 // ---------------------------------------------------------------------------------------------
 // Prepare writes.
 
-static void write_submit(struct journal_write *write, uint8_t kind, uint64_t offset,
-                         const uint8_t *buffer, uint32_t size);
+static void write_submit(struct journal_write *write, uint64_t offset, const uint8_t *buffer,
+                         uint32_t size);
 
 static void write_finish(struct tc_journal *journal, struct journal_write *write, int result);
 static void journal_sync_start(struct tc_journal *journal);
@@ -402,7 +421,7 @@ static void journal_sync_callback(struct tc_io_storage_op *io_op, int result) {
         }
         // The prepare is durable: now its redundant header.
         write->stage = write_header;
-        write_submit(write, TC_IO_STORAGE_WRITE,
+        write_submit(write,
                      journal->layout.header_ring_offset + slot_of(journal, write->op) * TC_HEADER_SIZE,
                      (const uint8_t *)&write->header_copy, TC_HEADER_SIZE);
     }
@@ -428,27 +447,15 @@ static void journal_sync_start(struct tc_journal *journal) {
     }
     if (covered == 0) return;
     journal->sync_in_flight = true;
-    struct tc_io_storage_op *op = &journal->sync_op;
-    memset(op, 0, sizeof(*op));
-    op->callback = journal_sync_callback;
-    op->context = journal;
-    journal->options.io->vtable->storage_sync(journal->options.io, op);
+    storage_submit(journal, &journal->sync_op, TC_IO_STORAGE_SYNC, journal_sync_callback, journal,
+                   0, NULL, 0);
 }
 
-static void write_submit(struct journal_write *write, uint8_t kind, uint64_t offset,
-                         const uint8_t *buffer, uint32_t size) {
-    struct tc_io *io = write->journal->options.io;
-    memset(&write->io_op, 0, sizeof(write->io_op));
-    write->io_op.callback = write_io_callback;
-    write->io_op.context = write;
-    write->io_op.offset_bytes = offset;
-    write->io_op.buffer = (uint8_t *)(uintptr_t)buffer;
-    write->io_op.size_bytes = size;
-    if (kind == TC_IO_STORAGE_WRITE) {
-        io->vtable->storage_write(io, &write->io_op);
-    } else {
-        io->vtable->storage_sync(io, &write->io_op);
-    }
+// Writes (the prepare, or its redundant header); syncs are shared (journal_sync_start).
+static void write_submit(struct journal_write *write, uint64_t offset, const uint8_t *buffer,
+                         uint32_t size) {
+    storage_submit(write->journal, &write->io_op, TC_IO_STORAGE_WRITE, write_io_callback, write,
+                   offset, (uint8_t *)(uintptr_t)buffer, size);
 }
 
 int tc_journal_write_prepare(struct tc_journal *journal, const uint8_t *message) {
@@ -480,7 +487,7 @@ int tc_journal_write_prepare(struct tc_journal *journal, const uint8_t *message)
     // Planted bug: report durability before anything reached the disk (the write still happens).
     slot_set_state(journal, slot, TC_SLOT_CLEAN);
 #endif
-    write_submit(write, TC_IO_STORAGE_WRITE,
+    write_submit(write,
                  journal->layout.prepare_ring_offset + slot * TC_MESSAGE_SIZE_MAX, write->buffer,
                  header->size);
     return TC_OK;
@@ -502,14 +509,8 @@ static void read_io_callback(struct tc_io_storage_op *io_op, int result);
 
 static void read_submit(struct journal_read *read, uint64_t offset, uint8_t *buffer,
                         uint32_t size) {
-    struct tc_io *io = read->journal->options.io;
-    memset(&read->io_op, 0, sizeof(read->io_op));
-    read->io_op.callback = read_io_callback;
-    read->io_op.context = read;
-    read->io_op.offset_bytes = offset;
-    read->io_op.buffer = buffer;
-    read->io_op.size_bytes = size;
-    io->vtable->storage_read(io, &read->io_op);
+    storage_submit(read->journal, &read->io_op, TC_IO_STORAGE_READ, read_io_callback, read, offset,
+                   buffer, size);
 }
 
 static void read_finish(struct journal_read *read, int result) {
@@ -619,17 +620,13 @@ static void superblock_io_callback(struct tc_io_storage_op *io_op, int result) {
 }
 
 static void superblock_stage_start(struct tc_journal *journal) {
-    struct tc_io *io = journal->options.io;
     uint32_t stage = journal->superblock_stage;
     uint32_t copy = stage / 2;
     tc_assert(copy < TC_SUPERBLOCK_COPIES);
     struct tc_io_storage_op *op = &journal->superblock_ops[copy];
-    memset(op, 0, sizeof(*op));
-    op->callback = superblock_io_callback;
-    op->context = journal;
     journal->superblock_ios_pending = 1;
     if (stage % 2 == 1) {
-        io->vtable->storage_sync(io, op);
+        storage_submit(journal, op, TC_IO_STORAGE_SYNC, superblock_io_callback, journal, 0, NULL, 0);
         return;
     }
     uint8_t *sector = journal->superblock_copies + (uint64_t)copy * TC_SECTOR_SIZE;
@@ -638,10 +635,9 @@ static void superblock_stage_start(struct tc_journal *journal) {
     *sb = journal->in_flight;
     sb->copy = (uint8_t)copy;
     superblock_seal(sb);
-    op->offset_bytes = journal->layout.superblock_offset + (uint64_t)copy * TC_SECTOR_SIZE;
-    op->buffer = sector;
-    op->size_bytes = TC_SECTOR_SIZE;
-    io->vtable->storage_write(io, op);
+    storage_submit(journal, op, TC_IO_STORAGE_WRITE, superblock_io_callback, journal,
+                   journal->layout.superblock_offset + (uint64_t)copy * TC_SECTOR_SIZE, sector,
+                   TC_SECTOR_SIZE);
 }
 
 static void superblock_write_start(struct tc_journal *journal) {
@@ -691,14 +687,8 @@ static void recover_io_callback(struct tc_io_storage_op *io_op, int result) {
 
 static void recover_read(struct tc_journal *journal, uint64_t offset, uint8_t *buffer,
                          uint32_t size) {
-    struct tc_io_storage_op *op = &journal->recover_op;
-    memset(op, 0, sizeof(*op));
-    op->callback = recover_io_callback;
-    op->context = journal;
-    op->offset_bytes = offset;
-    op->buffer = buffer;
-    op->size_bytes = size;
-    journal->options.io->vtable->storage_read(journal->options.io, op);
+    storage_submit(journal, &journal->recover_op, TC_IO_STORAGE_READ, recover_io_callback, journal,
+                   offset, buffer, size);
 }
 
 static int recover_choose_superblock(struct tc_journal *journal) {
@@ -888,11 +878,8 @@ static void recover_step(struct tc_journal *journal) {
         // What we read may have been only in the page cache (a process crash keeps unsynced
         // writes there): make it durable before anything we recovered is acknowledged.
         journal->recover_stage = recover_sync;
-        struct tc_io_storage_op *op = &journal->recover_op;
-        memset(op, 0, sizeof(*op));
-        op->callback = recover_sync_callback;
-        op->context = journal;
-        journal->options.io->vtable->storage_sync(journal->options.io, op);
+        storage_submit(journal, &journal->recover_op, TC_IO_STORAGE_SYNC, recover_sync_callback,
+                       journal, 0, NULL, 0);
         return;
     }
     default: tc_unreachable();
