@@ -124,7 +124,9 @@ static const char *invalid_view_headers(const struct tc_header *h) {
     uint32_t body_size = h->size - TC_HEADER_SIZE;
     if (body_size == 0 || body_size % TC_HEADER_SIZE != 0) return "view: body not headers";
     if (body_size / TC_HEADER_SIZE > TC_VIEW_HEADERS_MAX) return "view: too many headers";
-    if (h->client != 0 || h->timestamp != 0) return "view: client fields";
+    if (h->client != 0) return "view: client fields";
+    // do_view_change: timestamp 1 marks a sender whose journal head is uncertain.
+    if (h->timestamp > (h->command == TC_COMMAND_DO_VIEW_CHANGE ? 1u : 0u)) return "view: timestamp";
     // do_view_change: request is the nack bitmask over the body headers; start_view: zero.
     if (h->command == TC_COMMAND_START_VIEW && h->request != 0) return "sv: request";
     if (h->request >= (1u << (body_size / TC_HEADER_SIZE))) return "dvc: nack bits";

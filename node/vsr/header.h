@@ -32,7 +32,8 @@ struct tc_header {
     uint64_t client;    // client id (request, prepare, reply, eviction)
     uint64_t op;        // op number (prepare, prepare_ok, reply, do_view_change head, ...)
     uint64_t commit;    // sender's commit number (commit_max)
-    uint64_t timestamp; // wall-clock nanoseconds stamped by the primary (prepare, reply)
+    uint64_t timestamp; // wall-clock nanoseconds stamped by the primary (prepare, reply);
+                        // do_view_change: 1 if the sender's head is uncertain (nacks only)
     uint64_t session;   // client session (the op of its register): chat request, prepare, reply
     uint32_t size;      // header + body bytes
     uint32_t epoch;     // group configuration epoch (0 until reconfiguration exists)

@@ -432,6 +432,7 @@ static void journal_recover_callback(void *context, int result) {
     replica_normal_timeout_reset(replica);
     if (tc_journal_recovered_faulty_above(replica->journal, replica->op_head)) {
         replica->state = TC_REPLICA_RECOVERING_HEAD;
+        replica->head_uncertain = true;
     } else if (replica->log_view < replica->view) {
         replica->state = TC_REPLICA_VIEW_CHANGE;
     } else if (replica_is_primary(replica)) {

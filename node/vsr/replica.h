@@ -16,7 +16,7 @@ enum tc_replica_state {
     TC_REPLICA_RECOVERING = 0,      // reading superblock + journal
     TC_REPLICA_NORMAL = 1,
     TC_REPLICA_VIEW_CHANGE = 2,
-    TC_REPLICA_RECOVERING_HEAD = 3, // journal head uncertain: waits for start_view, never votes
+    TC_REPLICA_RECOVERING_HEAD = 3, // journal head uncertain: waits for start_view (or a view change)
     TC_REPLICA_STOPPED = 4,         // fail-stop after a storage write/sync error
 };
 

@@ -93,6 +93,7 @@ struct tc_replica {
     uint32_t svc_votes[TC_REPLICAS_MAX]; // highest view each replica voted to move to
     struct dvc_record dvcs[TC_REPLICAS_MAX];
     bool dvc_sent;
+    bool head_uncertain; // recovered with a faulty slot above the head, no start_view since
     uint32_t view_lead_forbidden; // a view we led before a restart: never lead it again (or MAX)
     bool canonical_installed;
     bool pending_normal; // waiting for the superblock (log_view == view) to become normal

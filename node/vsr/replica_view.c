@@ -8,8 +8,16 @@
 #include "tc_assert.h"
 #include "tc_err.h"
 
+// A replica whose head is uncertain (RECOVERING_HEAD) joins a view change the others started: its
+// do_view_change cannot count toward the quorum, but it can prove ops from later views uncommitted.
 static bool view_change_allowed(const struct tc_replica *replica) {
-    return replica->state == TC_REPLICA_NORMAL || replica->state == TC_REPLICA_VIEW_CHANGE;
+    return replica->state == TC_REPLICA_NORMAL || replica->state == TC_REPLICA_VIEW_CHANGE ||
+           replica->state == TC_REPLICA_RECOVERING_HEAD;
+}
+
+// A do_view_change from a replica whose head is uncertain: it only nacks (docs/vsr.md §5).
+static bool dvc_uncertain(const struct dvc_record *record) {
+    return record->header.timestamp == 1;
 }
 
 static void broadcast_vote(struct tc_replica *replica) {
@@ -105,6 +113,7 @@ static void send_do_view_change(struct tc_replica *replica, bool broadcast) {
     header->op = body[count - 1].op;
     header->commit = replica->commit_max < header->op ? replica->commit_max : header->op;
     header->context = body[count - 1].checksum;
+    header->timestamp = replica->head_uncertain ? 1u : 0u;
     header->size = TC_HEADER_SIZE * (1 + count);
     // Nack bits: prepares we hold by header only and never held durably (so never acknowledged).
     for (uint32_t i = 0; i < count; i++) {
@@ -183,7 +192,7 @@ static const struct dvc_record *canonical_choose(const struct tc_replica *replic
     const struct dvc_record *best = NULL;
     for (uint8_t r = 0; r < replica->replica_count; r++) {
         const struct dvc_record *record = &replica->dvcs[r];
-        if (!record->present) continue;
+        if (!record->present || dvc_uncertain(record)) continue;
         if (best == NULL || record->header.log_view > best->header.log_view) {
             best = record;
             continue;
@@ -203,7 +212,7 @@ static void canonical_install(struct tc_replica *replica) {
     const struct dvc_record *best = canonical_choose(replica);
     for (uint8_t r = 0; r < replica->replica_count; r++) {
         const struct dvc_record *record = &replica->dvcs[r];
-        if (record->present && record->header.commit > replica->commit_max) {
+        if (record->present && !dvc_uncertain(record) && record->header.commit > replica->commit_max) {
             replica->commit_max = record->header.commit;
         }
     }
@@ -227,9 +236,13 @@ static void canonical_install(struct tc_replica *replica) {
                 best->header.replica, best->header.log_view, (unsigned long long)head);
 }
 
-// Whether the do_view_change of `record` says its sender never prepared (op, checksum).
+// Whether the do_view_change of `record` says its sender never prepared (op, checksum); `view` is
+// the prepare's view when its header is known, else 0. A sender with an uncertain head may have
+// lost the top of its log, so it nacks only prepares from views after its log_view: it acknowledges
+// prepares only while normal in its log_view, and it is now durably in a later view.
 static bool dvc_nacks(const struct dvc_record *record, uint64_t op,
-                      const struct tc_checksum *checksum) {
+                      const struct tc_checksum *checksum, uint32_t view) {
+    if (dvc_uncertain(record)) return view > record->header.log_view;
     uint64_t head = record->header.op;
     if (op > head) return true;
     uint64_t first = head - (record->count - 1);
@@ -280,10 +293,76 @@ static void chain_learn_from_dvcs(struct tc_replica *replica) {
     }
 }
 
+static uint32_t dvc_nack_count(const struct tc_replica *replica, uint64_t op,
+                               const struct tc_checksum *checksum, uint32_t view) {
+    uint32_t nacks = 0;
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        if (replica->dvcs[r].present && dvc_nacks(&replica->dvcs[r], op, checksum, view)) nacks++;
+    }
+    return nacks;
+}
+
+// The prepare at `op` that the primary of the highest log_view among the do_view_changes created
+// (its header's `view` is that log_view), or NULL. Such a header is unique: a primary prepares each
+// op once per view and a restarted primary never leads its view again. Conflicting copies would be
+// a protocol violation: we then refuse to choose.
+static const struct tc_header *dvc_log_view_prepare(struct tc_replica *replica, uint64_t op) {
+    uint32_t log_view_max = 0;
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        const struct dvc_record *record = &replica->dvcs[r];
+        if (record->present && !dvc_uncertain(record) && record->header.log_view > log_view_max) {
+            log_view_max = record->header.log_view;
+        }
+    }
+    const struct tc_header *found = NULL;
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        const struct dvc_record *record = &replica->dvcs[r];
+        if (!record->present || op > record->header.op) continue;
+        uint64_t first = record->header.op - (record->count - 1);
+        if (op < first) continue;
+        const struct tc_header *entry = &record->headers[op - first];
+        if (entry->command != TC_COMMAND_PREPARE || entry->view != log_view_max) continue;
+        if (found != NULL && !tc_checksum_equal(&found->checksum, &entry->checksum)) {
+            replica_log(replica, TC_LOG_ERROR, "two prepares for op %llu in view %u",
+                        (unsigned long long)op, log_view_max);
+            return NULL;
+        }
+        found = entry;
+    }
+    return found;
+}
+
+// The op just below our chained suffix may be held by nobody, not even as a header (its only copy
+// was an unsynced write on a primary that crashed): we know its checksum only as the parent of the
+// op above. If a nack quorum proves that it never committed, nothing above it did either, and the
+// log is cut below it. The new head must be the op of the highest log_view's primary there (that
+// primary's log holds every committed op), identified by its view; without one we keep waiting.
+static bool nack_truncate_unknown(struct tc_replica *replica) {
+    uint64_t below = replica->op_chained_min;
+    if (below < 2 || below - 1 <= replica->commit_max) return false;
+    uint64_t op = below - 1;
+    const struct tc_header *upper = tc_journal_header(replica->journal, below);
+    if (upper == NULL || tc_journal_header(replica->journal, op) != NULL) return false;
+    struct tc_checksum checksum = upper->parent;
+    uint32_t nacks = dvc_nack_count(replica, op, &checksum, 0);
+    if (nacks < replica->quorum_nack) return false;
+    const struct tc_header *head = dvc_log_view_prepare(replica, op - 1);
+    if (head == NULL) return false;
+    struct tc_header head_copy = *head;
+    replica_log(replica, TC_LOG_INFO, "nack quorum (%u) for unknown op %llu: truncating from it",
+                nacks, (unsigned long long)op);
+    replica_log_truncate(replica, op - 1);
+    replica_log_set(replica, &head_copy);
+    tc_assert(replica->op_head == op - 1);
+    tc_assert(replica->op_chained_min <= op - 1);
+    return true;
+}
+
 // Truncates the lowest uncommitted op we cannot repair if a nack quorum proves it never committed.
 // Only ops in our hash-chained (canonical) suffix are candidates, and the new head must be the
 // canonical parent of the truncated op: our own entry there may be stale.
 static void nack_truncate(struct tc_replica *replica) {
+    if (nack_truncate_unknown(replica)) return;
     uint64_t from = replica->commit_max + 1;
     if (from < replica->op_chained_min) from = replica->op_chained_min;
     for (uint64_t op = from; op <= replica->op_head; op++) {
@@ -292,10 +371,7 @@ static void nack_truncate(struct tc_replica *replica) {
         if (entry == NULL) continue; // known only by checksum: its parent is unknown
         struct tc_checksum checksum = entry->checksum;
         struct tc_checksum parent = entry->parent;
-        uint32_t nacks = 0;
-        for (uint8_t r = 0; r < replica->replica_count; r++) {
-            if (replica->dvcs[r].present && dvc_nacks(&replica->dvcs[r], op, &checksum)) nacks++;
-        }
+        uint32_t nacks = dvc_nack_count(replica, op, &checksum, entry->view);
         if (nacks < replica->quorum_nack) continue;
         replica_log(replica, TC_LOG_INFO, "nack quorum (%u): truncating from op %llu", nacks,
                     (unsigned long long)op);
@@ -326,36 +402,40 @@ static bool log_repaired(const struct tc_replica *replica) {
     return true;
 }
 
-// Debug aid: what a new primary is still waiting for (the lowest op it cannot commit yet).
+// Debug aid: what a new primary is still waiting for: the chain link below op_chained_min while
+// that is above commit_max, else the lowest uncommitted op that is not clean.
 static void view_change_waiting_log(struct tc_replica *replica) {
     if (replica->io->log_level < TC_LOG_DEBUG) return;
-    for (uint64_t op = replica->commit_min + 1; op <= replica->op_head; op++) {
-        if (replica_log_clean(replica, op)) continue;
-        const struct tc_header *entry = tc_journal_header(replica->journal, op);
-        uint32_t nacks = 0;
-        for (uint8_t r = 0; r < replica->replica_count; r++) {
-            if (entry != NULL && replica->dvcs[r].present &&
-                dvc_nacks(&replica->dvcs[r], op, &entry->checksum)) {
-                nacks++;
-            }
-        }
-        replica_log(replica, TC_LOG_DEBUG,
-                    "view change waits for op %llu (state %d corrupt %d known %d nacks %u "
-                    "chained_min %llu)", (unsigned long long)op,
-                    (int)tc_journal_slot_state(replica->journal, op),
-                    (int)tc_journal_slot_corrupt(replica->journal, op), entry != NULL, nacks,
-                    (unsigned long long)replica->op_chained_min);
-        return;
+    uint64_t op = replica->op_chained_min > replica->commit_max ? replica->op_chained_min - 1 : 0;
+    for (uint64_t o = replica->commit_max + 1; op == 0 && o <= replica->op_head; o++) {
+        if (!replica_log_clean(replica, o)) op = o;
     }
+    if (op == 0) op = replica->op_head; // the head itself is known only by checksum
+    const struct tc_header *entry = tc_journal_header(replica->journal, op);
+    struct tc_checksum checksum = {0};
+    if (entry != NULL) checksum = entry->checksum;
+    const struct tc_header *upper = tc_journal_header(replica->journal, op + 1);
+    if (entry == NULL && upper != NULL) checksum = upper->parent;
+    replica_log(replica, TC_LOG_DEBUG,
+                "view change waits for op %llu (state %d corrupt %d known %d nacks %u "
+                "chained_min %llu)", (unsigned long long)op,
+                (int)tc_journal_slot_state(replica->journal, op),
+                (int)tc_journal_slot_corrupt(replica->journal, op), entry != NULL,
+                dvc_nack_count(replica, op, &checksum, entry == NULL ? 0 : entry->view),
+                (unsigned long long)replica->op_chained_min);
 }
 
 void replica_view_change_progress(struct tc_replica *replica) {
     if (replica->state != TC_REPLICA_VIEW_CHANGE || replica->pending_normal) return;
     if (replica_primary_index(replica, replica->view) != replica->replica) return;
     if (replica->view_lead_forbidden == replica->view) return;
+    if (replica->head_uncertain) return; // cannot lead: its own log may lack acknowledged ops
     if (!replica->dvcs[replica->replica].present) return;
     uint32_t count = 0;
-    for (uint8_t r = 0; r < replica->replica_count; r++) count += replica->dvcs[r].present ? 1u : 0u;
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        const struct dvc_record *record = &replica->dvcs[r];
+        if (record->present && !dvc_uncertain(record)) count++;
+    }
     if (count < replica->quorum_view_change) return;
     if (!replica->canonical_installed) canonical_install(replica);
     chain_learn_from_dvcs(replica);
@@ -443,6 +523,7 @@ void replica_on_start_view(struct tc_replica *replica, const struct tc_header *h
     }
     replica->view = header->view;
     replica->state = TC_REPLICA_VIEW_CHANGE;
+    replica->head_uncertain = false; // the start_view's suffix is the canonical head
     replica->canonical_installed = false;
     replica->dvc_sent = true;
     replica->pending_normal = true;

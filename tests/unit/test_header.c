@@ -155,6 +155,8 @@ static void test_valid_examples(void **state) {
         valid_view(&h, TC_COMMAND_DO_VIEW_CHANGE, n);
         h.request = (1u << n) - 1; // nack bits: one per body header
         assert_null(tc_header_invalid(&h));
+        h.timestamp = 1; // the sender's head is uncertain: it only nacks
+        assert_null(tc_header_invalid(&h));
     }
     valid_reply(&h);
     h.session = 0; // a reply may carry no session (register)
@@ -324,8 +326,10 @@ MUTATION(m_dvc_nack_bits, "dvc: nack bits", valid_view(h, TC_COMMAND_DO_VIEW_CHA
          h->request = 1u << 3;)
 MUTATION(m_dvc_nack_bits_max, "dvc: nack bits",
          valid_view(h, TC_COMMAND_DO_VIEW_CHANGE, TC_VIEW_HEADERS_MAX); h->request = UINT32_MAX;)
-MUTATION(m_view_timestamp, "view: client fields", valid_view(h, TC_COMMAND_START_VIEW, 1);
-         h->timestamp = 9;)
+MUTATION(m_view_timestamp, "view: timestamp", valid_view(h, TC_COMMAND_START_VIEW, 1);
+         h->timestamp = 1;)
+MUTATION(m_dvc_timestamp, "view: timestamp", valid_view(h, TC_COMMAND_DO_VIEW_CHANGE, 1);
+         h->timestamp = 2;)
 MUTATION(m_dvc_log_view, "view: log_view > view", valid_view(h, TC_COMMAND_DO_VIEW_CHANGE, 1);
          h->log_view = h->view + 1;)
 MUTATION(m_sv_log_view_gt, "view: log_view > view", valid_view(h, TC_COMMAND_START_VIEW, 1);
@@ -417,7 +421,8 @@ static const struct mutation mutations[] = {
     M(m_sv_request, "sv: request"),
     M(m_dvc_nack_bits, "dvc: nack bits"),
     M(m_dvc_nack_bits_max, "dvc: nack bits"),
-    M(m_view_timestamp, "view: client fields"),
+    M(m_view_timestamp, "view: timestamp"),
+    M(m_dvc_timestamp, "view: timestamp"),
     M(m_dvc_log_view, "view: log_view > view"),
     M(m_sv_log_view_gt, "view: log_view > view"),
     M(m_view_commit, "view: commit > op"),
@@ -668,7 +673,8 @@ static bool reference_valid(const struct tc_header *h) {
     case TC_COMMAND_START_VIEW:
         if (body == 0 || body % TC_HEADER_SIZE != 0) return false;
         if (body / TC_HEADER_SIZE > TC_VIEW_HEADERS_MAX) return false;
-        if (h->client != 0 || h->timestamp != 0) return false;
+        if (h->client != 0) return false;
+        if (h->timestamp > (h->command == TC_COMMAND_DO_VIEW_CHANGE ? 1u : 0u)) return false;
         if (h->command == TC_COMMAND_START_VIEW && h->request != 0) return false;
         if ((uint64_t)h->request >= (1ull << (body / TC_HEADER_SIZE))) return false; // nack bits
         if (h->log_view > h->view || h->commit > h->op) return false;
