@@ -19,7 +19,10 @@ const char *sim_layout_invalid(const struct sim_layout *layout) {
         layout->prepares_offset + (uint64_t)layout->slot_count * layout->prepare_slot_size;
     if (superblock_end > layout->headers_offset) return "superblock overlaps header ring";
     if (headers_end > layout->prepares_offset) return "header ring overlaps prepare ring";
-    if (prepares_end > layout->size) return "prepare ring beyond size";
+    if (prepares_end > layout->checkpoint_offset) return "prepare ring overlaps checkpoints";
+    if (layout->checkpoint_offset + layout->checkpoint_size > layout->size) {
+        return "checkpoint areas beyond size";
+    }
     return NULL;
 }
 
@@ -152,7 +155,12 @@ bool sim_atlas_fault(struct sim_atlas *atlas, uint8_t replica, uint64_t offset, 
     span.prepares = ring_slots(atlas, atlas->layout.prepares_offset,
                                atlas->layout.prepare_slot_size, offset, end, &span.prepare_first,
                                &span.prepare_last);
-    if (!superblock_allowed(atlas, replica, offset, end, &copy) ||
+    // Checkpoint areas are never faulted: without state sync (docs/vsr.md §11.3) a replica whose
+    // checkpoint is damaged has no way back, so the simulator keeps that fault out until it does.
+    const struct sim_layout *layout = &atlas->layout;
+    bool checkpoint = offset < layout->checkpoint_offset + layout->checkpoint_size &&
+                      end > layout->checkpoint_offset;
+    if (checkpoint || !superblock_allowed(atlas, replica, offset, end, &copy) ||
         !span_allowed(atlas, replica, &span)) {
         atlas->faults_denied += 1;
         return false;

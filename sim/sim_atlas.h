@@ -26,6 +26,8 @@ struct sim_layout {
     uint64_t headers_offset;        // slot_count * TC_HEADER_SIZE bytes
     uint64_t prepares_offset;       // slot_count * prepare_slot_size bytes
     uint64_t prepare_slot_size;
+    uint64_t checkpoint_offset;     // both checkpoint areas: checkpoint_size bytes
+    uint64_t checkpoint_size;
     uint64_t size;                  // total storage bytes
 };
 

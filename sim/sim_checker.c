@@ -103,6 +103,11 @@ void sim_checker_deinit(struct sim_cluster *cluster) {
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         struct sim_group *group = &cluster->groups[g];
         free(group->commits);
+        free(group->checkpoint_ids);
+        free(group->checkpoint_seen);
+        group->checkpoint_ids = NULL;
+        group->checkpoint_seen = NULL;
+        group->checkpoint_capacity = 0;
         free(group->request_keys);
         tc_room_model_destroy(group->model);
         free(group->model_results);
@@ -184,7 +189,13 @@ static void canonical_append(struct sim_cluster *cluster, struct sim_group *grou
 
 static bool commit_order(struct sim_cluster *cluster, struct sim_replica *replica, uint64_t op) {
     struct sim_group *group = replica->group;
-    if (replica->fresh ? op > group->commit_count || op == 0 : op != replica->commit_last + 1) {
+    // After a (re)start, or a state sync (a checkpoint beyond what it committed): the op after
+    // its checkpoint. Otherwise the op after the last one.
+    struct tc_replica_status status;
+    tc_replica_status_get(replica->replica, &status);
+    bool jumped = replica->fresh || status.checkpoint_op > replica->commit_last;
+    uint64_t expected = jumped ? status.checkpoint_op + 1 : replica->commit_last + 1;
+    if (op != expected || op > group->commit_count) {
         sim_fail(cluster, "commit_order", "group %u replica %u committed op %llu after %llu%s",
                  group->index, replica->index, (unsigned long long)op,
                  (unsigned long long)replica->commit_last, replica->fresh ? " (restart)" : "");
@@ -248,6 +259,34 @@ void sim_checker_client_reply(struct sim_cluster *cluster, struct sim_session *s
     }
 }
 
+// Replicas that applied the same ops hold byte-identical checkpoints (checkpoint id = checksum).
+static void checkpoint_agreement(struct sim_cluster *cluster, struct sim_group *group,
+                                 uint8_t r, const struct tc_replica_status *status) {
+    if (status->checkpoint_op == 0) return;
+    uint64_t interval = tc_replica_checkpoint_interval(&group->options);
+    tc_assert(status->checkpoint_op % interval == 0);
+    uint64_t index = status->checkpoint_op / interval;
+    if (index >= group->checkpoint_capacity) {
+        uint64_t capacity = index * 2 + 16;
+        group->checkpoint_ids = realloc(group->checkpoint_ids, capacity * sizeof(struct tc_checksum));
+        group->checkpoint_seen = realloc(group->checkpoint_seen, capacity * sizeof(bool));
+        tc_assert(group->checkpoint_ids != NULL && group->checkpoint_seen != NULL);
+        memset(group->checkpoint_seen + group->checkpoint_capacity, 0,
+               (capacity - group->checkpoint_capacity) * sizeof(bool));
+        group->checkpoint_capacity = capacity;
+    }
+    if (!group->checkpoint_seen[index]) {
+        group->checkpoint_seen[index] = true;
+        group->checkpoint_ids[index] = status->checkpoint_id;
+        return;
+    }
+    if (!tc_checksum_equal(&group->checkpoint_ids[index], &status->checkpoint_id)) {
+        sim_fail(cluster, "checkpoint_agreement",
+                 "group %u replica %u: checkpoint at op %llu differs from another replica's",
+                 group->index, r, (unsigned long long)status->checkpoint_op);
+    }
+}
+
 // Samples one replica per group per tick: a header its log shows for an op it committed must be
 // the canonical one, and it cannot have applied more than the canonical history.
 void sim_checker_tick(struct sim_cluster *cluster) {
@@ -263,6 +302,7 @@ void sim_checker_tick(struct sim_cluster *cluster) {
                 group->view_normal_max = status.view;
                 cluster->stats.view_changes += 1;
             }
+            checkpoint_agreement(cluster, group, r, &status);
         }
         struct sim_replica *replica = &group->replicas[cluster->tick % group->replica_count];
         if (replica->replica == NULL) continue;

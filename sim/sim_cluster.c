@@ -232,9 +232,10 @@ static int replica_init(struct sim_cluster *cluster, struct sim_group *group, ui
     return TC_OK;
 }
 
-static void layout_from_journal(struct sim_layout *out, uint32_t slot_count) {
+static void layout_from_journal(struct sim_layout *out, const struct tc_replica_options *options) {
+    uint32_t slot_count = options->journal_slot_count;
     struct tc_journal_layout journal;
-    tc_journal_layout_init(&journal, slot_count);
+    tc_journal_layout_init(&journal, slot_count, tc_replica_checkpoint_size_max(options));
     memset(out, 0, sizeof(*out));
     out->superblock_offset = journal.superblock_offset;
     out->superblock_copies = TC_SUPERBLOCK_COPIES;
@@ -243,6 +244,8 @@ static void layout_from_journal(struct sim_layout *out, uint32_t slot_count) {
     out->headers_offset = journal.header_ring_offset;
     out->prepares_offset = journal.prepare_ring_offset;
     out->prepare_slot_size = journal.prepare_ring_size / slot_count;
+    out->checkpoint_offset = journal.checkpoint_area_offset;
+    out->checkpoint_size = 2 * journal.checkpoint_area_size;
     out->size = journal.storage_size;
     tc_assert(sim_layout_invalid(out) == NULL);
 }
@@ -253,8 +256,8 @@ static void group_options(struct sim_cluster *cluster, struct sim_group *group) 
     options->cluster = cluster->cluster_id;
     options->group = group->index;
     options->replica_count = group->replica_count;
-    // Until the journal ring wraps, ops per run stay below the slot count (group->ops_limit).
-    static const uint32_t slot_counts[] = {256, 512, 1024};
+    // Small rings so that runs wrap them and checkpoint many times.
+    static const uint32_t slot_counts[] = {64, 128, 256};
     options->journal_slot_count = slot_counts[tc_prng_below(&cluster->prng, 3)];
     // Small session tables in some seeds, so that sessions get evicted.
     options->clients_max = tc_prng_below(&cluster->prng, 4) == 0
@@ -275,8 +278,9 @@ static int group_init(struct sim_cluster *cluster, uint32_t index) {
     group->replica_count = shape == 0 ? 1 : (shape == 1 ? 5 : 3);
     group->quorum = (uint8_t)(group->replica_count / 2 + 1);
     group_options(cluster, group);
-    group->ops_limit = group->options.journal_slot_count * 3 / 4;
-    layout_from_journal(&group->layout, group->options.journal_slot_count);
+    // Long enough to wrap the journal ring several times (checkpoints every half ring).
+    group->ops_limit = group->options.journal_slot_count * 8;
+    layout_from_journal(&group->layout, &group->options);
     int result = sim_atlas_init(&group->atlas, &group->layout, group->replica_count);
     if (result != TC_OK) return result;
     return TC_OK;

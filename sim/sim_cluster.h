@@ -78,6 +78,7 @@ struct sim_swarm {
 // An acknowledged prepare (sim_durability.c): what a replica's prepare_ok promised is on its disk.
 struct sim_ack {
     struct tc_checksum checksum;
+    uint64_t op;         // acks are kept per journal slot: the latest acknowledged op there
     uint64_t tick;       // of the prepare_ok
     uint64_t crash_tick; // suspects: the crash after which the disk no longer held it
     uint32_t view;
@@ -140,6 +141,11 @@ struct sim_group {
     // Checker: the canonical committed history, op -> commit (index 0 is the root).
     struct sim_commit *commits;
     uint64_t commit_count; // highest canonical op + 1
+    // Checkpoint ids first seen per checkpoint (index op / interval): every replica must agree.
+    struct tc_checksum *checkpoint_ids;
+    bool *checkpoint_seen;
+    uint64_t checkpoint_capacity;
+    uint64_t checkpoints_durable; // summed over replicas (coverage)
     uint64_t commit_capacity;
     uint64_t *request_keys; // open-addressing set of (client, request) committed
     uint64_t request_keys_capacity;

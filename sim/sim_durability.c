@@ -22,6 +22,9 @@
 //     that make the op known (CLEAN or DIRTY, never nacked: docs/vsr.md recovery table). The fault
 //     atlas never faults both the prepare slot and the header entry of one slot on one replica, so
 //     on correct code one of them always survives. An acknowledged entry not held becomes a suspect.
+//     An op at or below the disk's durable checkpoint is held too: the checkpoint holds its effects,
+//     and its journal slot may legitimately be reused (docs/vsr.md §11.2). Acks are kept per
+//     journal slot (the latest acknowledged op in it).
 //  3. A suspect is a violation once (or as soon as) its op is committed with the suspect checksum.
 //     An acknowledged entry may be legitimately superseded (a later view installs another prepare
 //     at that op and the replica overwrites the slot), but then the acknowledged prepare can never
@@ -50,9 +53,10 @@ void sim_durability_deinit(struct sim_replica *replica) {
 
 static void ack_record(struct sim_replica *replica, uint64_t op, const struct tc_checksum *checksum,
                        uint32_t view) {
-    tc_assert(op > 0 && op < acks_count(replica));
-    struct sim_ack *ack = &replica->acks[op];
+    tc_assert(op > 0);
+    struct sim_ack *ack = &replica->acks[op % acks_count(replica)];
     ack->checksum = *checksum;
+    ack->op = op;
     ack->tick = replica->cluster->tick;
     ack->view = view;
     ack->valid = true;
@@ -65,8 +69,7 @@ void sim_durability_on_send(struct sim_replica *replica, const uint8_t *message)
     if (ok.command != TC_COMMAND_PREPARE_OK) return;
     tc_assert(replica->replica != NULL);
     tc_assert(ok.replica == replica->index);
-    tc_assert(ok.op > ok.commit);
-    tc_assert(ok.op < acks_count(replica));
+    if (ok.op <= ok.commit) return; // reports a checkpoint only: acknowledges nothing new
     ack_record(replica, ok.op, &ok.context, ok.view);
     // The ops below `op` the acknowledgement also covers: their checksums are the replica's own log
     // headers (its log up to op equals the primary's). A slot it does not show as clean is not
@@ -77,6 +80,32 @@ void sim_durability_on_send(struct sim_replica *replica, const uint8_t *message)
         tc_assert(header->op == op);
         ack_record(replica, op, &header->checksum, ok.view);
     }
+}
+
+static bool superblock_copy_read(const struct sim_replica *replica, uint32_t copy,
+                                 struct tc_superblock *out) {
+    const struct sim_layout *layout = &replica->group->layout;
+    memcpy(out, replica->storage.image + layout->superblock_offset +
+                    copy * layout->superblock_copy_size, sizeof(*out));
+    struct tc_checksum expected;
+    tc_checksum_compute(&expected, (const uint8_t *)out + sizeof(out->checksum),
+                        sizeof(*out) - sizeof(out->checksum));
+    return tc_checksum_equal(&expected, &out->checksum);
+}
+
+// The checkpoint op of the newest valid superblock copy on the disk (what recovery would use).
+static uint64_t disk_checkpoint_op(const struct sim_replica *replica) {
+    uint64_t sequence = 0;
+    uint64_t op = 0;
+    for (uint32_t copy = 0; copy < replica->group->layout.superblock_copies; copy++) {
+        struct tc_superblock superblock;
+        if (!superblock_copy_read(replica, copy, &superblock)) continue;
+        if (superblock.sequence >= sequence) {
+            sequence = superblock.sequence;
+            op = superblock.checkpoint_op;
+        }
+    }
+    return op;
 }
 
 // Does the disk image hold the prepare (op, checksum) where recovery would find it?
@@ -102,14 +131,10 @@ static bool disk_holds(const struct sim_replica *replica, uint64_t op,
         return true;
     }
     // The view headers of any valid superblock copy (recovery treats them as authoritative).
+    if (op <= disk_checkpoint_op(replica)) return true;
     for (uint32_t copy = 0; copy < layout->superblock_copies; copy++) {
         struct tc_superblock superblock;
-        memcpy(&superblock, image + layout->superblock_offset + copy * layout->superblock_copy_size,
-               sizeof(superblock));
-        struct tc_checksum expected;
-        tc_checksum_compute(&expected, (const uint8_t *)&superblock + sizeof(superblock.checksum),
-                            sizeof(superblock) - sizeof(superblock.checksum));
-        if (!tc_checksum_equal(&expected, &superblock.checksum)) continue;
+        if (!superblock_copy_read(replica, copy, &superblock)) continue;
         uint32_t count = tc_min_u32(superblock.view_headers_count, TC_VIEW_HEADERS_MAX);
         for (uint32_t i = 0; i < count; i++) {
             const struct tc_header *view_header = &superblock.view_headers[i];
@@ -124,7 +149,8 @@ static bool disk_holds(const struct sim_replica *replica, uint64_t op,
 
 static void suspect_fail(struct sim_cluster *cluster, const struct sim_replica *replica,
                          uint64_t op) {
-    const struct sim_ack *suspect = &replica->suspects[op];
+    const struct sim_ack *suspect = &replica->suspects[op % acks_count(replica)];
+    tc_assert(suspect->op == op);
     sim_fail(cluster, "ack_durable",
              "group %u replica %u acknowledged op %llu (view %u, tick %llu) but after its %s crash "
              "at tick %llu neither its prepare slot, its header ring entry nor a superblock copy "
@@ -138,11 +164,12 @@ void sim_durability_on_crash(struct sim_replica *replica, bool machine) {
     struct sim_cluster *cluster = replica->cluster;
     struct sim_group *group = replica->group;
     uint64_t count = acks_count(replica);
-    for (uint64_t op = 1; op < count; op++) {
-        const struct sim_ack *ack = &replica->acks[op];
+    for (uint64_t slot = 0; slot < count; slot++) {
+        const struct sim_ack *ack = &replica->acks[slot];
         if (!ack->valid) continue;
+        uint64_t op = ack->op;
         if (disk_holds(replica, op, &ack->checksum)) continue;
-        struct sim_ack *suspect = &replica->suspects[op];
+        struct sim_ack *suspect = &replica->suspects[slot];
         *suspect = *ack;
         suspect->machine = machine;
         suspect->crash_tick = cluster->tick;
@@ -156,11 +183,10 @@ void sim_durability_on_crash(struct sim_replica *replica, bool machine) {
 
 void sim_durability_on_commit(struct sim_cluster *cluster, struct sim_group *group, uint64_t op) {
     tc_assert(op < group->commit_count);
-    if (op >= group->options.journal_slot_count) return;
     for (uint8_t r = 0; r < group->replica_count; r++) {
         const struct sim_replica *replica = &group->replicas[r];
-        const struct sim_ack *suspect = &replica->suspects[op];
-        if (!suspect->valid) continue;
+        const struct sim_ack *suspect = &replica->suspects[op % acks_count(replica)];
+        if (!suspect->valid || suspect->op != op) continue;
         if (tc_checksum_equal(&group->commits[op].checksum, &suspect->checksum)) {
             suspect_fail(cluster, replica, op);
         }

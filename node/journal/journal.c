@@ -22,10 +22,13 @@ enum write_stage {
     write_header_sync,
 };
 enum read_stage { read_free = 0, read_first_sector, read_rest };
+// A checkpoint write: area bytes -> sync -> superblock naming them (coalesced with view writes).
+enum checkpoint_stage { checkpoint_idle = 0, checkpoint_write, checkpoint_sync, checkpoint_superblock };
 enum recover_stage {
     recover_idle = 0,
     recover_superblock,
     recover_superblock_repair,
+    recover_checkpoint,
     recover_header_ring,
     recover_slots,
     recover_sync,
@@ -79,6 +82,15 @@ struct tc_journal {
     uint32_t superblock_ios_pending;
     struct tc_io_storage_op superblock_ops[TC_SUPERBLOCK_COPIES];
 
+    // Checkpoint.
+    uint8_t *checkpoint_buffer; // checkpoint_size_max bytes (at least a sector)
+    enum checkpoint_stage checkpoint_stage;
+    struct tc_io_storage_op checkpoint_io;
+    struct tc_header checkpoint_header; // of the checkpoint being written
+    uint64_t checkpoint_size;
+    uint32_t checkpoint_area;
+    const char *recover_error; // why recovery failed beyond the superblock copies, or NULL
+
     // Recovery.
     enum recover_stage recover_stage;
     uint32_t recover_index;
@@ -91,7 +103,12 @@ static uint64_t slot_of(const struct tc_journal *journal, uint64_t op) {
     return op % journal->layout.slot_count;
 }
 
-void tc_journal_layout_init(struct tc_journal_layout *layout, uint32_t slot_count) {
+static uint64_t checkpoint_buffer_size(uint64_t checkpoint_size_max) {
+    return tc_align_up(checkpoint_size_max > 0 ? checkpoint_size_max : 1, TC_SECTOR_SIZE);
+}
+
+void tc_journal_layout_init(struct tc_journal_layout *layout, uint32_t slot_count,
+                            uint64_t checkpoint_size_max) {
     tc_assert(tc_is_power_of_two(slot_count));
     tc_assert(slot_count >= TC_JOURNAL_SLOT_COUNT_MIN);
     tc_assert(slot_count <= TC_JOURNAL_SLOT_COUNT_MAX);
@@ -103,15 +120,19 @@ void tc_journal_layout_init(struct tc_journal_layout *layout, uint32_t slot_coun
     layout->header_ring_size = tc_align_up((uint64_t)slot_count * TC_HEADER_SIZE, TC_SECTOR_SIZE);
     layout->prepare_ring_offset = layout->header_ring_offset + layout->header_ring_size;
     layout->prepare_ring_size = (uint64_t)slot_count * TC_MESSAGE_SIZE_MAX;
-    layout->storage_size = layout->prepare_ring_offset + layout->prepare_ring_size;
+    layout->checkpoint_area_offset = layout->prepare_ring_offset + layout->prepare_ring_size;
+    layout->checkpoint_area_size = checkpoint_buffer_size(checkpoint_size_max);
+    layout->storage_size = layout->checkpoint_area_offset + 2 * layout->checkpoint_area_size;
     tc_assert(layout->prepare_ring_offset % TC_SECTOR_SIZE == 0);
+    tc_assert(layout->checkpoint_area_offset % TC_SECTOR_SIZE == 0);
 }
 
-uint64_t tc_journal_memory_size(uint32_t slot_count) {
+uint64_t tc_journal_memory_size(uint32_t slot_count, uint64_t checkpoint_size_max) {
     uint64_t size = sizeof(struct tc_journal) + 64;
     size += (uint64_t)slot_count * (TC_HEADER_SIZE + 2) + 3 * 64;
     size += (uint64_t)TC_SUPERBLOCK_COPIES * TC_SECTOR_SIZE + 4096;
     size += (uint64_t)(TC_JOURNAL_WRITES_MAX + 1) * (TC_MESSAGE_SIZE_MAX + 4096);
+    size += checkpoint_buffer_size(checkpoint_size_max) + 4096;
     return size;
 }
 
@@ -120,11 +141,16 @@ int tc_journal_init(struct tc_journal **out, const struct tc_journal_options *op
     tc_assert(options->io != NULL);
     tc_assert(options->write_callback != NULL && options->read_callback != NULL);
     tc_assert(options->superblock_callback != NULL && options->recover_callback != NULL);
+    tc_assert(options->checkpoint_callback != NULL);
+    tc_assert(options->checkpoint_size_max < UINT32_MAX); // one storage I/O
     struct tc_journal *journal = tc_arena_alloc(arena, sizeof(*journal), 64);
     if (journal == NULL) return TC_ENOMEM;
     journal->options = *options;
-    tc_journal_layout_init(&journal->layout, options->slot_count);
+    tc_journal_layout_init(&journal->layout, options->slot_count, options->checkpoint_size_max);
     uint32_t slots = options->slot_count;
+    journal->checkpoint_buffer =
+        tc_arena_alloc(arena, checkpoint_buffer_size(options->checkpoint_size_max), 4096);
+    if (journal->checkpoint_buffer == NULL) return TC_ENOMEM;
     journal->headers = tc_arena_alloc(arena, (uint64_t)slots * TC_HEADER_SIZE, 64);
     journal->states = tc_arena_alloc(arena, slots, 64);
     journal->writing = tc_arena_alloc(arena, slots, 64);
@@ -194,21 +220,30 @@ static const char *superblock_invalid(const struct tc_superblock *sb, uint32_t c
         if (h->command != TC_COMMAND_PREPARE) return "view header command";
         if (i > 0 && h->op != sb->view_headers[i - 1].op + 1) return "view headers not consecutive";
     }
+    const struct tc_header *checkpoint = &sb->checkpoint_header;
+    if (!tc_header_valid_checksum(checkpoint) || tc_header_invalid(checkpoint) != NULL ||
+        checkpoint->command != TC_COMMAND_PREPARE || checkpoint->op != sb->checkpoint_op) {
+        return "checkpoint header";
+    }
+    if (sb->checkpoint_area > 1 || sb->checkpoint_reserved != 0) return "checkpoint area";
+    if ((sb->checkpoint_op == 0) != (sb->checkpoint_size == 0)) return "checkpoint size";
     return NULL;
 }
 
 static bool superblock_valid(const struct tc_journal *journal, const struct tc_superblock *sb,
                              uint32_t copy) {
-    (void)journal;
-    return superblock_invalid(sb, copy) == NULL;
+    if (superblock_invalid(sb, copy) != NULL) return false;
+    return sb->checkpoint_size <= journal->options.checkpoint_size_max;
 }
 
+// Sets identity and view fields; checkpoint fields are left as they are.
 static void superblock_build(const struct tc_journal_options *options, struct tc_superblock *sb,
                              uint64_t sequence, uint32_t view, uint32_t log_view,
                              const struct tc_header *view_headers, uint32_t count) {
     tc_assert(count >= 1 && count <= TC_VIEW_HEADERS_MAX);
     tc_assert(log_view <= view);
-    memset(sb, 0, sizeof(*sb));
+    memset(sb->view_headers, 0, sizeof(sb->view_headers));
+    memset(sb->reserved, 0, sizeof(sb->reserved));
     sb->cluster = options->cluster;
     sb->sequence = sequence;
     sb->group = options->group;
@@ -230,7 +265,7 @@ void tc_journal_format(const struct tc_journal_options *options,
                                      uint32_t size),
                        void *write_context) {
     struct tc_journal_layout layout;
-    tc_journal_layout_init(&layout, options->slot_count);
+    tc_journal_layout_init(&layout, options->slot_count, options->checkpoint_size_max);
     struct tc_header root;
     tc_header_root_prepare(&root, options->cluster, options->group);
 
@@ -239,6 +274,7 @@ void tc_journal_format(const struct tc_journal_options *options,
         memset(sector, 0, sizeof(sector));
         struct tc_superblock *sb = (struct tc_superblock *)(void *)sector;
         superblock_build(options, sb, 1, 0, 0, &root, 1);
+        sb->checkpoint_header = root; // the initial state: checkpoint op 0, no bytes
         sb->copy = (uint8_t)copy;
         superblock_seal(sb);
         write(write_context, layout.superblock_offset + (uint64_t)copy * TC_SECTOR_SIZE, sector,
@@ -299,7 +335,9 @@ static void slot_set_state(struct tc_journal *journal, uint64_t slot, enum tc_sl
 
 bool tc_journal_set_header(struct tc_journal *journal, const struct tc_header *header) {
     tc_assert(header->command == TC_COMMAND_PREPARE);
-    tc_assert(header->op < journal->layout.slot_count); // the ring cannot wrap yet
+    // The ring holds [checkpoint, checkpoint + slot_count): older ops are covered by the checkpoint.
+    tc_assert(header->op >= journal->durable.checkpoint_op);
+    tc_assert(header->op < journal->durable.checkpoint_op + journal->layout.slot_count);
     uint64_t slot = slot_of(journal, header->op);
     const struct tc_header *existing = tc_journal_header(journal, header->op);
     if (existing != NULL && tc_checksum_equal(&existing->checksum, &header->checksum)) {
@@ -354,8 +392,9 @@ uint64_t tc_journal_recovered_op_max(const struct tc_journal *journal) {
 }
 
 bool tc_journal_recovered_faulty_above(const struct tc_journal *journal, uint64_t op) {
-    for (uint64_t slot = op + 1; slot < journal->layout.slot_count; slot++) {
-        if (journal->states[slot] == TC_SLOT_FAULTY) return true;
+    uint64_t end = journal->durable.checkpoint_op + journal->layout.slot_count;
+    for (uint64_t o = op + 1; o < end; o++) {
+        if (journal->states[slot_of(journal, o)] == TC_SLOT_FAULTY) return true;
     }
     return false;
 }
@@ -602,6 +641,11 @@ static void superblock_io_callback(struct tc_io_storage_op *io_op, int result) {
             return;
         }
         journal->options.superblock_callback(journal->options.context, TC_EIO);
+        if (journal->checkpoint_stage == checkpoint_superblock) {
+            journal->checkpoint_stage = checkpoint_idle;
+            journal->options.checkpoint_callback(journal->options.context,
+                                                 journal->checkpoint_header.op, TC_EIO);
+        }
         return;
     }
     journal->superblock_stage++;
@@ -616,6 +660,12 @@ static void superblock_io_callback(struct tc_io_storage_op *io_op, int result) {
         return;
     }
     if (journal->superblock_pending) superblock_write_start(journal); // coalesced request
+    if (journal->checkpoint_stage == checkpoint_superblock &&
+        journal->durable.checkpoint_op == journal->checkpoint_header.op) {
+        journal->checkpoint_stage = checkpoint_idle;
+        journal->options.checkpoint_callback(journal->options.context,
+                                             journal->checkpoint_header.op, TC_OK);
+    }
     journal->options.superblock_callback(journal->options.context, TC_OK);
 }
 
@@ -672,6 +722,74 @@ bool tc_journal_superblock_busy(const struct tc_journal *journal) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Checkpoint writes: the area the durable superblock does not name, a sync, then the superblock.
+
+uint8_t *tc_journal_checkpoint_buffer(struct tc_journal *journal) {
+    tc_assert(journal->checkpoint_stage == checkpoint_idle);
+    return journal->checkpoint_buffer;
+}
+
+bool tc_journal_checkpoint_busy(const struct tc_journal *journal) {
+    return journal->checkpoint_stage != checkpoint_idle;
+}
+
+uint64_t tc_journal_checkpoint_op(const struct tc_journal *journal) {
+    return journal->durable.checkpoint_op;
+}
+
+const uint8_t *tc_journal_checkpoint_recovered(const struct tc_journal *journal, uint64_t *size) {
+    tc_assert(journal->recover_stage == recover_done);
+    *size = journal->durable.checkpoint_size;
+    return journal->checkpoint_buffer;
+}
+
+static void checkpoint_io_callback(struct tc_io_storage_op *io_op, int result) {
+    struct tc_journal *journal = io_op->context;
+    if (result != TC_OK) {
+        journal->checkpoint_stage = checkpoint_idle;
+        journal->options.checkpoint_callback(journal->options.context,
+                                             journal->checkpoint_header.op, result);
+        return;
+    }
+    if (journal->checkpoint_stage == checkpoint_write) {
+        journal->checkpoint_stage = checkpoint_sync;
+        storage_submit(journal, &journal->checkpoint_io, TC_IO_STORAGE_SYNC, checkpoint_io_callback,
+                       journal, 0, NULL, 0);
+        return;
+    }
+    tc_assert(journal->checkpoint_stage == checkpoint_sync);
+    // The bytes are durable: name them in the superblock (coalesced with any view write).
+    journal->checkpoint_stage = checkpoint_superblock;
+    struct tc_superblock *desired = &journal->desired;
+    desired->checkpoint_op = journal->checkpoint_header.op;
+    desired->checkpoint_size = journal->checkpoint_size;
+    desired->checkpoint_area = journal->checkpoint_area;
+    desired->checkpoint_header = journal->checkpoint_header;
+    tc_checksum_compute(&desired->checkpoint_id, journal->checkpoint_buffer,
+                        journal->checkpoint_size);
+    journal->superblock_pending = true;
+    if (!journal->superblock_writing) superblock_write_start(journal);
+}
+
+void tc_journal_write_checkpoint(struct tc_journal *journal, const struct tc_header *header,
+                                 uint64_t size) {
+    tc_assert(journal->recover_stage == recover_done);
+    tc_assert(journal->checkpoint_stage == checkpoint_idle);
+    tc_assert(header->command == TC_COMMAND_PREPARE);
+    tc_assert(header->op > journal->durable.checkpoint_op);
+    tc_assert(size > 0 && size <= journal->options.checkpoint_size_max);
+    tc_assert(journal->desired.checkpoint_op == journal->durable.checkpoint_op);
+    journal->checkpoint_stage = checkpoint_write;
+    journal->checkpoint_header = *header;
+    journal->checkpoint_size = size;
+    journal->checkpoint_area = journal->durable.checkpoint_area ^ 1u;
+    uint64_t offset = journal->layout.checkpoint_area_offset +
+                      journal->checkpoint_area * journal->layout.checkpoint_area_size;
+    storage_submit(journal, &journal->checkpoint_io, TC_IO_STORAGE_WRITE, checkpoint_io_callback,
+                   journal, offset, journal->checkpoint_buffer, (uint32_t)size);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Recovery.
 
 static void recover_step(struct tc_journal *journal);
@@ -725,21 +843,42 @@ static int recover_choose_superblock(struct tc_journal *journal) {
     return TC_OK;
 }
 
+// The op slot `slot` holds when valid: the ring holds [checkpoint_op, checkpoint_op + slot_count).
+static uint64_t recover_slot_op(const struct tc_journal *journal, uint32_t slot) {
+    uint64_t first = journal->durable.checkpoint_op;
+    uint64_t slot_count = journal->layout.slot_count;
+    uint64_t op = first - first % slot_count + slot;
+    if (op < first) op += slot_count;
+    tc_assert(op >= first && op < first + slot_count);
+    tc_assert(op % slot_count == slot);
+    return op;
+}
+
+// Whether header `h` read from slot `slot` says op `op` was never written there: a reserved header
+// for the slot, or a valid prepare of an earlier lap of the ring (same slot, lower op).
+static bool slot_entry_vacant(const struct tc_journal *journal, const struct tc_header *h,
+                              uint32_t slot, uint64_t op) {
+    if (!tc_header_valid_checksum(h) || tc_header_invalid(h) != NULL) return false;
+    if (h->command == TC_COMMAND_RESERVED) return h->op == slot;
+    if (h->command != TC_COMMAND_PREPARE) return false;
+    if (h->cluster != journal->options.cluster || h->group != journal->options.group) return false;
+    return h->op < op && h->op % journal->layout.slot_count == slot;
+}
+
 // Classifies slot `slot` from its prepare (recover_buffer) and redundant header (headers[slot],
 // still holding the header ring copy). See the decision table in docs/vsr.md.
 static void recover_classify(struct tc_journal *journal, uint32_t slot) {
     const struct tc_superblock *sb = &journal->durable;
     const struct tc_header *prepare = (const struct tc_header *)(const void *)journal->recover_buffer;
     struct tc_header redundant = journal->headers[slot];
-    uint64_t op = slot; // the ring cannot wrap yet: slot == op
+    uint64_t op = recover_slot_op(journal, slot);
     bool prepare_valid = prepare_header_matches(journal, prepare, op) &&
                          tc_header_valid_checksum_body(prepare, journal->recover_buffer + TC_HEADER_SIZE);
-    bool prepare_reserved = tc_header_valid_checksum(prepare) && tc_header_invalid(prepare) == NULL &&
-                            prepare->command == TC_COMMAND_RESERVED && prepare->op == slot;
+    // A reserved header, or an op from an earlier lap of the ring, means this op's write never
+    // landed here (never acknowledged), exactly like a reserved slot.
+    bool prepare_reserved = slot_entry_vacant(journal, prepare, slot, op);
     bool redundant_valid = prepare_header_matches(journal, &redundant, op);
-    bool redundant_reserved = tc_header_valid_checksum(&redundant) &&
-                              tc_header_invalid(&redundant) == NULL &&
-                              redundant.command == TC_COMMAND_RESERVED && redundant.op == slot;
+    bool redundant_reserved = slot_entry_vacant(journal, &redundant, slot, op);
 
     enum tc_slot_state state = TC_SLOT_EMPTY;
     struct tc_header entry;
@@ -779,6 +918,16 @@ static void recover_classify(struct tc_journal *journal, uint32_t slot) {
                entry.view != sb->log_view) {
         state = TC_SLOT_EMPTY; // stale (older view) or never acknowledged (newer view)
     }
+    if (op == sb->checkpoint_op) {
+        // Committed and applied (the checkpoint holds its effects): the superblock's header
+        // anchors the chain even if this slot's copy is damaged (it is never read again).
+        if (state != TC_SLOT_CLEAN ||
+            !tc_checksum_equal(&entry.checksum, &sb->checkpoint_header.checksum)) {
+            state = TC_SLOT_DIRTY;
+            corrupt = false;
+        }
+        entry = sb->checkpoint_header;
+    }
 
     tc_header_reserved(&journal->headers[slot], journal->options.cluster, journal->options.group,
                        slot);
@@ -800,10 +949,38 @@ static void recover_header_ring_read(struct tc_journal *journal) {
                  (uint8_t *)journal->headers + offset, (uint32_t)size);
 }
 
-static void recover_after_superblock(struct tc_journal *journal) {
+static void recover_header_ring_start(struct tc_journal *journal) {
     journal->recover_stage = recover_header_ring;
     journal->recover_index = 0;
     recover_header_ring_read(journal);
+}
+
+// The checkpoint the superblock names is read back and verified before the journal above it.
+static void recover_after_superblock(struct tc_journal *journal) {
+    const struct tc_superblock *sb = &journal->durable;
+    if (sb->checkpoint_size == 0) {
+        recover_header_ring_start(journal);
+        return;
+    }
+    journal->recover_stage = recover_checkpoint;
+    recover_read(journal,
+                 journal->layout.checkpoint_area_offset +
+                     sb->checkpoint_area * journal->layout.checkpoint_area_size,
+                 journal->checkpoint_buffer, (uint32_t)sb->checkpoint_size);
+}
+
+static void recover_checkpoint_done(struct tc_journal *journal) {
+    const struct tc_superblock *sb = &journal->durable;
+    struct tc_checksum id;
+    tc_checksum_compute(&id, journal->checkpoint_buffer, sb->checkpoint_size);
+    if (!tc_checksum_equal(&id, &sb->checkpoint_id)) {
+        // No repair path without state sync (docs/vsr.md §11.3): refuse to start.
+        journal->recover_error = "checkpoint bytes do not match the superblock's checkpoint id";
+        journal->recover_stage = recover_idle;
+        journal->options.recover_callback(journal->options.context, TC_ECORRUPT);
+        return;
+    }
+    recover_header_ring_start(journal);
 }
 
 static void recover_sync_callback(struct tc_io_storage_op *io_op, int result) {
@@ -844,6 +1021,9 @@ static void recover_step(struct tc_journal *journal) {
             return;
         }
         recover_after_superblock(journal);
+        return;
+    case recover_checkpoint:
+        recover_checkpoint_done(journal);
         return;
     case recover_header_ring:
         journal->recover_index++;
@@ -892,8 +1072,13 @@ void tc_journal_recover(struct tc_journal *journal) {
     journal->recover_index = 0;
     journal->recovered_op_max = 0;
     journal->faulty_count = 0;
+    journal->recover_error = NULL;
     memset(journal->states, 0, journal->layout.slot_count);
     recover_step(journal);
+}
+
+const char *tc_journal_recover_error(const struct tc_journal *journal) {
+    return journal->recover_error;
 }
 
 const char *tc_journal_superblock_copy_invalid(const struct tc_journal *journal, uint32_t copy) {

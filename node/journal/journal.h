@@ -13,9 +13,11 @@
 //   [superblock: TC_SUPERBLOCK_COPIES x TC_SECTOR_SIZE]
 //   [header ring: slot_count x 256 B, rounded up to a sector]   redundant copy of each prepare header
 //   [prepare ring: slot_count x TC_MESSAGE_SIZE_MAX]            each prepare byte for byte
+//   [checkpoint areas: 2 x checkpoint_size_max, sector aligned]  alternate; the superblock names one
 //
-// Slot of op = op % slot_count. An empty slot holds a reserved header whose op is the slot index
-// (exposes misdirected I/O). Writing op k: prepare into its slot, then its header into the header
+// Slot of op = op % slot_count. The ring holds ops [C, C + slot_count) where C is the durable
+// checkpoint op: writing op x overwrites x - slot_count, which the checkpoint already covers.
+// An empty slot holds a reserved header whose op is the slot index (exposes misdirected I/O). Writing op k: prepare into its slot, then its header into the header
 // ring, then sync; only after the sync is the op durable (prepare_ok may be sent).
 // See docs/vsr.md "On-disk layout" and "Recovery".
 
@@ -27,10 +29,13 @@ struct tc_journal_layout {
     uint64_t header_ring_size;
     uint64_t prepare_ring_offset;
     uint64_t prepare_ring_size;
+    uint64_t checkpoint_area_offset; // area i at checkpoint_area_offset + i * checkpoint_area_size
+    uint64_t checkpoint_area_size;
     uint64_t storage_size;
 };
 
-void tc_journal_layout_init(struct tc_journal_layout *layout, uint32_t slot_count);
+void tc_journal_layout_init(struct tc_journal_layout *layout, uint32_t slot_count,
+                            uint64_t checkpoint_size_max);
 
 // One superblock copy (TC_SECTOR_SIZE bytes on disk). Copies are written one at a time, each
 // followed by a sync, so a crash tears at most one copy; the newest valid copy wins on open, and
@@ -50,10 +55,18 @@ struct tc_superblock {
     uint8_t version;
     uint8_t reserved[8];
     struct tc_header view_headers[TC_VIEW_HEADERS_MAX];
+    // The durable checkpoint: the state after applying op checkpoint_op (0 and size 0: the
+    // initial, empty state), its bytes in checkpoint area `checkpoint_area`, their checksum.
+    uint64_t checkpoint_op;
+    uint64_t checkpoint_size;
+    struct tc_checksum checkpoint_id;
+    uint32_t checkpoint_area;
+    uint32_t checkpoint_reserved;
+    struct tc_header checkpoint_header; // the prepare of checkpoint_op: anchors the hash chain
 };
 _Static_assert(sizeof(struct tc_superblock) <= TC_SECTOR_SIZE, "superblock fits a sector");
 
-#define TC_SUPERBLOCK_VERSION 1u
+#define TC_SUPERBLOCK_VERSION 2u
 
 // In-memory state of each slot after recovery and during operation.
 enum tc_slot_state {
@@ -73,6 +86,7 @@ typedef void (*tc_journal_write_cb)(void *context, uint64_t op, const struct tc_
 typedef void (*tc_journal_read_cb)(void *context, uint8_t *buffer, uint64_t op, int result);
 typedef void (*tc_journal_superblock_cb)(void *context, int result);
 typedef void (*tc_journal_recover_cb)(void *context, int result);
+typedef void (*tc_journal_checkpoint_cb)(void *context, uint64_t op, int result);
 
 struct tc_journal_options {
     uint64_t cluster;
@@ -80,15 +94,17 @@ struct tc_journal_options {
     uint8_t replica;
     uint8_t replica_count;
     uint32_t slot_count;
+    uint64_t checkpoint_size_max; // bytes of the largest encoded state (the replica computes it)
     struct tc_io *io;
     void *context; // passed to every callback
     tc_journal_write_cb write_callback;
     tc_journal_read_cb read_callback;
     tc_journal_superblock_cb superblock_callback;
     tc_journal_recover_cb recover_callback;
+    tc_journal_checkpoint_cb checkpoint_callback;
 };
 
-uint64_t tc_journal_memory_size(uint32_t slot_count);
+uint64_t tc_journal_memory_size(uint32_t slot_count, uint64_t checkpoint_size_max);
 int tc_journal_init(struct tc_journal **out, const struct tc_journal_options *options,
                     struct tc_arena *arena);
 
@@ -103,6 +119,8 @@ void tc_journal_format(const struct tc_journal_options *options,
 // Calls recover_callback(context, TC_OK) or an error (no valid superblock: TC_ECORRUPT).
 void tc_journal_recover(struct tc_journal *journal);
 
+// After a failed recovery: why, beyond the superblock copies (e.g. a checkpoint mismatch), or NULL.
+const char *tc_journal_recover_error(const struct tc_journal *journal);
 // After a failed recovery (TC_ECORRUPT): why superblock copy `copy` was rejected, or NULL.
 const char *tc_journal_superblock_copy_invalid(const struct tc_journal *journal, uint32_t copy);
 
@@ -112,7 +130,7 @@ const struct tc_superblock *tc_journal_superblock(const struct tc_journal *journ
 uint64_t tc_journal_recovered_op_max(const struct tc_journal *journal);
 bool tc_journal_recovered_faulty_above(const struct tc_journal *journal, uint64_t op);
 
-// Slot access by op (op < slot_count while the ring cannot wrap).
+// Slot access by op. Ops below the durable checkpoint may still be present until overwritten.
 enum tc_slot_state tc_journal_slot_state(const struct tc_journal *journal, uint64_t op);
 // The header of op if the slot is CLEAN or DIRTY with a header for exactly this op, else NULL.
 const struct tc_header *tc_journal_header(const struct tc_journal *journal, uint64_t op);
@@ -150,5 +168,19 @@ void tc_journal_write_superblock(struct tc_journal *journal, uint32_t view, uint
 uint32_t tc_journal_durable_view(const struct tc_journal *journal);
 uint32_t tc_journal_durable_log_view(const struct tc_journal *journal);
 bool tc_journal_superblock_busy(const struct tc_journal *journal);
+
+// Checkpoints (docs/vsr.md §11). The caller encodes the state after applying `header->op` into
+// tc_journal_checkpoint_buffer() (at most checkpoint_size_max bytes), then calls
+// tc_journal_write_checkpoint: the bytes go to the area the durable superblock does not name, are
+// synced, and then the superblock names them; checkpoint_callback(op, result) fires after that.
+// One checkpoint write at a time (tc_journal_checkpoint_busy).
+uint8_t *tc_journal_checkpoint_buffer(struct tc_journal *journal);
+bool tc_journal_checkpoint_busy(const struct tc_journal *journal);
+void tc_journal_write_checkpoint(struct tc_journal *journal, const struct tc_header *header,
+                                 uint64_t size);
+// The durable checkpoint op (the ring holds ops [checkpoint_op, checkpoint_op + slot_count)).
+uint64_t tc_journal_checkpoint_op(const struct tc_journal *journal);
+// After recovery: the durable checkpoint's bytes (verified against its id), in the buffer.
+const uint8_t *tc_journal_checkpoint_recovered(const struct tc_journal *journal, uint64_t *size);
 
 #endif

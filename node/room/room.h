@@ -227,5 +227,31 @@ void tc_room_chain_hash(struct tc_hash256 *out, const struct tc_hash256 *prev, u
                         uint64_t seq, uint64_t sender, uint64_t timestamp_ns, const uint8_t *body,
                         uint32_t body_size);
 
+// ------------------------------------------------------------------------------------------------
+// Checkpoint: the whole logical state as canonical bytes (docs/room.md, "Checkpoint encoding").
+// Two machines that applied the same ops encode to identical bytes, so a checksum of the encoding
+// can name the checkpoint across replicas. Hash indexes are not encoded: decode rebuilds them.
+
+#define TC_ROOM_CHECKPOINT_MAGIC 0x43524354u // "TCRC" little-endian
+#define TC_ROOM_CHECKPOINT_VERSION 1u
+#define TC_ROOM_CHECKPOINT_HEADER_SIZE 72u
+#define TC_ROOM_CHECKPOINT_ROOM_SIZE 64u
+#define TC_ROOM_CHECKPOINT_MEMBER_SIZE 16u
+#define TC_ROOM_CHECKPOINT_MESSAGE_SIZE 136u // then body_size bytes of body
+#define TC_ROOM_CHECKPOINT_KEY_SIZE 72u
+
+// Upper bound of the encoded checkpoint for this (valid) config, in bytes.
+uint64_t tc_room_checkpoint_size_max(const struct tc_room_config *config);
+// Encodes the whole logical state canonically into `buffer`, which must hold
+// tc_room_checkpoint_size_max(config) bytes. Returns the bytes written.
+uint64_t tc_room_checkpoint_encode(const struct tc_room_machine *machine, uint8_t *buffer,
+                                   uint64_t buffer_size);
+// Replaces the machine's state by the decoded checkpoint. Returns TC_OK, or TC_ECORRUPT if the
+// bytes are malformed or inconsistent (bad magic or version, a config other than the machine's,
+// counts over limits, references to missing rooms, duplicate keys, broken chains or rings,
+// trailing bytes, ...). On error the machine is left empty: same digest, encoding and behaviour as
+// right after tc_room_init.
+int tc_room_checkpoint_decode(struct tc_room_machine *machine, const uint8_t *buffer,
+                              uint64_t size);
 
 #endif

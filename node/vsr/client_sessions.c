@@ -99,3 +99,153 @@ void tc_client_sessions_digest(const struct tc_client_sessions *sessions, struct
     tc_hash256_final(&state, &hash);
     memcpy(out->bytes, hash.bytes, sizeof(out->bytes));
 }
+
+// ------------------------------------------------------------------------------------------------
+// Checkpoint (docs/room.md, "Checkpoint encoding"). Integers little-endian, written byte by byte.
+
+static void put_u32(uint8_t *p, uint32_t v) {
+    for (uint32_t i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8u * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v) {
+    for (uint32_t i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8u * i));
+}
+
+static uint32_t get_u32(const uint8_t *p) {
+    uint32_t v = 0;
+    for (uint32_t i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8u * i);
+    return v;
+}
+
+static uint64_t get_u64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (uint32_t i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8u * i);
+    return v;
+}
+
+uint64_t tc_client_sessions_checkpoint_size_max(uint32_t capacity) {
+    tc_assert(capacity >= 1);
+    tc_assert(capacity <= TC_CLIENTS_MAX);
+    return TC_CLIENT_SESSIONS_CHECKPOINT_HEADER_SIZE +
+           (uint64_t)capacity * (TC_CLIENT_SESSIONS_CHECKPOINT_ENTRY_SIZE + TC_REPLY_SIZE_MAX);
+}
+
+static uint64_t checkpoint_encode_entry(const struct tc_client_session *entry, uint8_t *p) {
+    tc_assert(entry->client != 0);
+    tc_assert(entry->reply_size <= TC_REPLY_SIZE_MAX);
+    put_u64(p + 0, entry->client);
+    put_u64(p + 8, entry->session);
+    put_u64(p + 16, entry->last_op);
+    put_u32(p + 24, entry->request);
+    put_u32(p + 28, entry->reply_size);
+    memcpy(p + TC_CLIENT_SESSIONS_CHECKPOINT_ENTRY_SIZE, entry->reply, entry->reply_size);
+    return TC_CLIENT_SESSIONS_CHECKPOINT_ENTRY_SIZE + entry->reply_size;
+}
+
+uint64_t tc_client_sessions_checkpoint_encode(const struct tc_client_sessions *sessions,
+                                              uint8_t *buffer, uint64_t buffer_size) {
+    tc_assert(sessions != NULL);
+    tc_assert(buffer != NULL);
+    uint64_t size_max = tc_client_sessions_checkpoint_size_max(sessions->capacity);
+    tc_assert(buffer_size >= size_max);
+    tc_assert(sessions->count <= sessions->capacity);
+    uint64_t offset = TC_CLIENT_SESSIONS_CHECKPOINT_HEADER_SIZE;
+    for (uint32_t i = 0; i < sessions->capacity; i++) {
+        const struct tc_client_session *entry = &sessions->entries[i];
+        // Register takes the first free entry and entries are only ever replaced: a prefix is used.
+        tc_assert((entry->client != 0) == (i < sessions->count));
+        if (entry->client == 0) continue;
+        offset += checkpoint_encode_entry(entry, buffer + offset);
+        tc_assert(offset <= size_max);
+    }
+    put_u32(buffer + 0, TC_CLIENT_SESSIONS_CHECKPOINT_MAGIC);
+    put_u32(buffer + 4, TC_CLIENT_SESSIONS_CHECKPOINT_VERSION);
+    put_u64(buffer + 8, offset);
+    put_u32(buffer + 16, sessions->capacity);
+    put_u32(buffer + 20, sessions->count);
+    return offset;
+}
+
+// Empties the table as init leaves it (zeroed entries and replies; the reply buffers stay).
+static void checkpoint_reset(struct tc_client_sessions *sessions) {
+    for (uint32_t i = 0; i < sessions->capacity; i++) {
+        struct tc_client_session *entry = &sessions->entries[i];
+        uint8_t *reply = entry->reply;
+        tc_assert(entry->reply_size <= TC_REPLY_SIZE_MAX);
+        memset(reply, 0, entry->reply_size);
+        memset(entry, 0, sizeof(*entry));
+        entry->reply = reply;
+    }
+    sessions->count = 0;
+}
+
+// A session as register and store_reply leave it: registered at an op after the root, either
+// bare (no reply yet, request 0, last_op = session) or holding the reply whose header names the
+// client, the request and the op (last_op) it answers.
+static bool checkpoint_entry_valid(const struct tc_client_session *entry) {
+    if (entry->session == 0 || entry->last_op < entry->session) return false;
+    if (entry->reply_size == 0) return entry->request == 0 && entry->last_op == entry->session;
+    if (entry->reply_size < TC_HEADER_SIZE || entry->reply_size > TC_REPLY_SIZE_MAX) return false;
+    const struct tc_header *header = (const struct tc_header *)(const void *)entry->reply;
+    return header->client == entry->client && header->request == entry->request &&
+           header->op == entry->last_op;
+}
+
+// Decodes entry `index` from buffer[*offset, size) and advances *offset past it.
+static int checkpoint_decode_entry(struct tc_client_sessions *sessions, uint32_t index,
+                                   const uint8_t *buffer, uint64_t size, uint64_t *offset) {
+    tc_assert(index < sessions->capacity);
+    tc_assert(*offset <= size);
+    if (size - *offset < TC_CLIENT_SESSIONS_CHECKPOINT_ENTRY_SIZE) return TC_ECORRUPT;
+    const uint8_t *p = buffer + *offset;
+    struct tc_client_session *entry = &sessions->entries[index];
+    entry->client = get_u64(p + 0);
+    entry->session = get_u64(p + 8);
+    entry->last_op = get_u64(p + 16);
+    entry->request = get_u32(p + 24);
+    uint32_t reply_size = get_u32(p + 28);
+    *offset += TC_CLIENT_SESSIONS_CHECKPOINT_ENTRY_SIZE;
+    if (reply_size > TC_REPLY_SIZE_MAX || size - *offset < reply_size) return TC_ECORRUPT;
+    memcpy(entry->reply, buffer + *offset, reply_size);
+    entry->reply_size = reply_size;
+    *offset += reply_size;
+    if (entry->client == 0) return TC_ECORRUPT;
+    for (uint32_t i = 0; i < index; i++) {
+        if (sessions->entries[i].client == entry->client) return TC_ECORRUPT; // duplicate
+    }
+    if (!checkpoint_entry_valid(entry)) return TC_ECORRUPT;
+    sessions->count += 1;
+    return TC_OK;
+}
+
+static int checkpoint_decode_header(const struct tc_client_sessions *sessions,
+                                    const uint8_t *buffer, uint64_t size, uint32_t *count) {
+    if (size < TC_CLIENT_SESSIONS_CHECKPOINT_HEADER_SIZE) return TC_ECORRUPT;
+    if (get_u32(buffer + 0) != TC_CLIENT_SESSIONS_CHECKPOINT_MAGIC) return TC_ECORRUPT;
+    if (get_u32(buffer + 4) != TC_CLIENT_SESSIONS_CHECKPOINT_VERSION) return TC_ECORRUPT;
+    if (get_u64(buffer + 8) != size) return TC_ECORRUPT;
+    if (get_u32(buffer + 16) != sessions->capacity) return TC_ECORRUPT;
+    *count = get_u32(buffer + 20);
+    if (*count > sessions->capacity) return TC_ECORRUPT;
+    return TC_OK;
+}
+
+int tc_client_sessions_checkpoint_decode(struct tc_client_sessions *sessions,
+                                         const uint8_t *buffer, uint64_t size) {
+    tc_assert(sessions != NULL);
+    tc_assert(buffer != NULL || size == 0);
+    checkpoint_reset(sessions);
+    uint32_t count = 0;
+    uint64_t offset = TC_CLIENT_SESSIONS_CHECKPOINT_HEADER_SIZE;
+    int rc = checkpoint_decode_header(sessions, buffer, size, &count);
+    for (uint32_t i = 0; i < count && rc == TC_OK; i++) {
+        rc = checkpoint_decode_entry(sessions, i, buffer, size, &offset);
+    }
+    if (rc == TC_OK && offset != size) rc = TC_ECORRUPT; // trailing bytes
+    if (rc != TC_OK) {
+        checkpoint_reset(sessions);
+        return rc;
+    }
+    tc_assert(sessions->count == count);
+    return TC_OK;
+}

@@ -43,4 +43,25 @@ void tc_client_sessions_store_reply(struct tc_client_session *session, const uin
                                     uint32_t reply_size);
 void tc_client_sessions_digest(const struct tc_client_sessions *sessions, struct tc_checksum *out);
 
+// Checkpoint: the table as canonical bytes (docs/room.md, "Checkpoint encoding"). Sessions are
+// written in table order (the used entries are always a prefix of the table, and which entry a
+// register takes depends on it), each with the reply_size bytes of its stored reply.
+#define TC_CLIENT_SESSIONS_CHECKPOINT_MAGIC 0x53435443u // "TCCS" little-endian
+#define TC_CLIENT_SESSIONS_CHECKPOINT_VERSION 1u
+#define TC_CLIENT_SESSIONS_CHECKPOINT_HEADER_SIZE 24u
+#define TC_CLIENT_SESSIONS_CHECKPOINT_ENTRY_SIZE 32u // then reply_size bytes of reply
+
+// Upper bound of the encoded table for this capacity, in bytes.
+uint64_t tc_client_sessions_checkpoint_size_max(uint32_t capacity);
+// Encodes the table into `buffer`, which must hold tc_client_sessions_checkpoint_size_max(capacity)
+// bytes. Returns the bytes written.
+uint64_t tc_client_sessions_checkpoint_encode(const struct tc_client_sessions *sessions,
+                                              uint8_t *buffer, uint64_t buffer_size);
+// Replaces the table by the decoded one. TC_OK, or TC_ECORRUPT if the bytes are malformed or
+// inconsistent (magic, version, capacity other than the table's, count, a reply size, a duplicate
+// client, a session or reply that does not match its entry, trailing bytes, ...). On error the
+// table is left empty, as after init.
+int tc_client_sessions_checkpoint_decode(struct tc_client_sessions *sessions,
+                                         const uint8_t *buffer, uint64_t size);
+
 #endif

@@ -106,11 +106,18 @@ static const char *invalid_control(const struct tc_header *h) {
     case TC_COMMAND_PREPARE_OK:
         if (h->op == 0) return "prepare_ok: op is zero";
         if (tc_checksum_is_zero(&h->context)) return "prepare_ok: context";
+        if (h->checkpoint_op > h->op) return "prepare_ok: checkpoint_op > op";
         break;
     case TC_COMMAND_REQUEST_PREPARE:
         if (h->op == 0) return "request_prepare: op is zero";
         break;
     case TC_COMMAND_COMMIT:
+        if (h->checkpoint_op > h->commit) return "commit: checkpoint_op > commit";
+        if ((h->checkpoint_op == 0) != tc_checksum_is_zero(&h->parent)) {
+            return "commit: checkpoint id"; // the id of checkpoint_op, zero for the initial state
+        }
+        if (h->log_view != 0) return "control: log_view";
+        break;
     case TC_COMMAND_START_VIEW_CHANGE:
     case TC_COMMAND_REQUEST_START_VIEW:
         if (h->log_view != 0) return "control: log_view";
@@ -146,6 +153,9 @@ const char *tc_header_invalid(const struct tc_header *h) {
     bool session_allowed = h->command == TC_COMMAND_REQUEST || h->command == TC_COMMAND_PREPARE ||
                            h->command == TC_COMMAND_REPLY;
     if (!session_allowed && h->session != 0) return "session on a command without one";
+    bool checkpoint_allowed = h->command == TC_COMMAND_PREPARE_OK || h->command == TC_COMMAND_COMMIT ||
+                              h->command == TC_COMMAND_REQUEST_SYNC || h->command == TC_COMMAND_SYNC;
+    if (!checkpoint_allowed && h->checkpoint_op != 0) return "checkpoint_op on a command without one";
     switch (h->command) {
     case TC_COMMAND_RESERVED:
         if (h->size != TC_HEADER_SIZE || h->operation != 0) return "reserved: size/operation";
@@ -166,6 +176,24 @@ const char *tc_header_invalid(const struct tc_header *h) {
     case TC_COMMAND_REQUEST_PREPARE: return invalid_control(h);
     case TC_COMMAND_DO_VIEW_CHANGE:
     case TC_COMMAND_START_VIEW: return invalid_view_headers(h);
+    case TC_COMMAND_REQUEST_SYNC:
+        if (h->size != TC_HEADER_SIZE) return "request_sync: size";
+        if (h->client != 0 || h->request != 0 || h->timestamp != 0 || h->operation != 0) {
+            return "request_sync: client fields";
+        }
+        if (h->log_view != 0) return "request_sync: log_view";
+        return NULL;
+    case TC_COMMAND_SYNC:
+        if (h->size <= 2 * TC_HEADER_SIZE) return "sync: no chunk";
+        if (h->client != 0 || h->request != 0 || h->timestamp != 0 || h->operation != 0) {
+            return "sync: client fields";
+        }
+        if (h->checkpoint_op == 0 || tc_checksum_is_zero(&h->parent)) return "sync: checkpoint";
+        if (h->op >= h->commit || h->size - 2 * TC_HEADER_SIZE > h->commit - h->op) {
+            return "sync: chunk beyond the checkpoint";
+        }
+        if (h->log_view != 0) return "sync: log_view";
+        return NULL;
     default: return "command out of range";
     }
 }

@@ -20,6 +20,11 @@
 //                  reply: checksum of the request it answers
 //                  start_view / do_view_change: checksum of the sender's head op header
 //                  commit: checksum of the prepare at `commit`
+//   parent (commit) checksum (id) of the sender's durable checkpoint at `checkpoint_op`, or zero
+//   state sync (docs/vsr.md §11.3): request_sync: op = byte offset wanted, commit = requester's
+//                  commit_min, checkpoint_op = the checkpoint being fetched (0: any newer one);
+//                  sync: op = byte offset of this chunk, commit = checkpoint size in bytes,
+//                  parent = checkpoint id, body = the checkpoint op's prepare header + the chunk
 //   cluster        cluster id; every field below is validated per command by tc_header_validate
 //
 // Fields a command does not use must be zero; reserved bytes must be zero.
@@ -35,6 +40,8 @@ struct tc_header {
     uint64_t timestamp; // wall-clock nanoseconds stamped by the primary (prepare, reply);
                         // do_view_change: 1 if the sender's head is uncertain (nacks only)
     uint64_t session;   // client session (the op of its register): chat request, prepare, reply
+    uint64_t checkpoint_op; // prepare_ok / commit: the sender's durable checkpoint op;
+                            // request_sync / sync: the checkpoint being transferred (else 0)
     uint32_t size;      // header + body bytes
     uint32_t epoch;     // group configuration epoch (0 until reconfiguration exists)
     uint32_t view;
@@ -45,12 +52,12 @@ struct tc_header {
     uint8_t command;    // enum tc_command
     uint8_t operation;  // enum tc_operation (request, prepare, reply)
     uint8_t replica;    // sender replica index (or the addressed replica for requests)
-    uint8_t reserved[116];
+    uint8_t reserved[108];
 };
 
 _Static_assert(sizeof(struct tc_header) == TC_HEADER_SIZE, "header is 256 bytes");
 _Static_assert(offsetof(struct tc_header, cluster) == 64, "checksums come first");
-_Static_assert(offsetof(struct tc_header, reserved) == 140, "no padding before reserved");
+_Static_assert(offsetof(struct tc_header, reserved) == 148, "no padding before reserved");
 
 #define TC_HEADER_VERSION 1u
 
@@ -66,7 +73,9 @@ _Static_assert(offsetof(struct tc_header, reserved) == 140, "no padding before r
     X(TC_COMMAND_START_VIEW, 8, "start_view")                                                      \
     X(TC_COMMAND_REQUEST_START_VIEW, 9, "request_start_view")                                      \
     X(TC_COMMAND_REQUEST_PREPARE, 10, "request_prepare")                                           \
-    X(TC_COMMAND_EVICTION, 11, "eviction")
+    X(TC_COMMAND_EVICTION, 11, "eviction")                                                         \
+    X(TC_COMMAND_REQUEST_SYNC, 12, "request_sync")                                                 \
+    X(TC_COMMAND_SYNC, 13, "sync")
 
 enum tc_command {
 #define TC_COMMAND_ENUM(name, value, text) name = value,

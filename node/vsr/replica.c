@@ -129,6 +129,8 @@ static void prepare_ok_cache_invalidate(struct tc_replica *replica, uint64_t op)
 void replica_log_set(struct tc_replica *replica, const struct tc_header *header) {
     tc_assert(header->command == TC_COMMAND_PREPARE);
     uint64_t op = header->op;
+    if (op < tc_journal_checkpoint_op(replica->journal)) return; // covered by the checkpoint
+    tc_assert(op <= replica_op_write_max(replica));
     const struct tc_header *existing = log_header(replica, op);
     if (op <= replica->commit_min) {
         tc_assert(existing != NULL);
@@ -155,6 +157,50 @@ void replica_log_set(struct tc_replica *replica, const struct tc_header *header)
         return;
     }
     if (op + 1 == replica->op_chained_min) replica_chain_extend(replica);
+}
+
+static void pipeline_pop_applied(struct tc_replica *replica);
+
+// After state sync: the state is the checkpoint's, after applying `header->op`. Entries between our
+// old commit and the checkpoint are dropped (covered, and possibly stale); our log above the
+// checkpoint stays (it may hold acknowledged ops) unless its chained suffix provably forks from
+// the checkpoint's op (then it can never commit: it is cut).
+void replica_log_adopt_checkpoint(struct tc_replica *replica, const struct tc_header *header) {
+    uint64_t op = header->op;
+    tc_assert(op > replica->commit_min);
+    bool primary = replica->state == TC_REPLICA_NORMAL && replica_is_primary(replica);
+    for (uint64_t o = replica->commit_min + 1; o < op && o <= replica->op_head; o++) {
+        if (log_header(replica, o) != NULL) tc_journal_remove(replica->journal, o);
+    }
+    replica->commit_min = op;
+    if (replica->commit_max < op) replica->commit_max = op;
+    if (replica->op_prepare_ok_max < op) replica->op_prepare_ok_max = op;
+    if (replica->anchor_op > 0 && replica->anchor_op <= op) replica->anchor_op = 0;
+    if (tc_journal_set_header(replica->journal, header)) prepare_ok_cache_invalidate(replica, op);
+    if (replica->op_head <= op) {
+        replica->op_head = op;
+        replica->op_chained_min = op;
+        return;
+    }
+    uint64_t chained = replica->op_head;
+    while (chained > op) {
+        const struct tc_header *upper = log_header(replica, chained);
+        const struct tc_header *lower = log_header(replica, chained - 1);
+        if (upper == NULL || lower == NULL || !tc_checksum_equal(&upper->parent, &lower->checksum)) {
+            break;
+        }
+        chained--;
+    }
+    replica->op_chained_min = chained;
+    if (primary) pipeline_pop_applied(replica); // a new primary catching up: ops <= op are done
+    const struct tc_header *above = log_header(replica, op + 1);
+    if (chained == op + 1 && above != NULL && !tc_checksum_equal(&above->parent, &header->checksum)) {
+        tc_assert(!primary); // a normal primary's log is hash-chained to the committed history
+        replica_log(replica, TC_LOG_WARN, "sync: our suffix above op %llu forks from the "
+                    "checkpoint: cut", (unsigned long long)op);
+        replica_log_truncate(replica, op);
+        replica->op_chained_min = op;
+    }
 }
 
 // Forgets every entry above op_head (uncommitted entries superseded by the canonical log).
@@ -195,11 +241,13 @@ void replica_log_install(struct tc_replica *replica, const struct tc_header *hea
     tc_assert(count >= 1 && count <= TC_VIEW_HEADERS_MAX);
     uint64_t last = headers[count - 1].op;
     tc_assert(last >= replica->commit_min);
+    tc_assert(last <= replica_op_write_max(replica)); // the caller checked replica_op_writable
     if (replica->op_head > last) replica_log_truncate(replica, last);
     for (uint32_t i = 0; i < count; i++) {
         const struct tc_header *header = &headers[i];
         tc_assert(i == 0 || header->op == headers[i - 1].op + 1);
         tc_assert(i == 0 || tc_checksum_equal(&header->parent, &headers[i - 1].checksum));
+        if (header->op < tc_journal_checkpoint_op(replica->journal)) continue; // covered
         if (header->op <= replica->commit_min) {
             const struct tc_header *existing = log_header(replica, header->op);
             tc_assert(existing != NULL);
@@ -249,18 +297,21 @@ const char *tc_replica_options_invalid(const struct tc_replica_options *o) {
     if (o->journal_slot_count > TC_JOURNAL_SLOT_COUNT_MAX) return "journal_slot_count too large";
     if (o->clients_max == 0 || o->clients_max > TC_CLIENTS_MAX) return "clients_max";
     if (o->cluster == 0) return "cluster must be non-zero";
-    return tc_room_config_invalid(&o->room);
+    const char *room = tc_room_config_invalid(&o->room);
+    if (room != NULL) return room;
+    if (replica_checkpoint_size_max(o) >= UINT32_MAX) return "room limits: checkpoint over 4 GiB";
+    return NULL;
 }
 
 uint64_t tc_replica_storage_size(const struct tc_replica_options *options) {
     struct tc_journal_layout layout;
-    tc_journal_layout_init(&layout, options->journal_slot_count);
+    tc_journal_layout_init(&layout, options->journal_slot_count, replica_checkpoint_size_max(options));
     return layout.storage_size;
 }
 
 uint64_t tc_replica_memory_size(const struct tc_replica_options *options) {
     uint64_t size = sizeof(struct tc_replica) + 4096;
-    size += tc_journal_memory_size(options->journal_slot_count);
+    size += tc_journal_memory_size(options->journal_slot_count, replica_checkpoint_size_max(options));
     size += tc_client_sessions_memory_size(options->clients_max);
     size += tc_room_memory_size(&options->room) + 4096;
     uint64_t buffers = TC_PIPELINE_PREPARE_MAX + REPLICA_SERVE_READS_MAX + 2 +
@@ -274,6 +325,7 @@ static void journal_write_callback(void *context, uint64_t op, const struct tc_c
 static void journal_read_callback(void *context, uint8_t *buffer, uint64_t op, int result);
 static void journal_superblock_callback(void *context, int result);
 static void journal_recover_callback(void *context, int result);
+static void journal_checkpoint_callback(void *context, uint64_t op, int result);
 
 static void journal_options_build(const struct tc_replica_options *options,
                                   struct tc_journal_options *out, void *context) {
@@ -283,12 +335,14 @@ static void journal_options_build(const struct tc_replica_options *options,
     out->replica = options->replica;
     out->replica_count = options->replica_count;
     out->slot_count = options->journal_slot_count;
+    out->checkpoint_size_max = replica_checkpoint_size_max(options);
     out->io = options->io;
     out->context = context;
     out->write_callback = journal_write_callback;
     out->read_callback = journal_read_callback;
     out->superblock_callback = journal_superblock_callback;
     out->recover_callback = journal_recover_callback;
+    out->checkpoint_callback = journal_checkpoint_callback;
 }
 
 void tc_replica_format(const struct tc_replica_options *options,
@@ -381,14 +435,14 @@ void replica_normal_timeout_reset(struct tc_replica *replica) {
 // the first unreadable, missing or unchained slot was never acknowledged (torn or lost unsynced
 // writes) or is corruption no one could repair. It keeps that prefix and drops the rest, loudly.
 static void solo_trim_head(struct tc_replica *replica) {
-    uint64_t head = 0;
+    uint64_t head = tc_journal_checkpoint_op(replica->journal);
     while (head < replica->op_head && log_clean(replica, head + 1) &&
            tc_checksum_equal(&log_header(replica, head + 1)->parent,
                              &log_header(replica, head)->checksum)) {
         head++;
     }
     uint32_t dropped = 0;
-    for (uint64_t op = replica->options.journal_slot_count - 1; op > head; op--) {
+    for (uint64_t op = replica_op_write_max(replica); op > head; op--) {
         if (tc_journal_slot_state(replica->journal, op) == TC_SLOT_EMPTY) continue;
         tc_journal_remove(replica->journal, op);
         dropped++;
@@ -404,6 +458,12 @@ static void solo_trim_head(struct tc_replica *replica) {
 static void journal_recover_callback(void *context, int result) {
     struct tc_replica *replica = context;
     tc_assert(replica->state == TC_REPLICA_RECOVERING);
+    if (result != TC_OK && tc_journal_recover_error(replica->journal) != NULL) {
+        replica->state = TC_REPLICA_STOPPED;
+        replica_log(replica, TC_LOG_ERROR, "recovery failed: %s",
+                    tc_journal_recover_error(replica->journal));
+        return;
+    }
     if (result != TC_OK) {
         replica->state = TC_REPLICA_STOPPED;
         const char *why[TC_SUPERBLOCK_COPIES];
@@ -414,6 +474,14 @@ static void journal_recover_callback(void *context, int result) {
         replica_log(replica, TC_LOG_ERROR, "recovery failed: %s (storage not formatted for this "
                     "replica, or every superblock copy is corrupt: %s / %s / %s / %s)",
                     tc_strerror(result), why[0], why[1], why[2], why[3]);
+        return;
+    }
+    int rc = replica_checkpoint_restore(replica);
+    if (rc != TC_OK) {
+        replica->state = TC_REPLICA_STOPPED;
+        replica_log(replica, TC_LOG_ERROR, "recovery failed: checkpoint at op %llu does not decode "
+                    "(%s)", (unsigned long long)tc_journal_checkpoint_op(replica->journal),
+                    tc_strerror(rc));
         return;
     }
     const struct tc_superblock *sb = tc_journal_superblock(replica->journal);
@@ -427,8 +495,10 @@ static void journal_recover_callback(void *context, int result) {
     tc_assert(replica->op_head >= view_head || replica->replica_count == 1);
     replica->op_chained_min = replica->op_head;
     replica_chain_extend(replica);
-    replica->commit_min = 0;
+    replica->commit_min = sb->checkpoint_op;
     replica->commit_max = view_head > TC_PIPELINE_PREPARE_MAX ? view_head - TC_PIPELINE_PREPARE_MAX : 0;
+    if (replica->commit_max < replica->commit_min) replica->commit_max = replica->commit_min;
+    replica->op_prepare_ok_max = replica->commit_min;
     replica_normal_timeout_reset(replica);
     if (tc_journal_recovered_faulty_above(replica->journal, replica->op_head)) {
         replica->state = TC_REPLICA_RECOVERING_HEAD;
@@ -624,6 +694,7 @@ static void commit_apply(struct tc_replica *replica, const struct tc_header *pre
     tc_assert(prepare->timestamp > previous->timestamp || prepare->op == 1);
     struct tc_client_session *session = apply_operation(replica, prepare, body);
     replica->commit_min = prepare->op;
+    replica_checkpoint_after_apply(replica, prepare);
     if (replica->op_prepare_ok_max < replica->commit_min) {
         replica->op_prepare_ok_max = replica->commit_min;
     }
@@ -655,6 +726,8 @@ void replica_commit_journal(struct tc_replica *replica) {
         if (!replica_connected(replica)) return;
         uint64_t op = replica->commit_min + 1;
         if (op > replica->op_head) return;
+        if (replica_checkpoint_wait(replica, op)) return; // resumed by the checkpoint callback
+        if (replica_sync_busy(replica)) return;           // the checkpoint replaces the state
         const struct tc_header *header = log_header(replica, op);
         if (header == NULL) return;
         struct pipeline_entry *entry = replica_is_primary(replica) ? pipeline_find(replica, op) : NULL;
@@ -778,6 +851,27 @@ static void journal_superblock_callback(void *context, int result) {
     replica_view_on_superblock(replica);
 }
 
+// The checkpoint at `op` is durable here: journal slots up to op + slot_count - 1 are usable.
+static void journal_checkpoint_callback(void *context, uint64_t op, int result) {
+    struct tc_replica *replica = context;
+    if (replica->state == TC_REPLICA_STOPPED) return;
+    if (result != TC_OK) {
+        stop(replica, "checkpoint write failed");
+        return;
+    }
+    tc_assert(tc_journal_checkpoint_op(replica->journal) == op);
+    replica->checkpoints_durable++;
+    if (replica->sync.installing) replica_sync_installed(replica);
+    if (replica->state == TC_REPLICA_STOPPED) return;
+    replica_log(replica, TC_LOG_DEBUG, "checkpoint durable at op %llu", (unsigned long long)op);
+    if (replica->state == TC_REPLICA_NORMAL && replica_is_primary(replica)) {
+        request_queue_drain(replica);
+    } else if (replica->state == TC_REPLICA_NORMAL) {
+        replica_send_prepare_ok(replica);
+    }
+    replica_commit_journal(replica); // a checkpoint op may be waiting for the buffer
+}
+
 // ---------------------------------------------------------------------------------------------
 // Requests (primary).
 
@@ -846,15 +940,12 @@ static void on_request(struct tc_replica *replica, const struct tc_header *reque
         }
         if (request->request != session->request + 1 || in_pipeline) return;
     }
-    if (replica->op_head + 1 + replica->request_queue_count >= replica->options.journal_slot_count) {
-        replica->requests_dropped++;
-        replica_log(replica, TC_LOG_WARN, "journal full: checkpoints are not implemented yet");
-        return;
-    }
     // A pipeline buffer with a journal read still landing in it (from a previous view) cannot
-    // take a new prepare yet: the read would overwrite it.
+    // take a new prepare yet: the read would overwrite it. An op whose slot still holds an op no
+    // quorum-durable checkpoint covers waits too (docs/vsr.md §11.2).
     struct pipeline_entry *next = &replica->pipeline[(replica->op_head + 1) % TC_PIPELINE_PREPARE_MAX];
-    if (replica->pipeline_count == TC_PIPELINE_PREPARE_MAX || next->loading) {
+    if (replica->pipeline_count == TC_PIPELINE_PREPARE_MAX || next->loading ||
+        replica->op_head + 1 > replica_op_prepare_max(replica)) {
         request_queue_push(replica, request);
         return;
     }
@@ -863,9 +954,11 @@ static void on_request(struct tc_replica *replica, const struct tc_header *reque
 
 // Prepares queued requests as pipeline slots free up (re-checked against the session table).
 static void request_queue_drain(struct tc_replica *replica) {
+    if (replica->state != TC_REPLICA_NORMAL || !replica_is_primary(replica)) return;
     while (replica->request_queue_count > 0 &&
            replica->pipeline_count < TC_PIPELINE_PREPARE_MAX &&
-           !replica->pipeline[(replica->op_head + 1) % TC_PIPELINE_PREPARE_MAX].loading) {
+           !replica->pipeline[(replica->op_head + 1) % TC_PIPELINE_PREPARE_MAX].loading &&
+           replica->op_head + 1 <= replica_op_prepare_max(replica)) {
         uint32_t index = replica->request_queue_first;
         replica->request_queue_first = (index + 1) % REPLICA_REQUEST_QUEUE_MAX;
         replica->request_queue_count--;
@@ -987,7 +1080,9 @@ static void prepare_cache_put(struct tc_replica *replica, const struct tc_header
 static void on_prepare(struct tc_replica *replica, const struct tc_header *header,
                        const uint8_t *message) {
     if (replica->state == TC_REPLICA_RECOVERING || replica->state == TC_REPLICA_STOPPED) return;
-    if (header->op == 0 || header->op >= replica->options.journal_slot_count) return;
+    // Ops beyond our ring wait for our next checkpoint (the primary resends); ops below it are
+    // covered by it.
+    if (header->op == 0 || !replica_op_writable(replica, header->op)) return;
     bool from_primary = replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica) &&
                         header->view == replica->view &&
                         header->replica == replica_primary_index(replica, replica->view);
@@ -1044,6 +1139,15 @@ void replica_send_prepare_ok(struct tc_replica *replica) {
     tc_assert(!replica_is_primary(replica));
     tc_assert(replica->log_view == replica->view);
     uint64_t op = prepare_ok_max(replica);
+    uint64_t checkpoint_op = tc_journal_checkpoint_op(replica->journal);
+    if (op == 0 && checkpoint_op > 0 && replica->commit_min > 0 &&
+        replica->op_chained_min <= replica->commit_min) {
+        // Nothing new to acknowledge, but the primary must learn our durable checkpoint (it may be
+        // waiting for a quorum of them to reuse journal slots, and a report can be lost): every
+        // call (each repair tick while idle) reports it by acknowledging an applied op, which is
+        // harmless.
+        op = replica->commit_min;
+    }
     if (op == 0) return;
     const struct tc_header *entry = log_header(replica, op);
     tc_assert(entry != NULL);
@@ -1052,12 +1156,15 @@ void replica_send_prepare_ok(struct tc_replica *replica) {
     ok.op = op;
     ok.commit = replica->commit_max;
     ok.context = entry->checksum;
+    ok.checkpoint_op = checkpoint_op;
     replica_send_header(replica, replica_primary_index(replica, replica->view), &ok);
     replica->prepare_ok_sent_op = op;
 }
 
 static void on_prepare_ok(struct tc_replica *replica, const struct tc_header *header) {
     if (replica->state != TC_REPLICA_NORMAL || !replica_is_primary(replica)) return;
+    replica_checkpoint_heard(replica, header->replica, header->checkpoint_op);
+    request_queue_drain(replica); // a newly quorum-durable checkpoint frees journal slots
     if (header->view != replica->view) return;
     const struct tc_header *entry = log_header(replica, header->op);
     if (entry == NULL || !tc_checksum_equal(&entry->checksum, &header->context)) return;
@@ -1087,6 +1194,12 @@ static void on_commit(struct tc_replica *replica, const struct tc_header *header
     }
     if (replica->state != TC_REPLICA_NORMAL) return;
     replica_normal_timeout_reset(replica);
+    replica_checkpoint_heard(replica, header->replica, header->checkpoint_op);
+    if (!replica_checkpoint_matches(replica, header->checkpoint_op, &header->parent)) {
+        // Byte-identical checkpoints are an invariant: our state diverged from the primary's.
+        stop(replica, "checkpoint id differs from the primary's at the same op: state diverged");
+        return;
+    }
     if (header->commit > replica->commit_max) replica->commit_max = header->commit;
     const struct tc_header *entry = log_header(replica, header->commit);
     if (header->commit > 0 &&
@@ -1231,6 +1344,9 @@ static void primary_tick(struct tc_replica *replica) {
         commit.commit = replica->commit_max;
         commit.op = replica->commit_max;
         commit.context = log_header(replica, replica->commit_max)->checksum;
+        const struct tc_superblock *sb = tc_journal_superblock(replica->journal);
+        commit.checkpoint_op = sb->checkpoint_op;
+        if (sb->checkpoint_op > 0) commit.parent = sb->checkpoint_id;
         send_header_to_all(replica, &commit);
     }
     for (uint64_t op = replica->pipeline_op_first;
@@ -1259,6 +1375,8 @@ void tc_replica_tick(struct tc_replica *replica) {
         }
     }
     replica_view_tick(replica);
+    if (replica->state == TC_REPLICA_STOPPED) return;
+    replica_sync_tick(replica);
     if (++replica->repair_ticks >= replica->options.repair_timeout_ticks) {
         replica->repair_ticks = 0;
         bool repairing = replica->state == TC_REPLICA_NORMAL ||
@@ -1279,7 +1397,8 @@ static bool body_valid_for_command(const struct tc_header *header) {
     case TC_COMMAND_REQUEST:
     case TC_COMMAND_PREPARE:
     case TC_COMMAND_DO_VIEW_CHANGE:
-    case TC_COMMAND_START_VIEW: return true;
+    case TC_COMMAND_START_VIEW:
+    case TC_COMMAND_SYNC: return true;
     default: return header->size == TC_HEADER_SIZE;
     }
 }
@@ -1321,6 +1440,8 @@ void tc_replica_on_message(struct tc_replica *replica, const uint8_t *message, u
     case TC_COMMAND_START_VIEW: replica_on_start_view(replica, header, body); break;
     case TC_COMMAND_REQUEST_START_VIEW: replica_on_request_start_view(replica, header); break;
     case TC_COMMAND_REQUEST_PREPARE: on_request_prepare(replica, header); break;
+    case TC_COMMAND_REQUEST_SYNC: replica_on_request_sync(replica, header); break;
+    case TC_COMMAND_SYNC: replica_on_sync(replica, header, body); break;
     default: replica->messages_dropped_invalid++; break; // replies/evictions go to clients
     }
 }
@@ -1341,6 +1462,13 @@ void tc_replica_status_get(const struct tc_replica *replica, struct tc_replica_s
                                  ? 0
                                  : tc_journal_faulty_count(replica->journal);
     status->messages_dropped_invalid = replica->messages_dropped_invalid;
+    if (replica->state != TC_REPLICA_RECOVERING) {
+        const struct tc_superblock *sb = tc_journal_superblock(replica->journal);
+        status->checkpoint_op = sb->checkpoint_op;
+        status->checkpoint_id = sb->checkpoint_id;
+    }
+    status->checkpoints_durable = replica->checkpoints_durable;
+    status->syncs_done = replica->syncs_done;
 }
 
 const struct tc_header *tc_replica_log_header(const struct tc_replica *replica, uint64_t op) {

@@ -63,12 +63,20 @@ struct tc_replica_status {
     bool primary;
     uint32_t journal_faulty; // slots needing repair
     uint64_t messages_dropped_invalid;
+    uint64_t checkpoint_op;         // durable checkpoint (0: the initial state)
+    struct tc_checksum checkpoint_id; // checksum of its bytes (zero for the initial state)
+    uint64_t checkpoints_durable;   // checkpoints written since start (synced ones included)
+    uint64_t syncs_done;            // state syncs completed since start
 };
 
 struct tc_replica;
 
-// Bytes of storage (superblock + header ring + prepare ring) this replica needs.
+// Bytes of storage (superblock + header ring + prepare ring + checkpoint areas) this replica needs.
 uint64_t tc_replica_storage_size(const struct tc_replica_options *options);
+// Bytes of the largest encoded checkpoint (one of the two checkpoint areas holds it).
+uint64_t tc_replica_checkpoint_size_max(const struct tc_replica_options *options);
+// Ops between checkpoints (half the journal ring).
+uint64_t tc_replica_checkpoint_interval(const struct tc_replica_options *options);
 // Arena bytes tc_replica_init needs (replica, journal, room state machine, message buffers).
 uint64_t tc_replica_memory_size(const struct tc_replica_options *options);
 // Writes a fresh (empty) journal image through `write` (offset, bytes). Synchronous and pure: the

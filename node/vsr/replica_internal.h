@@ -42,6 +42,21 @@ struct dvc_record {
     struct tc_header headers[TC_VIEW_HEADERS_MAX]; // ascending ops ending at header.op
 };
 
+// State sync in progress (replica_sync.c).
+struct replica_sync {
+    bool active;
+    bool installing;          // every byte arrived and matched: the journal is writing them
+    uint8_t target;
+    uint64_t checkpoint_op;   // 0 until the first chunk names it
+    struct tc_checksum id;
+    uint64_t size;
+    uint64_t received;
+    struct tc_header header;  // the checkpoint op's prepare header
+    uint32_t stall_ticks;
+    uint32_t stuck_ticks;     // ticks without commit progress
+    uint64_t commit_min_seen;
+};
+
 struct serve_read {
     bool busy;
     uint8_t target;
@@ -118,6 +133,14 @@ struct tc_replica {
     uint32_t request_queue_count;
     struct cached_prepare prepare_cache[REPLICA_PREPARE_CACHE_MAX];
 
+    // Checkpoints (replica_checkpoint.c).
+    uint64_t checkpoint_op_heard[TC_REPLICAS_MAX]; // durable checkpoint op each replica reported
+    uint64_t checkpoints_started;
+    uint64_t checkpoints_durable;
+    struct replica_sync sync;
+    uint64_t syncs_started;
+    uint64_t syncs_done;
+
     uint64_t messages_dropped_invalid;
     uint64_t requests_dropped;
 };
@@ -148,6 +171,30 @@ void replica_primary_commit_quorum(struct tc_replica *replica);
 uint32_t replica_view_headers_build(const struct tc_replica *replica, struct tc_header *out,
                                     uint64_t head, bool placeholders);
 void replica_persist_view(struct tc_replica *replica);
+
+// replica_checkpoint.c.
+uint64_t replica_checkpoint_interval(uint32_t slot_count);
+uint64_t replica_checkpoint_size_max(const struct tc_replica_options *options);
+uint64_t replica_op_write_max(const struct tc_replica *replica);
+bool replica_op_writable(const struct tc_replica *replica, uint64_t op);
+uint64_t replica_op_prepare_max(const struct tc_replica *replica);
+void replica_checkpoint_heard(struct tc_replica *replica, uint8_t from, uint64_t checkpoint_op);
+bool replica_checkpoint_wait(const struct tc_replica *replica, uint64_t op);
+void replica_checkpoint_after_apply(struct tc_replica *replica, const struct tc_header *prepare);
+int replica_checkpoint_restore(struct tc_replica *replica);
+bool replica_checkpoint_matches(const struct tc_replica *replica, uint64_t op,
+                                const struct tc_checksum *id);
+
+// replica_sync.c.
+void replica_sync_start(struct tc_replica *replica, uint8_t target);
+bool replica_sync_busy(const struct tc_replica *replica);
+void replica_sync_tick(struct tc_replica *replica);
+void replica_on_request_sync(struct tc_replica *replica, const struct tc_header *header);
+void replica_on_sync(struct tc_replica *replica, const struct tc_header *header,
+                     const uint8_t *body);
+void replica_sync_installed(struct tc_replica *replica);
+// replica.c: adopt a synced checkpoint's op as the committed prefix of the log.
+void replica_log_adopt_checkpoint(struct tc_replica *replica, const struct tc_header *header);
 
 // replica_view.c.
 void replica_vote(struct tc_replica *replica, uint32_t view);

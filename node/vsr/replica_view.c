@@ -157,8 +157,7 @@ static bool view_body_valid(const struct tc_replica *replica, const struct tc_he
     }
     const struct tc_header *last = &body[count - 1];
     if (last->command != TC_COMMAND_PREPARE) return false;
-    if (!tc_checksum_equal(&last->checksum, &header->context)) return false;
-    return header->op < replica->options.journal_slot_count;
+    return tc_checksum_equal(&last->checksum, &header->context);
 }
 
 void replica_on_do_view_change(struct tc_replica *replica, const struct tc_header *header,
@@ -437,7 +436,19 @@ void replica_view_change_progress(struct tc_replica *replica) {
         if (record->present && !dvc_uncertain(record)) count++;
     }
     if (count < replica->quorum_view_change) return;
-    if (!replica->canonical_installed) canonical_install(replica);
+    if (!replica->canonical_installed) {
+        const struct dvc_record *best = canonical_choose(replica);
+        if (best->header.op > replica_op_write_max(replica)) {
+            // Our journal cannot hold the canonical head before our next checkpoint: we are too
+            // far behind to lead (state sync, docs/vsr.md §11.3); the view change moves on.
+            replica_log(replica, TC_LOG_WARN, "canonical head %llu beyond our journal (max %llu)",
+                        (unsigned long long)best->header.op,
+                        (unsigned long long)replica_op_write_max(replica));
+            replica_sync_start(replica, best->header.replica);
+            return;
+        }
+        canonical_install(replica);
+    }
     chain_learn_from_dvcs(replica);
     nack_truncate(replica);
     if (!log_repaired(replica)) {
@@ -484,7 +495,7 @@ static void become_normal(struct tc_replica *replica) {
         }
         replica_primary_commit_quorum(replica); // a single replica is its own quorum
     } else {
-        replica_send_prepare_ok(replica);
+        replica_send_prepare_ok(replica); // also reports our durable checkpoint
     }
     replica_commit_journal(replica);
 }
@@ -519,6 +530,13 @@ void replica_on_start_view(struct tc_replica *replica, const struct tc_header *h
     if (header->replica != replica_primary_index(replica, header->view)) return;
     if (header->op < replica->commit_min) {
         replica_log(replica, TC_LOG_ERROR, "start_view head below our commit: ignored");
+        return;
+    }
+    if (header->op > replica_op_write_max(replica)) {
+        replica_log(replica, TC_LOG_WARN, "start_view head %llu beyond our journal (max %llu): "
+                    "waiting for our checkpoint", (unsigned long long)header->op,
+                    (unsigned long long)replica_op_write_max(replica));
+        replica_sync_start(replica, header->replica);
         return;
     }
     replica->view = header->view;

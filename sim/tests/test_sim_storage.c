@@ -267,7 +267,9 @@ static struct sim_layout layout_test(void) {
     layout.headers_offset = 4 * SIM_SECTOR_SIZE;
     layout.prepares_offset = layout.headers_offset + 64 * 256;
     layout.prepare_slot_size = 4 * SIM_SECTOR_SIZE;
-    layout.size = layout.prepares_offset + 64 * layout.prepare_slot_size;
+    layout.checkpoint_offset = layout.prepares_offset + 64 * layout.prepare_slot_size;
+    layout.checkpoint_size = 2 * SIM_SECTOR_SIZE;
+    layout.size = layout.checkpoint_offset + layout.checkpoint_size;
     assert_null(sim_layout_invalid(&layout));
     return layout;
 }

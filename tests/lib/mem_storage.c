@@ -299,7 +299,7 @@ static void ms_format_write(void *context, uint64_t offset, const uint8_t *data,
 
 void mem_storage_format(struct mem_storage *ms, const struct tc_journal_options *options) {
     struct tc_journal_layout layout;
-    tc_journal_layout_init(&layout, options->slot_count);
+    tc_journal_layout_init(&layout, options->slot_count, options->checkpoint_size_max);
     tc_assert(layout.storage_size <= ms->size_bytes);
     tc_assert(ms->pending == 0);
     tc_journal_format(options, ms_format_write, ms);

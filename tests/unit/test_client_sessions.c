@@ -417,6 +417,358 @@ static void test_digest_registered_without_reply(void **state) {
     table_destroy(&t);
 }
 
+// ------------------------------------------------------------------------------------------------
+// Checkpoint encoding.
+
+struct image {
+    uint8_t *bytes;
+    uint64_t size;
+    uint64_t size_max;
+};
+
+static void image_encode(struct image *image, const struct table *t) {
+    image->size_max = tc_client_sessions_checkpoint_size_max(t->sessions.capacity);
+    image->bytes = malloc(image->size_max + 1u); // + 1: room for a trailing byte
+    assert_non_null(image->bytes);
+    image->size = tc_client_sessions_checkpoint_encode(&t->sessions, image->bytes, image->size_max);
+    assert_true(image->size >= TC_CLIENT_SESSIONS_CHECKPOINT_HEADER_SIZE);
+    assert_true(image->size <= image->size_max);
+}
+
+static void put_u32_le(uint8_t *p, uint32_t v) {
+    for (uint32_t i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8u * i));
+}
+
+static void put_u64_le(uint8_t *p, uint64_t v) {
+    for (uint32_t i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8u * i));
+}
+
+static void image_free(struct image *image) {
+    free(image->bytes);
+    image->bytes = NULL;
+}
+
+static void assert_tables_equal(const struct table *a, const struct table *b) {
+    assert_int_equal(a->sessions.capacity, b->sessions.capacity);
+    assert_int_equal(a->sessions.count, b->sessions.count);
+    for (uint32_t i = 0; i < a->sessions.capacity; i++) {
+        const struct tc_client_session *x = &a->sessions.entries[i];
+        const struct tc_client_session *y = &b->sessions.entries[i];
+        assert_int_equal(x->client, y->client);
+        assert_int_equal(x->session, y->session);
+        assert_int_equal(x->last_op, y->last_op);
+        assert_int_equal(x->request, y->request);
+        assert_int_equal(x->reply_size, y->reply_size);
+        assert_memory_equal(x->reply, y->reply, x->reply_size);
+    }
+    struct tc_checksum da;
+    struct tc_checksum db;
+    digest(a, &da);
+    digest(b, &db);
+    assert_memory_equal(&da, &db, sizeof(da));
+    struct image ia;
+    struct image ib;
+    image_encode(&ia, a);
+    image_encode(&ib, b);
+    assert_int_equal(ia.size, ib.size);
+    assert_memory_equal(ia.bytes, ib.bytes, ia.size);
+    image_free(&ia);
+    image_free(&ib);
+}
+
+// Encodes `from` and decodes it into `into`; both must then be equal.
+static void checkpoint_copy(const struct table *from, struct table *into) {
+    struct image image;
+    image_encode(&image, from);
+    assert_int_equal(
+        tc_client_sessions_checkpoint_decode(&into->sessions, image.bytes, image.size), TC_OK);
+    image_free(&image);
+    assert_tables_equal(from, into);
+}
+
+// The table is as after init.
+static void assert_table_empty(const struct table *t) {
+    struct table fresh;
+    table_create(&fresh, t->sessions.capacity);
+    assert_tables_equal(&fresh, t);
+    table_destroy(&fresh);
+}
+
+// One random step applied to every table: a commit for a registered client, else a register.
+static void random_step(struct tc_prng *prng, struct table **tables, uint32_t count, uint64_t op) {
+    uint64_t client = tc_prng_range(prng, 1, 10);
+    struct tc_client_session *session = tc_client_sessions_find(&tables[0]->sessions, client);
+    if (session == NULL) {
+        uint64_t evicted_first = 0;
+        for (uint32_t i = 0; i < count; i++) {
+            uint64_t evicted = 0;
+            register_client(tables[i], client, op, &evicted);
+            if (i == 0) evicted_first = evicted;
+            assert_int_equal(evicted, evicted_first);
+        }
+        return;
+    }
+    uint32_t request = session->request + 1;
+    uint32_t body = (uint32_t)tc_prng_range(prng, 0, 300);
+    uint8_t fill = (uint8_t)tc_prng_next(prng);
+    for (uint32_t i = 0; i < count; i++) commit_request(tables[i], client, request, op, body, fill);
+}
+
+// A random history on `a`; at every `every` steps its checkpoint is decoded into `b`
+// (alternately a fresh table and b's live state), and both go on alike.
+static void test_checkpoint_round_trip(void **state) {
+    (void)state;
+    struct tc_prng prng;
+    tc_prng_init(&prng, 4242);
+    for (uint32_t round = 0; round < 30; round++) {
+        uint32_t capacity = round == 0 ? TC_CLIENTS_MAX : (uint32_t)tc_prng_range(&prng, 1, 7);
+        struct table a;
+        struct table b;
+        table_create(&a, capacity);
+        table_create(&b, capacity);
+        uint32_t every = (uint32_t)tc_prng_range(&prng, 1, 9);
+        uint64_t op = 1;
+        for (uint32_t step = 0; step < 80; step++, op++) {
+            if (step % every == 0) {
+                if ((step / every) % 2 == 0) {
+                    table_destroy(&b);
+                    table_create(&b, capacity);
+                }
+                checkpoint_copy(&a, &b);
+            }
+            struct table *both[2] = {&a, &b};
+            random_step(&prng, both, 2, op);
+        }
+        assert_tables_equal(&a, &b);
+        table_destroy(&a);
+        table_destroy(&b);
+    }
+}
+
+static void test_checkpoint_edge_states(void **state) {
+    (void)state;
+    // Empty, and a bare registration (no reply stored yet).
+    struct table a;
+    struct table b;
+    table_create(&a, 3);
+    table_create(&b, 3);
+    checkpoint_copy(&a, &b);
+    uint64_t evicted = 0;
+    assert_non_null(tc_client_sessions_register(&a.sessions, 0xA, 1, &evicted));
+    checkpoint_copy(&a, &b);
+    // An empty checkpoint replaces a live table.
+    struct table empty;
+    table_create(&empty, 3);
+    checkpoint_copy(&empty, &b);
+    assert_table_empty(&b);
+    table_destroy(&empty);
+    table_destroy(&a);
+    table_destroy(&b);
+
+    // A full table of largest replies reaches size_max exactly.
+    struct table full;
+    table_create(&full, 4);
+    for (uint64_t client = 1; client <= 4; client++) {
+        register_client(&full, client, client, &evicted);
+        commit_request(&full, client, 1, 10 + client, TC_REPLY_SIZE_MAX - TC_HEADER_SIZE, 3);
+    }
+    struct image image;
+    image_encode(&image, &full);
+    assert_int_equal(image.size, image.size_max);
+    assert_int_equal(image.size_max, TC_CLIENT_SESSIONS_CHECKPOINT_HEADER_SIZE +
+                                         4u * (TC_CLIENT_SESSIONS_CHECKPOINT_ENTRY_SIZE +
+                                               TC_REPLY_SIZE_MAX));
+    image_free(&image);
+    struct table copy;
+    table_create(&copy, 4);
+    checkpoint_copy(&full, &copy);
+    table_destroy(&copy);
+    // More entries than the decoding table holds, even with the capacity field patched to match.
+    struct table five;
+    table_create(&five, 5);
+    for (uint64_t client = 1; client <= 5; client++) {
+        register_client(&five, client, client, &evicted);
+    }
+    image_encode(&image, &five);
+    put_u32_le(image.bytes + 16, 4);
+    struct table four;
+    table_create(&four, 4);
+    assert_int_equal(tc_client_sessions_checkpoint_decode(&four.sessions, image.bytes, image.size),
+                     TC_ECORRUPT);
+    assert_table_empty(&four);
+    table_destroy(&four);
+    table_destroy(&five);
+    image_free(&image);
+    // Another capacity is a mismatch.
+    image_encode(&image, &full);
+    struct table other;
+    table_create(&other, 5);
+    register_client(&other, 0xA, 1, &evicted);
+    assert_int_equal(tc_client_sessions_checkpoint_decode(&other.sessions, image.bytes, image.size),
+                     TC_ECORRUPT);
+    assert_table_empty(&other);
+    table_destroy(&other);
+    image_free(&image);
+    table_destroy(&full);
+}
+
+// Clients 0xA (session 1, request 1 at op 3, 40-byte reply body), 0xB (session 2, register reply
+// only), 0xC (bare registration at op 4), in a table of capacity 4.
+static void known_table(struct table *t) {
+    table_create(t, 4);
+    uint64_t evicted = 0;
+    register_client(t, 0xA, 1, &evicted);
+    register_client(t, 0xB, 2, &evicted);
+    commit_request(t, 0xA, 1, 3, 40, 5);
+    assert_non_null(tc_client_sessions_register(&t->sessions, 0xC, 4, &evicted));
+}
+
+#define KNOWN_A TC_CLIENT_SESSIONS_CHECKPOINT_HEADER_SIZE
+#define KNOWN_A_REPLY (KNOWN_A + TC_CLIENT_SESSIONS_CHECKPOINT_ENTRY_SIZE)
+#define KNOWN_B (KNOWN_A_REPLY + TC_HEADER_SIZE + 40u)
+#define KNOWN_B_REPLY (KNOWN_B + TC_CLIENT_SESSIONS_CHECKPOINT_ENTRY_SIZE)
+#define KNOWN_C (KNOWN_B_REPLY + TC_HEADER_SIZE + 16u)
+#define KNOWN_SIZE (KNOWN_C + TC_CLIENT_SESSIONS_CHECKPOINT_ENTRY_SIZE)
+
+struct session_edit {
+    const char *name;
+    uint64_t offset;
+    uint32_t width; // 1: XOR the byte with value; 4 or 8: store value (little-endian)
+    uint64_t value;
+};
+
+static const struct session_edit session_edits[] = {
+    {"magic", 0, 1, 0x01},
+    {"version", 4, 4, 2},
+    {"size field", 8, 8, KNOWN_SIZE - 1u},
+    {"capacity", 16, 4, 3},
+    {"count + 1", 20, 4, 4},
+    {"count - 1 (trailing bytes)", 20, 4, 2},
+    {"count over capacity", 20, 4, 5},
+    {"client 0", KNOWN_A, 8, 0},
+    {"client 0 (bare)", KNOWN_C, 8, 0},
+    {"client duplicate", KNOWN_B, 8, 0xA},
+    {"client duplicate (bare)", KNOWN_C, 8, 0xA},
+    {"session 0", KNOWN_B + 8, 8, 0},
+    {"last_op below session", KNOWN_B + 16, 8, 1},
+    {"last_op not the reply's op", KNOWN_A + 16, 8, 4},
+    {"request not the reply's", KNOWN_A + 24, 4, 2},
+    {"reply_size over max", KNOWN_A + 28, 4, TC_REPLY_SIZE_MAX + 1u},
+    {"reply_size below a header", KNOWN_B + 28, 4, TC_HEADER_SIZE - 1u},
+    {"reply_size 0 with a reply", KNOWN_B + 28, 4, 0},
+    {"reply client", KNOWN_A_REPLY + offsetof(struct tc_header, client), 1, 0x01},
+    {"reply request", KNOWN_A_REPLY + offsetof(struct tc_header, request), 1, 0x01},
+    {"reply op", KNOWN_B_REPLY + offsetof(struct tc_header, op), 1, 0x01},
+    {"bare registration with a request", KNOWN_C + 24, 4, 1},
+    {"bare registration after its register", KNOWN_C + 16, 8, 5},
+};
+
+static void test_checkpoint_corrupt_fields(void **state) {
+    (void)state;
+    struct table a;
+    known_table(&a);
+    struct image good;
+    image_encode(&good, &a);
+    assert_int_equal(good.size, KNOWN_SIZE);
+    uint8_t *bad = malloc(good.size + 1u);
+    assert_non_null(bad);
+    struct table b;
+    table_create(&b, 4);
+    for (uint32_t i = 0; i < TC_ARRAY_COUNT(session_edits); i++) {
+        const struct session_edit *edit = &session_edits[i];
+        checkpoint_copy(&a, &b); // a live table the failed decode must empty
+        memcpy(bad, good.bytes, good.size);
+        if (edit->width == 1) bad[edit->offset] ^= (uint8_t)edit->value;
+        if (edit->width == 4) put_u32_le(bad + edit->offset, (uint32_t)edit->value);
+        if (edit->width == 8) put_u64_le(bad + edit->offset, edit->value);
+        int rc = tc_client_sessions_checkpoint_decode(&b.sessions, bad, good.size);
+        if (rc != TC_ECORRUPT) fail_msg("edit '%s': decode returned %d", edit->name, rc);
+        assert_table_empty(&b);
+    }
+    // B's reply cut to 255 bytes (its header fields intact), sizes consistent.
+    uint64_t cut = KNOWN_B_REPLY + TC_HEADER_SIZE - 1u;
+    memcpy(bad, good.bytes, cut);
+    memcpy(bad + cut, good.bytes + KNOWN_C, good.size - KNOWN_C);
+    put_u32_le(bad + KNOWN_B + 28, TC_HEADER_SIZE - 1u);
+    uint64_t cut_size = cut + good.size - KNOWN_C;
+    put_u64_le(bad + 8, cut_size);
+    assert_int_equal(tc_client_sessions_checkpoint_decode(&b.sessions, bad, cut_size), TC_ECORRUPT);
+    assert_table_empty(&b);
+    // A trailing byte, with a size field that tells the truth about it.
+    memcpy(bad, good.bytes, good.size);
+    bad[good.size] = 0;
+    put_u64_le(bad + 8, good.size + 1u);
+    assert_int_equal(tc_client_sessions_checkpoint_decode(&b.sessions, bad, good.size + 1u),
+                     TC_ECORRUPT);
+    assert_table_empty(&b);
+    // Every truncation.
+    assert_int_equal(tc_client_sessions_checkpoint_decode(&b.sessions, NULL, 0), TC_ECORRUPT);
+    for (uint64_t size = 0; size < good.size; size++) {
+        checkpoint_copy(&a, &b);
+        memcpy(bad, good.bytes, good.size);
+        assert_int_equal(tc_client_sessions_checkpoint_decode(&b.sessions, bad, size),
+                         TC_ECORRUPT);
+        assert_table_empty(&b);
+        if (size < 16) continue;
+        put_u64_le(bad + 8, size); // a size field that agrees
+        assert_int_equal(tc_client_sessions_checkpoint_decode(&b.sessions, bad, size),
+                         TC_ECORRUPT);
+        assert_table_empty(&b);
+    }
+    free(bad);
+    image_free(&good);
+    table_destroy(&a);
+    table_destroy(&b);
+}
+
+// Random byte flips: the decode fails (table empty) or gives a consistent table that re-encodes
+// and decodes to an equal table, and both keep working alike.
+static void test_checkpoint_random_flips(void **state) {
+    (void)state;
+    struct table a;
+    known_table(&a);
+    struct image good;
+    image_encode(&good, &a);
+    uint8_t *bad = malloc(good.size);
+    assert_non_null(bad);
+    struct tc_prng prng;
+    tc_prng_init(&prng, 31);
+    uint32_t decoded = 0;
+    for (uint32_t round = 0; round < 4000; round++) {
+        memcpy(bad, good.bytes, good.size);
+        uint32_t flips = (uint32_t)tc_prng_range(&prng, 1, 3);
+        for (uint32_t i = 0; i < flips; i++) {
+            bad[tc_prng_below(&prng, good.size)] ^= (uint8_t)tc_prng_range(&prng, 1, 255);
+        }
+        struct table b;
+        table_create(&b, 4);
+        int rc = tc_client_sessions_checkpoint_decode(&b.sessions, bad, good.size);
+        if (rc != TC_OK) {
+            assert_int_equal(rc, TC_ECORRUPT);
+            assert_table_empty(&b);
+            table_destroy(&b);
+            continue;
+        }
+        decoded += 1;
+        struct table c;
+        table_create(&c, 4);
+        checkpoint_copy(&b, &c);
+        uint64_t op = 1;
+        for (uint32_t i = 0; i < b.sessions.count; i++) {
+            op = b.sessions.entries[i].last_op > op ? b.sessions.entries[i].last_op : op;
+        }
+        struct table *both[2] = {&b, &c};
+        for (uint32_t step = 0; step < 6; step++) random_step(&prng, both, 2, op + 1 + step);
+        assert_tables_equal(&b, &c);
+        table_destroy(&b);
+        table_destroy(&c);
+    }
+    assert_true(decoded > 0); // reply body bytes and the register reply's unchecked header fields
+    free(bad);
+    image_free(&good);
+    table_destroy(&a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_register_find),
@@ -428,6 +780,10 @@ int main(void) {
         cmocka_unit_test(test_digest),
         cmocka_unit_test(test_digest_random),
         cmocka_unit_test(test_digest_registered_without_reply),
+        cmocka_unit_test(test_checkpoint_round_trip),
+        cmocka_unit_test(test_checkpoint_edge_states),
+        cmocka_unit_test(test_checkpoint_corrupt_fields),
+        cmocka_unit_test(test_checkpoint_random_flips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,6 +139,12 @@ static void test_valid_examples(void **state) {
     assert_null(tc_header_invalid(&h));
     valid_control(&h, TC_COMMAND_COMMIT);
     assert_null(tc_header_invalid(&h));
+    h.checkpoint_op = h.commit; // a heartbeat names the primary's durable checkpoint and its id
+    fill_checksum(&h.parent, 4);
+    assert_null(tc_header_invalid(&h));
+    valid_prepare_ok(&h);
+    h.checkpoint_op = h.op;
+    assert_null(tc_header_invalid(&h));
     valid_control(&h, TC_COMMAND_START_VIEW_CHANGE);
     assert_null(tc_header_invalid(&h));
     valid_control(&h, TC_COMMAND_REQUEST_START_VIEW);
@@ -304,6 +310,14 @@ MUTATION(m_request_prepare_op, "request_prepare: op is zero",
          valid_control(h, TC_COMMAND_REQUEST_PREPARE); h->op = 0;)
 MUTATION(m_commit_log_view, "control: log_view", valid_control(h, TC_COMMAND_COMMIT);
          h->log_view = 1;)
+MUTATION(m_checkpoint_op_prepare, "checkpoint_op on a command without one", valid_prepare(h);
+         h->checkpoint_op = 1;)
+MUTATION(m_prepare_ok_checkpoint, "prepare_ok: checkpoint_op > op", valid_prepare_ok(h);
+         h->checkpoint_op = h->op + 1;)
+MUTATION(m_commit_checkpoint, "commit: checkpoint_op > commit", valid_control(h, TC_COMMAND_COMMIT);
+         h->checkpoint_op = h->commit + 1; h->parent.bytes[0] = 1;)
+MUTATION(m_commit_checkpoint_id, "commit: checkpoint id", valid_control(h, TC_COMMAND_COMMIT);
+         h->parent.bytes[3] = 7;)
 MUTATION(m_svc_log_view, "control: log_view", valid_control(h, TC_COMMAND_START_VIEW_CHANGE);
          h->log_view = 2;)
 MUTATION(m_rsv_log_view, "control: log_view", valid_control(h, TC_COMMAND_REQUEST_START_VIEW);
@@ -411,6 +425,10 @@ static const struct mutation mutations[] = {
     M(m_request_prepare_op, "request_prepare: op is zero"),
     M(m_commit_log_view, "control: log_view"),
     M(m_svc_log_view, "control: log_view"),
+    M(m_checkpoint_op_prepare, "checkpoint_op on a command without one"),
+    M(m_prepare_ok_checkpoint, "prepare_ok: checkpoint_op > op"),
+    M(m_commit_checkpoint, "commit: checkpoint_op > commit"),
+    M(m_commit_checkpoint_id, "commit: checkpoint id"),
     M(m_rsv_log_view, "control: log_view"),
     M(m_dvc_empty, "view: body not headers"),
     M(m_dvc_partial, "view: body not headers"),
@@ -634,6 +652,9 @@ static bool reference_valid(const struct tc_header *h) {
     bool session_allowed = h->command == TC_COMMAND_REQUEST || h->command == TC_COMMAND_PREPARE ||
                            h->command == TC_COMMAND_REPLY;
     if (!session_allowed && h->session != 0) return false;
+    bool checkpoint_allowed = h->command == TC_COMMAND_PREPARE_OK || h->command == TC_COMMAND_COMMIT ||
+                              h->command == TC_COMMAND_REQUEST_SYNC || h->command == TC_COMMAND_SYNC;
+    if (!checkpoint_allowed && h->checkpoint_op != 0) return false;
     bool session_matches = (h->operation == TC_OPERATION_REGISTER && h->session == 0) ||
                            (h->operation == TC_OPERATION_CHAT && h->session != 0);
     bool client_fields_zero = h->client == 0 && h->request == 0 && h->timestamp == 0;
@@ -665,10 +686,21 @@ static bool reference_valid(const struct tc_header *h) {
     case TC_COMMAND_REQUEST_PREPARE:
         if (h->size != TC_HEADER_SIZE || !client_fields_zero || h->operation != 0) return false;
         if (h->command == TC_COMMAND_PREPARE_OK) {
-            return h->op != 0 && !tc_checksum_is_zero(&h->context);
+            return h->op != 0 && !tc_checksum_is_zero(&h->context) && h->checkpoint_op <= h->op;
+        }
+        if (h->command == TC_COMMAND_COMMIT) {
+            return h->log_view == 0 && h->checkpoint_op <= h->commit &&
+                   (h->checkpoint_op == 0) == tc_checksum_is_zero(&h->parent);
         }
         if (h->command == TC_COMMAND_REQUEST_PREPARE) return h->op != 0;
         return h->log_view == 0;
+    case TC_COMMAND_REQUEST_SYNC:
+        return h->size == TC_HEADER_SIZE && client_fields_zero && h->operation == 0 &&
+               h->log_view == 0;
+    case TC_COMMAND_SYNC:
+        return h->size > 2 * TC_HEADER_SIZE && client_fields_zero && h->operation == 0 &&
+               h->checkpoint_op != 0 && !tc_checksum_is_zero(&h->parent) && h->op < h->commit &&
+               h->size - 2 * TC_HEADER_SIZE <= h->commit - h->op && h->log_view == 0;
     case TC_COMMAND_DO_VIEW_CHANGE:
     case TC_COMMAND_START_VIEW:
         if (body == 0 || body % TC_HEADER_SIZE != 0) return false;
@@ -710,7 +742,7 @@ static void test_reference_model(void **state) {
     tc_prng_init(&prng, 0xbead);
     uint32_t accepted = 0;
     uint32_t accepted_per_command[TC_COMMAND_COUNT] = {0};
-    for (uint32_t i = 0; i < 200000; i++) {
+    for (uint32_t i = 0; i < 600000; i++) {
         struct tc_header h;
         memset(&h, 0, sizeof(h));
         h.version = tc_prng_chance_ppm(&prng, 20000) ? 2 : TC_HEADER_VERSION;
@@ -734,6 +766,8 @@ static void test_reference_model(void **state) {
         default: h.size = (uint32_t)tc_prng_range(&prng, TC_MESSAGE_SIZE_MAX - 1, TC_MESSAGE_SIZE_MAX + 1); break;
         }
         if (tc_prng_below(&prng, 2) == 0) fill_checksum(&h.context, (uint8_t)i);
+        if (tc_prng_below(&prng, 2) == 0) fill_checksum(&h.parent, (uint8_t)(i + 1));
+        h.checkpoint_op = tc_prng_below(&prng, 4) == 0 ? small_u64(&prng) : 0;
         if (tc_prng_chance_ppm(&prng, 20000)) h.reserved[tc_prng_below(&prng, sizeof(h.reserved))] = 1;
         bool expected = reference_valid(&h);
         const char *got = tc_header_invalid(&h);

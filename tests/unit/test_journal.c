@@ -26,6 +26,7 @@
 #define REPLICA_COUNT 3u
 #define SLOTS TC_JOURNAL_SLOT_COUNT_MIN
 #define WRITE_RECORDS_MAX 1024u
+#define CHECKPOINT_SIZE_MAX 10000u
 
 // ------------------------------------------------------------------------------------------------
 // Fixture: one storage image, one journal re-created (fresh arena) at every open.
@@ -48,6 +49,9 @@ struct fx {
     int recover_result;
     uint32_t superblock_calls;
     int superblock_result;
+    uint32_t checkpoint_calls;
+    uint64_t checkpoint_op;
+    int checkpoint_result;
     struct write_record writes[WRITE_RECORDS_MAX];
     uint32_t write_count;
     uint32_t read_calls;
@@ -84,6 +88,13 @@ static void on_superblock(void *context, int result) {
     f->superblock_result = result;
 }
 
+static void on_checkpoint(void *context, uint64_t op, int result) {
+    struct fx *f = context;
+    f->checkpoint_calls++;
+    f->checkpoint_op = op;
+    f->checkpoint_result = result;
+}
+
 static void on_recover(void *context, int result) {
     struct fx *f = context;
     f->recover_calls++;
@@ -93,7 +104,7 @@ static void on_recover(void *context, int result) {
 static struct fx *fx_create(uint64_t seed) {
     struct fx *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    tc_journal_layout_init(&f->layout, SLOTS);
+    tc_journal_layout_init(&f->layout, SLOTS, CHECKPOINT_SIZE_MAX);
     f->ms = mem_storage_create(f->layout.storage_size, seed);
     f->options.cluster = CLUSTER;
     f->options.group = GROUP;
@@ -106,7 +117,9 @@ static struct fx *fx_create(uint64_t seed) {
     f->options.read_callback = on_read;
     f->options.superblock_callback = on_superblock;
     f->options.recover_callback = on_recover;
-    f->memory_size = tc_journal_memory_size(SLOTS);
+    f->options.checkpoint_callback = on_checkpoint;
+    f->options.checkpoint_size_max = CHECKPOINT_SIZE_MAX;
+    f->memory_size = tc_journal_memory_size(SLOTS, CHECKPOINT_SIZE_MAX);
     f->memory = malloc(f->memory_size);
     assert_non_null(f->memory);
     f->message = calloc(1, TC_MESSAGE_SIZE_MAX);

@@ -1,0 +1,157 @@
+// Checkpoints (docs/vsr.md §11): every checkpoint_interval ops each replica encodes its state (room
+// machine + client sessions) after applying the checkpoint op and makes it durable; the journal
+// ring holds ops [checkpoint, checkpoint + slot_count), so a slot is reused only once the
+// checkpoint covering its previous op is durable here, and the primary prepares an op only once
+// the checkpoint covering the op it overwrites is durable on a replication quorum.
+
+#include <string.h>
+
+#include "replica_internal.h"
+#include "room.h"
+#include "tc_assert.h"
+#include "tc_err.h"
+
+#define CHECKPOINT_MAGIC 0x50434354u // "TCCP" little-endian
+#define CHECKPOINT_VERSION 1u
+#define CHECKPOINT_PREFIX_SIZE 64u
+
+// The encoded checkpoint: a fixed prefix, then the room machine's bytes, then the sessions' bytes.
+struct checkpoint_prefix {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t op;
+    uint64_t room_size;
+    uint64_t sessions_size;
+    uint8_t reserved[32];
+};
+_Static_assert(sizeof(struct checkpoint_prefix) == CHECKPOINT_PREFIX_SIZE, "prefix layout");
+
+uint64_t replica_checkpoint_interval(uint32_t slot_count) {
+    tc_assert(slot_count >= 4 * TC_PIPELINE_PREPARE_MAX);
+    return slot_count / 2;
+}
+
+uint64_t replica_checkpoint_size_max(const struct tc_replica_options *options) {
+    return CHECKPOINT_PREFIX_SIZE + tc_room_checkpoint_size_max(&options->room) +
+           tc_client_sessions_checkpoint_size_max(options->clients_max);
+}
+
+uint64_t tc_replica_checkpoint_size_max(const struct tc_replica_options *options) {
+    return replica_checkpoint_size_max(options);
+}
+
+uint64_t tc_replica_checkpoint_interval(const struct tc_replica_options *options) {
+    return replica_checkpoint_interval(options->journal_slot_count);
+}
+
+// The highest op this replica may write into its journal: the ring holds
+// [durable checkpoint, durable checkpoint + slot_count).
+uint64_t replica_op_write_max(const struct tc_replica *replica) {
+    return tc_journal_checkpoint_op(replica->journal) + replica->options.journal_slot_count - 1;
+}
+
+bool replica_op_writable(const struct tc_replica *replica, uint64_t op) {
+    return op >= tc_journal_checkpoint_op(replica->journal) && op <= replica_op_write_max(replica);
+}
+
+// The checkpoint op durable on a replication quorum (counting ourselves), as far as we know.
+static uint64_t checkpoint_op_quorum(const struct tc_replica *replica) {
+    uint64_t ops[TC_REPLICAS_MAX];
+    uint8_t count = replica->replica_count;
+    for (uint8_t r = 0; r < count; r++) {
+        ops[r] = r == replica->replica ? tc_journal_checkpoint_op(replica->journal)
+                                       : replica->checkpoint_op_heard[r];
+    }
+    // The quorum_replication-th highest: sort descending (at most TC_REPLICAS_MAX entries).
+    for (uint8_t i = 1; i < count; i++) {
+        for (uint8_t j = i; j > 0 && ops[j] > ops[j - 1]; j--) {
+            uint64_t swap = ops[j];
+            ops[j] = ops[j - 1];
+            ops[j - 1] = swap;
+        }
+    }
+    return ops[replica->quorum_replication - 1];
+}
+
+// The primary prepares op x only if the op it overwrites, x - slot_count, is covered by a
+// checkpoint durable on a quorum and by its own durable checkpoint.
+uint64_t replica_op_prepare_max(const struct tc_replica *replica) {
+    uint64_t own = tc_journal_checkpoint_op(replica->journal);
+    uint64_t quorum = checkpoint_op_quorum(replica);
+    uint64_t covered = quorum < own ? quorum : own;
+    return covered + replica->options.journal_slot_count - 1;
+}
+
+void replica_checkpoint_heard(struct tc_replica *replica, uint8_t from, uint64_t checkpoint_op) {
+    tc_assert(from < replica->replica_count);
+    if (checkpoint_op > replica->checkpoint_op_heard[from]) {
+        replica->checkpoint_op_heard[from] = checkpoint_op;
+    }
+}
+
+// Whether applying `op` must wait: it is a checkpoint op and the previous checkpoint is still being
+// written (one checkpoint buffer; it is half a ring of ops old, so this is rare).
+bool replica_checkpoint_wait(const struct tc_replica *replica, uint64_t op) {
+    uint64_t interval = replica_checkpoint_interval(replica->options.journal_slot_count);
+    return op % interval == 0 && tc_journal_checkpoint_busy(replica->journal);
+}
+
+// Called right after op `prepare->op` was applied: encodes and writes the checkpoint if it is one.
+void replica_checkpoint_after_apply(struct tc_replica *replica, const struct tc_header *prepare) {
+    uint64_t interval = replica_checkpoint_interval(replica->options.journal_slot_count);
+    if (prepare->op % interval != 0) return;
+    tc_assert(!tc_journal_checkpoint_busy(replica->journal));
+    uint8_t *buffer = tc_journal_checkpoint_buffer(replica->journal);
+    uint64_t size_max = replica_checkpoint_size_max(&replica->options);
+    struct checkpoint_prefix prefix;
+    memset(&prefix, 0, sizeof(prefix));
+    prefix.magic = CHECKPOINT_MAGIC;
+    prefix.version = CHECKPOINT_VERSION;
+    prefix.op = prepare->op;
+    uint8_t *room = buffer + CHECKPOINT_PREFIX_SIZE;
+    prefix.room_size = tc_room_checkpoint_encode(replica->room, room, size_max - CHECKPOINT_PREFIX_SIZE);
+    uint8_t *sessions = room + prefix.room_size;
+    uint64_t left = size_max - CHECKPOINT_PREFIX_SIZE - prefix.room_size;
+    prefix.sessions_size = tc_client_sessions_checkpoint_encode(&replica->sessions, sessions, left);
+    memcpy(buffer, &prefix, sizeof(prefix));
+    uint64_t size = CHECKPOINT_PREFIX_SIZE + prefix.room_size + prefix.sessions_size;
+    tc_assert(size <= size_max);
+    replica->checkpoints_started++;
+    tc_journal_write_checkpoint(replica->journal, prepare, size);
+}
+
+// Recovery: replaces the (empty) state by the durable checkpoint's. TC_ECORRUPT if its bytes do not
+// decode (they matched their checksum, so this is a bug or a different build's format).
+int replica_checkpoint_restore(struct tc_replica *replica) {
+    uint64_t size = 0;
+    const uint8_t *bytes = tc_journal_checkpoint_recovered(replica->journal, &size);
+    uint64_t op = tc_journal_checkpoint_op(replica->journal);
+    if (size == 0) {
+        tc_assert(op == 0);
+        return TC_OK; // the initial state
+    }
+    struct checkpoint_prefix prefix;
+    if (size < sizeof(prefix)) return TC_ECORRUPT;
+    memcpy(&prefix, bytes, sizeof(prefix));
+    if (prefix.magic != CHECKPOINT_MAGIC || prefix.version != CHECKPOINT_VERSION) return TC_ECORRUPT;
+    if (prefix.op != op) return TC_ECORRUPT;
+    if (prefix.room_size > size - sizeof(prefix)) return TC_ECORRUPT;
+    if (prefix.sessions_size != size - sizeof(prefix) - prefix.room_size) return TC_ECORRUPT;
+    const uint8_t *room = bytes + sizeof(prefix);
+    int rc = tc_room_checkpoint_decode(replica->room, room, prefix.room_size);
+    if (rc == TC_OK) {
+        rc = tc_client_sessions_checkpoint_decode(&replica->sessions, room + prefix.room_size,
+                                                  prefix.sessions_size);
+    }
+    return rc;
+}
+
+// A commit heartbeat names the primary's durable checkpoint and its id. Replicas that applied the
+// same ops hold byte-identical checkpoints: a different id at the same op means our state diverged.
+// Returns false (and the caller stops the replica) on a mismatch.
+bool replica_checkpoint_matches(const struct tc_replica *replica, uint64_t op,
+                                const struct tc_checksum *id) {
+    const struct tc_superblock *sb = tc_journal_superblock(replica->journal);
+    if (op == 0 || sb->checkpoint_op != op) return true;
+    return tc_checksum_equal(&sb->checkpoint_id, id);
+}

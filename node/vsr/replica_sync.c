@@ -1,0 +1,201 @@
+// State sync (docs/vsr.md §11.3): a replica that cannot catch up through the journal (the ops it
+// lacks were overwritten everywhere after a newer checkpoint) fetches a peer's durable checkpoint
+// in checksummed chunks, makes it durable as its own checkpoint, and continues from there.
+//
+//   stuck (commit_min < a peer's checkpoint, no commit progress) or a log it cannot hold
+//     ─► request_sync(offset 0) ─► peer answers sync(checkpoint op, id, size, header, chunk)
+//     ─► request_sync(next offset) ... until every byte arrived and their checksum is the id
+//     ─► journal writes them as our checkpoint (area, sync, superblock) ─► decode, commit_min = C
+//
+// While syncing the replica applies nothing; a stalled transfer restarts with another peer.
+
+#include <string.h>
+
+#include "replica_internal.h"
+#include "tc_assert.h"
+#include "tc_err.h"
+
+#define SYNC_CHUNK_SIZE_MAX (TC_MESSAGE_SIZE_MAX - 2 * TC_HEADER_SIZE)
+#define SYNC_STUCK_TICKS 20u  // no commit progress while a peer's checkpoint is ahead: sync
+#define SYNC_STALL_TICKS 50u  // no chunk for this long: restart with another peer
+
+static void sync_reset(struct tc_replica *replica) {
+    struct replica_sync *sync = &replica->sync;
+    sync->active = false;
+    sync->checkpoint_op = 0;
+    sync->received = 0;
+    sync->stall_ticks = 0;
+}
+
+static void sync_request(struct tc_replica *replica) {
+    struct replica_sync *sync = &replica->sync;
+    tc_assert(sync->active && !sync->installing);
+    struct tc_header request;
+    replica_header_init(replica, &request, TC_COMMAND_REQUEST_SYNC);
+    request.op = sync->received;
+    request.commit = replica->commit_min;
+    request.checkpoint_op = sync->checkpoint_op;
+    replica_send_header(replica, sync->target, &request);
+}
+
+// Starts a transfer from `target` (any peer whose checkpoint is newer than our commit answers).
+void replica_sync_start(struct tc_replica *replica, uint8_t target) {
+    struct replica_sync *sync = &replica->sync;
+    if (sync->active || replica->replica_count == 1 || target == replica->replica) return;
+    if (tc_journal_checkpoint_busy(replica->journal)) return; // its buffer receives the bytes
+    sync_reset(replica);
+    sync->active = true;
+    sync->target = target;
+    replica->syncs_started++;
+    replica_log(replica, TC_LOG_INFO, "state sync from r%u (commit_min %llu)", target,
+                (unsigned long long)replica->commit_min);
+    sync_request(replica);
+}
+
+bool replica_sync_busy(const struct tc_replica *replica) { return replica->sync.active; }
+
+// Per tick: the stuck trigger, and restarting a stalled transfer with another peer.
+void replica_sync_tick(struct tc_replica *replica) {
+    struct replica_sync *sync = &replica->sync;
+    if (replica->state != TC_REPLICA_NORMAL && replica->state != TC_REPLICA_VIEW_CHANGE) return;
+    if (replica->commit_min != sync->commit_min_seen) {
+        sync->commit_min_seen = replica->commit_min;
+        sync->stuck_ticks = 0;
+    } else if (sync->stuck_ticks < UINT32_MAX) {
+        sync->stuck_ticks++;
+    }
+    if (sync->active) {
+        if (sync->installing || ++sync->stall_ticks < SYNC_STALL_TICKS) return;
+        uint8_t next = (uint8_t)((sync->target + 1) % replica->replica_count);
+        if (next == replica->replica) next = (uint8_t)((next + 1) % replica->replica_count);
+        replica_log(replica, TC_LOG_INFO, "state sync from r%u stalled: trying r%u", sync->target,
+                    next);
+        sync_reset(replica);
+        replica_sync_start(replica, next);
+        return;
+    }
+    if (sync->stuck_ticks < SYNC_STUCK_TICKS) return;
+    uint8_t best = replica->replica;
+    uint64_t best_op = replica->commit_min;
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        if (r != replica->replica && replica->checkpoint_op_heard[r] > best_op) {
+            best = r;
+            best_op = replica->checkpoint_op_heard[r];
+        }
+    }
+    if (best != replica->replica) replica_sync_start(replica, best);
+}
+
+// Serving: a chunk of our durable checkpoint, if it is newer than the requester's commit.
+void replica_on_request_sync(struct tc_replica *replica, const struct tc_header *header) {
+    if (replica->state != TC_REPLICA_NORMAL && replica->state != TC_REPLICA_VIEW_CHANGE) return;
+    if (replica->sync.active || tc_journal_checkpoint_busy(replica->journal)) return;
+    const struct tc_superblock *sb = tc_journal_superblock(replica->journal);
+    if (sb->checkpoint_op == 0 || sb->checkpoint_op <= header->commit) return;
+    if (header->checkpoint_op != 0 && header->checkpoint_op != sb->checkpoint_op) return;
+    if (header->op >= sb->checkpoint_size) return;
+    uint64_t size_bytes = 0;
+    const uint8_t *bytes = tc_journal_checkpoint_recovered(replica->journal, &size_bytes);
+    tc_assert(size_bytes == sb->checkpoint_size);
+    uint64_t chunk = size_bytes - header->op;
+    if (chunk > SYNC_CHUNK_SIZE_MAX) chunk = SYNC_CHUNK_SIZE_MAX;
+    struct tc_header *sync = (struct tc_header *)(void *)replica->send_buffer;
+    replica_header_init(replica, sync, TC_COMMAND_SYNC);
+    sync->op = header->op;
+    sync->commit = size_bytes;
+    sync->checkpoint_op = sb->checkpoint_op;
+    sync->parent = sb->checkpoint_id;
+    sync->size = (uint32_t)(2 * TC_HEADER_SIZE + chunk);
+    memcpy(replica->send_buffer + TC_HEADER_SIZE, &sb->checkpoint_header, TC_HEADER_SIZE);
+    memcpy(replica->send_buffer + 2 * TC_HEADER_SIZE, bytes + header->op, chunk);
+    tc_header_set_checksum_body(sync, replica->send_buffer + TC_HEADER_SIZE,
+                                sync->size - TC_HEADER_SIZE);
+    tc_header_set_checksum(sync);
+    replica_send(replica, header->replica, replica->send_buffer);
+}
+
+// The first chunk fixes the checkpoint (op, id, size, header) the transfer is about.
+static bool sync_first_chunk(struct tc_replica *replica, const struct tc_header *header,
+                             const struct tc_header *checkpoint_header) {
+    struct replica_sync *sync = &replica->sync;
+    if (header->op != 0 || header->checkpoint_op <= replica->commit_min) return false;
+    if (header->commit > replica_checkpoint_size_max(&replica->options)) {
+        replica_log(replica, TC_LOG_ERROR, "sync: checkpoint of %llu bytes exceeds ours",
+                    (unsigned long long)header->commit);
+        return false;
+    }
+    if (!tc_header_valid_checksum(checkpoint_header) || tc_header_invalid(checkpoint_header) != NULL ||
+        checkpoint_header->command != TC_COMMAND_PREPARE ||
+        checkpoint_header->op != header->checkpoint_op ||
+        checkpoint_header->cluster != replica->options.cluster ||
+        checkpoint_header->group != replica->options.group) {
+        replica->messages_dropped_invalid++;
+        return false;
+    }
+    if (tc_journal_checkpoint_busy(replica->journal)) return false;
+    sync->checkpoint_op = header->checkpoint_op;
+    sync->id = header->parent;
+    sync->size = header->commit;
+    sync->header = *checkpoint_header;
+    return true;
+}
+
+static void sync_complete(struct tc_replica *replica) {
+    struct replica_sync *sync = &replica->sync;
+    uint8_t *buffer = tc_journal_checkpoint_buffer(replica->journal);
+    struct tc_checksum id;
+    tc_checksum_compute(&id, buffer, sync->size);
+    if (!tc_checksum_equal(&id, &sync->id)) {
+        replica_log(replica, TC_LOG_ERROR, "sync: checkpoint %llu bytes do not match its id",
+                    (unsigned long long)sync->checkpoint_op);
+        sync_reset(replica);
+        return;
+    }
+    sync->installing = true;
+    tc_journal_write_checkpoint(replica->journal, &sync->header, sync->size);
+}
+
+void replica_on_sync(struct tc_replica *replica, const struct tc_header *header,
+                     const uint8_t *body) {
+    struct replica_sync *sync = &replica->sync;
+    if (!sync->active || sync->installing || header->replica != sync->target) return;
+    const struct tc_header *checkpoint_header = (const struct tc_header *)(const void *)body;
+    if (sync->checkpoint_op == 0 && !sync_first_chunk(replica, header, checkpoint_header)) return;
+    if (header->checkpoint_op != sync->checkpoint_op || !tc_checksum_equal(&header->parent, &sync->id) ||
+        header->commit != sync->size || header->op != sync->received) {
+        return; // another checkpoint (the peer moved on: we restart when stalled) or a duplicate
+    }
+    uint32_t chunk = header->size - 2 * TC_HEADER_SIZE;
+    tc_assert(sync->received + chunk <= sync->size); // validated with the header
+    uint8_t *buffer = tc_journal_checkpoint_buffer(replica->journal);
+    memcpy(buffer + sync->received, body + TC_HEADER_SIZE, chunk);
+    sync->received += chunk;
+    sync->stall_ticks = 0;
+    if (sync->received < sync->size) {
+        sync_request(replica);
+        return;
+    }
+    sync_complete(replica);
+}
+
+// The synced checkpoint is durable as ours: adopt its state. Our log above it stays (it may hold
+// acknowledged ops); a suffix that provably forks from the checkpoint's op is cut.
+void replica_sync_installed(struct tc_replica *replica) {
+    struct replica_sync *sync = &replica->sync;
+    tc_assert(sync->installing);
+    uint64_t op = sync->checkpoint_op;
+    tc_assert(tc_journal_checkpoint_op(replica->journal) == op);
+    tc_assert(op > replica->commit_min);
+    int rc = replica_checkpoint_restore(replica);
+    if (rc != TC_OK) {
+        replica->state = TC_REPLICA_STOPPED;
+        replica_log(replica, TC_LOG_ERROR, "sync: checkpoint at op %llu does not decode (%s)",
+                    (unsigned long long)op, tc_strerror(rc));
+        return;
+    }
+    sync->installing = false;
+    sync->active = false;
+    replica->syncs_done++;
+    replica_log_adopt_checkpoint(replica, &sync->header);
+    replica_log(replica, TC_LOG_INFO, "state sync done: checkpoint at op %llu", (unsigned long long)op);
+}
