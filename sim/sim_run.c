@@ -182,6 +182,23 @@ static void summary_build(const struct sim_cluster *cluster, struct sim_run_resu
              (unsigned long long)faults[SIM_FAULT_TORN_WRITE],
              (unsigned long long)faults[SIM_FAULT_CLOCK],
              (unsigned long long)faults[SIM_FAULT_EVICTION]);
+    text_add(&text, "checkpoints:");
+    for (uint32_t g = 0; g < cluster->group_count; g++) {
+        const struct sim_group *group = &cluster->groups[g];
+        uint64_t newest = 0;
+        for (uint8_t r = 0; r < group->replica_count; r++) {
+            if (group->replicas[r].replica == NULL) continue;
+            struct tc_replica_status status;
+            tc_replica_status_get(group->replicas[r].replica, &status);
+            if (status.checkpoint_op > newest) newest = status.checkpoint_op;
+        }
+        text_add(&text, " g%u every %llu ops, newest at op %llu (ring laps %llu);", g,
+                 (unsigned long long)tc_replica_checkpoint_interval(&group->options),
+                 (unsigned long long)newest,
+                 (unsigned long long)((group->commit_count - 1) / group->options.journal_slot_count));
+    }
+    text_add(&text, " state sync chunks delivered %llu\n",
+             (unsigned long long)cluster->coverage.commands[TC_COMMAND_SYNC]);
     text_add(&text, "durability: %llu acknowledged prepares recorded, %llu not on disk after a "
                     "crash (allowed only if never committed)\n",
              (unsigned long long)cluster->stats.acks_recorded,
@@ -206,10 +223,11 @@ static void summary_build(const struct sim_cluster *cluster, struct sim_run_resu
             }
             struct tc_replica_status status;
             tc_replica_status_get(replica->replica, &status);
-            text_add(&text, " %-15s view %-3u %-7s op_head %-5llu commit %-5llu restarts %llu\n",
+            text_add(&text, " %-15s view %-3u %-7s op_head %-5llu commit %-5llu checkpoint %-5llu "
+                            "restarts %llu\n",
                      state_name(status.state), status.view, status.primary ? "primary" : "backup",
                      (unsigned long long)status.op_head, (unsigned long long)status.commit_min,
-                     (unsigned long long)replica->restarts);
+                     (unsigned long long)status.checkpoint_op, (unsigned long long)replica->restarts);
         }
     }
 }

@@ -59,7 +59,7 @@ struct fx {
     uint64_t read_op;
     uint8_t *read_buffer_seen;
     // What the test wrote, per op (headers[0] is the root).
-    struct tc_header headers[SLOTS];
+    struct tc_header headers[4 * SLOTS]; // ops of several laps of the ring
     uint8_t *message;     // TC_MESSAGE_SIZE_MAX
     uint8_t *read_buffer; // TC_MESSAGE_SIZE_MAX
     struct tc_prng prng;
@@ -1370,6 +1370,132 @@ static void test_property(void **state) {
     for (uint64_t seed = 1; seed <= seeds; seed++) property_run(seed, 160);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Checkpoints and wrap-around (docs/vsr.md §11).
+
+static uint8_t checkpoint_byte(uint8_t pattern, uint64_t i) { return (uint8_t)(pattern + i * 7u); }
+
+// Writes a checkpoint of `size` pattern bytes as the state after op `op`; runs the io.
+static void fx_checkpoint(struct fx *f, uint64_t op, uint64_t size, uint8_t pattern) {
+    uint8_t *buffer = tc_journal_checkpoint_buffer(f->journal);
+    for (uint64_t i = 0; i < size; i++) buffer[i] = checkpoint_byte(pattern, i);
+    uint32_t before = f->checkpoint_calls;
+    tc_journal_write_checkpoint(f->journal, &f->headers[op], size);
+    assert_true(tc_journal_checkpoint_busy(f->journal));
+    assert_int_equal(f->checkpoint_calls, before); // never inside the submit
+    mem_storage_run(f->ms);
+    assert_int_equal(f->checkpoint_calls, before + 1);
+    assert_int_equal(f->checkpoint_result, TC_OK);
+    assert_int_equal(f->checkpoint_op, op);
+    assert_false(tc_journal_checkpoint_busy(f->journal));
+    assert_int_equal(tc_journal_checkpoint_op(f->journal), op);
+}
+
+static void assert_checkpoint(struct fx *f, uint64_t op, uint64_t size, uint8_t pattern) {
+    assert_int_equal(tc_journal_checkpoint_op(f->journal), op);
+    uint64_t got = 0;
+    const uint8_t *bytes = tc_journal_checkpoint_recovered(f->journal, &got);
+    assert_int_equal(got, size);
+    for (uint64_t i = 0; i < size; i++) {
+        if (bytes[i] != checkpoint_byte(pattern, i)) fail_msg("checkpoint byte %llu", (unsigned long long)i);
+    }
+}
+
+static void test_checkpoint_wrap_recover(void **state) {
+    (void)state;
+    struct fx *f = fx_create(41);
+    fx_open_ok(f);
+    assert_checkpoint(f, 0, 0, 0); // the initial state: no bytes
+    fx_write_ops(f, 1, 40, 0);
+    fx_checkpoint(f, 32, 5000, 1);
+    // The ring now holds [32, 32 + SLOTS): ops 64..95 overwrite the slots of ops 0..31.
+    fx_write_ops(f, 41, 32 + SLOTS - 1, 0);
+    for (uint64_t op = 0; op < 32; op++) assert_null(tc_journal_header(f->journal, op));
+    fx_open_ok(f);
+    assert_checkpoint(f, 32, 5000, 1);
+    for (uint64_t op = 32; op < 32 + SLOTS; op++) assert_slot(f, op, TC_SLOT_CLEAN, &f->headers[op]);
+    assert_int_equal(tc_journal_recovered_op_max(f->journal), 32 + SLOTS - 1);
+    assert_int_equal(tc_journal_faulty_count(f->journal), 0);
+    // The next checkpoint goes to the other area, and a third one back to the first.
+    fx_checkpoint(f, 64, 7000, 2);
+    fx_write_ops(f, 32 + SLOTS, 64 + SLOTS - 1, 0);
+    fx_open_ok(f);
+    assert_checkpoint(f, 64, 7000, 2);
+    for (uint64_t op = 64; op < 64 + SLOTS; op++) assert_slot(f, op, TC_SLOT_CLEAN, &f->headers[op]);
+    fx_checkpoint(f, 96, 100, 3);
+    fx_open_ok(f);
+    assert_checkpoint(f, 96, 100, 3);
+    // Ops below the checkpoint are not part of the recovered log (only the checkpoint op anchors it).
+    assert_null(tc_journal_header(f->journal, 95));
+    assert_slot(f, 96, TC_SLOT_CLEAN, &f->headers[96]);
+    fx_destroy(f);
+}
+
+// A crash at every step of a checkpoint write recovers the old checkpoint or the new one, intact.
+static void test_checkpoint_crash_every_step(void **state) {
+    (void)state;
+    for (uint32_t steps = 0; steps < 12; steps++) {
+        for (uint32_t mode = MEM_STORAGE_CRASH_KEEP; mode <= MEM_STORAGE_CRASH_RANDOM; mode++) {
+            struct fx *f = fx_create(100 + steps * 4 + mode);
+            fx_open_ok(f);
+            fx_write_ops(f, 1, 50, 0);
+            fx_checkpoint(f, 32, 6000, 1);
+            uint8_t *buffer = tc_journal_checkpoint_buffer(f->journal);
+            for (uint64_t i = 0; i < 9000; i++) buffer[i] = checkpoint_byte(2, i);
+            tc_journal_write_checkpoint(f->journal, &f->headers[48], 9000);
+            for (uint32_t i = 0; i < steps; i++) {
+                if (!mem_storage_run_one(f->ms)) break;
+            }
+            bool done = f->checkpoint_calls == 2;
+            mem_storage_crash(f->ms, (enum mem_storage_crash_mode)mode);
+            fx_open_ok(f);
+            uint64_t op = tc_journal_checkpoint_op(f->journal);
+            if (done) assert_int_equal(op, 48); // acknowledged: never lost
+            if (op == 48) {
+                assert_checkpoint(f, 48, 9000, 2);
+            } else {
+                assert_checkpoint(f, 32, 6000, 1);
+            }
+            assert_slot(f, op, TC_SLOT_CLEAN, &f->headers[op]);
+            fx_destroy(f);
+        }
+    }
+}
+
+// A checkpoint whose bytes no longer match the superblock's id: the replica must not start.
+static void test_checkpoint_corrupt_refuses(void **state) {
+    (void)state;
+    struct fx *f = fx_create(43);
+    fx_open_ok(f);
+    fx_write_ops(f, 1, 33, 0);
+    fx_checkpoint(f, 32, 5000, 1);
+    const struct tc_superblock *sb = tc_journal_superblock(f->journal);
+    uint64_t area = f->layout.checkpoint_area_offset + sb->checkpoint_area * f->layout.checkpoint_area_size;
+    mem_storage_flip_bit(f->ms, area + 4321, 3);
+    assert_int_equal(fx_open(f), TC_ECORRUPT);
+    assert_non_null(tc_journal_recover_error(f->journal));
+    fx_destroy(f);
+}
+
+// After a wrap, a lost write of op x leaves op x - SLOTS in its slot: never acknowledged, EMPTY.
+static void test_wrap_lost_write(void **state) {
+    (void)state;
+    struct fx *f = fx_create(44);
+    fx_open_ok(f);
+    fx_write_ops(f, 1, SLOTS - 1, 0);
+    fx_checkpoint(f, 32, 64, 1);
+    fx_write_ops(f, SLOTS, SLOTS + 5, 0);
+    fx_submit(f, SLOTS + 6, 0, 100, 7);
+    mem_storage_run_one(f->ms); // the prepare write lands, unsynced
+    mem_storage_crash(f->ms, MEM_STORAGE_CRASH_LOSE);
+    fx_open_ok(f);
+    assert_slot(f, SLOTS + 6, TC_SLOT_EMPTY, NULL);
+    assert_slot(f, SLOTS + 5, TC_SLOT_CLEAN, &f->headers[SLOTS + 5]);
+    assert_int_equal(tc_journal_recovered_op_max(f->journal), SLOTS + 5);
+    assert_false(tc_journal_recovered_faulty_above(f->journal, SLOTS + 5));
+    fx_destroy(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_recover_fresh),
@@ -1392,6 +1518,10 @@ int main(void) {
         cmocka_unit_test(test_read_slots_busy),
         cmocka_unit_test(test_crash_durability),
         cmocka_unit_test(test_property),
+        cmocka_unit_test(test_checkpoint_wrap_recover),
+        cmocka_unit_test(test_checkpoint_crash_every_step),
+        cmocka_unit_test(test_checkpoint_corrupt_refuses),
+        cmocka_unit_test(test_wrap_lost_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
