@@ -24,7 +24,7 @@
 // Options (bench_main.c parses them).
 
 struct bench_options {
-    uint32_t duration_s;     // measured interval (after warm-up), unless the journal fills first
+    uint32_t duration_s;     // measured interval (after warm-up); the only bound on the load
     uint32_t warmup_ms;      // load runs, nothing is recorded
     uint32_t clients;        // VSR clients, each with one request in flight
     uint32_t message_size;   // bytes of each chat message body
@@ -167,9 +167,13 @@ struct bench_results {
     uint64_t requests_issued; // every request (register, create room, chat) of every client
     uint32_t messages_per_batch; // chat sends per request
     uint32_t batch_body_bytes;   // body bytes of a full chat request
-    const char *stop_reason;     // "duration" or "journal_full"
+    const char *stop_reason;     // "duration" or "failure"
     uint64_t commit_min_at_stop[BENCH_REPLICAS]; // how far each replica had applied at the stop
     uint64_t commit_max_at_stop;
+    // checkpoints_durable of each replica when the measured interval started and when the load
+    // stopped: the checkpoints that landed while latency was being recorded.
+    uint64_t checkpoints_at_measure_start[BENCH_REPLICAS];
+    uint64_t checkpoints_at_stop[BENCH_REPLICAS];
     struct bench_histogram latency_request;  // one sample per measured request
     struct bench_histogram latency_message;  // one sample per measured message
 };
@@ -188,7 +192,6 @@ struct bench {
     uint64_t waits;         // idle waits for storage or the next tick
     uint64_t turns;         // loop turns (bench_cluster_run_once calls)
     uint64_t warmup_start_ns;
-    uint64_t ops_limit; // requests (ops) the journal can take before the bench stops issuing
     uint8_t *payload;   // message_size bytes, the body of every chat message
     uint8_t *batch_buffer; // TC_MESSAGE_BODY_SIZE_MAX bytes, scratch for building a request
     struct bench_results results;

@@ -145,11 +145,8 @@ int bench_load_init(struct bench *bench) {
         if (result != 0) return result;
         bench->clients_count++;
     }
-    // Every request becomes at most one op; the ring must not wrap (no checkpoints yet), and the
-    // replica refuses requests when the free slots fall to its pipeline reserve.
-    const uint64_t reserve = 2u * TC_PIPELINE_PREPARE_MAX + 2u;
-    tc_assert(bench->options.journal_slots > reserve);
-    bench->ops_limit = bench->options.journal_slots - reserve;
+    // No op limit: the journal ring wraps (replicas checkpoint every journal_slots / 2 ops and
+    // reuse slots behind a quorum-durable checkpoint), so only --duration-s bounds the load.
     bench_histogram_reset(&bench->results.latency_request);
     bench_histogram_reset(&bench->results.latency_message);
     return 0;
@@ -175,12 +172,17 @@ static void load_on_reply(void *context, struct tc_client *tc_client, const stru
 static void load_stop(struct bench *bench, uint64_t now_ns, const char *reason) {
     tc_assert(reason != NULL);
     if (bench->phase == BENCH_PHASE_DRAIN) return;
-    if (bench->phase == BENCH_PHASE_MEASURE) bench->results.measure_end_ns = now_ns;
+    const bool measuring = bench->phase == BENCH_PHASE_MEASURE;
+    if (measuring) bench->results.measure_end_ns = now_ns;
     bench->results.stop_reason = reason;
     for (uint32_t index = 0; index < BENCH_REPLICAS; index++) {
         struct tc_replica_status status;
         tc_replica_status_get(bench->replicas[index].replica, &status);
         bench->results.commit_min_at_stop[index] = status.commit_min;
+        // Stopped before measuring: no checkpoint counts as "during the measured interval".
+        bench->results.checkpoints_at_stop[index] =
+            measuring ? status.checkpoints_durable
+                      : bench->results.checkpoints_at_measure_start[index];
         bench->results.commit_max_at_stop =
             tc_max_u64(bench->results.commit_max_at_stop, status.commit_max);
     }
@@ -207,12 +209,9 @@ static void load_create_room(struct bench *bench, struct bench_client *client) {
     load_request(bench, client, batch.size, 0);
 }
 
-// The next chat batch, unless the bench is stopping or the journal is nearly full.
-static void load_chat(struct bench *bench, struct bench_client *client, uint64_t now_ns) {
+// The next chat batch, unless the bench is stopping.
+static void load_chat(struct bench *bench, struct bench_client *client) {
     tc_assert(client->phase == BENCH_CLIENT_LOADED);
-    if (bench->phase != BENCH_PHASE_DRAIN && bench->results.requests_issued >= bench->ops_limit) {
-        load_stop(bench, now_ns, "journal_full");
-    }
     if (bench->phase == BENCH_PHASE_DRAIN) {
         client->phase = BENCH_CLIENT_DONE;
         return;
@@ -265,7 +264,7 @@ static void load_loaded(struct bench *bench, struct bench_client *client, uint64
         bench->phase = BENCH_PHASE_WARMUP;
         bench->warmup_start_ns = now_ns;
     }
-    load_chat(bench, client, now_ns);
+    load_chat(bench, client);
 }
 
 static void load_on_reply(void *context, struct tc_client *tc_client, const struct tc_header *reply,
@@ -294,7 +293,7 @@ static void load_on_reply(void *context, struct tc_client *tc_client, const stru
         break;
     case BENCH_CLIENT_LOADED:
         load_account(bench, client, body, body_size, now_ns);
-        load_chat(bench, client, now_ns);
+        load_chat(bench, client);
         break;
     default: tc_unreachable();
     }
@@ -350,6 +349,11 @@ void bench_load_phase_update(struct bench *bench, uint64_t now_ns) {
         now_ns >= bench->warmup_start_ns + bench->options.warmup_ms * NS_PER_MS) {
         bench->phase = BENCH_PHASE_MEASURE;
         results->measure_start_ns = now_ns;
+        for (uint32_t index = 0; index < BENCH_REPLICAS; index++) {
+            struct tc_replica_status status;
+            tc_replica_status_get(bench->replicas[index].replica, &status);
+            results->checkpoints_at_measure_start[index] = status.checkpoints_durable;
+        }
     }
     if (bench->phase == BENCH_PHASE_MEASURE &&
         now_ns >= results->measure_start_ns + bench->options.duration_s * NS_PER_S) {

@@ -14,6 +14,9 @@
 #define BENCH_SETTLE_NS (10ull * NS_PER_S) // bound on recovery and drain waits
 // Backups may be far behind at the stop (they share the one loop thread with the primary).
 #define BENCH_CONVERGE_NS (120ull * NS_PER_S)
+// Target for the largest per-message commit latency of the measured interval, checkpoints
+// included (the "checkpoint stall check" line). Reported; it does not change the exit status.
+#define BENCH_STALL_TARGET_US ((uint64_t)50000u)
 
 static struct bench bench; // Large (clients, histograms): static storage, not the stack.
 
@@ -22,8 +25,8 @@ static void usage(FILE *out) {
             "usage: tigerchat-bench [options]\n"
             "  In-process 3-replica VSR group on real files (fdatasync), N clients with one chat\n"
             "  batch in flight each. Prints messages/s and commit latency (send -> reply).\n"
-            "  --duration-s N     measured seconds after warm-up (default 5; the run stops\n"
-            "                     earlier when the journal is nearly full)\n"
+            "  --duration-s N     measured seconds after warm-up (default 5); the only bound on\n"
+            "                     the load: the journal ring wraps (checkpoint every slots/2 ops)\n"
             "  --warmup-ms N      warm-up before measuring (default 500)\n"
             "  --clients N        VSR clients, 1..%u (default 8)\n"
             "  --message-size N   bytes per chat message body, 1..%u (default 200)\n"
@@ -199,7 +202,16 @@ struct bench_figures {
     uint64_t message_us[5]; // p50 p90 p99 p999 max
     uint64_t request_us[5];
     uint64_t message_mean_us;
-    uint64_t op_head;
+    uint64_t op_head; // highest op_head of the replicas at the end
+    // Journal wrap-around and checkpoints (from tc_replica_status at the end of the run).
+    double ring_laps;              // op_head / journal_slots
+    uint64_t checkpoint_interval;  // ops between checkpoints (journal_slots / 2)
+    uint64_t checkpoint_op_newest; // highest durable checkpoint op of the replicas
+    uint64_t checkpoints_measured[BENCH_REPLICAS]; // durable during the measured interval
+    uint64_t state_syncs;          // state syncs completed, all replicas (0 when healthy)
+    // Checkpoint stall check: the exact max per-message latency of the measured interval.
+    bool stall_measured; // at least one message was measured
+    bool stall_pass;     // stall_measured and message_us[4] <= BENCH_STALL_TARGET_US
     // Every chat message of the run over the time from load start until all replicas applied
     // everything: the rate the single loop thread sustains with all three state machines.
     double applied_everywhere_per_second;
@@ -237,10 +249,24 @@ static void figures_compute(const struct bench_end *end, struct bench_figures *f
         figures->applied_everywhere_per_second = (double)results->messages_total / seconds;
     }
     for (uint32_t index = 0; index < BENCH_REPLICAS; index++) {
-        if (end->statuses[index].op_head > figures->op_head) {
-            figures->op_head = end->statuses[index].op_head;
-        }
+        const struct tc_replica_status *status = &end->statuses[index];
+        figures->op_head = tc_max_u64(figures->op_head, status->op_head);
+        figures->checkpoint_op_newest =
+            tc_max_u64(figures->checkpoint_op_newest, status->checkpoint_op);
+        figures->state_syncs += status->syncs_done;
+        tc_assert(results->checkpoints_at_stop[index] >=
+                  results->checkpoints_at_measure_start[index]);
+        figures->checkpoints_measured[index] =
+            results->checkpoints_at_stop[index] - results->checkpoints_at_measure_start[index];
     }
+    tc_assert(bench.options.journal_slots > 0);
+    figures->ring_laps = (double)figures->op_head / (double)bench.options.journal_slots;
+    figures->checkpoint_interval = tc_replica_checkpoint_interval(&bench.replicas[0].options);
+    // message_us[4] is the exact max rounded up to a microsecond, so "<= target us" is the same
+    // as "max <= target x 1000 ns".
+    figures->stall_measured = messages->total > 0;
+    figures->stall_pass =
+        figures->stall_measured && figures->message_us[4] <= BENCH_STALL_TARGET_US;
 }
 
 static const char *replica_state_name(enum tc_replica_state state) {
@@ -276,9 +302,16 @@ static void report_text_summary(const struct bench_end *end, const struct bench_
            " p99.9=%" PRIu64 " max=%" PRIu64 " (client send -> reply, %" PRIu64 " requests)\n",
            f->request_us[0], f->request_us[1], f->request_us[2], f->request_us[3],
            f->request_us[4], r->latency_request.total);
-    printf("  journal    ops used=%" PRIu64 " of %u slots (requests issued=%" PRIu64
-           ", limit=%" PRIu64 ")\n", f->op_head, o->journal_slots, r->requests_issued,
-           bench.ops_limit);
+    printf("  journal    ring laps=%.2f (op_head=%" PRIu64 " / %u slots; checkpoint every %" PRIu64
+           " ops; requests issued=%" PRIu64 ")\n", f->ring_laps, f->op_head, o->journal_slots,
+           f->checkpoint_interval, r->requests_issued);
+    printf("  checkpoint durable: replica0=%" PRIu64 " replica1=%" PRIu64 " replica2=%" PRIu64
+           " (in the measured interval: %" PRIu64 "/%" PRIu64 "/%" PRIu64 "); newest checkpoint "
+           "op=%" PRIu64 "; state syncs=%" PRIu64 " (0 expected)\n",
+           end->statuses[0].checkpoints_durable, end->statuses[1].checkpoints_durable,
+           end->statuses[2].checkpoints_durable, f->checkpoints_measured[0],
+           f->checkpoints_measured[1], f->checkpoints_measured[2], f->checkpoint_op_newest,
+           f->state_syncs);
     printf("  at stop    commit_max=%" PRIu64 " applied: replica0=%" PRIu64 " replica1=%" PRIu64
            " replica2=%" PRIu64 "; applied on all replicas: %.0f messages/s (load start to "
            "convergence)\n", r->commit_max_at_stop, r->commit_min_at_stop[0],
@@ -297,10 +330,20 @@ static void report_text_summary(const struct bench_end *end, const struct bench_
     for (uint32_t i = 0; i < BENCH_REPLICAS; i++) {
         const struct tc_replica_status *st = &end->statuses[i];
         printf("  replica %u  %s%s view=%u op_head=%" PRIu64 " commit_min=%" PRIu64
-               " commit_max=%" PRIu64 " faulty=%u dropped_invalid=%" PRIu64 "\n", i,
+               " commit_max=%" PRIu64 " checkpoint_op=%" PRIu64 " checkpoints=%" PRIu64
+               " syncs=%" PRIu64 " faulty=%u dropped_invalid=%" PRIu64 "\n", i,
                replica_state_name(st->state), st->primary ? " primary" : "", st->view,
-               st->op_head, st->commit_min, st->commit_max, st->journal_faulty,
+               st->op_head, st->commit_min, st->commit_max, st->checkpoint_op,
+               st->checkpoints_durable, st->syncs_done, st->journal_faulty,
                st->messages_dropped_invalid);
+    }
+    if (f->stall_measured) {
+        printf("  checkpoint stall check: max per-message latency %" PRIu64 " us (target <= %"
+               PRIu64 " us): %s\n", f->message_us[4], BENCH_STALL_TARGET_US,
+               f->stall_pass ? "PASS" : "FAIL");
+    } else {
+        printf("  checkpoint stall check: max per-message latency - us (target <= %" PRIu64
+               " us): FAIL (no message measured)\n", BENCH_STALL_TARGET_US);
     }
     printf("  checks     normal=%s finished=%s converged=%s digests_equal=%s failure=%s\n",
            end->normal ? "yes" : "no", end->finished ? "yes" : "no",
@@ -330,9 +373,18 @@ static void report_json(const struct bench_end *end, const struct bench_figures 
            f->request_us[4], r->batches, r->messages, f->duration_s,
            r->stop_reason == NULL ? "none" : r->stop_reason);
     printf("\"clients\":%u,\"message_size\":%u,\"messages_per_batch\":%u,\"journal_slots\":%u,"
-           "\"ops_used\":%" PRIu64 ",\"failed_results\":%" PRIu64 ",", o->clients,
-           o->message_size, r->messages_per_batch, o->journal_slots, f->op_head,
-           r->message_errors);
+           "\"op_head\":%" PRIu64 ",\"requests_issued\":%" PRIu64 ",\"failed_results\":%" PRIu64
+           ",", o->clients, o->message_size, r->messages_per_batch, o->journal_slots, f->op_head,
+           r->requests_issued, r->message_errors);
+    printf("\"ring_laps\":%.3f,\"checkpoint_interval\":%" PRIu64 ",\"checkpoints_durable\":[%"
+           PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"checkpoints_measured\":[%" PRIu64 ",%" PRIu64 ",%"
+           PRIu64 "],\"checkpoint_op\":%" PRIu64 ",\"state_syncs\":%" PRIu64 ",",
+           f->ring_laps, f->checkpoint_interval, end->statuses[0].checkpoints_durable,
+           end->statuses[1].checkpoints_durable, end->statuses[2].checkpoints_durable,
+           f->checkpoints_measured[0], f->checkpoints_measured[1], f->checkpoints_measured[2],
+           f->checkpoint_op_newest, f->state_syncs);
+    printf("\"stall_target_us\":%" PRIu64 ",\"stall_check\":\"%s\",", BENCH_STALL_TARGET_US,
+           f->stall_pass ? "pass" : "fail");
     printf("\"syncs\":%" PRIu64 ",\"sync_mean_us\":%" PRIu64 ",\"sync_max_us\":%" PRIu64
            ",\"storage_errors\":%" PRIu64 ",\"net_messages\":%" PRIu64 ",\"net_dropped\":%" PRIu64
            ",", s->syncs, s->syncs == 0 ? 0 : ns_to_us_ceil(s->sync_ns_total / s->syncs),
@@ -370,8 +422,7 @@ static int report(const struct bench_end *end) {
     else if (bench.failure != NULL) why = bench.failure;
     else if (bench.results.message_errors != 0) why = "some chat results were not ok";
     else if (end->storage.errors != 0) why = "storage errors";
-    else if (!measured) why = "nothing measured: the journal filled during warm-up "
-                              "(raise --journal-slots or lower --warmup-ms)";
+    else if (!measured) why = "nothing measured: no chat reply in the measured interval";
     if (why != NULL) fprintf(stderr, "tigerchat-bench: FAILED: %s\n", why);
     return why == NULL ? 0 : 1;
 }
