@@ -143,6 +143,12 @@ int replica_checkpoint_restore(struct tc_replica *replica) {
         rc = tc_client_sessions_checkpoint_decode(&replica->sessions, room + prefix.room_size,
                                                   prefix.sessions_size);
     }
+    // Every session the replica registers stores its register reply at once: a session without
+    // a stored reply cannot come from a replica, and answering a duplicate from it would fail.
+    for (uint32_t i = 0; rc == TC_OK && i < replica->sessions.capacity; i++) {
+        const struct tc_client_session *session = &replica->sessions.entries[i];
+        if (session->client != 0 && session->reply_size < TC_HEADER_SIZE) rc = TC_ECORRUPT;
+    }
     return rc;
 }
 
