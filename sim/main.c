@@ -16,6 +16,7 @@ struct cli {
     bool quiet;
     bool require_coverage;
     bool coverage;
+    bool reconfig_heavy;
     uint64_t ticks_max;
 };
 
@@ -32,6 +33,8 @@ static void usage(FILE *out) {
             "  --ticks-max N        cap the safety phase at N ticks (the liveness phase follows)\n"
             "  --verbose            per-event trace: replica logs and simulator events, by tick\n"
             "  --quiet              only the result lines\n"
+            "  --reconfig-heavy     reconfiguration-heavy seeds: frequent leadership transfers,\n"
+            "                       64-slot journals (many checkpoints and state syncs)\n"
             "exit status: 0 all seeds passed, 1 an invariant was violated, 2 usage error\n");
 }
 
@@ -77,6 +80,8 @@ static int parse(int argc, char **argv, struct cli *cli) {
             i++;
         } else if (strcmp(arg, "--verbose") == 0) {
             cli->verbose = true;
+        } else if (strcmp(arg, "--reconfig-heavy") == 0) {
+            cli->reconfig_heavy = true;
         } else if (strcmp(arg, "--quiet") == 0) {
             cli->quiet = true;
         } else if (strcmp(arg, "--coverage") == 0) {
@@ -103,7 +108,8 @@ static void print_failure(uint64_t seed, const struct sim_run_result *result) {
 
 static int run_one(const struct cli *cli) {
     struct sim_run_options options = {
-        .seed = cli->seed_first, .safety_ticks_max = cli->ticks_max, .verbose = cli->verbose};
+        .seed = cli->seed_first, .safety_ticks_max = cli->ticks_max, .verbose = cli->verbose,
+        .reconfig_heavy = cli->reconfig_heavy};
     struct sim_run_result *result = calloc(1, sizeof(*result));
     if (result == NULL) return 2;
     sim_run(&options, result);
@@ -136,7 +142,8 @@ static int run_range(const struct cli *cli) {
     uint64_t excused = 0;
     for (uint64_t seed = cli->seed_first; seed <= cli->seed_last; seed++) {
         struct sim_run_options options = {
-            .seed = seed, .safety_ticks_max = cli->ticks_max, .verbose = cli->verbose};
+            .seed = seed, .safety_ticks_max = cli->ticks_max, .verbose = cli->verbose,
+            .reconfig_heavy = cli->reconfig_heavy};
         sim_run(&options, result);
         sim_coverage_add(coverage, &result->coverage);
         if (result->ok) {

@@ -303,6 +303,15 @@ void sim_checker_tick(struct sim_cluster *cluster) {
                 cluster->stats.view_changes += 1;
             }
             checkpoint_agreement(cluster, group, r, &status);
+            if (group->transfer_view != 0 && status.primary && status.view >= group->transfer_view) {
+                if (r == group->transfer_target && status.view == group->transfer_view) {
+                    uint64_t ticks = cluster->tick - group->transfer_tick;
+                    group->transfers_done += 1;
+                    group->transfer_ticks_sum += ticks;
+                    if (ticks > group->transfer_ticks_max) group->transfer_ticks_max = ticks;
+                }
+                group->transfer_view = 0; // done, or superseded by a later view change
+            }
         }
         struct sim_replica *replica = &group->replicas[cluster->tick % group->replica_count];
         if (replica->replica == NULL) continue;

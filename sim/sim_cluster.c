@@ -259,6 +259,7 @@ static void group_options(struct sim_cluster *cluster, struct sim_group *group) 
     // Small rings so that runs wrap them and checkpoint many times.
     static const uint32_t slot_counts[] = {64, 128, 256};
     options->journal_slot_count = slot_counts[tc_prng_below(&cluster->prng, 3)];
+    if (cluster->reconfig_heavy) options->journal_slot_count = slot_counts[0]; // most syncs
     // Small session tables in some seeds, so that sessions get evicted.
     options->clients_max = tc_prng_below(&cluster->prng, 4) == 0
                                ? (uint32_t)tc_prng_range(&cluster->prng, 1, 3)
@@ -311,10 +312,12 @@ static void cluster_deliver(void *context, uint32_t from, uint32_t to, const uin
     }
 }
 
-int sim_cluster_init(struct sim_cluster *cluster, uint64_t seed, bool verbose) {
+int sim_cluster_init(struct sim_cluster *cluster, uint64_t seed, bool verbose,
+                     bool reconfig_heavy) {
     memset(cluster, 0, sizeof(*cluster));
     cluster->seed = seed;
     cluster->verbose = verbose;
+    cluster->reconfig_heavy = reconfig_heavy;
     uint64_t state = seed;
     tc_prng_init(&cluster->prng, tc_prng_splitmix64(&state));
     tc_prng_init(&cluster->fault_prng, tc_prng_splitmix64(&state));

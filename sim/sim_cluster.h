@@ -48,6 +48,7 @@ enum sim_fault {
     SIM_FAULT_PAUSE,
     SIM_FAULT_CLOCK,
     SIM_FAULT_EVICTION, // not a fault, but a path the workload must reach
+    SIM_FAULT_LEADER_TRANSFER, // an operator-style leadership transfer (not a fault either)
     SIM_FAULT_COUNT,
 };
 
@@ -73,6 +74,7 @@ struct sim_swarm {
     uint32_t clock_jump_ppm;     // per replica per tick
     uint32_t clock_skew_ns_max;  // initial offset bound
     uint32_t clock_drift_ppm_max;
+    uint32_t transfer_ppm;       // per group per tick: the primary hands over to another replica
 };
 
 // An acknowledged prepare (sim_durability.c): what a replica's prepare_ok promised is on its disk.
@@ -146,6 +148,15 @@ struct sim_group {
     bool *checkpoint_seen;
     uint64_t checkpoint_capacity;
     uint64_t checkpoints_durable; // summed over replicas (coverage)
+    // Leadership transfers: the target and the view it should lead; counted done when it is seen
+    // normal primary of that view or a later one.
+    uint64_t transfers_requested;
+    uint64_t transfers_done;
+    uint32_t transfer_view; // 0: none pending
+    uint64_t transfer_tick; // when the pending transfer was requested
+    uint64_t transfer_ticks_sum; // request -> target normal primary, over completed transfers
+    uint64_t transfer_ticks_max;
+    uint8_t transfer_target;
     uint64_t commit_capacity;
     uint64_t *request_keys; // open-addressing set of (client, request) committed
     uint64_t request_keys_capacity;
@@ -216,6 +227,7 @@ struct sim_cluster {
     uint64_t cluster_id;
     uint64_t tick;
     bool verbose;
+    bool reconfig_heavy; // --reconfig-heavy: frequent leadership transfers, smallest rings
     bool liveness; // the liveness phase has begun
     struct tc_prng prng;          // structure and workload decisions
     struct tc_prng fault_prng;    // fault scheduler
@@ -236,7 +248,8 @@ struct sim_cluster {
 };
 
 // sim_cluster.c
-int sim_cluster_init(struct sim_cluster *cluster, uint64_t seed, bool verbose);
+int sim_cluster_init(struct sim_cluster *cluster, uint64_t seed, bool verbose,
+                     bool reconfig_heavy);
 void sim_cluster_deinit(struct sim_cluster *cluster);
 void sim_cluster_tick(struct sim_cluster *cluster);
 void sim_replica_crash(struct sim_replica *replica, bool machine);

@@ -19,6 +19,7 @@ static const char *const fault_names[SIM_FAULT_COUNT] = {
     [SIM_FAULT_PAUSE] = "pause",
     [SIM_FAULT_CLOCK] = "clock_skew_jump",
     [SIM_FAULT_EVICTION] = "client_eviction",
+    [SIM_FAULT_LEADER_TRANSFER] = "leadership_transfer",
 };
 
 const char *sim_fault_name(uint32_t fault) {

@@ -2,6 +2,7 @@
 
 #include "sim_cluster.h"
 #include "tc_assert.h"
+#include "tc_err.h"
 
 // Swarm parameters (each seed draws its own fault rates, some of them zero) and the fault
 // scheduler: crashes and restarts, pauses, partitions, clock jumps.
@@ -30,6 +31,8 @@ void sim_swarm_draw(struct sim_cluster *cluster) {
     swarm->clock_jump_ppm = swarm_rate(prng, 10, 500);
     swarm->clock_skew_ns_max = (uint32_t)tc_prng_range(prng, 0, 2000000000u);
     swarm->clock_drift_ppm_max = (uint32_t)tc_prng_range(prng, 0, 200);
+    swarm->transfer_ppm = cluster->reconfig_heavy ? (uint32_t)tc_prng_range(prng, 2000, 20000)
+                                                  : swarm_rate(prng, 20, 1000);
 }
 
 void sim_network_options_draw(struct sim_cluster *cluster, struct sim_network_options *options) {
@@ -204,9 +207,36 @@ static void replica_faults_tick(struct sim_cluster *cluster, struct sim_replica 
     }
 }
 
+// Asks the group's normal primary (if any) to hand over to another replica, as an operator would
+// (tigerctl, later). Whether it completes depends on the faults; the summary counts both.
+static void transfer_tick(struct sim_cluster *cluster, struct sim_group *group) {
+    struct tc_prng *prng = &cluster->fault_prng;
+    if (group->replica_count < 2 || cluster->liveness) return;
+    if (!tc_prng_chance_ppm(prng, cluster->swarm.transfer_ppm)) return;
+    for (uint8_t r = 0; r < group->replica_count; r++) {
+        struct sim_replica *replica = &group->replicas[r];
+        if (!sim_replica_up(replica)) continue;
+        struct tc_replica_status status;
+        tc_replica_status_get(replica->replica, &status);
+        if (!status.primary) continue;
+        uint8_t target = (uint8_t)tc_prng_below(prng, group->replica_count - 1u);
+        if (target >= r) target++;
+        if (tc_replica_transfer_leadership(replica->replica, target) != TC_OK) return;
+        uint32_t view = status.view + 1;
+        while (view % group->replica_count != target) view++;
+        group->transfer_view = view;
+        group->transfer_target = target;
+        group->transfer_tick = cluster->tick;
+        group->transfers_requested += 1;
+        cluster->coverage.faults[SIM_FAULT_LEADER_TRANSFER] += 1;
+        return;
+    }
+}
+
 void sim_faults_tick(struct sim_cluster *cluster) {
     if (cluster->tick == 1) clock_init(cluster);
     partitions_tick(cluster);
+    for (uint32_t g = 0; g < cluster->group_count; g++) transfer_tick(cluster, &cluster->groups[g]);
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         for (uint8_t r = 0; r < cluster->groups[g].replica_count; r++) {
             replica_faults_tick(cluster, &cluster->groups[g].replicas[r]);

@@ -199,6 +199,21 @@ static void summary_build(const struct sim_cluster *cluster, struct sim_run_resu
     }
     text_add(&text, " state sync chunks delivered %llu\n",
              (unsigned long long)cluster->coverage.commands[TC_COMMAND_SYNC]);
+    text_add(&text, "leadership transfers:");
+    for (uint32_t g = 0; g < cluster->group_count; g++) {
+        const struct sim_group *group = &cluster->groups[g];
+        text_add(&text, " g%u %llu requested, %llu led by their target", g,
+                 (unsigned long long)group->transfers_requested,
+                 (unsigned long long)group->transfers_done);
+        if (group->transfers_done > 0) {
+            text_add(&text, " (mean %llu ms, max %llu ms)",
+                     (unsigned long long)(group->transfer_ticks_sum * TC_TICK_MS /
+                                          group->transfers_done),
+                     (unsigned long long)(group->transfer_ticks_max * TC_TICK_MS));
+        }
+        text_add(&text, ";");
+    }
+    text_add(&text, "\n");
     text_add(&text, "durability: %llu acknowledged prepares recorded, %llu not on disk after a "
                     "crash (allowed only if never committed)\n",
              (unsigned long long)cluster->stats.acks_recorded,
@@ -257,7 +272,8 @@ void sim_run(const struct sim_run_options *options, struct sim_run_result *resul
     tc_assert_handler_fn previous = tc_assert_set_handler(assert_handler);
     assert_escape = &escape;
     if (setjmp(escape) == 0) {
-        int init = sim_cluster_init(cluster, options->seed, options->verbose);
+        int init = sim_cluster_init(cluster, options->seed, options->verbose,
+                                    options->reconfig_heavy);
         if (init != TC_OK) {
             sim_fail(cluster, "setup", "cluster init failed: %s", tc_strerror(init));
         } else {

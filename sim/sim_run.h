@@ -15,6 +15,7 @@ struct sim_run_options {
     uint64_t seed;
     uint64_t safety_ticks_max; // 0: as drawn from the seed; else a cap on the safety phase
     bool verbose;
+    bool reconfig_heavy; // frequent leadership transfers and the smallest journal rings
 };
 
 struct sim_run_result {

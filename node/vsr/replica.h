@@ -99,6 +99,11 @@ void tc_replica_tick(struct tc_replica *replica);
 void tc_replica_on_message(struct tc_replica *replica, const uint8_t *message, uint32_t size);
 
 void tc_replica_status_get(const struct tc_replica *replica, struct tc_replica_status *status);
+// Leadership transfer: a normal primary hands the group to replica `target` through a view change
+// to the next view `target` leads (docs/vsr.md §11.5). It stops taking requests at once; its
+// prepares in flight survive the view change or are retried by their clients (exactly once).
+// TC_OK, TC_EPERM if this replica is not a normal primary, TC_EINVAL for a bad target.
+int tc_replica_transfer_leadership(struct tc_replica *replica, uint8_t target);
 // The header of `op` in this replica's log if known and its prepare is durable here, else NULL.
 const struct tc_header *tc_replica_log_header(const struct tc_replica *replica, uint64_t op);
 const struct tc_room_machine *tc_replica_room(const struct tc_replica *replica);

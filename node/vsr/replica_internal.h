@@ -140,6 +140,7 @@ struct tc_replica {
     struct replica_sync sync;
     uint64_t syncs_started;
     uint64_t syncs_done;
+    uint64_t transfers_started;
 
     uint64_t messages_dropped_invalid;
     uint64_t requests_dropped;

@@ -565,8 +565,33 @@ void replica_on_request_start_view(struct tc_replica *replica, const struct tc_h
     replica_send_start_view(replica, header->replica);
 }
 
+int tc_replica_transfer_leadership(struct tc_replica *replica, uint8_t target) {
+    if (target >= replica->replica_count || target == replica->replica) return TC_EINVAL;
+    if (replica->state != TC_REPLICA_NORMAL || !replica_is_primary(replica)) return TC_EPERM;
+    if (replica->abdicating) return TC_EPERM;
+    uint32_t view = replica->view + 1;
+    while (replica_primary_index(replica, view) != target) view++;
+    tc_assert(view - replica->view <= replica->replica_count);
+    replica_log(replica, TC_LOG_INFO, "leadership transfer to r%u: view %u", target, view);
+    replica->abdicating = true; // no new requests, no heartbeats: the group moves on
+    replica->transfers_started++;
+    replica_vote(replica, view);
+    return TC_OK;
+}
+
 void replica_on_start_view_change(struct tc_replica *replica, const struct tc_header *header) {
     if (!view_change_allowed(replica)) return;
+    // Our own primary wants to leave its view (leadership transfer or abdication): follow at once
+    // rather than after our normal timeout. Votes are always safe; only the primary's count here.
+    if (replica->state == TC_REPLICA_NORMAL && header->view > replica->view &&
+        header->replica == replica_primary_index(replica, replica->view) &&
+        !replica_is_primary(replica) && replica->svc_votes[replica->replica] < header->view) {
+        if (header->view > replica->svc_votes[header->replica]) {
+            replica->svc_votes[header->replica] = header->view;
+        }
+        replica_vote(replica, header->view);
+        return;
+    }
     if (header->view > replica->svc_votes[header->replica]) {
         replica->svc_votes[header->replica] = header->view;
     }
