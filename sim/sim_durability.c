@@ -23,16 +23,19 @@
 //     atlas never faults both the prepare slot and the header entry of one slot on one replica, so
 //     on correct code one of them always survives. An acknowledged entry not held becomes a suspect.
 //     An op at or below the disk's durable checkpoint is held too: the checkpoint holds its effects,
-//     and its journal slot may legitimately be reused (docs/vsr.md §11.2). Acks are kept per
-//     journal slot (the latest acknowledged op in it).
+//     and its journal slot may legitimately be reused (docs/vsr.md §11.2). Acks are kept by op
+//     modulo four ring laps (see acks_count).
 //  3. A suspect is a violation once (or as soon as) its op is committed with the suspect checksum.
 //     An acknowledged entry may be legitimately superseded (a later view installs another prepare
 //     at that op and the replica overwrites the slot), but then the acknowledged prepare can never
 //     be committed: committed entries are in every later view's canonical log. So the check cannot
 //     fire on a correct replica, whatever the view history.
 
+// Acks are kept by op modulo four ring laps: an acknowledged op stays checked until three more laps
+// of acks replaced it, long after a correct replica's checkpoint covers it (half a lap) — so a
+// replica that reuses a slot too early is still caught (planted bug slot_reuse_early).
 static uint64_t acks_count(const struct sim_replica *replica) {
-    return replica->group->options.journal_slot_count;
+    return 4u * (uint64_t)replica->group->options.journal_slot_count;
 }
 
 int sim_durability_init(struct sim_replica *replica) {

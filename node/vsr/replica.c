@@ -1139,7 +1139,7 @@ void replica_send_prepare_ok(struct tc_replica *replica) {
     tc_assert(!replica_is_primary(replica));
     tc_assert(replica->log_view == replica->view);
     uint64_t op = prepare_ok_max(replica);
-    uint64_t checkpoint_op = tc_journal_checkpoint_op(replica->journal);
+    uint64_t checkpoint_op = replica_checkpoint_op_covered(replica);
     if (op == 0 && checkpoint_op > 0 && replica->commit_min > 0 &&
         replica->op_chained_min <= replica->commit_min) {
         // Nothing new to acknowledge, but the primary must learn our durable checkpoint (it may be

@@ -44,10 +44,19 @@ uint64_t tc_replica_checkpoint_interval(const struct tc_replica_options *options
     return replica_checkpoint_interval(options->journal_slot_count);
 }
 
+// The op whose slot reuse our durable checkpoint allows: ops up to it are covered by it.
+uint64_t replica_checkpoint_op_covered(const struct tc_replica *replica) {
+#if defined(TC_PLANTED_BUG_SLOT_REUSE_EARLY)
+    return replica->commit_min; // planted bug: "applied, so its log entry is no longer needed"
+#else
+    return tc_journal_checkpoint_op(replica->journal);
+#endif
+}
+
 // The highest op this replica may write into its journal: the ring holds
 // [durable checkpoint, durable checkpoint + slot_count).
 uint64_t replica_op_write_max(const struct tc_replica *replica) {
-    return tc_journal_checkpoint_op(replica->journal) + replica->options.journal_slot_count - 1;
+    return replica_checkpoint_op_covered(replica) + replica->options.journal_slot_count - 1;
 }
 
 bool replica_op_writable(const struct tc_replica *replica, uint64_t op) {
@@ -59,7 +68,7 @@ static uint64_t checkpoint_op_quorum(const struct tc_replica *replica) {
     uint64_t ops[TC_REPLICAS_MAX];
     uint8_t count = replica->replica_count;
     for (uint8_t r = 0; r < count; r++) {
-        ops[r] = r == replica->replica ? tc_journal_checkpoint_op(replica->journal)
+        ops[r] = r == replica->replica ? replica_checkpoint_op_covered(replica)
                                        : replica->checkpoint_op_heard[r];
     }
     // The quorum_replication-th highest: sort descending (at most TC_REPLICAS_MAX entries).
@@ -76,7 +85,7 @@ static uint64_t checkpoint_op_quorum(const struct tc_replica *replica) {
 // The primary prepares op x only if the op it overwrites, x - slot_count, is covered by a
 // checkpoint durable on a quorum and by its own durable checkpoint.
 uint64_t replica_op_prepare_max(const struct tc_replica *replica) {
-    uint64_t own = tc_journal_checkpoint_op(replica->journal);
+    uint64_t own = replica_checkpoint_op_covered(replica);
     uint64_t quorum = checkpoint_op_quorum(replica);
     uint64_t covered = quorum < own ? quorum : own;
     return covered + replica->options.journal_slot_count - 1;

@@ -176,6 +176,7 @@ void replica_persist_view(struct tc_replica *replica);
 // replica_checkpoint.c.
 uint64_t replica_checkpoint_interval(uint32_t slot_count);
 uint64_t replica_checkpoint_size_max(const struct tc_replica_options *options);
+uint64_t replica_checkpoint_op_covered(const struct tc_replica *replica);
 uint64_t replica_op_write_max(const struct tc_replica *replica);
 bool replica_op_writable(const struct tc_replica *replica, uint64_t op);
 uint64_t replica_op_prepare_max(const struct tc_replica *replica);
