@@ -176,6 +176,7 @@ void replica_log_adopt_checkpoint(struct tc_replica *replica, const struct tc_he
     if (replica->commit_max < op) replica->commit_max = op;
     if (replica->op_prepare_ok_max < op) replica->op_prepare_ok_max = op;
     if (replica->anchor_op > 0 && replica->anchor_op <= op) replica->anchor_op = 0;
+    if (primary) pipeline_pop_applied(replica); // a new primary catching up: ops <= op are done
     if (tc_journal_set_header(replica->journal, header)) prepare_ok_cache_invalidate(replica, op);
     if (replica->op_head <= op) {
         replica->op_head = op;
@@ -192,12 +193,15 @@ void replica_log_adopt_checkpoint(struct tc_replica *replica, const struct tc_he
         chained--;
     }
     replica->op_chained_min = chained;
-    if (primary) pipeline_pop_applied(replica); // a new primary catching up: ops <= op are done
     const struct tc_header *above = log_header(replica, op + 1);
     if (chained == op + 1 && above != NULL && !tc_checksum_equal(&above->parent, &header->checksum)) {
-        tc_assert(!primary); // a normal primary's log is hash-chained to the committed history
         replica_log(replica, TC_LOG_WARN, "sync: our suffix above op %llu forks from the "
                     "checkpoint: cut", (unsigned long long)op);
+        if (primary) {
+            // Only a primary of a view the group has left can hold a fork of the committed
+            // history (seed 8680): it leaves its view before its log is cut.
+            replica_view_change_start(replica, replica->view + 1);
+        }
         replica_log_truncate(replica, op);
         replica->op_chained_min = op;
     }

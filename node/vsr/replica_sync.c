@@ -52,7 +52,25 @@ void replica_sync_start(struct tc_replica *replica, uint8_t target) {
     sync_request(replica);
 }
 
-bool replica_sync_busy(const struct tc_replica *replica) { return replica->sync.active; }
+// Commits pause once a transfer is fixed on a checkpoint (its first chunk arrived): that state will
+// replace ours. Before that, commits may still make progress through repair.
+bool replica_sync_busy(const struct tc_replica *replica) {
+    return replica->sync.active && replica->sync.checkpoint_op != 0;
+}
+
+// The peer whose durable checkpoint is the newest we heard of, if it is beyond our commit.
+static bool sync_best_peer(const struct tc_replica *replica, uint8_t *peer) {
+    uint64_t best_op = replica->commit_min;
+    bool found = false;
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        if (r != replica->replica && replica->checkpoint_op_heard[r] > best_op) {
+            best_op = replica->checkpoint_op_heard[r];
+            *peer = r;
+            found = true;
+        }
+    }
+    return found;
+}
 
 // Per tick: the stuck trigger, and restarting a stalled transfer with another peer.
 void replica_sync_tick(struct tc_replica *replica) {
@@ -68,22 +86,20 @@ void replica_sync_tick(struct tc_replica *replica) {
         if (sync->installing || ++sync->stall_ticks < SYNC_STALL_TICKS) return;
         uint8_t next = (uint8_t)((sync->target + 1) % replica->replica_count);
         if (next == replica->replica) next = (uint8_t)((next + 1) % replica->replica_count);
-        replica_log(replica, TC_LOG_INFO, "state sync from r%u stalled: trying r%u", sync->target,
-                    next);
         sync_reset(replica);
+        if (sync->stuck_ticks < SYNC_STUCK_TICKS) {
+            // Commits moved meanwhile (repair caught up): no transfer needed (seed 22863: a sync
+            // nobody could answer kept commits paused forever).
+            replica_log(replica, TC_LOG_INFO, "state sync stalled: abandoned (commits progress)");
+            return;
+        }
+        replica_log(replica, TC_LOG_INFO, "state sync stalled: trying r%u", next);
         replica_sync_start(replica, next);
         return;
     }
     if (sync->stuck_ticks < SYNC_STUCK_TICKS) return;
     uint8_t best = replica->replica;
-    uint64_t best_op = replica->commit_min;
-    for (uint8_t r = 0; r < replica->replica_count; r++) {
-        if (r != replica->replica && replica->checkpoint_op_heard[r] > best_op) {
-            best = r;
-            best_op = replica->checkpoint_op_heard[r];
-        }
-    }
-    if (best != replica->replica) replica_sync_start(replica, best);
+    if (sync_best_peer(replica, &best)) replica_sync_start(replica, best);
 }
 
 // Serving: a chunk of our durable checkpoint, if it is newer than the requester's commit.

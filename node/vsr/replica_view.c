@@ -536,6 +536,10 @@ void replica_on_start_view(struct tc_replica *replica, const struct tc_header *h
         replica_log(replica, TC_LOG_WARN, "start_view head %llu beyond our journal (max %llu): "
                     "waiting for our checkpoint", (unsigned long long)header->op,
                     (unsigned long long)replica_op_write_max(replica));
+        // The view is established: leave ours (we may be its old primary) while we sync.
+        if (header->view > replica->view && view_change_allowed(replica)) {
+            replica_view_change_start(replica, header->view);
+        }
         replica_sync_start(replica, header->replica);
         return;
     }
