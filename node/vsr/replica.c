@@ -865,6 +865,7 @@ static void journal_checkpoint_callback(void *context, uint64_t op, int result) 
     }
     tc_assert(tc_journal_checkpoint_op(replica->journal) == op);
     replica->checkpoints_durable++;
+    replica->sync.buffer_overwritten = false; // the buffer holds the durable checkpoint again
     if (replica->sync.installing) replica_sync_installed(replica);
     if (replica->state == TC_REPLICA_STOPPED) return;
     replica_log(replica, TC_LOG_DEBUG, "checkpoint durable at op %llu", (unsigned long long)op);

@@ -55,6 +55,8 @@ struct replica_sync {
     uint32_t stall_ticks;
     uint32_t stuck_ticks;     // ticks without commit progress
     uint64_t commit_min_seen;
+    bool buffer_overwritten;  // chunks of an abandoned transfer replaced the durable bytes in the
+                              // journal's checkpoint buffer: serve nothing until it is rewritten
 };
 
 struct serve_read {

@@ -106,6 +106,7 @@ void replica_sync_tick(struct tc_replica *replica) {
 void replica_on_request_sync(struct tc_replica *replica, const struct tc_header *header) {
     if (replica->state != TC_REPLICA_NORMAL && replica->state != TC_REPLICA_VIEW_CHANGE) return;
     if (replica->sync.active || tc_journal_checkpoint_busy(replica->journal)) return;
+    if (replica->sync.buffer_overwritten) return;
     const struct tc_superblock *sb = tc_journal_superblock(replica->journal);
     if (sb->checkpoint_op == 0 || sb->checkpoint_op <= header->commit) return;
     if (header->checkpoint_op != 0 && header->checkpoint_op != sb->checkpoint_op) return;
@@ -185,6 +186,7 @@ void replica_on_sync(struct tc_replica *replica, const struct tc_header *header,
     tc_assert(sync->received + chunk <= sync->size); // validated with the header
     uint8_t *buffer = tc_journal_checkpoint_buffer(replica->journal);
     memcpy(buffer + sync->received, body + TC_HEADER_SIZE, chunk);
+    sync->buffer_overwritten = true; // until our next checkpoint write (local or this one) lands
     sync->received += chunk;
     sync->stall_ticks = 0;
     if (sync->received < sync->size) {
