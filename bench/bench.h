@@ -32,6 +32,7 @@ struct bench_options {
     uint32_t journal_slots;  // journal_slot_count of every replica (power of two)
     uint32_t net_slots;      // capacity of the in-process network queue (messages)
     uint32_t storage_threads; // worker threads per replica data file
+    uint32_t transfer_at_ms; // leadership transfer this long into the measured interval; 0: off
     uint64_t seed;
     const char *dir;
     bool keep;  // keep the data files (default: delete them at the end)
@@ -178,6 +179,32 @@ struct bench_results {
     struct bench_histogram latency_message;  // one sample per measured message
 };
 
+// Leadership transfer during the load (--transfer-at-ms, bench_transfer.c): the primary is asked
+// to hand the group to the next replica, and the bench times it until a replica reports that it
+// is a normal primary in the transfer's view (or a later one).
+enum bench_transfer_state {
+    BENCH_TRANSFER_OFF = 0,       // --transfer-at-ms 0
+    BENCH_TRANSFER_PENDING = 1,   // not requested yet
+    BENCH_TRANSFER_REQUESTED = 2, // waiting for a normal primary in view >= view_target
+    BENCH_TRANSFER_DONE = 3,
+    BENCH_TRANSFER_REFUSED = 4,   // tc_replica_transfer_leadership returned an error
+};
+
+struct bench_transfer {
+    enum bench_transfer_state state;
+    int result;              // of tc_replica_transfer_leadership
+    uint8_t from;            // the primary asked to transfer
+    uint8_t to;              // (from + 1) % BENCH_REPLICAS
+    uint8_t leader;          // the replica first seen normal primary in a view >= view_target
+    uint32_t view_from;      // view of `from` at the request
+    uint32_t view_target;    // smallest view > view_from that `to` leads (as the replica computes)
+    uint32_t view_reached;   // view of `leader` when it was seen
+    uint64_t request_ns;     // monotonic, just before the call
+    uint64_t done_ns;        // monotonic, when `leader` was seen
+    uint64_t requests;       // chat requests in flight at some point during the transfer
+    uint64_t latency_max_ns; // their largest send -> reply latency (= per-message latency)
+};
+
 struct bench {
     struct bench_options options;
     struct bench_net net;
@@ -195,6 +222,7 @@ struct bench {
     uint8_t *payload;   // message_size bytes, the body of every chat message
     uint8_t *batch_buffer; // TC_MESSAGE_BODY_SIZE_MAX bytes, scratch for building a request
     struct bench_results results;
+    struct bench_transfer transfer;
     uint64_t format_ns; // time to create + format the three data files
     uint64_t recover_ns; // time from open to all replicas normal
     const char *failure;    // set when the run cannot be trusted (eviction, failed op)
@@ -204,7 +232,8 @@ struct bench {
 // bench_cluster.c
 int bench_cluster_init(struct bench *bench);
 void bench_cluster_deinit(struct bench *bench);
-// One turn of the loop: ticks due, network deliveries, storage completions, then (if idle) a
+// One turn of the loop: ticks due, network deliveries, storage completions, the leadership
+// transfer step (bench_transfer_update), then (if idle) a
 // bounded wait for a storage completion or the next tick. Returns the monotonic time at the end.
 uint64_t bench_cluster_run_once(struct bench *bench);
 // Stops the network (discarding queued messages) and waits until no storage op is in flight.
@@ -227,5 +256,12 @@ void bench_load_client_message(struct bench *bench, uint64_t client_id, const ui
 void bench_load_tick(struct bench *bench);
 // Moves the bench between warm-up, measurement and drain according to the clock.
 void bench_load_phase_update(struct bench *bench, uint64_t now_ns);
+
+// bench_transfer.c
+void bench_transfer_init(struct bench *bench); // pending if --transfer-at-ms is set, else off
+// Requests the transfer when due, then watches for its completion. Called every loop turn.
+void bench_transfer_update(struct bench *bench);
+// A chat reply: counted if the request was in flight during the transfer.
+void bench_transfer_on_reply(struct bench *bench, uint64_t request_start_ns, uint64_t reply_ns);
 
 #endif

@@ -284,6 +284,7 @@ uint64_t bench_cluster_run_once(struct bench *bench) {
     cluster_ticks(bench, now_ns);
     const uint32_t delivered = cluster_deliver(bench);
     const uint32_t completed = cluster_poll_storage(bench);
+    bench_transfer_update(bench); // Before the idle wait: it reads the clock of this turn.
     if (delivered == 0 && completed == 0 && bench->net.count == 0) {
         cluster_wait(bench, bench->tick_next_ns);
     }

@@ -251,6 +251,7 @@ static void load_account(struct bench *bench, struct bench_client *client, const
     results->batches_total++;
     results->messages_total += messages;
     results->message_errors += load_reply_errors(body, body_size, messages);
+    bench_transfer_on_reply(bench, client->request_start_ns, now_ns);
     if (bench->phase != BENCH_PHASE_MEASURE) return;
     results->batches++;
     results->messages += messages;

@@ -35,6 +35,8 @@ static void usage(FILE *out) {
             "  --journal-slots N  journal slots per replica, power of two %u..%u (default 8192)\n"
             "  --net-slots N      in-process network queue capacity (default 1024)\n"
             "  --storage-threads N  I/O threads per data file, 1..%u (default %u)\n"
+            "  --transfer-at-ms N N ms into the measured interval, ask the primary to hand the\n"
+            "                     group to the next replica and time it (default 0: off)\n"
             "  --seed N           seed for ids, payload and replica PRNGs (default 1)\n"
             "  --keep             keep the data files (default: delete them)\n"
             "  --json             print one JSON object instead of the text report\n"
@@ -76,6 +78,7 @@ static int parse_number_option(struct bench_options *options, const char *name,
          &options->journal_slots},
         {"--net-slots", 64, 65536, &options->net_slots},
         {"--storage-threads", 1, TC_IO_LINUX_STORAGE_THREADS_MAX, &options->storage_threads},
+        {"--transfer-at-ms", 0, 3600000, &options->transfer_at_ms},
     };
     for (uint32_t i = 0; i < TC_ARRAY_COUNT(table); i++) {
         if (strcmp(name, table[i].name) != 0) continue;
@@ -129,6 +132,10 @@ static int parse_options(struct bench_options *options, int argc, char **argv) {
     }
     if (!tc_is_power_of_two(options->journal_slots)) {
         fprintf(stderr, "tigerchat-bench: --journal-slots must be a power of two\n");
+        return 2;
+    }
+    if (options->transfer_at_ms >= (uint64_t)options->duration_s * 1000u) {
+        fprintf(stderr, "tigerchat-bench: --transfer-at-ms must be below --duration-s x 1000\n");
         return 2;
     }
     return 0;
@@ -280,6 +287,74 @@ static const char *replica_state_name(enum tc_replica_state state) {
     }
 }
 
+// ------------------------------------------------------------------------------------------------
+// Leadership transfer (--transfer-at-ms): one line in the text report, fields in the JSON.
+
+static const char *transfer_state_name(enum bench_transfer_state state) {
+    switch (state) {
+    case BENCH_TRANSFER_OFF: return "off";
+    case BENCH_TRANSFER_PENDING: return "not_requested";
+    case BENCH_TRANSFER_REQUESTED: return "incomplete";
+    case BENCH_TRANSFER_DONE: return "done";
+    case BENCH_TRANSFER_REFUSED: return "refused";
+    default: return "unknown";
+    }
+}
+
+static double transfer_ms(const struct bench_transfer *transfer) {
+    tc_assert(transfer->state == BENCH_TRANSFER_DONE);
+    tc_assert(transfer->done_ns >= transfer->request_ns);
+    return (double)(transfer->done_ns - transfer->request_ns) / 1e6;
+}
+
+// The outcome after "r1 -> r2 (view 1 -> 4) ": refused, incomplete or the time it took.
+static void report_transfer_outcome(const struct bench_transfer *t) {
+    if (t->state == BENCH_TRANSFER_REFUSED) {
+        printf("refused: %s (%s)\n", tc_errname(t->result), tc_strerror(t->result));
+        return;
+    }
+    if (t->state == BENCH_TRANSFER_DONE) printf("took %.1f ms", transfer_ms(t));
+    else printf("did not complete before the run ended");
+    printf("; requests during it: max per-message latency %" PRIu64 " us (%" PRIu64
+           " requests)", ns_to_us_ceil(t->latency_max_ns), t->requests);
+    if (t->state == BENCH_TRANSFER_DONE &&
+        (t->leader != t->to || t->view_reached != t->view_target)) {
+        printf("; first normal primary seen: r%u in view %u", t->leader, t->view_reached);
+    }
+    printf("\n");
+}
+
+static void report_transfer_text(void) {
+    const struct bench_transfer *t = &bench.transfer;
+    if (t->state == BENCH_TRANSFER_OFF) return;
+    if (t->state == BENCH_TRANSFER_PENDING) {
+        printf("  leadership transfer: not requested (the measured interval ended before %u ms "
+               "had passed with a primary to ask)\n", bench.options.transfer_at_ms);
+        return;
+    }
+    printf("  leadership transfer: r%u -> r%u (view %u -> %u) ", t->from, t->to, t->view_from,
+           t->view_target);
+    report_transfer_outcome(t);
+}
+
+// Fields followed by a comma; nothing without --transfer-at-ms.
+static void report_transfer_json(void) {
+    const struct bench_transfer *t = &bench.transfer;
+    if (t->state == BENCH_TRANSFER_OFF) return;
+    printf("\"transfer\":\"%s\",", transfer_state_name(t->state));
+    if (t->state == BENCH_TRANSFER_DONE) printf("\"transfer_ms\":%.1f,", transfer_ms(t));
+    else printf("\"transfer_ms\":null,");
+    if (t->state == BENCH_TRANSFER_PENDING) return;
+    printf("\"transfer_from\":%u,\"transfer_to\":%u,\"transfer_view_from\":%u,"
+           "\"transfer_view_to\":%u,\"transfer_result\":\"%s\",\"transfer_requests\":%" PRIu64
+           ",\"transfer_max_us\":%" PRIu64 ",", t->from, t->to, t->view_from, t->view_target,
+           tc_errname(t->result), t->requests, ns_to_us_ceil(t->latency_max_ns));
+    if (t->state == BENCH_TRANSFER_DONE) {
+        printf("\"transfer_leader\":%u,\"transfer_view_reached\":%u,", t->leader,
+               t->view_reached);
+    }
+}
+
 static void report_text_summary(const struct bench_end *end, const struct bench_figures *f) {
     const struct bench_results *r = &bench.results;
     const struct bench_options *o = &bench.options;
@@ -345,6 +420,7 @@ static void report_text_summary(const struct bench_end *end, const struct bench_
         printf("  checkpoint stall check: max per-message latency - us (target <= %" PRIu64
                " us): FAIL (no message measured)\n", BENCH_STALL_TARGET_US);
     }
+    report_transfer_text();
     printf("  checks     normal=%s finished=%s converged=%s digests_equal=%s failure=%s\n",
            end->normal ? "yes" : "no", end->finished ? "yes" : "no",
            end->converged ? "yes" : "no", end->digests_equal ? "yes" : "no",
@@ -395,6 +471,7 @@ static void report_json(const struct bench_end *end, const struct bench_figures 
            r->commit_max_at_stop, r->commit_min_at_stop[0], r->commit_min_at_stop[1],
            r->commit_min_at_stop[2], (double)end->converge_ns / 1e6,
            f->applied_everywhere_per_second);
+    report_transfer_json();
     printf("\"converged\":%s,\"digests_equal\":%s,\"failure\":\"%s\"}\n",
            end->converged ? "true" : "false", end->digests_equal ? "true" : "false",
            bench.failure == NULL ? "none" : bench.failure);
@@ -434,6 +511,7 @@ int main(int argc, char **argv) {
         return parsed < 0 ? 0 : 2;
     }
     bench.cluster = 0x7463000000000000ull ^ bench.options.seed;
+    bench_transfer_init(&bench);
     int result = bench_cluster_init(&bench);
     if (result == 0) result = bench_load_init(&bench);
     if (result != 0) {
