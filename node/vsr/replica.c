@@ -817,9 +817,12 @@ static void journal_read_callback(void *context, uint8_t *buffer, uint64_t op, i
         replica->commit_reading = false;
         const struct tc_header *header = (const struct tc_header *)(const void *)buffer;
         const struct tc_header *entry = log_header(replica, op);
+        // A sync or a checkpoint write may have begun while the read was in flight (seeds 1840,
+        // 3116, ...: a checkpoint op applied while the journal was writing a synced checkpoint).
         if (result == TC_OK && op == replica->commit_min + 1 && op <= replica->commit_max &&
             entry != NULL && tc_checksum_equal(&entry->checksum, &header->checksum) &&
-            replica_connected(replica)) {
+            replica_connected(replica) && !replica_sync_busy(replica) &&
+            !replica_checkpoint_wait(replica, op)) {
             commit_apply(replica, entry, buffer + TC_HEADER_SIZE);
         }
         replica_commit_journal(replica);
