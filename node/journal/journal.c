@@ -337,9 +337,7 @@ bool tc_journal_set_header(struct tc_journal *journal, const struct tc_header *h
     tc_assert(header->command == TC_COMMAND_PREPARE);
     // The ring holds [checkpoint, checkpoint + slot_count): older ops are covered by the checkpoint.
     tc_assert(header->op >= journal->durable.checkpoint_op);
-#if !defined(TC_PLANTED_BUG_SLOT_REUSE_EARLY) // the planted bug has no such guard
     tc_assert(header->op < journal->durable.checkpoint_op + journal->layout.slot_count);
-#endif
     uint64_t slot = slot_of(journal, header->op);
     const struct tc_header *existing = tc_journal_header(journal, header->op);
     if (existing != NULL && tc_checksum_equal(&existing->checksum, &header->checksum)) {

@@ -46,11 +46,7 @@ uint64_t tc_replica_checkpoint_interval(const struct tc_replica_options *options
 
 // The op whose slot reuse our durable checkpoint allows: ops up to it are covered by it.
 uint64_t replica_checkpoint_op_covered(const struct tc_replica *replica) {
-#if defined(TC_PLANTED_BUG_SLOT_REUSE_EARLY)
-    return replica->commit_min; // planted bug: "applied, so its log entry is no longer needed"
-#else
     return tc_journal_checkpoint_op(replica->journal);
-#endif
 }
 
 // The highest op this replica may write into its journal: the ring holds
@@ -117,6 +113,9 @@ void replica_checkpoint_after_apply(struct tc_replica *replica, const struct tc_
     prefix.magic = CHECKPOINT_MAGIC;
     prefix.version = CHECKPOINT_VERSION;
     prefix.op = prepare->op;
+#if defined(TC_PLANTED_BUG_CHECKPOINT_NONDETERMINISTIC)
+    prefix.reserved[0] = replica->replica; // planted bug: replica-specific bytes in the checkpoint
+#endif
     uint8_t *room = buffer + CHECKPOINT_PREFIX_SIZE;
     prefix.room_size = tc_room_checkpoint_encode(replica->room, room, size_max - CHECKPOINT_PREFIX_SIZE);
     uint8_t *sessions = room + prefix.room_size;
