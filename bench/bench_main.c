@@ -276,17 +276,6 @@ static void figures_compute(const struct bench_end *end, struct bench_figures *f
         figures->stall_measured && figures->message_us[4] <= BENCH_STALL_TARGET_US;
 }
 
-static const char *replica_state_name(enum tc_replica_state state) {
-    switch (state) {
-    case TC_REPLICA_RECOVERING: return "recovering";
-    case TC_REPLICA_NORMAL: return "normal";
-    case TC_REPLICA_VIEW_CHANGE: return "view_change";
-    case TC_REPLICA_RECOVERING_HEAD: return "recovering_head";
-    case TC_REPLICA_STOPPED: return "stopped";
-    default: return "unknown";
-    }
-}
-
 // ------------------------------------------------------------------------------------------------
 // Leadership transfer (--transfer-at-ms): one line in the text report, fields in the JSON.
 
@@ -407,7 +396,7 @@ static void report_text_summary(const struct bench_end *end, const struct bench_
         printf("  replica %u  %s%s view=%u op_head=%" PRIu64 " commit_min=%" PRIu64
                " commit_max=%" PRIu64 " checkpoint_op=%" PRIu64 " checkpoints=%" PRIu64
                " syncs=%" PRIu64 " faulty=%u dropped_invalid=%" PRIu64 "\n", i,
-               replica_state_name(st->state), st->primary ? " primary" : "", st->view,
+               tc_replica_state_name(st->state), st->primary ? " primary" : "", st->view,
                st->op_head, st->commit_min, st->commit_max, st->checkpoint_op,
                st->checkpoints_durable, st->syncs_done, st->journal_faulty,
                st->messages_dropped_invalid);

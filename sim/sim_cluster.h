@@ -147,7 +147,6 @@ struct sim_group {
     struct tc_checksum *checkpoint_ids;
     bool *checkpoint_seen;
     uint64_t checkpoint_capacity;
-    uint64_t checkpoints_durable; // summed over replicas (coverage)
     // Leadership transfers: the target and the view it should lead; counted done when it is seen
     // normal primary of that view or a later one.
     uint64_t transfers_requested;

@@ -116,17 +116,6 @@ static void text_add(struct text *text, const char *format, ...) {
     text->used = tc_min_u32(text->used + (uint32_t)n, text->size - 1);
 }
 
-static const char *state_name(enum tc_replica_state state) {
-    switch (state) {
-    case TC_REPLICA_RECOVERING: return "recovering";
-    case TC_REPLICA_NORMAL: return "normal";
-    case TC_REPLICA_VIEW_CHANGE: return "view_change";
-    case TC_REPLICA_RECOVERING_HEAD: return "recovering_head";
-    case TC_REPLICA_STOPPED: return "stopped";
-    }
-    return "?";
-}
-
 // The human-readable account of a run (tigerchat-sim --seed N without --quiet).
 static void summary_build(const struct sim_cluster *cluster, struct sim_run_result *result) {
     struct text text = {.buffer = result->summary, .size = sizeof(result->summary), .used = 0};
@@ -240,7 +229,7 @@ static void summary_build(const struct sim_cluster *cluster, struct sim_run_resu
             tc_replica_status_get(replica->replica, &status);
             text_add(&text, " %-15s view %-3u %-7s op_head %-5llu commit %-5llu checkpoint %-5llu "
                             "restarts %llu\n",
-                     state_name(status.state), status.view, status.primary ? "primary" : "backup",
+                     tc_replica_state_name(status.state), status.view, status.primary ? "primary" : "backup",
                      (unsigned long long)status.op_head, (unsigned long long)status.commit_min,
                      (unsigned long long)status.checkpoint_op, (unsigned long long)replica->restarts);
         }

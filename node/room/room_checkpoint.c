@@ -17,6 +17,7 @@
 #include "room_internal.h"
 #include "tc_assert.h"
 #include "tc_err.h"
+#include "tc_le.h"
 
 // Body ring positions above this are rejected, so that no later position arithmetic overflows.
 // (A position grows by at most 2 * TC_ROOM_BODY_SIZE_MAX per message: never reached in practice.)
@@ -25,26 +26,6 @@
 _Static_assert(TC_ROOM_CHECKPOINT_ROOM_SIZE == 8u * 3u + 32u + 4u * 2u, "room record layout");
 _Static_assert(TC_ROOM_CHECKPOINT_MESSAGE_SIZE == 8u * 8u + 4u * 2u + 32u * 2u, "message layout");
 _Static_assert(TC_ROOM_CHECKPOINT_KEY_SIZE == 8u + TC_ROOM_KEY_SIZE + 8u * 2u + 32u, "key layout");
-
-static void put_u32(uint8_t *p, uint32_t v) {
-    for (uint32_t i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8u * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v) {
-    for (uint32_t i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8u * i));
-}
-
-static uint32_t get_u32(const uint8_t *p) {
-    uint32_t v = 0;
-    for (uint32_t i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8u * i);
-    return v;
-}
-
-static uint64_t get_u64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (uint32_t i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8u * i);
-    return v;
-}
 
 static bool bytes_are_zero(const uint8_t *bytes, uint32_t size_bytes) {
     uint8_t bits = 0;
@@ -82,21 +63,21 @@ static uint8_t *writer_take(struct checkpoint_writer *writer, uint64_t size_byte
 
 static void encode_header(const struct tc_room_machine *machine, uint8_t *p, uint64_t size) {
     const struct tc_room_config *config = &machine->config;
-    put_u32(p + 0, TC_ROOM_CHECKPOINT_MAGIC);
-    put_u32(p + 4, TC_ROOM_CHECKPOINT_VERSION);
-    put_u64(p + 8, size);
-    put_u32(p + 16, config->rooms_max);
-    put_u32(p + 20, config->members_max);
-    put_u32(p + 24, config->idempotency_keys_max);
-    put_u32(p + 28, config->messages_max);
-    put_u32(p + 32, config->body_bytes_max);
-    put_u32(p + 36, 0);
-    put_u64(p + 40, machine->op_last);
-    put_u64(p + 48, machine->body_position_next);
-    put_u32(p + 56, machine->rooms_count);
-    put_u32(p + 60, machine->members_count);
-    put_u32(p + 64, machine->messages_count);
-    put_u32(p + 68, machine->keys_count);
+    tc_le_put_u32(p + 0, TC_ROOM_CHECKPOINT_MAGIC);
+    tc_le_put_u32(p + 4, TC_ROOM_CHECKPOINT_VERSION);
+    tc_le_put_u64(p + 8, size);
+    tc_le_put_u32(p + 16, config->rooms_max);
+    tc_le_put_u32(p + 20, config->members_max);
+    tc_le_put_u32(p + 24, config->idempotency_keys_max);
+    tc_le_put_u32(p + 28, config->messages_max);
+    tc_le_put_u32(p + 32, config->body_bytes_max);
+    tc_le_put_u32(p + 36, 0);
+    tc_le_put_u64(p + 40, machine->op_last);
+    tc_le_put_u64(p + 48, machine->body_position_next);
+    tc_le_put_u32(p + 56, machine->rooms_count);
+    tc_le_put_u32(p + 60, machine->members_count);
+    tc_le_put_u32(p + 64, machine->messages_count);
+    tc_le_put_u32(p + 68, machine->keys_count);
 }
 
 static void encode_rooms(const struct tc_room_machine *machine, struct checkpoint_writer *writer) {
@@ -106,21 +87,21 @@ static void encode_rooms(const struct tc_room_machine *machine, struct checkpoin
         tc_assert(room->id != 0);
         tc_assert(room->kind == ROOM_KIND_GROUP || room->kind == ROOM_KIND_DM);
         uint8_t *p = writer_take(writer, TC_ROOM_CHECKPOINT_ROOM_SIZE);
-        put_u64(p + 0, room->id);
-        put_u64(p + 8, room->seq_last);
-        put_u64(p + 16, room->seq_retained_min);
+        tc_le_put_u64(p + 0, room->id);
+        tc_le_put_u64(p + 8, room->seq_last);
+        tc_le_put_u64(p + 16, room->seq_retained_min);
         memcpy(p + 24, room->hash_last.bytes, sizeof(room->hash_last.bytes));
-        put_u32(p + 56, room->member_count);
-        put_u32(p + 60, room->kind);
+        tc_le_put_u32(p + 56, room->member_count);
+        tc_le_put_u32(p + 60, room->kind);
     }
 }
 
 // Member records are (room u64, user u64); the canonical order is ascending (room, user).
 static bool member_record_less(const uint8_t *a, const uint8_t *b) {
-    uint64_t room_a = get_u64(a);
-    uint64_t room_b = get_u64(b);
+    uint64_t room_a = tc_le_get_u64(a);
+    uint64_t room_b = tc_le_get_u64(b);
     if (room_a != room_b) return room_a < room_b;
-    return get_u64(a + 8) < get_u64(b + 8);
+    return tc_le_get_u64(a + 8) < tc_le_get_u64(b + 8);
 }
 
 static void member_record_swap(uint8_t *a, uint8_t *b) {
@@ -173,8 +154,8 @@ static void encode_members(const struct tc_room_machine *machine,
         const struct room_member *member = &machine->members[i];
         if (member->used == 0) continue;
         uint8_t *p = writer_take(writer, TC_ROOM_CHECKPOINT_MEMBER_SIZE);
-        put_u64(p + 0, member->room);
-        put_u64(p + 8, member->user);
+        tc_le_put_u64(p + 0, member->room);
+        tc_le_put_u64(p + 8, member->user);
         count += 1;
     }
     tc_assert(count == machine->members_count);
@@ -186,16 +167,16 @@ static void encode_message(const struct tc_room_machine *machine,
     tc_assert(message->body_size >= 1);
     tc_assert(message->body_size <= TC_ROOM_BODY_SIZE_MAX);
     uint8_t *p = writer_take(writer, TC_ROOM_CHECKPOINT_MESSAGE_SIZE);
-    put_u64(p + 0, message->room);
-    put_u64(p + 8, message->seq);
-    put_u64(p + 16, message->thread_parent_seq);
-    put_u64(p + 24, message->thread_seq);
-    put_u64(p + 32, message->thread_seq_last);
-    put_u64(p + 40, message->sender);
-    put_u64(p + 48, message->timestamp_ns);
-    put_u64(p + 56, message->body_position);
-    put_u32(p + 64, message->body_size);
-    put_u32(p + 68, 0);
+    tc_le_put_u64(p + 0, message->room);
+    tc_le_put_u64(p + 8, message->seq);
+    tc_le_put_u64(p + 16, message->thread_parent_seq);
+    tc_le_put_u64(p + 24, message->thread_seq);
+    tc_le_put_u64(p + 32, message->thread_seq_last);
+    tc_le_put_u64(p + 40, message->sender);
+    tc_le_put_u64(p + 48, message->timestamp_ns);
+    tc_le_put_u64(p + 56, message->body_position);
+    tc_le_put_u32(p + 64, message->body_size);
+    tc_le_put_u32(p + 68, 0);
     memcpy(p + 72, message->hash.bytes, sizeof(message->hash.bytes));
     memcpy(p + 104, message->prev_hash.bytes, sizeof(message->prev_hash.bytes));
     uint8_t *body = writer_take(writer, message->body_size);
@@ -217,10 +198,10 @@ static void encode_keys(const struct tc_room_machine *machine, struct checkpoint
         uint32_t slot = (machine->keys_head + i) % machine->config.idempotency_keys_max;
         const struct room_idempotency *entry = &machine->keys[slot];
         uint8_t *p = writer_take(writer, TC_ROOM_CHECKPOINT_KEY_SIZE);
-        put_u64(p + 0, entry->room);
+        tc_le_put_u64(p + 0, entry->room);
         memcpy(p + 8, entry->key, TC_ROOM_KEY_SIZE);
-        put_u64(p + 24, entry->seq);
-        put_u64(p + 32, entry->thread_seq);
+        tc_le_put_u64(p + 24, entry->seq);
+        tc_le_put_u64(p + 32, entry->thread_seq);
         memcpy(p + 40, entry->hash.bytes, sizeof(entry->hash.bytes));
     }
 }
@@ -294,9 +275,11 @@ static void checkpoint_reset(struct tc_room_machine *machine) {
 }
 
 static bool header_config_equal(const struct tc_room_config *config, const uint8_t *p) {
-    return get_u32(p + 16) == config->rooms_max && get_u32(p + 20) == config->members_max &&
-           get_u32(p + 24) == config->idempotency_keys_max &&
-           get_u32(p + 28) == config->messages_max && get_u32(p + 32) == config->body_bytes_max;
+    return tc_le_get_u32(p + 16) == config->rooms_max &&
+           tc_le_get_u32(p + 20) == config->members_max &&
+           tc_le_get_u32(p + 24) == config->idempotency_keys_max &&
+           tc_le_get_u32(p + 28) == config->messages_max &&
+           tc_le_get_u32(p + 32) == config->body_bytes_max;
 }
 
 static int decode_header(struct tc_room_machine *machine, struct checkpoint_reader *reader,
@@ -304,19 +287,19 @@ static int decode_header(struct tc_room_machine *machine, struct checkpoint_read
     const struct tc_room_config *config = &machine->config;
     const uint8_t *p = reader_take(reader, TC_ROOM_CHECKPOINT_HEADER_SIZE);
     if (p == NULL) return TC_ECORRUPT;
-    if (get_u32(p + 0) != TC_ROOM_CHECKPOINT_MAGIC) return TC_ECORRUPT;
-    if (get_u32(p + 4) != TC_ROOM_CHECKPOINT_VERSION) return TC_ECORRUPT;
-    if (get_u64(p + 8) != reader->size) return TC_ECORRUPT;
+    if (tc_le_get_u32(p + 0) != TC_ROOM_CHECKPOINT_MAGIC) return TC_ECORRUPT;
+    if (tc_le_get_u32(p + 4) != TC_ROOM_CHECKPOINT_VERSION) return TC_ECORRUPT;
+    if (tc_le_get_u64(p + 8) != reader->size) return TC_ECORRUPT;
     if (!header_config_equal(config, p)) return TC_ECORRUPT;
-    if (get_u32(p + 36) != 0) return TC_ECORRUPT;
-    uint64_t op_last = get_u64(p + 40);
-    uint64_t body_position_next = get_u64(p + 48);
+    if (tc_le_get_u32(p + 36) != 0) return TC_ECORRUPT;
+    uint64_t op_last = tc_le_get_u64(p + 40);
+    uint64_t body_position_next = tc_le_get_u64(p + 48);
     if (op_last == UINT64_MAX) return TC_ECORRUPT; // no op could follow
     if (body_position_next > CHECKPOINT_POSITION_MAX) return TC_ECORRUPT;
-    counts->rooms = get_u32(p + 56);
-    counts->members = get_u32(p + 60);
-    counts->messages = get_u32(p + 64);
-    counts->keys = get_u32(p + 68);
+    counts->rooms = tc_le_get_u32(p + 56);
+    counts->members = tc_le_get_u32(p + 60);
+    counts->messages = tc_le_get_u32(p + 64);
+    counts->keys = tc_le_get_u32(p + 68);
     if (counts->rooms > config->rooms_max) return TC_ECORRUPT;
     if (counts->members > config->members_max) return TC_ECORRUPT;
     if (counts->messages > config->messages_max) return TC_ECORRUPT;
@@ -329,12 +312,12 @@ static int decode_header(struct tc_room_machine *machine, struct checkpoint_read
 static int decode_room(struct tc_room_machine *machine, const uint8_t *p) {
     struct room_entry entry;
     memset(&entry, 0, sizeof(entry));
-    entry.id = get_u64(p + 0);
-    entry.seq_last = get_u64(p + 8);
-    entry.seq_retained_min = get_u64(p + 16);
+    entry.id = tc_le_get_u64(p + 0);
+    entry.seq_last = tc_le_get_u64(p + 8);
+    entry.seq_retained_min = tc_le_get_u64(p + 16);
     memcpy(entry.hash_last.bytes, p + 24, sizeof(entry.hash_last.bytes));
-    entry.member_count = get_u32(p + 56);
-    entry.kind = get_u32(p + 60);
+    entry.member_count = tc_le_get_u32(p + 56);
+    entry.kind = tc_le_get_u32(p + 60);
     if (entry.id == 0) return TC_ECORRUPT;
     if (entry.kind != ROOM_KIND_GROUP && entry.kind != ROOM_KIND_DM) return TC_ECORRUPT;
     if (entry.kind == ROOM_KIND_DM && entry.member_count != 2) return TC_ECORRUPT;
@@ -407,11 +390,11 @@ static int decode_members(struct tc_room_machine *machine, struct checkpoint_rea
     for (uint32_t i = 0; i < counts->members; i++) {
         const uint8_t *p = reader_take(reader, TC_ROOM_CHECKPOINT_MEMBER_SIZE);
         if (p == NULL) return TC_ECORRUPT;
-        uint64_t room = get_u64(p + 0);
-        uint64_t user = get_u64(p + 8);
+        uint64_t room = tc_le_get_u64(p + 0);
+        uint64_t user = tc_le_get_u64(p + 8);
         if (user == 0) return TC_ECORRUPT;
         if (previous != NULL && !member_record_less(previous, p)) return TC_ECORRUPT;
-        if (previous == NULL || get_u64(previous) != room) {
+        if (previous == NULL || tc_le_get_u64(previous) != room) {
             if (!member_run_complete(machine, &run)) return TC_ECORRUPT;
             run.room_index = tc_room__find(machine, room);
             run.length = 0;
@@ -432,16 +415,16 @@ static int message_read(struct checkpoint_reader *reader, struct room_message *m
     const uint8_t *p = reader_take(reader, TC_ROOM_CHECKPOINT_MESSAGE_SIZE);
     if (p == NULL) return TC_ECORRUPT;
     memset(message, 0, sizeof(*message));
-    message->room = get_u64(p + 0);
-    message->seq = get_u64(p + 8);
-    message->thread_parent_seq = get_u64(p + 16);
-    message->thread_seq = get_u64(p + 24);
-    message->thread_seq_last = get_u64(p + 32);
-    message->sender = get_u64(p + 40);
-    message->timestamp_ns = get_u64(p + 48);
-    message->body_position = get_u64(p + 56);
-    message->body_size = get_u32(p + 64);
-    if (get_u32(p + 68) != 0) return TC_ECORRUPT;
+    message->room = tc_le_get_u64(p + 0);
+    message->seq = tc_le_get_u64(p + 8);
+    message->thread_parent_seq = tc_le_get_u64(p + 16);
+    message->thread_seq = tc_le_get_u64(p + 24);
+    message->thread_seq_last = tc_le_get_u64(p + 32);
+    message->sender = tc_le_get_u64(p + 40);
+    message->timestamp_ns = tc_le_get_u64(p + 48);
+    message->body_position = tc_le_get_u64(p + 56);
+    message->body_size = tc_le_get_u32(p + 64);
+    if (tc_le_get_u32(p + 68) != 0) return TC_ECORRUPT;
     memcpy(message->hash.bytes, p + 72, sizeof(message->hash.bytes));
     memcpy(message->prev_hash.bytes, p + 104, sizeof(message->prev_hash.bytes));
     if (message->body_size == 0 || message->body_size > TC_ROOM_BODY_SIZE_MAX) return TC_ECORRUPT;
@@ -617,10 +600,10 @@ static int decode_keys(struct tc_room_machine *machine, struct checkpoint_reader
         if (p == NULL) return TC_ECORRUPT;
         struct room_idempotency entry;
         memset(&entry, 0, sizeof(entry));
-        entry.room = get_u64(p + 0);
+        entry.room = tc_le_get_u64(p + 0);
         memcpy(entry.key, p + 8, TC_ROOM_KEY_SIZE);
-        entry.seq = get_u64(p + 24);
-        entry.thread_seq = get_u64(p + 32);
+        entry.seq = tc_le_get_u64(p + 24);
+        entry.thread_seq = tc_le_get_u64(p + 32);
         memcpy(entry.hash.bytes, p + 40, sizeof(entry.hash.bytes));
         if (!key_valid(machine, &entry)) return TC_ECORRUPT;
         if (key_exists(machine, &entry)) return TC_ECORRUPT; // duplicate

@@ -7,37 +7,11 @@
 #include "room.h"
 #include "tc_assert.h"
 #include "tc_err.h"
+#include "tc_le.h"
 
 _Static_assert(TC_ROOM_STATUS_COUNT == TC_ROOM_THREAD_PARENT_IS_REPLY + 1, "status count");
 _Static_assert(TC_ROOM_RESULT_SIZE == 8u + 8u + 8u + 32u, "result layout");
 _Static_assert(TC_ROOM_OP_SEND_FIXED_SIZE == 56u, "send layout");
-
-static void put_u16(uint8_t *p, uint16_t v) {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_u32(uint8_t *p, uint32_t v) {
-    for (uint32_t i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8u * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v) {
-    for (uint32_t i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8u * i));
-}
-
-static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (uint32_t)p[1] << 8); }
-
-static uint32_t get_u32(const uint8_t *p) {
-    uint32_t v = 0;
-    for (uint32_t i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8u * i);
-    return v;
-}
-
-static uint64_t get_u64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (uint32_t i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8u * i);
-    return v;
-}
 
 const char *tc_room_status_name(uint32_t status) {
     switch (status) {
@@ -56,11 +30,11 @@ static void batch_header_write(struct tc_room_batch *batch) {
     tc_assert(batch->op_count <= TC_ROOM_BATCH_OPS_MAX);
     tc_assert(batch->size <= batch->size_max);
     uint8_t *p = batch->buffer;
-    put_u32(p + 0, TC_ROOM_BATCH_MAGIC);
-    put_u16(p + 4, (uint16_t)batch->op_count);
-    put_u16(p + 6, 0);
-    put_u32(p + 8, batch->size);
-    put_u32(p + 12, 0);
+    tc_le_put_u32(p + 0, TC_ROOM_BATCH_MAGIC);
+    tc_le_put_u16(p + 4, (uint16_t)batch->op_count);
+    tc_le_put_u16(p + 6, 0);
+    tc_le_put_u32(p + 8, batch->size);
+    tc_le_put_u32(p + 12, 0);
 }
 
 void tc_room_batch_init(struct tc_room_batch *batch, uint8_t *buffer, uint32_t size_max) {
@@ -83,8 +57,8 @@ static uint8_t *batch_op_reserve(struct tc_room_batch *batch, uint8_t kind, uint
     uint8_t *p = batch->buffer + batch->size;
     p[0] = kind;
     p[1] = 0;
-    put_u16(p + 2, 0);
-    put_u32(p + 4, op_size);
+    tc_le_put_u16(p + 2, 0);
+    tc_le_put_u32(p + 4, op_size);
     batch->size += op_size;
     batch->op_count += 1;
     batch_header_write(batch);
@@ -94,8 +68,8 @@ static uint8_t *batch_op_reserve(struct tc_room_batch *batch, uint8_t kind, uint
 static int batch_add_pair(struct tc_room_batch *batch, uint8_t kind, uint64_t room, uint64_t user) {
     uint8_t *p = batch_op_reserve(batch, kind, TC_ROOM_OP_ROOM_SIZE);
     if (p == NULL) return TC_ENOSPC;
-    put_u64(p + 8, room);
-    put_u64(p + 16, user);
+    tc_le_put_u64(p + 8, room);
+    tc_le_put_u64(p + 16, user);
     return TC_OK;
 }
 
@@ -115,9 +89,9 @@ int tc_room_batch_add_create_dm(struct tc_room_batch *batch, uint64_t room, uint
                                 uint64_t user_b) {
     uint8_t *p = batch_op_reserve(batch, TC_ROOM_OP_CREATE_DM, TC_ROOM_OP_DM_SIZE);
     if (p == NULL) return TC_ENOSPC;
-    put_u64(p + 8, room);
-    put_u64(p + 16, user_a);
-    put_u64(p + 24, user_b);
+    tc_le_put_u64(p + 8, room);
+    tc_le_put_u64(p + 16, user_a);
+    tc_le_put_u64(p + 24, user_b);
     return TC_OK;
 }
 
@@ -130,12 +104,12 @@ int tc_room_batch_add_send(struct tc_room_batch *batch, uint64_t room, uint64_t 
     uint32_t op_size = TC_ROOM_OP_SEND_FIXED_SIZE + body_size;
     uint8_t *p = batch_op_reserve(batch, TC_ROOM_OP_SEND, op_size);
     if (p == NULL) return TC_ENOSPC;
-    put_u64(p + 8, room);
-    put_u64(p + 16, sender);
+    tc_le_put_u64(p + 8, room);
+    tc_le_put_u64(p + 16, sender);
     memcpy(p + 24, key, TC_ROOM_KEY_SIZE);
-    put_u64(p + 40, thread_parent_seq);
-    put_u32(p + 48, body_size);
-    put_u32(p + 52, 0);
+    tc_le_put_u64(p + 40, thread_parent_seq);
+    tc_le_put_u32(p + 48, body_size);
+    tc_le_put_u32(p + 52, 0);
     memcpy(p + TC_ROOM_OP_SEND_FIXED_SIZE, body, body_size);
     return TC_OK;
 }
@@ -149,8 +123,8 @@ static uint32_t batch_op_check(const uint8_t *body, uint32_t body_size, uint32_t
     uint32_t remaining = body_size - offset;
     if (remaining < TC_ROOM_OP_HEADER_SIZE) return 0;
     const uint8_t *p = body + offset;
-    if (p[1] != 0 || get_u16(p + 2) != 0) return 0;
-    uint32_t op_size = get_u32(p + 4);
+    if (p[1] != 0 || tc_le_get_u16(p + 2) != 0) return 0;
+    uint32_t op_size = tc_le_get_u32(p + 4);
     if (op_size > remaining) return 0;
     switch (p[0]) {
     case TC_ROOM_OP_CREATE_ROOM:
@@ -159,9 +133,9 @@ static uint32_t batch_op_check(const uint8_t *body, uint32_t body_size, uint32_t
     case TC_ROOM_OP_CREATE_DM: return op_size == TC_ROOM_OP_DM_SIZE ? op_size : 0;
     case TC_ROOM_OP_SEND: {
         if (op_size < TC_ROOM_OP_SEND_FIXED_SIZE) return 0;
-        uint32_t body_bytes = get_u32(p + 48);
+        uint32_t body_bytes = tc_le_get_u32(p + 48);
         if (body_bytes == 0 || body_bytes > TC_ROOM_BODY_SIZE_MAX) return 0;
-        if (get_u32(p + 52) != 0) return 0;
+        if (tc_le_get_u32(p + 52) != 0) return 0;
         return op_size == TC_ROOM_OP_SEND_FIXED_SIZE + body_bytes ? op_size : 0;
     }
     default: return 0;
@@ -175,11 +149,11 @@ int tc_room_batch_reader_init(struct tc_room_batch_reader *reader, const uint8_t
     memset(reader, 0, sizeof(*reader));
     if (body_size < TC_ROOM_BATCH_HEADER_SIZE) return TC_ECORRUPT;
     if (body_size > TC_ROOM_BATCH_SIZE_MAX) return TC_ECORRUPT;
-    if (get_u32(body + 0) != TC_ROOM_BATCH_MAGIC) return TC_ECORRUPT;
-    uint32_t op_count = get_u16(body + 4);
+    if (tc_le_get_u32(body + 0) != TC_ROOM_BATCH_MAGIC) return TC_ECORRUPT;
+    uint32_t op_count = tc_le_get_u16(body + 4);
     if (op_count == 0 || op_count > TC_ROOM_BATCH_OPS_MAX) return TC_ECORRUPT;
-    if (get_u16(body + 6) != 0 || get_u32(body + 12) != 0) return TC_ECORRUPT;
-    if (get_u32(body + 8) != body_size) return TC_ECORRUPT;
+    if (tc_le_get_u16(body + 6) != 0 || tc_le_get_u32(body + 12) != 0) return TC_ECORRUPT;
+    if (tc_le_get_u32(body + 8) != body_size) return TC_ECORRUPT;
     uint32_t offset = TC_ROOM_BATCH_HEADER_SIZE;
     for (uint32_t index = 0; index < op_count; index++) {
         uint32_t op_size = batch_op_check(body, body_size, offset);
@@ -209,13 +183,13 @@ bool tc_room_batch_reader_next(struct tc_room_batch_reader *reader, struct tc_ro
     const uint8_t *p = reader->body + reader->offset;
     memset(op, 0, sizeof(*op));
     op->kind = p[0];
-    op->room = get_u64(p + 8);
-    op->user = get_u64(p + 16);
-    if (op->kind == TC_ROOM_OP_CREATE_DM) op->user_b = get_u64(p + 24);
+    op->room = tc_le_get_u64(p + 8);
+    op->user = tc_le_get_u64(p + 16);
+    if (op->kind == TC_ROOM_OP_CREATE_DM) op->user_b = tc_le_get_u64(p + 24);
     if (op->kind == TC_ROOM_OP_SEND) {
         memcpy(op->key, p + 24, TC_ROOM_KEY_SIZE);
-        op->thread_parent_seq = get_u64(p + 40);
-        op->body_size = get_u32(p + 48);
+        op->thread_parent_seq = tc_le_get_u64(p + 40);
+        op->body_size = tc_le_get_u32(p + 48);
         op->body = p + TC_ROOM_OP_SEND_FIXED_SIZE;
         tc_assert(op->body_size + TC_ROOM_OP_SEND_FIXED_SIZE == op_size);
     }
@@ -250,10 +224,10 @@ void tc_room_reply_writer_add(struct tc_room_reply_writer *writer,
     uint8_t *p = writer->buffer + TC_ROOM_REPLY_HEADER_SIZE + writer->count * TC_ROOM_RESULT_SIZE;
     p[0] = result->status;
     p[1] = result->duplicate ? 1u : 0u;
-    put_u16(p + 2, 0);
-    put_u32(p + 4, 0);
-    put_u64(p + 8, result->seq);
-    put_u64(p + 16, result->thread_seq);
+    tc_le_put_u16(p + 2, 0);
+    tc_le_put_u32(p + 4, 0);
+    tc_le_put_u64(p + 8, result->seq);
+    tc_le_put_u64(p + 16, result->thread_seq);
     memcpy(p + 24, result->hash.bytes, sizeof(result->hash.bytes));
     writer->count += 1;
 }
@@ -263,21 +237,21 @@ uint32_t tc_room_reply_writer_finish(struct tc_room_reply_writer *writer) {
     tc_assert(writer->count <= TC_ROOM_BATCH_OPS_MAX);
     uint32_t size = TC_ROOM_REPLY_HEADER_SIZE + writer->count * TC_ROOM_RESULT_SIZE;
     tc_assert(size <= writer->size_max);
-    put_u32(writer->buffer + 0, TC_ROOM_REPLY_MAGIC);
-    put_u32(writer->buffer + 4, writer->count);
-    put_u32(writer->buffer + 8, size);
-    put_u32(writer->buffer + 12, 0);
+    tc_le_put_u32(writer->buffer + 0, TC_ROOM_REPLY_MAGIC);
+    tc_le_put_u32(writer->buffer + 4, writer->count);
+    tc_le_put_u32(writer->buffer + 8, size);
+    tc_le_put_u32(writer->buffer + 12, 0);
     return size;
 }
 
 int tc_room_reply_count(const uint8_t *reply, uint32_t reply_size) {
     tc_assert(reply != NULL || reply_size == 0);
     if (reply_size < TC_ROOM_REPLY_HEADER_SIZE) return TC_ECORRUPT;
-    if (get_u32(reply + 0) != TC_ROOM_REPLY_MAGIC) return TC_ECORRUPT;
-    uint32_t count = get_u32(reply + 4);
+    if (tc_le_get_u32(reply + 0) != TC_ROOM_REPLY_MAGIC) return TC_ECORRUPT;
+    uint32_t count = tc_le_get_u32(reply + 4);
     if (count == 0 || count > TC_ROOM_BATCH_OPS_MAX) return TC_ECORRUPT;
-    if (get_u32(reply + 8) != reply_size) return TC_ECORRUPT;
-    if (get_u32(reply + 12) != 0) return TC_ECORRUPT;
+    if (tc_le_get_u32(reply + 8) != reply_size) return TC_ECORRUPT;
+    if (tc_le_get_u32(reply + 12) != 0) return TC_ECORRUPT;
     if (reply_size != TC_ROOM_REPLY_HEADER_SIZE + count * TC_ROOM_RESULT_SIZE) return TC_ECORRUPT;
     return (int)count;
 }
@@ -292,12 +266,12 @@ int tc_room_reply_get(const uint8_t *reply, uint32_t reply_size, uint32_t index,
     if (p[0] >= TC_ROOM_STATUS_COUNT) return TC_ECORRUPT;
     if (p[1] > 1u) return TC_ECORRUPT;
     if (p[1] == 1u && p[0] != TC_ROOM_OK) return TC_ECORRUPT;
-    if (get_u16(p + 2) != 0 || get_u32(p + 4) != 0) return TC_ECORRUPT;
+    if (tc_le_get_u16(p + 2) != 0 || tc_le_get_u32(p + 4) != 0) return TC_ECORRUPT;
     memset(out, 0, sizeof(*out));
     out->status = p[0];
     out->duplicate = p[1] == 1u;
-    out->seq = get_u64(p + 8);
-    out->thread_seq = get_u64(p + 16);
+    out->seq = tc_le_get_u64(p + 8);
+    out->thread_seq = tc_le_get_u64(p + 16);
     memcpy(out->hash.bytes, p + 24, sizeof(out->hash.bytes));
     return TC_OK;
 }

@@ -4,6 +4,7 @@
 
 #include "tc_assert.h"
 #include "tc_err.h"
+#include "tc_le.h"
 
 uint64_t tc_client_sessions_memory_size(uint32_t capacity) {
     return (uint64_t)capacity * (sizeof(struct tc_client_session) + TC_REPLY_SIZE_MAX + 64) + 64;
@@ -103,26 +104,6 @@ void tc_client_sessions_digest(const struct tc_client_sessions *sessions, struct
 // ------------------------------------------------------------------------------------------------
 // Checkpoint (docs/room.md, "Checkpoint encoding"). Integers little-endian, written byte by byte.
 
-static void put_u32(uint8_t *p, uint32_t v) {
-    for (uint32_t i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8u * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v) {
-    for (uint32_t i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8u * i));
-}
-
-static uint32_t get_u32(const uint8_t *p) {
-    uint32_t v = 0;
-    for (uint32_t i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8u * i);
-    return v;
-}
-
-static uint64_t get_u64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (uint32_t i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8u * i);
-    return v;
-}
-
 uint64_t tc_client_sessions_checkpoint_size_max(uint32_t capacity) {
     tc_assert(capacity >= 1);
     tc_assert(capacity <= TC_CLIENTS_MAX);
@@ -133,11 +114,11 @@ uint64_t tc_client_sessions_checkpoint_size_max(uint32_t capacity) {
 static uint64_t checkpoint_encode_entry(const struct tc_client_session *entry, uint8_t *p) {
     tc_assert(entry->client != 0);
     tc_assert(entry->reply_size <= TC_REPLY_SIZE_MAX);
-    put_u64(p + 0, entry->client);
-    put_u64(p + 8, entry->session);
-    put_u64(p + 16, entry->last_op);
-    put_u32(p + 24, entry->request);
-    put_u32(p + 28, entry->reply_size);
+    tc_le_put_u64(p + 0, entry->client);
+    tc_le_put_u64(p + 8, entry->session);
+    tc_le_put_u64(p + 16, entry->last_op);
+    tc_le_put_u32(p + 24, entry->request);
+    tc_le_put_u32(p + 28, entry->reply_size);
     memcpy(p + TC_CLIENT_SESSIONS_CHECKPOINT_ENTRY_SIZE, entry->reply, entry->reply_size);
     return TC_CLIENT_SESSIONS_CHECKPOINT_ENTRY_SIZE + entry->reply_size;
 }
@@ -158,11 +139,11 @@ uint64_t tc_client_sessions_checkpoint_encode(const struct tc_client_sessions *s
         offset += checkpoint_encode_entry(entry, buffer + offset);
         tc_assert(offset <= size_max);
     }
-    put_u32(buffer + 0, TC_CLIENT_SESSIONS_CHECKPOINT_MAGIC);
-    put_u32(buffer + 4, TC_CLIENT_SESSIONS_CHECKPOINT_VERSION);
-    put_u64(buffer + 8, offset);
-    put_u32(buffer + 16, sessions->capacity);
-    put_u32(buffer + 20, sessions->count);
+    tc_le_put_u32(buffer + 0, TC_CLIENT_SESSIONS_CHECKPOINT_MAGIC);
+    tc_le_put_u32(buffer + 4, TC_CLIENT_SESSIONS_CHECKPOINT_VERSION);
+    tc_le_put_u64(buffer + 8, offset);
+    tc_le_put_u32(buffer + 16, sessions->capacity);
+    tc_le_put_u32(buffer + 20, sessions->count);
     return offset;
 }
 
@@ -199,11 +180,11 @@ static int checkpoint_decode_entry(struct tc_client_sessions *sessions, uint32_t
     if (size - *offset < TC_CLIENT_SESSIONS_CHECKPOINT_ENTRY_SIZE) return TC_ECORRUPT;
     const uint8_t *p = buffer + *offset;
     struct tc_client_session *entry = &sessions->entries[index];
-    entry->client = get_u64(p + 0);
-    entry->session = get_u64(p + 8);
-    entry->last_op = get_u64(p + 16);
-    entry->request = get_u32(p + 24);
-    uint32_t reply_size = get_u32(p + 28);
+    entry->client = tc_le_get_u64(p + 0);
+    entry->session = tc_le_get_u64(p + 8);
+    entry->last_op = tc_le_get_u64(p + 16);
+    entry->request = tc_le_get_u32(p + 24);
+    uint32_t reply_size = tc_le_get_u32(p + 28);
     *offset += TC_CLIENT_SESSIONS_CHECKPOINT_ENTRY_SIZE;
     if (reply_size > TC_REPLY_SIZE_MAX || size - *offset < reply_size) return TC_ECORRUPT;
     memcpy(entry->reply, buffer + *offset, reply_size);
@@ -221,11 +202,11 @@ static int checkpoint_decode_entry(struct tc_client_sessions *sessions, uint32_t
 static int checkpoint_decode_header(const struct tc_client_sessions *sessions,
                                     const uint8_t *buffer, uint64_t size, uint32_t *count) {
     if (size < TC_CLIENT_SESSIONS_CHECKPOINT_HEADER_SIZE) return TC_ECORRUPT;
-    if (get_u32(buffer + 0) != TC_CLIENT_SESSIONS_CHECKPOINT_MAGIC) return TC_ECORRUPT;
-    if (get_u32(buffer + 4) != TC_CLIENT_SESSIONS_CHECKPOINT_VERSION) return TC_ECORRUPT;
-    if (get_u64(buffer + 8) != size) return TC_ECORRUPT;
-    if (get_u32(buffer + 16) != sessions->capacity) return TC_ECORRUPT;
-    *count = get_u32(buffer + 20);
+    if (tc_le_get_u32(buffer + 0) != TC_CLIENT_SESSIONS_CHECKPOINT_MAGIC) return TC_ECORRUPT;
+    if (tc_le_get_u32(buffer + 4) != TC_CLIENT_SESSIONS_CHECKPOINT_VERSION) return TC_ECORRUPT;
+    if (tc_le_get_u64(buffer + 8) != size) return TC_ECORRUPT;
+    if (tc_le_get_u32(buffer + 16) != sessions->capacity) return TC_ECORRUPT;
+    *count = tc_le_get_u32(buffer + 20);
     if (*count > sessions->capacity) return TC_ECORRUPT;
     return TC_OK;
 }

@@ -21,15 +21,23 @@ bool replica_is_primary(const struct tc_replica *replica) {
     return replica_primary_index(replica, replica->view) == replica->replica;
 }
 
+const char *tc_replica_state_name(enum tc_replica_state state) {
+    switch (state) {
+    case TC_REPLICA_RECOVERING: return "recovering";
+    case TC_REPLICA_NORMAL: return "normal";
+    case TC_REPLICA_VIEW_CHANGE: return "view_change";
+    case TC_REPLICA_RECOVERING_HEAD: return "recovering_head";
+    case TC_REPLICA_STOPPED: return "stopped";
+    default: return "unknown";
+    }
+}
+
 void replica_log(struct tc_replica *replica, enum tc_log_level level, const char *format, ...) {
     if (level > replica->io->log_level) return;
     char line[320];
     int prefix = snprintf(line, sizeof(line), "g%u r%u v%u %s op=%llu c=%llu/%llu ",
                           replica->options.group, replica->replica, replica->view,
-                          replica->state == TC_REPLICA_NORMAL        ? "normal"
-                          : replica->state == TC_REPLICA_VIEW_CHANGE ? "view_change"
-                          : replica->state == TC_REPLICA_RECOVERING_HEAD ? "recovering_head"
-                                                                         : "other",
+                          tc_replica_state_name(replica->state),
                           (unsigned long long)replica->op_head,
                           (unsigned long long)replica->commit_min,
                           (unsigned long long)replica->commit_max);
@@ -1147,7 +1155,7 @@ void replica_send_prepare_ok(struct tc_replica *replica) {
     tc_assert(!replica_is_primary(replica));
     tc_assert(replica->log_view == replica->view);
     uint64_t op = prepare_ok_max(replica);
-    uint64_t checkpoint_op = replica_checkpoint_op_covered(replica);
+    uint64_t checkpoint_op = tc_journal_checkpoint_op(replica->journal);
     if (op == 0 && checkpoint_op > 0 && replica->commit_min > 0 &&
         replica->op_chained_min <= replica->commit_min) {
         // Nothing new to acknowledge, but the primary must learn our durable checkpoint (it may be

@@ -99,6 +99,8 @@ void tc_replica_tick(struct tc_replica *replica);
 void tc_replica_on_message(struct tc_replica *replica, const uint8_t *message, uint32_t size);
 
 void tc_replica_status_get(const struct tc_replica *replica, struct tc_replica_status *status);
+// "normal", "view_change", "recovering_head", ... (logs and reports).
+const char *tc_replica_state_name(enum tc_replica_state state);
 // Leadership transfer: a normal primary hands the group to replica `target` through a view change
 // to the next view `target` leads (docs/vsr.md §11.5). It stops taking requests at once; its
 // prepares in flight survive the view change or are retried by their clients (exactly once).

@@ -44,15 +44,10 @@ uint64_t tc_replica_checkpoint_interval(const struct tc_replica_options *options
     return replica_checkpoint_interval(options->journal_slot_count);
 }
 
-// The op whose slot reuse our durable checkpoint allows: ops up to it are covered by it.
-uint64_t replica_checkpoint_op_covered(const struct tc_replica *replica) {
-    return tc_journal_checkpoint_op(replica->journal);
-}
-
 // The highest op this replica may write into its journal: the ring holds
 // [durable checkpoint, durable checkpoint + slot_count).
 uint64_t replica_op_write_max(const struct tc_replica *replica) {
-    return replica_checkpoint_op_covered(replica) + replica->options.journal_slot_count - 1;
+    return tc_journal_checkpoint_op(replica->journal) + replica->options.journal_slot_count - 1;
 }
 
 bool replica_op_writable(const struct tc_replica *replica, uint64_t op) {
@@ -64,7 +59,7 @@ static uint64_t checkpoint_op_quorum(const struct tc_replica *replica) {
     uint64_t ops[TC_REPLICAS_MAX];
     uint8_t count = replica->replica_count;
     for (uint8_t r = 0; r < count; r++) {
-        ops[r] = r == replica->replica ? replica_checkpoint_op_covered(replica)
+        ops[r] = r == replica->replica ? tc_journal_checkpoint_op(replica->journal)
                                        : replica->checkpoint_op_heard[r];
     }
     // The quorum_replication-th highest: sort descending (at most TC_REPLICAS_MAX entries).
@@ -81,7 +76,7 @@ static uint64_t checkpoint_op_quorum(const struct tc_replica *replica) {
 // The primary prepares op x only if the op it overwrites, x - slot_count, is covered by a
 // checkpoint durable on a quorum and by its own durable checkpoint.
 uint64_t replica_op_prepare_max(const struct tc_replica *replica) {
-    uint64_t own = replica_checkpoint_op_covered(replica);
+    uint64_t own = tc_journal_checkpoint_op(replica->journal);
     uint64_t quorum = checkpoint_op_quorum(replica);
     uint64_t covered = quorum < own ? quorum : own;
     return covered + replica->options.journal_slot_count - 1;
@@ -124,7 +119,6 @@ void replica_checkpoint_after_apply(struct tc_replica *replica, const struct tc_
     memcpy(buffer, &prefix, sizeof(prefix));
     uint64_t size = CHECKPOINT_PREFIX_SIZE + prefix.room_size + prefix.sessions_size;
     tc_assert(size <= size_max);
-    replica->checkpoints_started++;
     tc_journal_write_checkpoint(replica->journal, prepare, size);
 }
 

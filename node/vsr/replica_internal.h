@@ -137,12 +137,9 @@ struct tc_replica {
 
     // Checkpoints (replica_checkpoint.c).
     uint64_t checkpoint_op_heard[TC_REPLICAS_MAX]; // durable checkpoint op each replica reported
-    uint64_t checkpoints_started;
     uint64_t checkpoints_durable;
     struct replica_sync sync;
-    uint64_t syncs_started;
     uint64_t syncs_done;
-    uint64_t transfers_started;
 
     uint64_t messages_dropped_invalid;
     uint64_t requests_dropped;
@@ -178,7 +175,6 @@ void replica_persist_view(struct tc_replica *replica);
 // replica_checkpoint.c.
 uint64_t replica_checkpoint_interval(uint32_t slot_count);
 uint64_t replica_checkpoint_size_max(const struct tc_replica_options *options);
-uint64_t replica_checkpoint_op_covered(const struct tc_replica *replica);
 uint64_t replica_op_write_max(const struct tc_replica *replica);
 bool replica_op_writable(const struct tc_replica *replica, uint64_t op);
 uint64_t replica_op_prepare_max(const struct tc_replica *replica);

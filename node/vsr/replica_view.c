@@ -578,7 +578,6 @@ int tc_replica_transfer_leadership(struct tc_replica *replica, uint8_t target) {
     tc_assert(view - replica->view <= replica->replica_count);
     replica_log(replica, TC_LOG_INFO, "leadership transfer to r%u: view %u", target, view);
     replica->abdicating = true; // no new requests, no heartbeats: the group moves on
-    replica->transfers_started++;
     replica_vote(replica, view);
     return TC_OK;
 }
