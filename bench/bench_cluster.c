@@ -91,7 +91,6 @@ static void cluster_replica_options(struct bench *bench, struct bench_replica *r
         .members_max = 2048,
         .idempotency_keys_max = 1u << 18,
         .messages_max = 1u << 16,
-        .body_bytes_max = 16u * 1024u * 1024u,
     };
     options->io = &replica->io;
     replica->io = (struct tc_io){

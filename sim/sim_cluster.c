@@ -268,7 +268,6 @@ static void group_options(struct sim_cluster *cluster, struct sim_group *group) 
     options->room.members_max = 256;
     options->room.idempotency_keys_max = 4096;
     options->room.messages_max = 128;
-    options->room.body_bytes_max = 64 * 1024;
 }
 
 static int group_init(struct sim_cluster *cluster, uint32_t index) {

@@ -143,6 +143,24 @@ static const char *invalid_view_headers(const struct tc_header *h) {
     return NULL;
 }
 
+// request_store (op = segment, commit = byte offset) and store_chunk (the same, body = bytes of
+// the segment from that offset): state sync of the message store (docs/store.md §8).
+static const char *invalid_store(const struct tc_header *h) {
+    if (h->client != 0 || h->request != 0 || h->timestamp != 0 || h->operation != 0) {
+        return "store: client fields";
+    }
+    if (h->log_view != 0) return "store: log_view";
+    if (h->commit % TC_SECTOR_SIZE != 0) return "store: offset not sector aligned";
+    if (h->commit > UINT32_MAX) return "store: offset";
+    if (h->command == TC_COMMAND_REQUEST_STORE) {
+        if (h->size != TC_HEADER_SIZE) return "request_store: size";
+        return NULL;
+    }
+    uint32_t body_size = h->size - TC_HEADER_SIZE;
+    if (body_size == 0 || body_size % TC_SECTOR_SIZE != 0) return "store_chunk: body size";
+    return NULL;
+}
+
 const char *tc_header_invalid(const struct tc_header *h) {
     if (h->version != TC_HEADER_VERSION) return "version";
     if (h->size < TC_HEADER_SIZE) return "size < header";
@@ -194,6 +212,8 @@ const char *tc_header_invalid(const struct tc_header *h) {
         }
         if (h->log_view != 0) return "sync: log_view";
         return NULL;
+    case TC_COMMAND_REQUEST_STORE:
+    case TC_COMMAND_STORE_CHUNK: return invalid_store(h);
     default: return "command out of range";
     }
 }

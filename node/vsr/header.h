@@ -75,7 +75,9 @@ _Static_assert(offsetof(struct tc_header, reserved) == 148, "no padding before r
     X(TC_COMMAND_REQUEST_PREPARE, 10, "request_prepare")                                           \
     X(TC_COMMAND_EVICTION, 11, "eviction")                                                         \
     X(TC_COMMAND_REQUEST_SYNC, 12, "request_sync")                                                 \
-    X(TC_COMMAND_SYNC, 13, "sync")
+    X(TC_COMMAND_SYNC, 13, "sync")                                                                 \
+    X(TC_COMMAND_REQUEST_STORE, 14, "request_store")                                               \
+    X(TC_COMMAND_STORE_CHUNK, 15, "store_chunk")
 
 enum tc_command {
 #define TC_COMMAND_ENUM(name, value, text) name = value,

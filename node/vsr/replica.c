@@ -181,6 +181,7 @@ void replica_log_adopt_checkpoint(struct tc_replica *replica, const struct tc_he
         if (log_header(replica, o) != NULL) tc_journal_remove(replica->journal, o);
     }
     replica->commit_min = op;
+    replica->applied_timestamp_ns = header->timestamp;
     if (replica->commit_max < op) replica->commit_max = op;
     if (replica->op_prepare_ok_max < op) replica->op_prepare_ok_max = op;
     if (replica->anchor_op > 0 && replica->anchor_op <= op) replica->anchor_op = 0;
@@ -300,6 +301,34 @@ static uint32_t default_ticks(uint32_t value, uint32_t fallback) {
     return value == 0 ? fallback : value;
 }
 
+static void store_ready_callback(void *context);
+static uint64_t journal_storage_size(const struct tc_replica_options *options);
+
+// The store's options from the replica's; `replica` NULL for sizing and validation only (a
+// placeholder io/room keep the store's checks about geometry).
+static void store_options_build(const struct tc_replica_options *options,
+                                struct tc_store_options *out, struct tc_replica *replica,
+                                const struct tc_room_machine *room) {
+    static const uint8_t placeholder;
+    memset(out, 0, sizeof(*out));
+    out->cluster = options->cluster;
+    out->group = options->group;
+    out->segment_size_bytes = options->store_segment_size_bytes;
+    out->segment_count = options->store_segment_count;
+    out->rooms_max = options->room.rooms_max;
+    out->reads_max = options->store_reads_max == 0 ? 2u : options->store_reads_max;
+    out->io = options->io;
+    out->room = room != NULL ? room : (const struct tc_room_machine *)(const void *)&placeholder;
+    out->context = replica;
+    out->ready_callback = store_ready_callback;
+    if (options->journal_slot_count >= TC_JOURNAL_SLOT_COUNT_MIN &&
+        tc_is_power_of_two(options->journal_slot_count) &&
+        options->journal_slot_count <= TC_JOURNAL_SLOT_COUNT_MAX &&
+        tc_room_config_invalid(&options->room) == NULL) {
+        out->zone_offset_bytes = journal_storage_size(options);
+    }
+}
+
 const char *tc_replica_options_invalid(const struct tc_replica_options *o) {
     if (o->io == NULL) return "io is required";
     if (o->replica_count == 0 || o->replica_count > TC_REPLICAS_MAX) return "replica_count";
@@ -312,13 +341,35 @@ const char *tc_replica_options_invalid(const struct tc_replica_options *o) {
     const char *room = tc_room_config_invalid(&o->room);
     if (room != NULL) return room;
     if (replica_checkpoint_size_max(o) >= UINT32_MAX) return "room limits: checkpoint over 4 GiB";
+    struct tc_store_options store;
+    store_options_build(o, &store, NULL, NULL);
+    const char *invalid = tc_store_options_invalid(&store);
+    if (invalid != NULL) return invalid;
+    if (o->room.store_bytes_max == 0) return "room.store_bytes_max must be set (the store budget)";
+    if (o->room.store_bytes_max > tc_store_budget_bytes(&store)) {
+        return "room.store_bytes_max exceeds the store's budget (tc_replica_store_budget_bytes)";
+    }
     return NULL;
 }
 
-uint64_t tc_replica_storage_size(const struct tc_replica_options *options) {
+static uint64_t journal_storage_size(const struct tc_replica_options *options) {
     struct tc_journal_layout layout;
     tc_journal_layout_init(&layout, options->journal_slot_count, replica_checkpoint_size_max(options));
+    tc_assert(layout.storage_size % TC_SECTOR_SIZE == 0);
     return layout.storage_size;
+}
+
+uint64_t tc_replica_storage_size(const struct tc_replica_options *options) {
+    struct tc_store_options store;
+    store_options_build(options, &store, NULL, NULL);
+    return journal_storage_size(options) + tc_store_zone_size(&store);
+}
+
+uint64_t tc_replica_store_budget_bytes(const struct tc_replica_options *options) {
+    struct tc_store_options store;
+    store_options_build(options, &store, NULL, NULL);
+    if (tc_store_options_invalid(&store) != NULL) return 0;
+    return tc_store_budget_bytes(&store);
 }
 
 uint64_t tc_replica_memory_size(const struct tc_replica_options *options) {
@@ -326,7 +377,10 @@ uint64_t tc_replica_memory_size(const struct tc_replica_options *options) {
     size += tc_journal_memory_size(options->journal_slot_count, replica_checkpoint_size_max(options));
     size += tc_client_sessions_memory_size(options->clients_max);
     size += tc_room_memory_size(&options->room) + 4096;
-    uint64_t buffers = TC_PIPELINE_PREPARE_MAX + REPLICA_SERVE_READS_MAX + 2 +
+    struct tc_store_options store;
+    store_options_build(options, &store, NULL, NULL);
+    size += tc_store_memory_size(&store) + 4096;
+    uint64_t buffers = TC_PIPELINE_PREPARE_MAX + REPLICA_SERVE_READS_MAX + 3 +
                        REPLICA_REQUEST_QUEUE_MAX + REPLICA_PREPARE_CACHE_MAX;
     size += buffers * (TC_MESSAGE_SIZE_MAX + 4096) + TC_REPLY_SIZE_MAX + 4096;
     return size;
@@ -387,6 +441,8 @@ static int replica_buffers_init(struct tc_replica *replica, struct tc_arena *are
     replica->commit_buffer = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
     replica->send_buffer = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
     replica->reply_buffer = tc_arena_alloc(arena, TC_REPLY_SIZE_MAX, 4096);
+    replica->store_serve_buffer = tc_arena_alloc(arena, TC_MESSAGE_SIZE_MAX, 4096);
+    if (replica->store_serve_buffer == NULL) return TC_ENOMEM;
     if (replica->commit_buffer == NULL || replica->send_buffer == NULL) return TC_ENOMEM;
     if (replica->reply_buffer == NULL) return TC_ENOMEM;
     return TC_OK;
@@ -420,8 +476,14 @@ int tc_replica_init(struct tc_replica **out, const struct tc_replica_options *op
     int rc = tc_journal_init(&replica->journal, &journal_options, arena);
     if (rc == TC_OK) rc = tc_client_sessions_init(&replica->sessions, options->clients_max, arena);
     if (rc == TC_OK) rc = tc_room_init(&replica->room, &options->room, arena);
+    if (rc == TC_OK) {
+        struct tc_store_options store;
+        store_options_build(options, &store, replica, replica->room);
+        rc = tc_store_init(&replica->store, &store, arena);
+    }
     if (rc == TC_OK) rc = replica_buffers_init(replica, arena);
     if (rc != TC_OK) return rc;
+    tc_room_set_sink(replica->room, tc_store_sink(replica->store));
     replica->state = TC_REPLICA_RECOVERING;
     replica->view_lead_forbidden = UINT32_MAX;
     *out = replica;
@@ -467,6 +529,8 @@ static void solo_trim_head(struct tc_replica *replica) {
     }
 }
 
+static void store_recover_callback(void *context, int result);
+
 static void journal_recover_callback(void *context, int result) {
     struct tc_replica *replica = context;
     tc_assert(replica->state == TC_REPLICA_RECOVERING);
@@ -496,7 +560,24 @@ static void journal_recover_callback(void *context, int result) {
                     tc_strerror(rc));
         return;
     }
+    tc_store_recover(replica->store, store_recover_callback);
+}
+
+// The message store's open segment is loaded and verified against the checkpoint: the log above
+// the checkpoint can be replayed.
+static void store_recover_callback(void *context, int result) {
+    struct tc_replica *replica = context;
+    tc_assert(replica->state == TC_REPLICA_RECOVERING);
+    if (result != TC_OK) {
+        replica->state = TC_REPLICA_STOPPED;
+        replica_log(replica, TC_LOG_ERROR, "recovery failed: the message store's open segment does "
+                    "not match checkpoint %llu (%s)",
+                    (unsigned long long)tc_journal_checkpoint_op(replica->journal),
+                    tc_strerror(result));
+        return;
+    }
     const struct tc_superblock *sb = tc_journal_superblock(replica->journal);
+    replica->applied_timestamp_ns = sb->checkpoint_header.timestamp;
     replica->view = sb->view;
     replica->log_view = sb->log_view;
     replica->view_headers_count = sb->view_headers_count;
@@ -706,6 +787,7 @@ static void commit_apply(struct tc_replica *replica, const struct tc_header *pre
     tc_assert(prepare->timestamp > previous->timestamp || prepare->op == 1);
     struct tc_client_session *session = apply_operation(replica, prepare, body);
     replica->commit_min = prepare->op;
+    replica->applied_timestamp_ns = prepare->timestamp;
     replica_checkpoint_after_apply(replica, prepare);
     if (replica->op_prepare_ok_max < replica->commit_min) {
         replica->op_prepare_ok_max = replica->commit_min;
@@ -740,6 +822,7 @@ void replica_commit_journal(struct tc_replica *replica) {
         if (op > replica->op_head) return;
         if (replica_checkpoint_wait(replica, op)) return; // resumed by the checkpoint callback
         if (replica_sync_busy(replica)) return;           // the checkpoint replaces the state
+        if (!tc_store_ready(replica->store)) return;      // resumed by store_ready_callback
         const struct tc_header *header = log_header(replica, op);
         if (header == NULL) return;
         struct pipeline_entry *entry = replica_is_primary(replica) ? pipeline_find(replica, op) : NULL;
@@ -830,7 +913,7 @@ static void journal_read_callback(void *context, uint8_t *buffer, uint64_t op, i
         if (result == TC_OK && op == replica->commit_min + 1 && op <= replica->commit_max &&
             entry != NULL && tc_checksum_equal(&entry->checksum, &header->checksum) &&
             replica_connected(replica) && !replica_sync_busy(replica) &&
-            !replica_checkpoint_wait(replica, op)) {
+            !replica_checkpoint_wait(replica, op) && tc_store_ready(replica->store)) {
             commit_apply(replica, entry, buffer + TC_HEADER_SIZE);
         }
         replica_commit_journal(replica);
@@ -1414,7 +1497,8 @@ static bool body_valid_for_command(const struct tc_header *header) {
     case TC_COMMAND_PREPARE:
     case TC_COMMAND_DO_VIEW_CHANGE:
     case TC_COMMAND_START_VIEW:
-    case TC_COMMAND_SYNC: return true;
+    case TC_COMMAND_SYNC:
+    case TC_COMMAND_STORE_CHUNK: return true;
     default: return header->size == TC_HEADER_SIZE;
     }
 }
@@ -1458,6 +1542,8 @@ void tc_replica_on_message(struct tc_replica *replica, const uint8_t *message, u
     case TC_COMMAND_REQUEST_PREPARE: on_request_prepare(replica, header); break;
     case TC_COMMAND_REQUEST_SYNC: replica_on_request_sync(replica, header); break;
     case TC_COMMAND_SYNC: replica_on_sync(replica, header, body); break;
+    case TC_COMMAND_REQUEST_STORE: replica_on_request_store(replica, header); break;
+    case TC_COMMAND_STORE_CHUNK: replica_on_store_chunk(replica, header, body); break;
     default: replica->messages_dropped_invalid++; break; // replies/evictions go to clients
     }
 }
@@ -1491,6 +1577,18 @@ const struct tc_header *tc_replica_log_header(const struct tc_replica *replica, 
     if (replica->state == TC_REPLICA_RECOVERING) return NULL;
     if (!log_clean(replica, op)) return NULL;
     return log_header(replica, op);
+}
+
+static void store_ready_callback(void *context) {
+    struct tc_replica *replica = context;
+    if (replica->state == TC_REPLICA_STOPPED || replica->state == TC_REPLICA_RECOVERING) return;
+    replica_commit_journal(replica);
+}
+
+struct tc_store *tc_replica_store(struct tc_replica *replica) { return replica->store; }
+
+uint64_t tc_replica_applied_timestamp(const struct tc_replica *replica) {
+    return replica->applied_timestamp_ns;
 }
 
 const struct tc_room_machine *tc_replica_room(const struct tc_replica *replica) {

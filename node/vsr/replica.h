@@ -41,7 +41,11 @@ struct tc_replica_options {
     uint32_t journal_slot_count; // power of two in [TC_JOURNAL_SLOT_COUNT_MIN, _MAX]
     uint64_t seed;               // for this replica's PRNG (timeout jitter)
     uint32_t clients_max;        // client sessions, <= TC_CLIENTS_MAX; same on every replica
-    struct tc_room_config room;
+    struct tc_room_config room; // room.store_bytes_max must be <= tc_replica_store_budget_bytes
+    // Message store (docs/store.md): segment_count x segment_size bytes after the journal.
+    uint32_t store_segment_size_bytes; // power of two, 16 KiB .. 64 MiB
+    uint32_t store_segment_count;      // >= 2
+    uint32_t store_reads_max;          // concurrent history reads (0: 2)
     // Timeouts in ticks (TC_TICK_MS each); 0 selects the default.
     uint32_t prepare_timeout_ticks;     // primary resends unacked prepares (default 5)
     uint32_t heartbeat_timeout_ticks;   // primary sends commit heartbeat when idle (default 5)
@@ -71,7 +75,10 @@ struct tc_replica_status {
 
 struct tc_replica;
 
-// Bytes of storage (superblock + header ring + prepare ring + checkpoint areas) this replica needs.
+// The largest room.store_bytes_max the store geometry of `options` always fits.
+uint64_t tc_replica_store_budget_bytes(const struct tc_replica_options *options);
+// Bytes of storage (superblock, header ring, prepare ring, checkpoint areas, message store) this
+// replica needs.
 uint64_t tc_replica_storage_size(const struct tc_replica_options *options);
 // Bytes of the largest encoded checkpoint (one of the two checkpoint areas holds it).
 uint64_t tc_replica_checkpoint_size_max(const struct tc_replica_options *options);
@@ -109,5 +116,9 @@ int tc_replica_transfer_leadership(struct tc_replica *replica, uint8_t target);
 // The header of `op` in this replica's log if known and its prepare is durable here, else NULL.
 const struct tc_header *tc_replica_log_header(const struct tc_replica *replica, uint64_t op);
 const struct tc_room_machine *tc_replica_room(const struct tc_replica *replica);
+// The replica's message store, for history reads (tc_store_read) by the edge and checkers.
+struct tc_store *tc_replica_store(struct tc_replica *replica);
+// Timestamp of the newest applied op (the `now` retention by age is measured from).
+uint64_t tc_replica_applied_timestamp(const struct tc_replica *replica);
 
 #endif

@@ -12,17 +12,19 @@
 #include "tc_err.h"
 
 #define CHECKPOINT_MAGIC 0x50434354u // "TCCP" little-endian
-#define CHECKPOINT_VERSION 1u
+#define CHECKPOINT_VERSION 2u
 #define CHECKPOINT_PREFIX_SIZE 64u
 
-// The encoded checkpoint: a fixed prefix, then the room machine's bytes, then the sessions' bytes.
+// The encoded checkpoint: a fixed prefix, then the room machine's bytes, the sessions' bytes and
+// the message store's state (docs/store.md: cursor, chain, per-room towers and ratchets).
 struct checkpoint_prefix {
     uint32_t magic;
     uint32_t version;
     uint64_t op;
     uint64_t room_size;
     uint64_t sessions_size;
-    uint8_t reserved[32];
+    uint64_t store_size;
+    uint8_t reserved[24];
 };
 _Static_assert(sizeof(struct checkpoint_prefix) == CHECKPOINT_PREFIX_SIZE, "prefix layout");
 
@@ -33,7 +35,8 @@ uint64_t replica_checkpoint_interval(uint32_t slot_count) {
 
 uint64_t replica_checkpoint_size_max(const struct tc_replica_options *options) {
     return CHECKPOINT_PREFIX_SIZE + tc_room_checkpoint_size_max(&options->room) +
-           tc_client_sessions_checkpoint_size_max(options->clients_max);
+           tc_client_sessions_checkpoint_size_max(options->clients_max) +
+           (TC_STORE_STATE_HEADER_SIZE + (uint64_t)options->room.rooms_max * TC_STORE_STATE_ROOM_SIZE);
 }
 
 uint64_t tc_replica_checkpoint_size_max(const struct tc_replica_options *options) {
@@ -89,37 +92,71 @@ void replica_checkpoint_heard(struct tc_replica *replica, uint8_t from, uint64_t
     }
 }
 
+bool replica_checkpoint_busy(const struct tc_replica *replica) {
+    return replica->checkpoint_flushing || tc_journal_checkpoint_busy(replica->journal);
+}
+
 // Whether applying `op` must wait: it is a checkpoint op and the previous checkpoint is still being
 // written (one checkpoint buffer; it is half a ring of ops old, so this is rare).
 bool replica_checkpoint_wait(const struct tc_replica *replica, uint64_t op) {
     uint64_t interval = replica_checkpoint_interval(replica->options.journal_slot_count);
-    return op % interval == 0 && tc_journal_checkpoint_busy(replica->journal);
+    return op % interval == 0 && replica_checkpoint_busy(replica);
 }
 
-// Called right after op `prepare->op` was applied: encodes and writes the checkpoint if it is one.
-void replica_checkpoint_after_apply(struct tc_replica *replica, const struct tc_header *prepare) {
-    uint64_t interval = replica_checkpoint_interval(replica->options.journal_slot_count);
-    if (prepare->op % interval != 0) return;
-    tc_assert(!tc_journal_checkpoint_busy(replica->journal));
+// The store's bytes up to the checkpoint's cursor are durable (S2): the journal may now write the
+// checkpoint's area and name it in the superblock.
+static void checkpoint_store_flushed(void *context, int result) {
+    struct tc_replica *replica = context;
+    tc_assert(replica->checkpoint_flushing);
+    replica->checkpoint_flushing = false;
+    if (replica->state == TC_REPLICA_STOPPED) return;
+    if (result != TC_OK) {
+        replica->state = TC_REPLICA_STOPPED;
+        replica_log(replica, TC_LOG_ERROR, "stopped: message store flush failed (%s)",
+                    tc_strerror(result));
+        return;
+    }
+    tc_journal_write_checkpoint(replica->journal, &replica->checkpoint_pending,
+                                replica->checkpoint_pending_size);
+}
+
+// Encodes the state after applying `op` into the journal's checkpoint buffer; returns its size.
+static uint64_t checkpoint_encode(struct tc_replica *replica, uint64_t op) {
     uint8_t *buffer = tc_journal_checkpoint_buffer(replica->journal);
     uint64_t size_max = replica_checkpoint_size_max(&replica->options);
     struct checkpoint_prefix prefix;
     memset(&prefix, 0, sizeof(prefix));
     prefix.magic = CHECKPOINT_MAGIC;
     prefix.version = CHECKPOINT_VERSION;
-    prefix.op = prepare->op;
+    prefix.op = op;
 #if defined(TC_PLANTED_BUG_CHECKPOINT_NONDETERMINISTIC)
     prefix.reserved[0] = replica->replica; // planted bug: replica-specific bytes in the checkpoint
 #endif
+    uint64_t left = size_max - CHECKPOINT_PREFIX_SIZE;
     uint8_t *room = buffer + CHECKPOINT_PREFIX_SIZE;
-    prefix.room_size = tc_room_checkpoint_encode(replica->room, room, size_max - CHECKPOINT_PREFIX_SIZE);
+    prefix.room_size = tc_room_checkpoint_encode(replica->room, room, left);
+    left -= prefix.room_size;
     uint8_t *sessions = room + prefix.room_size;
-    uint64_t left = size_max - CHECKPOINT_PREFIX_SIZE - prefix.room_size;
     prefix.sessions_size = tc_client_sessions_checkpoint_encode(&replica->sessions, sessions, left);
+    left -= prefix.sessions_size;
+    prefix.store_size = tc_store_state_encode(replica->store, sessions + prefix.sessions_size, left);
     memcpy(buffer, &prefix, sizeof(prefix));
-    uint64_t size = CHECKPOINT_PREFIX_SIZE + prefix.room_size + prefix.sessions_size;
+    uint64_t size = CHECKPOINT_PREFIX_SIZE + prefix.room_size + prefix.sessions_size +
+                    prefix.store_size;
     tc_assert(size <= size_max);
-    tc_journal_write_checkpoint(replica->journal, prepare, size);
+    return size;
+}
+
+// Called right after op `prepare->op` was applied: encodes and writes the checkpoint if it is one.
+void replica_checkpoint_after_apply(struct tc_replica *replica, const struct tc_header *prepare) {
+    uint64_t interval = replica_checkpoint_interval(replica->options.journal_slot_count);
+    if (prepare->op % interval != 0) return;
+    tc_assert(!replica_checkpoint_busy(replica));
+    tc_assert(!tc_store_flush_busy(replica->store));
+    replica->checkpoint_pending = *prepare;
+    replica->checkpoint_pending_size = checkpoint_encode(replica, prepare->op);
+    replica->checkpoint_flushing = true;
+    tc_store_flush(replica->store, checkpoint_store_flushed);
 }
 
 // Recovery: replaces the (empty) state by the durable checkpoint's. TC_ECORRUPT if its bytes do not
@@ -137,13 +174,21 @@ int replica_checkpoint_restore(struct tc_replica *replica) {
     memcpy(&prefix, bytes, sizeof(prefix));
     if (prefix.magic != CHECKPOINT_MAGIC || prefix.version != CHECKPOINT_VERSION) return TC_ECORRUPT;
     if (prefix.op != op) return TC_ECORRUPT;
-    if (prefix.room_size > size - sizeof(prefix)) return TC_ECORRUPT;
-    if (prefix.sessions_size != size - sizeof(prefix) - prefix.room_size) return TC_ECORRUPT;
+    uint64_t body = size - sizeof(prefix);
+    if (prefix.room_size > body || prefix.sessions_size > body - prefix.room_size) {
+        return TC_ECORRUPT;
+    }
+    if (prefix.store_size != body - prefix.room_size - prefix.sessions_size) return TC_ECORRUPT;
     const uint8_t *room = bytes + sizeof(prefix);
+    const uint8_t *sessions = room + prefix.room_size;
     int rc = tc_room_checkpoint_decode(replica->room, room, prefix.room_size);
     if (rc == TC_OK) {
-        rc = tc_client_sessions_checkpoint_decode(&replica->sessions, room + prefix.room_size,
+        rc = tc_client_sessions_checkpoint_decode(&replica->sessions, sessions,
                                                   prefix.sessions_size);
+    }
+    if (rc == TC_OK) {
+        rc = tc_store_state_decode(replica->store, sessions + prefix.sessions_size,
+                                   prefix.store_size);
     }
     // Every session the replica registers stores its register reply at once: a session without
     // a stored reply cannot come from a replica, and answering a duplicate from it would fail.
@@ -162,4 +207,21 @@ bool replica_checkpoint_matches(const struct tc_replica *replica, uint64_t op,
     const struct tc_superblock *sb = tc_journal_superblock(replica->journal);
     if (op == 0 || sb->checkpoint_op != op) return true;
     return tc_checksum_equal(&sb->checkpoint_id, id);
+}
+
+// The store section of an encoded checkpoint (state sync reads its cursor before installing).
+int replica_checkpoint_store_state(const uint8_t *bytes, uint64_t size, const uint8_t **state,
+                                   uint64_t *state_size) {
+    struct checkpoint_prefix prefix;
+    if (size < sizeof(prefix)) return TC_ECORRUPT;
+    memcpy(&prefix, bytes, sizeof(prefix));
+    if (prefix.magic != CHECKPOINT_MAGIC || prefix.version != CHECKPOINT_VERSION) return TC_ECORRUPT;
+    uint64_t body = size - sizeof(prefix);
+    if (prefix.room_size > body || prefix.sessions_size > body - prefix.room_size) {
+        return TC_ECORRUPT;
+    }
+    if (prefix.store_size != body - prefix.room_size - prefix.sessions_size) return TC_ECORRUPT;
+    *state = bytes + sizeof(prefix) + prefix.room_size + prefix.sessions_size;
+    *state_size = prefix.store_size;
+    return TC_OK;
 }

@@ -7,6 +7,7 @@
 #include "client_sessions.h"
 #include "journal.h"
 #include "replica.h"
+#include "store.h"
 #include "tc_prng.h"
 
 #define REPLICA_SERVE_READS_MAX 4u
@@ -42,10 +43,12 @@ struct dvc_record {
     struct tc_header headers[TC_VIEW_HEADERS_MAX]; // ascending ops ending at header.op
 };
 
-// State sync in progress (replica_sync.c).
+// State sync in progress (replica_sync.c): the checkpoint's bytes, then the message store's
+// segments it lacks, then the journal installs the checkpoint.
 struct replica_sync {
     bool active;
-    bool installing;          // every byte arrived and matched: the journal is writing them
+    bool fetching_store;      // the checkpoint bytes matched: fetching store segments
+    bool installing;          // everything arrived and matched: the journal is writing them
     uint8_t target;
     uint64_t checkpoint_op;   // 0 until the first chunk names it
     struct tc_checksum id;
@@ -57,6 +60,17 @@ struct replica_sync {
     uint64_t commit_min_seen;
     bool buffer_overwritten;  // chunks of an abandoned transfer replaced the durable bytes in the
                               // journal's checkpoint buffer: serve nothing until it is rewritten
+    // Store segments (docs/store.md §8): [store_segment, store_segment_last] are fetched in order.
+    uint64_t store_segment;      // the segment being fetched
+    uint64_t store_segment_last; // the checkpoint's cursor segment
+    uint32_t store_offset_last;  // the checkpoint's cursor offset
+    uint32_t store_received;     // bytes of store_segment received
+    struct tc_checksum store_chain;        // the chain after the last segment fetched
+    bool store_chain_known;                // a segment was fetched (its chain links the next)
+    struct tc_checksum store_chain_target; // the checkpoint's chain
+    uint8_t *store_buffer;       // a store buffer lent for the segment being fetched
+    bool store_writing;          // the fetched segment is being written
+    bool store_syncing;          // every segment landed: the storage sync is in flight
 };
 
 struct serve_read {
@@ -72,6 +86,7 @@ struct tc_replica {
     struct tc_prng prng;
     struct tc_journal *journal;
     struct tc_room_machine *room;
+    struct tc_store *store;
     struct tc_client_sessions sessions;
 
     enum tc_replica_state state;
@@ -89,6 +104,7 @@ struct tc_replica {
     uint64_t op_chained_min; // lowest op whose header is hash-chained up to op_head
     uint64_t commit_min;    // applied to the state machine
     uint64_t commit_max;    // known committed in the group
+    uint64_t applied_timestamp_ns; // timestamp of the prepare at commit_min
     uint64_t op_prepare_ok_max; // cache: all ops in (commit_min, this] clean and chained
     uint64_t anchor_op;     // a canonical (op, checksum) learned from the primary beyond our log
     struct tc_checksum anchor_checksum;
@@ -136,10 +152,21 @@ struct tc_replica {
     struct cached_prepare prepare_cache[REPLICA_PREPARE_CACHE_MAX];
 
     // Checkpoints (replica_checkpoint.c).
+    bool checkpoint_flushing;            // encoded; the store's bytes are being made durable
+    struct tc_header checkpoint_pending; // the checkpoint op's prepare header while flushing
+    uint64_t checkpoint_pending_size;
     uint64_t checkpoint_op_heard[TC_REPLICAS_MAX]; // durable checkpoint op each replica reported
     uint64_t checkpoints_durable;
     struct replica_sync sync;
     uint64_t syncs_done;
+
+    // Serving store segments to a syncing peer (one read at a time).
+    uint8_t *store_serve_buffer; // TC_MESSAGE_SIZE_MAX
+    bool store_serving;
+    uint8_t store_serve_target;
+    uint64_t store_serve_segment;
+    uint32_t store_serve_offset;
+    uint32_t store_serve_size;
 
     uint64_t messages_dropped_invalid;
     uint64_t requests_dropped;
@@ -180,8 +207,12 @@ bool replica_op_writable(const struct tc_replica *replica, uint64_t op);
 uint64_t replica_op_prepare_max(const struct tc_replica *replica);
 void replica_checkpoint_heard(struct tc_replica *replica, uint8_t from, uint64_t checkpoint_op);
 bool replica_checkpoint_wait(const struct tc_replica *replica, uint64_t op);
+// A checkpoint is being made durable (store flush, then the journal's area and superblock).
+bool replica_checkpoint_busy(const struct tc_replica *replica);
 void replica_checkpoint_after_apply(struct tc_replica *replica, const struct tc_header *prepare);
 int replica_checkpoint_restore(struct tc_replica *replica);
+int replica_checkpoint_store_state(const uint8_t *bytes, uint64_t size, const uint8_t **state,
+                                   uint64_t *state_size);
 bool replica_checkpoint_matches(const struct tc_replica *replica, uint64_t op,
                                 const struct tc_checksum *id);
 
@@ -193,6 +224,10 @@ void replica_on_request_sync(struct tc_replica *replica, const struct tc_header 
 void replica_on_sync(struct tc_replica *replica, const struct tc_header *header,
                      const uint8_t *body);
 void replica_sync_installed(struct tc_replica *replica);
+void replica_on_request_store(struct tc_replica *replica, const struct tc_header *header);
+void replica_sync_store_tick(struct tc_replica *replica);
+void replica_on_store_chunk(struct tc_replica *replica, const struct tc_header *header,
+                            const uint8_t *body);
 // replica.c: adopt a synced checkpoint's op as the committed prefix of the log.
 void replica_log_adopt_checkpoint(struct tc_replica *replica, const struct tc_header *header);
 

@@ -21,10 +21,17 @@
 
 static void sync_reset(struct tc_replica *replica) {
     struct replica_sync *sync = &replica->sync;
+    tc_assert(!sync->installing);
     sync->active = false;
+    sync->fetching_store = false;
     sync->checkpoint_op = 0;
     sync->received = 0;
     sync->stall_ticks = 0;
+    sync->store_received = 0;
+    if (sync->store_buffer != NULL && !sync->store_writing) {
+        tc_store_sync_buffer_release(replica->store, sync->store_buffer);
+        sync->store_buffer = NULL;
+    }
 }
 
 static void sync_request(struct tc_replica *replica) {
@@ -42,7 +49,7 @@ static void sync_request(struct tc_replica *replica) {
 void replica_sync_start(struct tc_replica *replica, uint8_t target) {
     struct replica_sync *sync = &replica->sync;
     if (sync->active || replica->replica_count == 1 || target == replica->replica) return;
-    if (tc_journal_checkpoint_busy(replica->journal)) return; // its buffer receives the bytes
+    if (replica_checkpoint_busy(replica)) return; // its buffer receives the bytes
     sync_reset(replica);
     sync->active = true;
     sync->target = target;
@@ -82,7 +89,9 @@ void replica_sync_tick(struct tc_replica *replica) {
         sync->stuck_ticks++;
     }
     if (sync->active) {
-        if (sync->installing || ++sync->stall_ticks < SYNC_STALL_TICKS) return;
+        replica_sync_store_tick(replica);
+        if (sync->installing || sync->store_writing || sync->store_syncing) return;
+        if (++sync->stall_ticks < SYNC_STALL_TICKS) return;
         uint8_t next = (uint8_t)((sync->target + 1) % replica->replica_count);
         if (next == replica->replica) next = (uint8_t)((next + 1) % replica->replica_count);
         sync_reset(replica);
@@ -104,7 +113,7 @@ void replica_sync_tick(struct tc_replica *replica) {
 // Serving: a chunk of our durable checkpoint, if it is newer than the requester's commit.
 void replica_on_request_sync(struct tc_replica *replica, const struct tc_header *header) {
     if (replica->state != TC_REPLICA_NORMAL && replica->state != TC_REPLICA_VIEW_CHANGE) return;
-    if (replica->sync.active || tc_journal_checkpoint_busy(replica->journal)) return;
+    if (replica->sync.active || replica_checkpoint_busy(replica)) return;
     if (replica->sync.buffer_overwritten) return;
     const struct tc_superblock *sb = tc_journal_superblock(replica->journal);
     if (sb->checkpoint_op == 0 || sb->checkpoint_op <= header->commit) return;
@@ -148,13 +157,15 @@ static bool sync_first_chunk(struct tc_replica *replica, const struct tc_header 
         replica->messages_dropped_invalid++;
         return false;
     }
-    if (tc_journal_checkpoint_busy(replica->journal)) return false;
+    if (replica_checkpoint_busy(replica)) return false;
     sync->checkpoint_op = header->checkpoint_op;
     sync->id = header->parent;
     sync->size = header->commit;
     sync->header = *checkpoint_header;
     return true;
 }
+
+static void store_fetch_start(struct tc_replica *replica);
 
 static void sync_complete(struct tc_replica *replica) {
     struct replica_sync *sync = &replica->sync;
@@ -167,8 +178,20 @@ static void sync_complete(struct tc_replica *replica) {
         sync_reset(replica);
         return;
     }
-    sync->installing = true;
-    tc_journal_write_checkpoint(replica->journal, &sync->header, sync->size);
+    const uint8_t *state = NULL;
+    uint64_t state_size = 0;
+    int rc = replica_checkpoint_store_state(buffer, sync->size, &state, &state_size);
+    if (rc == TC_OK) {
+        rc = tc_store_state_peek(state, state_size, &sync->store_segment_last,
+                                 &sync->store_offset_last, &sync->store_chain_target);
+    }
+    if (rc != TC_OK) {
+        replica_log(replica, TC_LOG_ERROR, "sync: checkpoint %llu has no valid store state",
+                    (unsigned long long)sync->checkpoint_op);
+        sync_reset(replica);
+        return;
+    }
+    store_fetch_start(replica);
 }
 
 void replica_on_sync(struct tc_replica *replica, const struct tc_header *header,
@@ -203,7 +226,11 @@ void replica_sync_installed(struct tc_replica *replica) {
     uint64_t op = sync->checkpoint_op;
     tc_assert(tc_journal_checkpoint_op(replica->journal) == op);
     tc_assert(op > replica->commit_min);
+    tc_assert(sync->store_buffer != NULL);
     int rc = replica_checkpoint_restore(replica);
+    if (rc == TC_OK) rc = tc_store_recover_from(replica->store, sync->store_buffer);
+    tc_store_sync_buffer_release(replica->store, sync->store_buffer);
+    sync->store_buffer = NULL;
     if (rc != TC_OK) {
         replica->state = TC_REPLICA_STOPPED;
         replica_log(replica, TC_LOG_ERROR, "sync: checkpoint at op %llu does not decode (%s)",
@@ -212,7 +239,206 @@ void replica_sync_installed(struct tc_replica *replica) {
     }
     sync->installing = false;
     sync->active = false;
+    sync->fetching_store = false;
     replica->syncs_done++;
     replica_log_adopt_checkpoint(replica, &sync->header);
     replica_log(replica, TC_LOG_INFO, "state sync done: checkpoint at op %llu", (unsigned long long)op);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store segments (docs/store.md §8): after the checkpoint's bytes matched their id, fetch the
+// segments from our durable store cursor up to the checkpoint's cursor, verify and write each,
+// sync, and only then let the journal install the checkpoint (S2).
+
+#define STORE_CHUNK_SIZE_MAX (31u * TC_SECTOR_SIZE)
+_Static_assert(STORE_CHUNK_SIZE_MAX <= TC_MESSAGE_SIZE_MAX - TC_HEADER_SIZE,
+               "a store chunk fits in a message");
+
+// Bytes wanted of the segment being fetched: a whole segment, or the checkpoint's open prefix.
+static uint32_t store_fetch_size(const struct tc_replica *replica) {
+    const struct replica_sync *sync = &replica->sync;
+    if (sync->store_segment == sync->store_segment_last) {
+        return (uint32_t)tc_align_up(sync->store_offset_last, TC_SECTOR_SIZE);
+    }
+    return replica->options.store_segment_size_bytes;
+}
+
+static void store_fetch_request(struct tc_replica *replica) {
+    struct replica_sync *sync = &replica->sync;
+    tc_assert(sync->fetching_store && sync->store_buffer != NULL);
+    struct tc_header request;
+    replica_header_init(replica, &request, TC_COMMAND_REQUEST_STORE);
+    request.op = sync->store_segment;
+    request.commit = sync->store_received;
+    replica_send_header(replica, sync->target, &request);
+}
+
+// Takes a store buffer for the next segment (none free yet: the tick retries) and asks for it.
+static void store_fetch_next(struct tc_replica *replica) {
+    struct replica_sync *sync = &replica->sync;
+    if (sync->store_buffer == NULL) sync->store_buffer = tc_store_sync_buffer(replica->store);
+    if (sync->store_buffer == NULL) return;
+    memset(sync->store_buffer, 0, replica->options.store_segment_size_bytes);
+    sync->store_received = 0;
+    store_fetch_request(replica);
+}
+
+static void store_fetch_start(struct tc_replica *replica) {
+    struct replica_sync *sync = &replica->sync;
+    struct tc_store_cursor durable = tc_store_cursor_durable(replica->store);
+    if (durable.segment > sync->store_segment_last) {
+        replica_log(replica, TC_LOG_ERROR, "sync: checkpoint %llu's store ends before ours",
+                    (unsigned long long)sync->checkpoint_op);
+        sync_reset(replica);
+        return;
+    }
+    sync->fetching_store = true;
+    sync->store_chain_known = false;
+    sync->store_segment = durable.segment;
+    sync->stall_ticks = 0;
+    store_fetch_next(replica);
+}
+
+static void store_fetch_installed_storage(void *context, int result) {
+    struct tc_replica *replica = context;
+    struct replica_sync *sync = &replica->sync;
+    tc_assert(sync->store_syncing);
+    sync->store_syncing = false;
+    if (replica->state == TC_REPLICA_STOPPED) return;
+    if (result != TC_OK) {
+        replica->state = TC_REPLICA_STOPPED;
+        replica_log(replica, TC_LOG_ERROR, "stopped: store sync failed (%s)", tc_strerror(result));
+        return;
+    }
+    if (!sync->active) return;
+    sync->installing = true;
+    tc_journal_write_checkpoint(replica->journal, &sync->header, sync->size);
+}
+
+static void store_fetch_written(void *context, int result) {
+    struct tc_replica *replica = context;
+    struct replica_sync *sync = &replica->sync;
+    tc_assert(sync->store_writing);
+    sync->store_writing = false;
+    if (replica->state == TC_REPLICA_STOPPED) return;
+    if (result != TC_OK) {
+        replica->state = TC_REPLICA_STOPPED;
+        replica_log(replica, TC_LOG_ERROR, "stopped: store write failed (%s)", tc_strerror(result));
+        return;
+    }
+    if (!sync->active) { // abandoned meanwhile
+        tc_store_sync_buffer_release(replica->store, sync->store_buffer);
+        sync->store_buffer = NULL;
+        return;
+    }
+    if (sync->store_segment == sync->store_segment_last) {
+        sync->store_syncing = true; // the buffer stays: it becomes our open segment at install
+        tc_store_sync_storage(replica->store, store_fetch_installed_storage, replica);
+        return;
+    }
+    sync->store_segment += 1;
+    store_fetch_next(replica);
+}
+
+// The segment arrived whole: verify it, then write it (once our own store writes have drained:
+// the slots may overlap).
+static void store_fetch_complete(struct tc_replica *replica) {
+    struct replica_sync *sync = &replica->sync;
+    bool last = sync->store_segment == sync->store_segment_last;
+    uint32_t size = last ? sync->store_offset_last : replica->options.store_segment_size_bytes;
+    struct tc_checksum chain;
+    uint32_t used = 0;
+    bool sealed = false;
+    int rc = TC_ECORRUPT;
+    if (tc_store_segment_chain_in(replica->store, sync->store_segment, sync->store_buffer,
+                                  &chain) == TC_OK &&
+        (!sync->store_chain_known || tc_checksum_equal(&chain, &sync->store_chain))) {
+        rc = tc_store_segment_verify(replica->store, sync->store_segment, sync->store_buffer,
+                                     size, &chain, &used, &sealed);
+    }
+    bool shape = last ? !sealed && tc_checksum_equal(&chain, &sync->store_chain_target) : sealed;
+    if (rc != TC_OK || !shape) {
+        replica_log(replica, TC_LOG_WARN, "sync: store segment %llu from r%u does not verify",
+                    (unsigned long long)sync->store_segment, sync->target);
+        sync_reset(replica);
+        return;
+    }
+    if (!tc_store_idle(replica->store)) return; // the tick retries
+    sync->store_chain = chain;
+    sync->store_chain_known = true;
+    sync->store_writing = true;
+    tc_store_sync_write(replica->store, sync->store_segment, sync->store_buffer,
+                        (uint32_t)tc_align_up(used, TC_SECTOR_SIZE), store_fetch_written, replica);
+}
+
+void replica_on_store_chunk(struct tc_replica *replica, const struct tc_header *header,
+                            const uint8_t *body) {
+    struct replica_sync *sync = &replica->sync;
+    if (!sync->active || !sync->fetching_store || header->replica != sync->target) return;
+    if (sync->store_buffer == NULL || sync->store_writing || sync->store_syncing) return;
+    uint32_t wanted = store_fetch_size(replica);
+    if (sync->store_received >= wanted) return; // complete: waiting for the store to idle
+    if (header->op != sync->store_segment || header->commit != sync->store_received) return;
+    uint32_t chunk = header->size - TC_HEADER_SIZE;
+    if (chunk > wanted - sync->store_received) chunk = wanted - sync->store_received;
+    memcpy(sync->store_buffer + sync->store_received, body, chunk);
+    sync->store_received += chunk;
+    sync->stall_ticks = 0;
+    if (sync->store_received < wanted) {
+        store_fetch_request(replica);
+        return;
+    }
+    store_fetch_complete(replica);
+}
+
+// Per tick while fetching the store: a buffer or an idle store we were waiting for.
+void replica_sync_store_tick(struct tc_replica *replica) {
+    struct replica_sync *sync = &replica->sync;
+    if (!sync->active || !sync->fetching_store || sync->store_writing || sync->store_syncing) return;
+    if (sync->store_buffer == NULL) {
+        store_fetch_next(replica);
+        return;
+    }
+    if (sync->store_received == store_fetch_size(replica)) store_fetch_complete(replica);
+}
+
+// Serving: bytes of our durable store (a syncing peer asks segment by segment).
+static void store_serve_done(void *context, int result) {
+    struct tc_replica *replica = context;
+    tc_assert(replica->store_serving);
+    replica->store_serving = false;
+    if (result != TC_OK || replica->state == TC_REPLICA_STOPPED) return; // the peer asks again
+    struct tc_header *chunk = (struct tc_header *)(void *)replica->send_buffer;
+    replica_header_init(replica, chunk, TC_COMMAND_STORE_CHUNK);
+    chunk->op = replica->store_serve_segment;
+    chunk->commit = replica->store_serve_offset;
+    chunk->size = TC_HEADER_SIZE + replica->store_serve_size;
+    memcpy(replica->send_buffer + TC_HEADER_SIZE, replica->store_serve_buffer,
+           replica->store_serve_size);
+    tc_header_set_checksum_body(chunk, replica->send_buffer + TC_HEADER_SIZE,
+                                replica->store_serve_size);
+    tc_header_set_checksum(chunk);
+    replica_send(replica, replica->store_serve_target, replica->send_buffer);
+}
+
+void replica_on_request_store(struct tc_replica *replica, const struct tc_header *header) {
+    if (replica->state != TC_REPLICA_NORMAL && replica->state != TC_REPLICA_VIEW_CHANGE) return;
+    if (replica->sync.active || replica->store_serving) return;
+    uint32_t segment_size = replica->options.store_segment_size_bytes;
+    if (header->commit >= segment_size) return;
+    uint32_t offset = (uint32_t)header->commit;
+    struct tc_store_cursor durable = tc_store_cursor_durable(replica->store);
+    uint32_t end = segment_size;
+    if (header->op == durable.segment) end = (uint32_t)tc_align_up(durable.offset, TC_SECTOR_SIZE);
+    if (header->op > durable.segment || offset >= end) return; // not durable here (yet)
+    uint32_t size = end - offset;
+    if (size > STORE_CHUNK_SIZE_MAX) size = STORE_CHUNK_SIZE_MAX;
+    int rc = tc_store_serve(replica->store, header->op, offset, size, replica->store_serve_buffer,
+                            store_serve_done, replica);
+    if (rc != TC_OK) return; // busy: the peer asks again
+    replica->store_serving = true;
+    replica->store_serve_target = header->replica;
+    replica->store_serve_segment = header->op;
+    replica->store_serve_offset = offset;
+    replica->store_serve_size = size;
 }
