@@ -1,6 +1,7 @@
-// The room state machine: configuration, memory layout, init, digest and the chain hash.
-// The ops themselves are in room_apply.c, retained messages in room_history.c, the wire encodings
-// in room_codec.c and the shared hash index in room_table.c. Semantics: docs/room.md.
+// The room state machine: configuration, memory layout, init, sink, digest and the chain hash.
+// The ops themselves are in room_apply.c, the thread window in room_window.c, local reads in
+// room_read.c, the wire encodings in room_codec.c, the checkpoint in room_checkpoint.c and the
+// shared hash index in room_table.c. Semantics: docs/room.md.
 
 #include <string.h>
 
@@ -20,9 +21,7 @@ const char *tc_room_config_invalid(const struct tc_room_config *config) {
     }
     if (config->messages_max < 1) return "messages_max must be >= 1";
     if (config->messages_max > ROOM_CONFIG_ENTRIES_MAX) return "messages_max is too large";
-    if (config->body_bytes_max < TC_ROOM_BODY_SIZE_MAX) {
-        return "body_bytes_max must be >= TC_ROOM_BODY_SIZE_MAX";
-    }
+    if (config->store_bytes_max > ROOM_STORE_BYTES_LIMIT) return "store_bytes_max is too large";
     return NULL;
 }
 
@@ -58,8 +57,7 @@ static struct tc_room_machine *layout_machine(struct layout *layout,
     struct room_member *members = layout_alloc(layout, sizeof(*members) * config->members_max);
     struct room_idempotency *keys =
         layout_alloc(layout, sizeof(*keys) * config->idempotency_keys_max);
-    struct room_message *messages = layout_alloc(layout, sizeof(*messages) * config->messages_max);
-    uint8_t *bodies = layout_alloc(layout, config->body_bytes_max);
+    struct room_window_entry *window = layout_alloc(layout, sizeof(*window) * config->messages_max);
     slots[0] = layout_index(layout, config->rooms_max);
     slots[1] = layout_index(layout, config->members_max);
     slots[2] = layout_index(layout, config->idempotency_keys_max);
@@ -68,8 +66,7 @@ static struct tc_room_machine *layout_machine(struct layout *layout,
     machine->rooms = rooms;
     machine->members = members;
     machine->keys = keys;
-    machine->messages = messages;
-    machine->bodies = bodies;
+    machine->window = window;
     return machine;
 }
 
@@ -98,24 +95,27 @@ int tc_room_init(struct tc_room_machine **out, const struct tc_room_config *conf
     tc_room__index_init(&machine->rooms_index, slots[0], config->rooms_max);
     tc_room__index_init(&machine->members_index, slots[1], config->members_max);
     tc_room__index_init(&machine->keys_index, slots[2], config->idempotency_keys_max);
-    tc_room__index_init(&machine->messages_index, slots[3], config->messages_max);
+    tc_room__index_init(&machine->window_index, slots[3], config->messages_max);
     // Free list of member records: 0, 1, 2, ... (links are index + 1; 0 ends the list).
     for (uint32_t i = 0; i < config->members_max; i++) {
         machine->members[i].free_next = i + 1u < config->members_max ? i + 2u : 0u;
     }
     machine->members_free = 1;
     machine->op_last = 0;
-    machine->body_position_next = 0;
+    machine->store_bytes_used = 0;
+    machine->sink_installed = false;
     tc_assert(machine->rooms_count == 0);
-    tc_assert(machine->messages_count == 0);
+    tc_assert(machine->window_count == 0);
     *out = machine;
     return TC_OK;
 }
 
-uint32_t tc_room_count(const struct tc_room_machine *machine) {
+void tc_room_set_sink(struct tc_room_machine *machine, const struct tc_room_sink *sink) {
     tc_assert(machine != NULL);
-    tc_assert(machine->rooms_count <= machine->config.rooms_max);
-    return machine->rooms_count;
+    tc_assert(sink == NULL || sink->message != NULL || sink->retention != NULL);
+    memset(&machine->sink, 0, sizeof(machine->sink));
+    machine->sink_installed = sink != NULL;
+    if (sink != NULL) machine->sink = *sink;
 }
 
 static void hash_u64(struct tc_hash256_state *state, uint64_t value) {
@@ -145,8 +145,9 @@ void tc_room_chain_hash(struct tc_hash256 *out, const struct tc_hash256 *prev, u
 
 // ------------------------------------------------------------------------------------------------
 // Digest: BLAKE2b-128 of a BLAKE2b-256 stream over the logical state in canonical order: rooms in
-// creation order, the member set as an order-independent sum (a set has no order), idempotency
-// entries oldest first, retained messages oldest first with their bodies, the body ring position.
+// creation order (with their retention policies), the member set as an order-independent sum (a
+// set has no order), idempotency entries oldest first, the thread window oldest first, the store
+// budget used.
 
 static void digest_members(const struct tc_room_machine *machine, struct tc_hash256_state *state) {
     uint64_t sum_a = 0;
@@ -173,8 +174,10 @@ static void digest_rooms(const struct tc_room_machine *machine, struct tc_hash25
         hash_u64(state, room->kind);
         hash_u64(state, room->member_count);
         hash_u64(state, room->seq_last);
-        hash_u64(state, room->seq_retained_min);
+        hash_u64(state, room->seq_window_min);
         tc_hash256_update(state, room->hash_last.bytes, sizeof(room->hash_last.bytes));
+        hash_u64(state, room->retention.mode);
+        hash_u64(state, room->retention.value);
     }
 }
 
@@ -191,38 +194,31 @@ static void digest_keys(const struct tc_room_machine *machine, struct tc_hash256
     }
 }
 
-static void digest_messages(const struct tc_room_machine *machine, struct tc_hash256_state *state) {
-    hash_u64(state, machine->messages_count);
-    hash_u64(state, machine->body_position_next);
-    for (uint32_t i = 0; i < machine->messages_count; i++) {
-        uint32_t slot = (machine->messages_head + i) % machine->config.messages_max;
-        const struct room_message *message = &machine->messages[slot];
-        hash_u64(state, message->room);
-        hash_u64(state, message->seq);
-        hash_u64(state, message->thread_parent_seq);
-        hash_u64(state, message->thread_seq);
-        hash_u64(state, message->thread_seq_last);
-        hash_u64(state, message->sender);
-        hash_u64(state, message->timestamp_ns);
-        hash_u64(state, message->body_position);
-        hash_u64(state, message->body_size);
-        tc_hash256_update(state, message->hash.bytes, sizeof(message->hash.bytes));
-        tc_hash256_update(state, message->prev_hash.bytes, sizeof(message->prev_hash.bytes));
-        tc_hash256_update(state, tc_room__message_body(machine, message), message->body_size);
+static void digest_window(const struct tc_room_machine *machine, struct tc_hash256_state *state) {
+    hash_u64(state, machine->window_count);
+    for (uint32_t i = 0; i < machine->window_count; i++) {
+        uint32_t slot = (machine->window_head + i) % machine->config.messages_max;
+        const struct room_window_entry *entry = &machine->window[slot];
+        hash_u64(state, entry->room);
+        hash_u64(state, entry->seq);
+        hash_u64(state, entry->thread_parent_seq);
+        hash_u64(state, entry->thread_seq);
+        hash_u64(state, entry->thread_seq_last);
     }
 }
 
 void tc_room_digest(const struct tc_room_machine *machine, struct tc_checksum *out) {
     tc_assert(machine != NULL);
     tc_assert(out != NULL);
-    static const char tag[] = "tigerchat.room.digest.v1";
+    static const char tag[] = "tigerchat.room.digest.v2";
     struct tc_hash256_state state;
     tc_hash256_init(&state);
     tc_hash256_update(&state, tag, sizeof(tag));
     digest_rooms(machine, &state);
     digest_members(machine, &state);
     digest_keys(machine, &state);
-    digest_messages(machine, &state);
+    digest_window(machine, &state);
+    hash_u64(&state, machine->store_bytes_used);
     struct tc_hash256 stream;
     tc_hash256_final(&state, &stream);
     tc_checksum_compute(out, stream.bytes, sizeof(stream.bytes));

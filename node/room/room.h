@@ -18,9 +18,21 @@ struct tc_room_config {
     uint32_t rooms_max;            // rooms + DMs
     uint32_t members_max;          // memberships across all rooms
     uint32_t idempotency_keys_max; // remembered (room, key) -> (seq, hash); oldest evicted first
-    uint32_t messages_max;         // messages retained in memory for history reads
-    uint32_t body_bytes_max;       // body bytes retained in memory for history reads
+    uint32_t messages_max;         // thread window: the newest messages whose thread metadata is
+                                   // kept (a reply's root must be among them)
+    uint64_t store_bytes_max;      // budget of the message store, in TC_ROOM_STORE_COST bytes per
+                                   // message; a send that would exceed it fails with store_full
+                                   // (0: no budget, for tests without a store)
 };
+
+// The message store's accounting cost of one message (docs/store.md §2, S5): its record header,
+// the most tower pointers a run's first record carries, and the body padded to 8 bytes. The store
+// proves at init that `store_bytes_max` such costs always fit its segments.
+#define TC_ROOM_STORE_RECORD_HEADER_SIZE 152u
+#define TC_ROOM_STORE_POINTERS_SIZE_MAX (10u * 32u)
+#define TC_ROOM_STORE_COST(body_size)                                                              \
+    (TC_ROOM_STORE_RECORD_HEADER_SIZE + TC_ROOM_STORE_POINTERS_SIZE_MAX +                          \
+     (((uint64_t)(body_size) + 7u) & ~(uint64_t)7u))
 
 struct tc_room_machine;
 
@@ -35,14 +47,33 @@ int tc_room_init(struct tc_room_machine **out, const struct tc_room_config *conf
 // validates defensively and never corrupts state on bad input.
 int tc_room_validate_batch(const uint8_t *body, uint32_t body_size);
 
+// Where committed messages and retention changes go (the replica's message store). Called
+// during tc_room_apply, in op order, only for ops that succeed (a duplicate send is not a new
+// message: no event), after the op's state change is complete (so the callback may read the
+// machine, e.g. tc_room_info, but must not apply). `room_index` is the room's creation index
+// (tc_room_info.index). The pointers (message, body, retention) are valid only during the call.
+// A machine without a sink (unit tests) just drops the events; either callback may be NULL.
+struct tc_room_message;
+struct tc_room_retention;
+struct tc_room_sink {
+    void *context;
+    void (*message)(void *context, uint32_t room_index, const struct tc_room_message *message);
+    void (*retention)(void *context, uint32_t room_index, const struct tc_room_retention *retention,
+                      uint64_t timestamp_ns);
+};
+// Installs (or, with NULL, removes) the sink; the struct is copied. The sink is not state: it is
+// never encoded or digested, and a checkpoint decode leaves it installed.
+void tc_room_set_sink(struct tc_room_machine *machine, const struct tc_room_sink *sink);
+
 // Applies one committed chat batch. Writes the reply (one result per op in the batch) into
 // `reply` and returns its size in bytes (<= reply_size_max, which must be >= TC_ROOM_REPLY_SIZE_MAX).
 uint32_t tc_room_apply(struct tc_room_machine *machine, uint64_t op, uint64_t timestamp_ns,
                        uint64_t client, const uint8_t *body, uint32_t body_size, uint8_t *reply,
                        uint32_t reply_size_max);
 
-// BLAKE2b-128 over the entire logical state (rooms, members, chain heads, idempotency table,
-// retained messages) in a canonical order: replicas that applied the same ops have equal digests.
+// BLAKE2b-128 over the entire logical state (rooms with their retention policies, members, chain
+// heads, idempotency table, thread window, store budget used) in a canonical order: replicas that
+// applied the same ops have equal digests.
 void tc_room_digest(const struct tc_room_machine *machine, struct tc_checksum *out);
 
 // ------------------------------------------------------------------------------------------------
@@ -59,6 +90,7 @@ void tc_room_digest(const struct tc_room_machine *machine, struct tc_checksum *o
 #define TC_ROOM_OP_ROOM_SIZE (TC_ROOM_OP_HEADER_SIZE + 16u) // create_room, join, leave
 #define TC_ROOM_OP_DM_SIZE (TC_ROOM_OP_HEADER_SIZE + 24u)   // create_dm
 #define TC_ROOM_OP_SEND_FIXED_SIZE (TC_ROOM_OP_HEADER_SIZE + 48u) // send, before the body
+#define TC_ROOM_OP_RETENTION_SIZE (TC_ROOM_OP_HEADER_SIZE + 32u)  // set_retention
 #define TC_ROOM_REPLY_HEADER_SIZE 16u
 #define TC_ROOM_RESULT_SIZE 56u
 #define TC_ROOM_REPLY_SIZE_MAX                                                                     \
@@ -69,7 +101,7 @@ void tc_room_digest(const struct tc_room_machine *machine, struct tc_checksum *o
 
 _Static_assert(TC_ROOM_REPLY_SIZE_MAX <= TC_REPLY_SIZE_MAX - TC_HEADER_SIZE,
                "a reply for a full batch fits in a client reply");
-_Static_assert(TC_ROOM_BATCH_HEADER_SIZE + TC_ROOM_BATCH_OPS_MAX * TC_ROOM_OP_DM_SIZE <=
+_Static_assert(TC_ROOM_BATCH_HEADER_SIZE + TC_ROOM_BATCH_OPS_MAX * TC_ROOM_OP_RETENTION_SIZE <=
                    TC_MESSAGE_BODY_SIZE_MAX,
                "a full batch of fixed-size ops fits in a message body");
 _Static_assert(TC_ROOM_BATCH_HEADER_SIZE + TC_ROOM_OP_SEND_FIXED_SIZE + TC_ROOM_BODY_SIZE_MAX <=
@@ -83,6 +115,21 @@ enum tc_room_op_kind {
     TC_ROOM_OP_JOIN = 3,
     TC_ROOM_OP_LEAVE = 4,
     TC_ROOM_OP_SEND = 5,
+    TC_ROOM_OP_SET_RETENTION = 6,
+};
+
+// Retention policy of a room (docs/store.md §7). Stable numbers (on the wire).
+enum tc_room_retention_mode {
+    TC_ROOM_RETENTION_KEEP_ALL = 0,      // value must be 0
+    TC_ROOM_RETENTION_KEEP_DAYS = 1,     // value: days, 1..TC_ROOM_RETENTION_DAYS_MAX
+    TC_ROOM_RETENTION_KEEP_MESSAGES = 2, // value: messages, 1..TC_ROOM_RETENTION_MESSAGES_MAX
+};
+#define TC_ROOM_RETENTION_DAYS_MAX 36500u
+#define TC_ROOM_RETENTION_MESSAGES_MAX (1ull << 40)
+
+struct tc_room_retention {
+    uint8_t mode; // enum tc_room_retention_mode
+    uint64_t value;
 };
 
 // Per-op result status: stable numbers (they are on the wire). Never renumber; only append.
@@ -101,13 +148,15 @@ enum tc_room_op_kind {
     X(TC_ROOM_DM_FIXED, 11, "dm_fixed")                                                            \
     X(TC_ROOM_THREAD_PARENT_NOT_FOUND, 12, "thread_parent_not_found")                              \
     X(TC_ROOM_THREAD_PARENT_EVICTED, 13, "thread_parent_evicted")                                  \
-    X(TC_ROOM_THREAD_PARENT_IS_REPLY, 14, "thread_parent_is_reply")
+    X(TC_ROOM_THREAD_PARENT_IS_REPLY, 14, "thread_parent_is_reply")                              \
+    X(TC_ROOM_STORE_FULL, 15, "store_full")                                                        \
+    X(TC_ROOM_INVALID_RETENTION, 16, "invalid_retention")
 
 enum tc_room_status {
 #define TC_ROOM_STATUS_ENUM(name, value, text) name = value,
     TC_ROOM_STATUS_TABLE(TC_ROOM_STATUS_ENUM)
 #undef TC_ROOM_STATUS_ENUM
-        TC_ROOM_STATUS_COUNT = 15,
+        TC_ROOM_STATUS_COUNT = 17,
 };
 
 // "ok", "room_exists", ...; "unknown" for a number outside the table.
@@ -126,19 +175,23 @@ struct tc_room_result {
 struct tc_room_op {
     uint8_t kind;      // enum tc_room_op_kind
     uint64_t room;
-    // creator (create_room), user_a (create_dm), user (join/leave), sender (send)
+    // creator (create_room), user_a (create_dm), user (join/leave/set_retention), sender (send)
     uint64_t user;
     uint64_t user_b;   // create_dm only
     uint8_t key[TC_ROOM_KEY_SIZE]; // send only
     uint64_t thread_parent_seq;    // send only
     const uint8_t *body;           // send only: points into the batch
     uint32_t body_size;
+    // set_retention only. The wire mode is a u32: a mode above 255 decodes as 255 (unknown, so
+    // the op fails with invalid_retention like any other unknown mode).
+    struct tc_room_retention retention;
 };
 
 // ------------------------------------------------------------------------------------------------
 // Batch encoder: a builder over a caller buffer. The buffer always holds a valid batch once at
 // least one op was added. Adders return 0, TC_ENOSPC (buffer or TC_ROOM_BATCH_OPS_MAX full; the
-// batch is unchanged) or TC_EINVAL (send body size outside 1..TC_ROOM_BODY_SIZE_MAX).
+// batch is unchanged) or TC_EINVAL (send body size outside 1..TC_ROOM_BODY_SIZE_MAX; set_retention
+// mode unknown or value out of range).
 struct tc_room_batch {
     uint8_t *buffer;
     uint32_t size_max;
@@ -155,6 +208,9 @@ int tc_room_batch_add_leave(struct tc_room_batch *batch, uint64_t room, uint64_t
 int tc_room_batch_add_send(struct tc_room_batch *batch, uint64_t room, uint64_t sender,
                            const uint8_t key[TC_ROOM_KEY_SIZE], uint64_t thread_parent_seq,
                            const uint8_t *body, uint32_t body_size);
+// TC_EINVAL if the mode is unknown or the value is outside its range (the machine checks again).
+int tc_room_batch_add_set_retention(struct tc_room_batch *batch, uint64_t room, uint64_t user,
+                                    uint8_t mode, uint64_t value);
 
 // Batch decoder. init validates the whole batch (0 or TC_ECORRUPT); next then yields every op in
 // order and returns false after the last one.
@@ -191,8 +247,10 @@ int tc_room_reply_get(const uint8_t *reply, uint32_t reply_size, uint32_t index,
                       struct tc_room_result *out);
 
 // ------------------------------------------------------------------------------------------------
-// Reads (local, read-only, not through consensus).
+// Reads (local, read-only, not through consensus). History lives in the message store
+// (node/store, docs/store.md); the machine keeps only chain heads, policies and thread metadata.
 
+// One committed message, as given to the sink and returned by store reads.
 struct tc_room_message {
     uint64_t room;
     uint64_t seq;
@@ -202,18 +260,30 @@ struct tc_room_message {
     uint64_t timestamp_ns;
     struct tc_hash256 hash;
     struct tc_hash256 prev_hash;
-    const uint8_t *body; // valid until the next tc_room_apply
+    const uint8_t *body; // sink: valid during the call; store reads: until the next read
     uint32_t body_size;
 };
 
-// Copies up to `limit` retained messages with seq >= from_seq (from_seq 0 reads as 1), in seq
-// order, into `out` and sets *count. *seq_retained_min is always set (when the room exists) to the
-// lowest seq still retained in memory (seq_last + 1 if none is).
-// Returns 0; TC_ENOENT if the room does not exist; TC_ERANGE (and *count = 0) if from_seq is below
-// *seq_retained_min while messages exist there: the caller must fetch them from durable history.
-int tc_room_history(const struct tc_room_machine *machine, uint64_t room, uint64_t from_seq,
-                    uint32_t limit, struct tc_room_message *out, uint32_t *count,
-                    uint64_t *seq_retained_min);
+// A room as the store and the edge need it.
+struct tc_room_info {
+    uint64_t room;
+    uint32_t index;   // creation order: 0, 1, 2, ... (stable for the room's life)
+    uint32_t kind;    // 1 group room, 2 DM
+    uint64_t seq_last; // 0 if no message yet
+    struct tc_hash256 hash_last;
+    struct tc_room_retention retention;
+    uint32_t member_count;
+};
+
+// TC_OK and *info, or TC_ENOENT.
+int tc_room_info(const struct tc_room_machine *machine, uint64_t room, struct tc_room_info *info);
+// The room created `index`-th (index < tc_room_count).
+void tc_room_info_at(const struct tc_room_machine *machine, uint32_t index,
+                     struct tc_room_info *info);
+// Whether `user` is a member of `room` (false for an unknown room).
+bool tc_room_is_member(const struct tc_room_machine *machine, uint64_t room, uint64_t user);
+// Store budget used so far (sum of TC_ROOM_STORE_COST over committed messages).
+uint64_t tc_room_store_bytes_used(const struct tc_room_machine *machine);
 
 // The room's last seq (0 if empty) and chain hash (zeros if empty). 0 or TC_ENOENT.
 int tc_room_chain_head(const struct tc_room_machine *machine, uint64_t room, uint64_t *seq,
@@ -233,12 +303,12 @@ void tc_room_chain_hash(struct tc_hash256 *out, const struct tc_hash256 *prev, u
 // can name the checkpoint across replicas. Hash indexes are not encoded: decode rebuilds them.
 
 #define TC_ROOM_CHECKPOINT_MAGIC 0x43524354u // "TCRC" little-endian
-#define TC_ROOM_CHECKPOINT_VERSION 1u
-#define TC_ROOM_CHECKPOINT_HEADER_SIZE 72u
-#define TC_ROOM_CHECKPOINT_ROOM_SIZE 64u
-#define TC_ROOM_CHECKPOINT_MEMBER_SIZE 16u
-#define TC_ROOM_CHECKPOINT_MESSAGE_SIZE 136u // then body_size bytes of body
-#define TC_ROOM_CHECKPOINT_KEY_SIZE 72u
+#define TC_ROOM_CHECKPOINT_VERSION 2u
+#define TC_ROOM_CHECKPOINT_HEADER_SIZE 72u // config, op_last, store_bytes_used, counts
+#define TC_ROOM_CHECKPOINT_ROOM_SIZE 80u   // chain head, window start, members, kind, retention
+#define TC_ROOM_CHECKPOINT_MEMBER_SIZE 16u // (room, user)
+#define TC_ROOM_CHECKPOINT_WINDOW_SIZE 40u // thread-window entry: no body, no hashes
+#define TC_ROOM_CHECKPOINT_KEY_SIZE 72u    // idempotency entry
 
 // Upper bound of the encoded checkpoint for this (valid) config, in bytes.
 uint64_t tc_room_checkpoint_size_max(const struct tc_room_config *config);
@@ -248,9 +318,10 @@ uint64_t tc_room_checkpoint_encode(const struct tc_room_machine *machine, uint8_
                                    uint64_t buffer_size);
 // Replaces the machine's state by the decoded checkpoint. Returns TC_OK, or TC_ECORRUPT if the
 // bytes are malformed or inconsistent (bad magic or version, a config other than the machine's,
-// counts over limits, references to missing rooms, duplicate keys, broken chains or rings,
-// trailing bytes, ...). On error the machine is left empty: same digest, encoding and behaviour as
-// right after tc_room_init.
+// counts over limits, references to missing rooms, duplicate keys, a broken thread window, a store
+// budget that disagrees with the message counts, trailing bytes, ...). On error the machine is left
+// empty: same digest, encoding and behaviour as right after tc_room_init. The sink stays installed
+// either way (it is not state).
 int tc_room_checkpoint_decode(struct tc_room_machine *machine, const uint8_t *buffer,
                               uint64_t size);
 

@@ -1,6 +1,7 @@
-// Applying a committed chat batch: validation, the five ops, membership and idempotency tables.
-// Every op checks all of its preconditions before it changes anything, so a failed op leaves the
-// state untouched. The order of the checks is part of the semantics (docs/room.md, "Precedence").
+// Applying a committed chat batch: validation, the six ops, membership and idempotency tables, the
+// store budget and the sink. Every op checks all of its preconditions before it changes anything,
+// so a failed op leaves the state untouched (and the sink hears nothing of it). The order of the
+// checks is part of the semantics (docs/room.md §3).
 
 #include <string.h>
 
@@ -35,7 +36,9 @@ static uint32_t room_create(struct tc_room_machine *machine, uint64_t room, uint
     entry->id = room;
     entry->kind = kind;
     entry->seq_last = 0;
-    entry->seq_retained_min = 1;
+    entry->seq_window_min = 1;
+    entry->retention.mode = TC_ROOM_RETENTION_KEEP_ALL;
+    entry->retention.value = 0;
     machine->rooms_count += 1;
     tc_room__index_insert(&machine->rooms_index, tc_room__hash_u64(room, 0), index);
     return index;
@@ -65,8 +68,12 @@ static uint32_t member_find_position(const struct tc_room_machine *machine, uint
                                machine, &key);
 }
 
-static bool member_exists(const struct tc_room_machine *machine, uint64_t room, uint64_t user) {
+bool tc_room__member_exists(const struct tc_room_machine *machine, uint64_t room, uint64_t user) {
     return member_find_position(machine, room, user) != ROOM_INDEX_NONE;
+}
+
+static bool member_exists(const struct tc_room_machine *machine, uint64_t room, uint64_t user) {
+    return tc_room__member_exists(machine, room, user);
 }
 
 static void member_add(struct tc_room_machine *machine, uint32_t room_index, uint64_t user) {
@@ -205,80 +212,142 @@ static bool key_is_zero(const uint8_t key[TC_ROOM_KEY_SIZE]) {
     return bits == 0;
 }
 
-// Checks the thread parent of a send; on success *root is the parent's ring slot (or NONE).
+// Checks the thread parent of a send; on success *root is the parent's window slot (or NONE).
 static uint8_t send_check_thread(const struct tc_room_machine *machine,
                                  const struct room_entry *room, uint64_t parent_seq,
                                  uint32_t *root) {
     *root = ROOM_INDEX_NONE;
     if (parent_seq == 0) return TC_ROOM_OK;
     if (parent_seq > room->seq_last) return TC_ROOM_THREAD_PARENT_NOT_FOUND;
-    if (parent_seq < room->seq_retained_min) return TC_ROOM_THREAD_PARENT_EVICTED;
-    uint32_t slot = tc_room__messages_find(machine, room->id, parent_seq);
-    tc_assert(slot != ROOM_INDEX_NONE);
-    if (machine->messages[slot].thread_parent_seq != 0) return TC_ROOM_THREAD_PARENT_IS_REPLY;
+    if (parent_seq < room->seq_window_min) return TC_ROOM_THREAD_PARENT_EVICTED;
+    uint32_t slot = tc_room__window_find(machine, room->id, parent_seq);
+    tc_assert(slot != ROOM_INDEX_NONE); // the window holds seq_window_min..seq_last
+    if (machine->window[slot].thread_parent_seq != 0) return TC_ROOM_THREAD_PARENT_IS_REPLY;
     *root = slot;
     return TC_ROOM_OK;
 }
 
-static uint8_t op_send(struct tc_room_machine *machine, const struct tc_room_op *op,
-                       uint64_t timestamp_ns, struct tc_room_result *result) {
-    if (op->room == 0) return TC_ROOM_INVALID_ROOM;
-    if (op->user == 0) return TC_ROOM_INVALID_USER;
-    if (key_is_zero(op->key)) return TC_ROOM_INVALID_KEY;
-    uint32_t index = tc_room__find(machine, op->room);
-    if (index == ROOM_INDEX_NONE) return TC_ROOM_ROOM_NOT_FOUND;
+// The duplicate check: a committed (room, key) returns its original result.
+static bool send_duplicate(const struct tc_room_machine *machine, const struct tc_room_op *op,
+                           struct tc_room_result *result) {
 #if !defined(TC_PLANTED_BUG_SKIP_IDEMPOTENCY)
     uint32_t key_position = key_find_position(machine, op->room, op->key);
-    if (key_position != ROOM_INDEX_NONE) {
-        const struct room_idempotency *original =
-            &machine->keys[tc_room__index_value(&machine->keys_index, key_position)];
-        result->duplicate = true;
-        result->seq = original->seq;
-        result->thread_seq = original->thread_seq;
-        result->hash = original->hash;
-        return TC_ROOM_OK;
-    }
+    if (key_position == ROOM_INDEX_NONE) return false;
+    const struct room_idempotency *original =
+        &machine->keys[tc_room__index_value(&machine->keys_index, key_position)];
+    tc_assert(original->room == op->room);
+    result->duplicate = true;
+    result->seq = original->seq;
+    result->thread_seq = original->thread_seq;
+    result->hash = original->hash;
+    return true;
+#else
+    (void)machine;
+    (void)op;
+    (void)result;
+    return false;
 #endif
-    struct room_entry *room = &machine->rooms[index];
-    if (!member_exists(machine, op->room, op->user)) return TC_ROOM_NOT_MEMBER;
-    uint32_t root = ROOM_INDEX_NONE;
-    uint8_t status = send_check_thread(machine, room, op->thread_parent_seq, &root);
-    if (status != TC_ROOM_OK) return status;
+}
 
-    struct room_message message;
-    memset(&message, 0, sizeof(message));
-    message.room = op->room;
-    message.seq = room->seq_last + 1u;
-    message.thread_parent_seq = op->thread_parent_seq;
-    message.sender = op->user;
-    message.timestamp_ns = timestamp_ns;
-    message.body_size = op->body_size;
-    message.room_index = index;
-    message.prev_hash = room->hash_last;
+// Whether one more message of `body_size` bytes fits the store budget (0: no budget).
+static bool send_fits_store(const struct tc_room_machine *machine, uint32_t body_size) {
+    uint64_t cost = TC_ROOM_STORE_COST(body_size);
+    tc_assert(machine->store_bytes_used <= ROOM_STORE_BYTES_LIMIT);
+    if (machine->config.store_bytes_max == 0) return true;
+    tc_assert(machine->store_bytes_used <= machine->config.store_bytes_max);
+    return cost <= machine->config.store_bytes_max - machine->store_bytes_used;
+}
+
+static void sink_message(const struct tc_room_machine *machine, uint32_t room_index,
+                         const struct tc_room_message *message) {
+    if (!machine->sink_installed || machine->sink.message == NULL) return;
+    machine->sink.message(machine->sink.context, room_index, message);
+}
+
+// Commits a send that passed every check: chain head, thread window, idempotency key, store budget,
+// then the sink hears of it.
+static void send_commit(struct tc_room_machine *machine, uint32_t index, uint32_t root,
+                        const struct tc_room_op *op, uint64_t timestamp_ns,
+                        struct tc_room_result *result) {
+    struct room_entry *room = &machine->rooms[index];
+    struct tc_room_message message = {.room = op->room,
+                                      .seq = room->seq_last + 1u,
+                                      .thread_parent_seq = op->thread_parent_seq,
+                                      .sender = op->user,
+                                      .timestamp_ns = timestamp_ns,
+                                      .prev_hash = room->hash_last,
+                                      .body = op->body,
+                                      .body_size = op->body_size};
     if (root != ROOM_INDEX_NONE) {
-        machine->messages[root].thread_seq_last += 1u; // before the append, which may evict it
-        message.thread_seq = machine->messages[root].thread_seq_last;
+        machine->window[root].thread_seq_last += 1u; // before the append, which may evict it
+        message.thread_seq = machine->window[root].thread_seq_last;
     }
     tc_room_chain_hash(&message.hash, &room->hash_last, op->room, message.seq, op->user,
                        timestamp_ns, op->body, op->body_size);
     room->seq_last = message.seq;
     room->hash_last = message.hash;
-    tc_room__messages_append(machine, &message, op->body);
-    tc_assert(room->seq_retained_min <= room->seq_last);
+    struct room_window_entry entry = {.room = op->room,
+                                      .seq = message.seq,
+                                      .thread_parent_seq = message.thread_parent_seq,
+                                      .thread_seq = message.thread_seq,
+                                      .thread_seq_last = 0,
+                                      .room_index = index};
+    tc_room__window_append(machine, &entry);
+    tc_assert(room->seq_window_min <= room->seq_last);
 
-    struct room_idempotency entry = {.room = op->room,
-                                     .seq = message.seq,
-                                     .thread_seq = message.thread_seq,
-                                     .hash = message.hash};
-    memcpy(entry.key, op->key, TC_ROOM_KEY_SIZE);
+    struct room_idempotency key = {.room = op->room,
+                                   .seq = message.seq,
+                                   .thread_seq = message.thread_seq,
+                                   .hash = message.hash};
+    memcpy(key.key, op->key, TC_ROOM_KEY_SIZE);
 #if !defined(TC_PLANTED_BUG_SKIP_IDEMPOTENCY)
-    key_record(machine, &entry);
+    key_record(machine, &key);
 #else
     (void)key_record;
 #endif
+    machine->store_bytes_used += TC_ROOM_STORE_COST(op->body_size);
     result->seq = message.seq;
     result->thread_seq = message.thread_seq;
     result->hash = message.hash;
+    sink_message(machine, index, &message);
+}
+
+static uint8_t op_send(struct tc_room_machine *machine, const struct tc_room_op *op,
+                       uint64_t timestamp_ns, struct tc_room_result *result) {
+    tc_assert(op->body_size >= 1);
+    tc_assert(op->body_size <= TC_ROOM_BODY_SIZE_MAX);
+    if (op->room == 0) return TC_ROOM_INVALID_ROOM;
+    if (op->user == 0) return TC_ROOM_INVALID_USER;
+    if (key_is_zero(op->key)) return TC_ROOM_INVALID_KEY;
+    uint32_t index = tc_room__find(machine, op->room);
+    if (index == ROOM_INDEX_NONE) return TC_ROOM_ROOM_NOT_FOUND;
+    if (send_duplicate(machine, op, result)) return TC_ROOM_OK;
+    if (!member_exists(machine, op->room, op->user)) return TC_ROOM_NOT_MEMBER;
+    uint32_t root = ROOM_INDEX_NONE;
+    uint8_t status = send_check_thread(machine, &machine->rooms[index], op->thread_parent_seq, &root);
+    if (status != TC_ROOM_OK) return status;
+    if (!send_fits_store(machine, op->body_size)) return TC_ROOM_STORE_FULL;
+    send_commit(machine, index, root, op, timestamp_ns, result);
+    return TC_ROOM_OK;
+}
+
+static uint8_t op_set_retention(struct tc_room_machine *machine, const struct tc_room_op *op,
+                                uint64_t timestamp_ns, struct tc_room_result *result) {
+    if (op->room == 0) return TC_ROOM_INVALID_ROOM;
+    if (op->user == 0) return TC_ROOM_INVALID_USER;
+    if (!tc_room__retention_valid(op->retention.mode, op->retention.value)) {
+        return TC_ROOM_INVALID_RETENTION;
+    }
+    uint32_t index = tc_room__find(machine, op->room);
+    if (index == ROOM_INDEX_NONE) return TC_ROOM_ROOM_NOT_FOUND;
+    if (!member_exists(machine, op->room, op->user)) return TC_ROOM_NOT_MEMBER;
+    struct room_entry *room = &machine->rooms[index];
+    room->retention = op->retention;
+    tc_assert(tc_room__retention_valid(room->retention.mode, room->retention.value));
+    result_chain_head(room, result);
+    if (machine->sink_installed && machine->sink.retention != NULL) {
+        machine->sink.retention(machine->sink.context, index, &room->retention, timestamp_ns);
+    }
     return TC_ROOM_OK;
 }
 
@@ -292,6 +361,9 @@ static void op_apply(struct tc_room_machine *machine, const struct tc_room_op *o
     case TC_ROOM_OP_JOIN:
     case TC_ROOM_OP_LEAVE: status = op_join_leave(machine, op, result); break;
     case TC_ROOM_OP_SEND: status = op_send(machine, op, timestamp_ns, result); break;
+    case TC_ROOM_OP_SET_RETENTION:
+        status = op_set_retention(machine, op, timestamp_ns, result);
+        break;
     default: tc_unreachable();
     }
     if (status != TC_ROOM_OK) memset(result, 0, sizeof(*result));

@@ -1,16 +1,16 @@
 // The room state machine's checkpoint: the whole logical state as canonical bytes, and back.
-// Byte layout and validation rules: docs/room.md, "Checkpoint encoding". Integers are little-endian
-// and written byte by byte, so the bytes depend neither on the host nor on alignment.
+// Byte layout and validation rules: docs/room.md §11. Integers are little-endian and written byte
+// by byte, so the bytes depend neither on the host nor on alignment.
 //
 // Canonical: the encoding holds no pool, ring or hash-table layout. Rooms are written in creation
-// order, members sorted by (room, user), messages and idempotency keys oldest first. Decode
-// rebuilds a canonical layout (rings from slot 0, members from pool index 0, fresh indexes). That
-// layout never shows in replies, digest or encoding, so the decoded machine behaves like the
+// order, members sorted by (room, user), the thread window and idempotency keys oldest first.
+// Decode rebuilds a canonical layout (rings from slot 0, members from pool index 0, fresh indexes).
+// That layout never shows in replies, digest or encoding, so the decoded machine behaves like the
 // original.
 //
-// Decode trusts nothing: every count, size, reference, ring position and chain link is checked
-// before it is used, so that a decoded machine satisfies every invariant the ops assert. Any
-// failure leaves the machine empty.
+// Decode trusts nothing: every count, size, reference, ordering and range is checked before it is
+// used, so that a decoded machine satisfies every invariant the ops assert. Any failure leaves the
+// machine empty.
 
 #include <string.h>
 
@@ -19,13 +19,16 @@
 #include "tc_err.h"
 #include "tc_le.h"
 
-// Body ring positions above this are rejected, so that no later position arithmetic overflows.
-// (A position grows by at most 2 * TC_ROOM_BODY_SIZE_MAX per message: never reached in practice.)
-#define CHECKPOINT_POSITION_MAX (UINT64_MAX / 4u)
+// Every committed message costs at least ROOM_STORE_COST_MIN of the store budget, and the budget
+// used never exceeds ROOM_STORE_BYTES_LIMIT: so no room (and no group) ever holds more messages.
+#define CHECKPOINT_MESSAGES_MAX (ROOM_STORE_BYTES_LIMIT / ROOM_STORE_COST_MIN)
 
-_Static_assert(TC_ROOM_CHECKPOINT_ROOM_SIZE == 8u * 3u + 32u + 4u * 2u, "room record layout");
-_Static_assert(TC_ROOM_CHECKPOINT_MESSAGE_SIZE == 8u * 8u + 4u * 2u + 32u * 2u, "message layout");
+_Static_assert(TC_ROOM_CHECKPOINT_HEADER_SIZE == 4u * 2u + 8u + 4u * 4u + 8u * 3u + 4u * 4u,
+               "header layout");
+_Static_assert(TC_ROOM_CHECKPOINT_ROOM_SIZE == 8u * 3u + 32u + 4u * 4u + 8u, "room record layout");
+_Static_assert(TC_ROOM_CHECKPOINT_WINDOW_SIZE == 8u * 5u, "window record layout");
 _Static_assert(TC_ROOM_CHECKPOINT_KEY_SIZE == 8u + TC_ROOM_KEY_SIZE + 8u * 2u + 32u, "key layout");
+_Static_assert(ROOM_STORE_COST_MIN % 8u == 0 && ROOM_STORE_COST_MAX % 8u == 0, "costs of 8");
 
 static bool bytes_are_zero(const uint8_t *bytes, uint32_t size_bytes) {
     uint8_t bits = 0;
@@ -35,13 +38,13 @@ static bool bytes_are_zero(const uint8_t *bytes, uint32_t size_bytes) {
 
 uint64_t tc_room_checkpoint_size_max(const struct tc_room_config *config) {
     tc_assert(tc_room_config_invalid(config) == NULL);
-    // Retained bodies never overlap in the body ring, so together they hold <= body_bytes_max.
-    return TC_ROOM_CHECKPOINT_HEADER_SIZE +
-           (uint64_t)config->rooms_max * TC_ROOM_CHECKPOINT_ROOM_SIZE +
-           (uint64_t)config->members_max * TC_ROOM_CHECKPOINT_MEMBER_SIZE +
-           (uint64_t)config->messages_max * TC_ROOM_CHECKPOINT_MESSAGE_SIZE +
-           (uint64_t)config->body_bytes_max +
-           (uint64_t)config->idempotency_keys_max * TC_ROOM_CHECKPOINT_KEY_SIZE;
+    uint64_t size = TC_ROOM_CHECKPOINT_HEADER_SIZE +
+                    (uint64_t)config->rooms_max * TC_ROOM_CHECKPOINT_ROOM_SIZE +
+                    (uint64_t)config->members_max * TC_ROOM_CHECKPOINT_MEMBER_SIZE +
+                    (uint64_t)config->messages_max * TC_ROOM_CHECKPOINT_WINDOW_SIZE +
+                    (uint64_t)config->idempotency_keys_max * TC_ROOM_CHECKPOINT_KEY_SIZE;
+    tc_assert(size > TC_ROOM_CHECKPOINT_HEADER_SIZE);
+    return size;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -63,6 +66,7 @@ static uint8_t *writer_take(struct checkpoint_writer *writer, uint64_t size_byte
 
 static void encode_header(const struct tc_room_machine *machine, uint8_t *p, uint64_t size) {
     const struct tc_room_config *config = &machine->config;
+    tc_assert(config->store_bytes_max == 0 || machine->store_bytes_used <= config->store_bytes_max);
     tc_le_put_u32(p + 0, TC_ROOM_CHECKPOINT_MAGIC);
     tc_le_put_u32(p + 4, TC_ROOM_CHECKPOINT_VERSION);
     tc_le_put_u64(p + 8, size);
@@ -70,13 +74,12 @@ static void encode_header(const struct tc_room_machine *machine, uint8_t *p, uin
     tc_le_put_u32(p + 20, config->members_max);
     tc_le_put_u32(p + 24, config->idempotency_keys_max);
     tc_le_put_u32(p + 28, config->messages_max);
-    tc_le_put_u32(p + 32, config->body_bytes_max);
-    tc_le_put_u32(p + 36, 0);
+    tc_le_put_u64(p + 32, config->store_bytes_max);
     tc_le_put_u64(p + 40, machine->op_last);
-    tc_le_put_u64(p + 48, machine->body_position_next);
+    tc_le_put_u64(p + 48, machine->store_bytes_used);
     tc_le_put_u32(p + 56, machine->rooms_count);
     tc_le_put_u32(p + 60, machine->members_count);
-    tc_le_put_u32(p + 64, machine->messages_count);
+    tc_le_put_u32(p + 64, machine->window_count);
     tc_le_put_u32(p + 68, machine->keys_count);
 }
 
@@ -89,10 +92,13 @@ static void encode_rooms(const struct tc_room_machine *machine, struct checkpoin
         uint8_t *p = writer_take(writer, TC_ROOM_CHECKPOINT_ROOM_SIZE);
         tc_le_put_u64(p + 0, room->id);
         tc_le_put_u64(p + 8, room->seq_last);
-        tc_le_put_u64(p + 16, room->seq_retained_min);
+        tc_le_put_u64(p + 16, room->seq_window_min);
         memcpy(p + 24, room->hash_last.bytes, sizeof(room->hash_last.bytes));
         tc_le_put_u32(p + 56, room->member_count);
         tc_le_put_u32(p + 60, room->kind);
+        tc_le_put_u32(p + 64, room->retention.mode);
+        tc_le_put_u32(p + 68, 0);
+        tc_le_put_u64(p + 72, room->retention.value);
     }
 }
 
@@ -162,33 +168,19 @@ static void encode_members(const struct tc_room_machine *machine,
     member_records_sort(records, count);
 }
 
-static void encode_message(const struct tc_room_machine *machine,
-                           const struct room_message *message, struct checkpoint_writer *writer) {
-    tc_assert(message->body_size >= 1);
-    tc_assert(message->body_size <= TC_ROOM_BODY_SIZE_MAX);
-    uint8_t *p = writer_take(writer, TC_ROOM_CHECKPOINT_MESSAGE_SIZE);
-    tc_le_put_u64(p + 0, message->room);
-    tc_le_put_u64(p + 8, message->seq);
-    tc_le_put_u64(p + 16, message->thread_parent_seq);
-    tc_le_put_u64(p + 24, message->thread_seq);
-    tc_le_put_u64(p + 32, message->thread_seq_last);
-    tc_le_put_u64(p + 40, message->sender);
-    tc_le_put_u64(p + 48, message->timestamp_ns);
-    tc_le_put_u64(p + 56, message->body_position);
-    tc_le_put_u32(p + 64, message->body_size);
-    tc_le_put_u32(p + 68, 0);
-    memcpy(p + 72, message->hash.bytes, sizeof(message->hash.bytes));
-    memcpy(p + 104, message->prev_hash.bytes, sizeof(message->prev_hash.bytes));
-    uint8_t *body = writer_take(writer, message->body_size);
-    memcpy(body, tc_room__message_body(machine, message), message->body_size);
-}
-
-static void encode_messages(const struct tc_room_machine *machine,
-                            struct checkpoint_writer *writer) {
-    tc_assert(machine->messages_count <= machine->config.messages_max);
-    for (uint32_t i = 0; i < machine->messages_count; i++) {
-        uint32_t slot = (machine->messages_head + i) % machine->config.messages_max;
-        encode_message(machine, &machine->messages[slot], writer);
+static void encode_window(const struct tc_room_machine *machine,
+                          struct checkpoint_writer *writer) {
+    tc_assert(machine->window_count <= machine->config.messages_max);
+    for (uint32_t i = 0; i < machine->window_count; i++) {
+        uint32_t slot = (machine->window_head + i) % machine->config.messages_max;
+        const struct room_window_entry *entry = &machine->window[slot];
+        tc_assert(entry->seq != 0);
+        uint8_t *p = writer_take(writer, TC_ROOM_CHECKPOINT_WINDOW_SIZE);
+        tc_le_put_u64(p + 0, entry->room);
+        tc_le_put_u64(p + 8, entry->seq);
+        tc_le_put_u64(p + 16, entry->thread_parent_seq);
+        tc_le_put_u64(p + 24, entry->thread_seq);
+        tc_le_put_u64(p + 32, entry->thread_seq_last);
     }
 }
 
@@ -216,7 +208,7 @@ uint64_t tc_room_checkpoint_encode(const struct tc_room_machine *machine, uint8_
     uint8_t *header = writer_take(&writer, TC_ROOM_CHECKPOINT_HEADER_SIZE);
     encode_rooms(machine, &writer);
     encode_members(machine, &writer);
-    encode_messages(machine, &writer);
+    encode_window(machine, &writer);
     encode_keys(machine, &writer);
     encode_header(machine, header, writer.offset);
     tc_assert(writer.offset <= size_max);
@@ -244,28 +236,29 @@ static const uint8_t *reader_take(struct checkpoint_reader *reader, uint64_t siz
 struct checkpoint_counts {
     uint32_t rooms;
     uint32_t members;
-    uint32_t messages;
+    uint32_t window;
     uint32_t keys;
+    uint64_t messages; // committed messages: the sum of the rooms' seq_last
 };
 
 // Empties the machine: the state, layout and free list tc_room_init leaves (the entry arrays keep
-// stale bytes, which nothing reads beyond the counts).
+// stale bytes, which nothing reads beyond the counts). The sink is not state: it stays.
 static void checkpoint_reset(struct tc_room_machine *machine) {
     const struct tc_room_config *config = &machine->config;
     machine->op_last = 0;
+    machine->store_bytes_used = 0;
     machine->rooms_count = 0;
     machine->members_count = 0;
     machine->keys_head = 0;
     machine->keys_count = 0;
-    machine->messages_head = 0;
-    machine->messages_count = 0;
-    machine->body_position_next = 0;
+    machine->window_head = 0;
+    machine->window_count = 0;
     tc_room__index_init(&machine->rooms_index, machine->rooms_index.slots, config->rooms_max);
     tc_room__index_init(&machine->members_index, machine->members_index.slots,
                         config->members_max);
     tc_room__index_init(&machine->keys_index, machine->keys_index.slots,
                         config->idempotency_keys_max);
-    tc_room__index_init(&machine->messages_index, machine->messages_index.slots,
+    tc_room__index_init(&machine->window_index, machine->window_index.slots,
                         config->messages_max);
     memset(machine->members, 0, sizeof(*machine->members) * config->members_max);
     for (uint32_t i = 0; i < config->members_max; i++) {
@@ -279,7 +272,14 @@ static bool header_config_equal(const struct tc_room_config *config, const uint8
            tc_le_get_u32(p + 20) == config->members_max &&
            tc_le_get_u32(p + 24) == config->idempotency_keys_max &&
            tc_le_get_u32(p + 28) == config->messages_max &&
-           tc_le_get_u32(p + 32) == config->body_bytes_max;
+           tc_le_get_u64(p + 32) == config->store_bytes_max;
+}
+
+// The budget used fits the budget (or, without one, the limit), and is a sum of costs (each a
+// multiple of 8). decode_budget later compares it with the message count.
+static bool header_budget_valid(const struct tc_room_config *config, uint64_t store_bytes_used) {
+    uint64_t limit = config->store_bytes_max != 0 ? config->store_bytes_max : ROOM_STORE_BYTES_LIMIT;
+    return store_bytes_used <= limit && store_bytes_used % 8u == 0;
 }
 
 static int decode_header(struct tc_room_machine *machine, struct checkpoint_reader *reader,
@@ -291,41 +291,52 @@ static int decode_header(struct tc_room_machine *machine, struct checkpoint_read
     if (tc_le_get_u32(p + 4) != TC_ROOM_CHECKPOINT_VERSION) return TC_ECORRUPT;
     if (tc_le_get_u64(p + 8) != reader->size) return TC_ECORRUPT;
     if (!header_config_equal(config, p)) return TC_ECORRUPT;
-    if (tc_le_get_u32(p + 36) != 0) return TC_ECORRUPT;
     uint64_t op_last = tc_le_get_u64(p + 40);
-    uint64_t body_position_next = tc_le_get_u64(p + 48);
+    uint64_t store_bytes_used = tc_le_get_u64(p + 48);
     if (op_last == UINT64_MAX) return TC_ECORRUPT; // no op could follow
-    if (body_position_next > CHECKPOINT_POSITION_MAX) return TC_ECORRUPT;
+    if (!header_budget_valid(config, store_bytes_used)) return TC_ECORRUPT;
     counts->rooms = tc_le_get_u32(p + 56);
     counts->members = tc_le_get_u32(p + 60);
-    counts->messages = tc_le_get_u32(p + 64);
+    counts->window = tc_le_get_u32(p + 64);
     counts->keys = tc_le_get_u32(p + 68);
     if (counts->rooms > config->rooms_max) return TC_ECORRUPT;
     if (counts->members > config->members_max) return TC_ECORRUPT;
-    if (counts->messages > config->messages_max) return TC_ECORRUPT;
+    if (counts->window > config->messages_max) return TC_ECORRUPT;
     if (counts->keys > config->idempotency_keys_max) return TC_ECORRUPT;
     machine->op_last = op_last;
-    machine->body_position_next = body_position_next;
+    machine->store_bytes_used = store_bytes_used;
     return TC_OK;
+}
+
+static void room_read(const uint8_t *p, struct room_entry *entry, uint32_t *reserved) {
+    memset(entry, 0, sizeof(*entry));
+    entry->id = tc_le_get_u64(p + 0);
+    entry->seq_last = tc_le_get_u64(p + 8);
+    entry->seq_window_min = tc_le_get_u64(p + 16);
+    memcpy(entry->hash_last.bytes, p + 24, sizeof(entry->hash_last.bytes));
+    entry->member_count = tc_le_get_u32(p + 56);
+    entry->kind = tc_le_get_u32(p + 60);
+    uint32_t mode = tc_le_get_u32(p + 64);
+    *reserved = tc_le_get_u32(p + 68);
+    entry->retention.value = tc_le_get_u64(p + 72);
+    // A mode outside u8 is invalid anyway: keep it recognisably invalid for the check.
+    entry->retention.mode = mode > UINT8_MAX ? UINT8_MAX : (uint8_t)mode;
 }
 
 static int decode_room(struct tc_room_machine *machine, const uint8_t *p) {
     struct room_entry entry;
-    memset(&entry, 0, sizeof(entry));
-    entry.id = tc_le_get_u64(p + 0);
-    entry.seq_last = tc_le_get_u64(p + 8);
-    entry.seq_retained_min = tc_le_get_u64(p + 16);
-    memcpy(entry.hash_last.bytes, p + 24, sizeof(entry.hash_last.bytes));
-    entry.member_count = tc_le_get_u32(p + 56);
-    entry.kind = tc_le_get_u32(p + 60);
+    uint32_t reserved = 0;
+    room_read(p, &entry, &reserved);
     if (entry.id == 0) return TC_ECORRUPT;
     if (entry.kind != ROOM_KIND_GROUP && entry.kind != ROOM_KIND_DM) return TC_ECORRUPT;
     if (entry.kind == ROOM_KIND_DM && entry.member_count != 2) return TC_ECORRUPT;
-    if (entry.seq_last == UINT64_MAX) return TC_ECORRUPT; // the next seq must exist
-    if (entry.seq_retained_min == 0) return TC_ECORRUPT;
-    if (entry.seq_retained_min > entry.seq_last + 1u) return TC_ECORRUPT;
+    if (entry.seq_last > CHECKPOINT_MESSAGES_MAX) return TC_ECORRUPT;
+    if (entry.seq_window_min == 0) return TC_ECORRUPT;
+    if (entry.seq_window_min > entry.seq_last + 1u) return TC_ECORRUPT;
     bool hash_zero = bytes_are_zero(entry.hash_last.bytes, sizeof(entry.hash_last.bytes));
     if (entry.seq_last == 0 && !hash_zero) return TC_ECORRUPT;
+    if (reserved != 0) return TC_ECORRUPT;
+    if (!tc_room__retention_valid(entry.retention.mode, entry.retention.value)) return TC_ECORRUPT;
     if (tc_room__find(machine, entry.id) != ROOM_INDEX_NONE) return TC_ECORRUPT; // duplicate
 
     uint32_t index = machine->rooms_count;
@@ -337,18 +348,36 @@ static int decode_room(struct tc_room_machine *machine, const uint8_t *p) {
 }
 
 // The sum of the rooms' member counts must be the member count (decode_members checks each one).
+// The sum of their seq_last is the number of committed messages, which the budget bounds.
 static int decode_rooms(struct tc_room_machine *machine, struct checkpoint_reader *reader,
-                        const struct checkpoint_counts *counts) {
+                        struct checkpoint_counts *counts) {
     uint64_t member_count_sum = 0;
+    counts->messages = 0;
     for (uint32_t i = 0; i < counts->rooms; i++) {
         const uint8_t *p = reader_take(reader, TC_ROOM_CHECKPOINT_ROOM_SIZE);
         if (p == NULL) return TC_ECORRUPT;
         int rc = decode_room(machine, p);
         if (rc != TC_OK) return rc;
         member_count_sum += machine->rooms[i].member_count;
+        counts->messages += machine->rooms[i].seq_last; // each <= CHECKPOINT_MESSAGES_MAX
+        if (counts->messages > CHECKPOINT_MESSAGES_MAX) return TC_ECORRUPT;
     }
     tc_assert(machine->rooms_count == counts->rooms);
     if (member_count_sum != counts->members) return TC_ECORRUPT;
+    return TC_OK;
+}
+
+// Every message cost between the smallest and the largest store cost: store_bytes_used must lie
+// between messages x ROOM_STORE_COST_MIN and messages x ROOM_STORE_COST_MAX. (Both products are
+// computed without overflow: messages <= CHECKPOINT_MESSAGES_MAX.)
+static int decode_budget(const struct tc_room_machine *machine,
+                         const struct checkpoint_counts *counts) {
+    tc_assert(counts->messages <= CHECKPOINT_MESSAGES_MAX);
+    uint64_t used = machine->store_bytes_used;
+    tc_assert(used <= ROOM_STORE_BYTES_LIMIT);
+    if (used < counts->messages * ROOM_STORE_COST_MIN) return TC_ECORRUPT;
+    uint64_t messages_at_most_max = (used + ROOM_STORE_COST_MAX - 1u) / ROOM_STORE_COST_MAX;
+    if (messages_at_most_max > counts->messages) return TC_ECORRUPT; // used > messages x max
     return TC_OK;
 }
 
@@ -409,149 +438,109 @@ static int decode_members(struct tc_room_machine *machine, struct checkpoint_rea
     return TC_OK;
 }
 
-// Reads one message record and its body (structure only).
-static int message_read(struct checkpoint_reader *reader, struct room_message *message,
-                        const uint8_t **body) {
-    const uint8_t *p = reader_take(reader, TC_ROOM_CHECKPOINT_MESSAGE_SIZE);
-    if (p == NULL) return TC_ECORRUPT;
-    memset(message, 0, sizeof(*message));
-    message->room = tc_le_get_u64(p + 0);
-    message->seq = tc_le_get_u64(p + 8);
-    message->thread_parent_seq = tc_le_get_u64(p + 16);
-    message->thread_seq = tc_le_get_u64(p + 24);
-    message->thread_seq_last = tc_le_get_u64(p + 32);
-    message->sender = tc_le_get_u64(p + 40);
-    message->timestamp_ns = tc_le_get_u64(p + 48);
-    message->body_position = tc_le_get_u64(p + 56);
-    message->body_size = tc_le_get_u32(p + 64);
-    if (tc_le_get_u32(p + 68) != 0) return TC_ECORRUPT;
-    memcpy(message->hash.bytes, p + 72, sizeof(message->hash.bytes));
-    memcpy(message->prev_hash.bytes, p + 104, sizeof(message->prev_hash.bytes));
-    if (message->body_size == 0 || message->body_size > TC_ROOM_BODY_SIZE_MAX) return TC_ECORRUPT;
-    *body = reader_take(reader, message->body_size);
-    if (*body == NULL) return TC_ECORRUPT;
-    return TC_OK;
+static void window_read(const uint8_t *p, struct room_window_entry *entry) {
+    memset(entry, 0, sizeof(*entry));
+    entry->room = tc_le_get_u64(p + 0);
+    entry->seq = tc_le_get_u64(p + 8);
+    entry->thread_parent_seq = tc_le_get_u64(p + 16);
+    entry->thread_seq = tc_le_get_u64(p + 24);
+    entry->thread_seq_last = tc_le_get_u64(p + 32);
 }
 
-// Message i's body sits where append put it: right after message i - 1's body, or at the start of
-// the next lap of the ring if it would straddle the ring's end. It never straddles the end.
-static bool message_position_valid(const struct tc_room_machine *machine,
-                                   const struct room_message *message, uint32_t i,
-                                   uint64_t position_end_previous) {
-    uint64_t ring_size = machine->config.body_bytes_max;
-    uint64_t position = message->body_position;
-    if (position > machine->body_position_next) return false; // also bounds the arithmetic
-    if (position % ring_size + message->body_size > ring_size) return false;
-    if (i == 0) return true;
-    uint64_t expected = position_end_previous;
-    if (expected % ring_size + message->body_size > ring_size) {
-        expected = tc_align_up(expected, ring_size);
+// The thread fields. A root has thread_seq 0 on disk. A reply names an earlier seq, has
+// thread_seq >= 1 and no replies of its own; while its root is in the window (and then all the
+// root's replies are: they follow it in the room), the root is not a reply and the reply is the
+// root's next one. For that count, decode keeps each root's replies seen so far in the root's
+// thread_seq (scratch: window_finish compares it with thread_seq_last and puts 0 back).
+static bool window_thread_valid(const struct tc_room_machine *machine,
+                                const struct room_entry *room,
+                                const struct room_window_entry *entry, uint32_t *root) {
+    *root = ROOM_INDEX_NONE;
+    if (entry->thread_parent_seq == 0) {
+        return entry->thread_seq == 0 && entry->thread_seq_last < UINT64_MAX;
     }
-    return position == expected;
+    if (entry->thread_parent_seq >= entry->seq) return false;
+    if (entry->thread_seq == 0 || entry->thread_seq_last != 0) return false;
+    if (entry->thread_parent_seq < room->seq_window_min) return true; // the root was evicted
+    uint32_t slot = tc_room__window_find(machine, entry->room, entry->thread_parent_seq);
+    tc_assert(slot != ROOM_INDEX_NONE); // window_check proved seq_window_min..seq - 1 present
+    const struct room_window_entry *parent = &machine->window[slot];
+    if (parent->thread_parent_seq != 0) return false;
+    tc_assert(parent->thread_seq < UINT32_MAX); // the scratch count: at most the window's size
+    if (entry->thread_seq != parent->thread_seq + 1u) return false;
+    if (entry->thread_seq > parent->thread_seq_last) return false;
+    *root = slot;
+    return true;
 }
 
-// A room's retained messages arrive in seq order from seq_retained_min (so its first one in the
-// ring is seq_retained_min and the rest follow without gaps), each linked to the one before, and
-// each hash is the chain step over its fields and body.
-static bool message_chain_valid(const struct tc_room_machine *machine,
-                                const struct room_entry *room, const struct room_message *message,
-                                const uint8_t *body) {
-    if (message->seq > room->seq_retained_min) {
-        uint32_t slot = tc_room__messages_find(machine, message->room, message->seq - 1u);
-        if (slot == ROOM_INDEX_NONE) return false;
-        if (!tc_hash256_equal(&message->prev_hash, &machine->messages[slot].hash)) return false;
-    } else if (message->seq == 1) {
-        if (!bytes_are_zero(message->prev_hash.bytes, sizeof(message->prev_hash.bytes))) {
-            return false;
-        }
-    }
-    struct tc_hash256 hash;
-    tc_room_chain_hash(&hash, &message->prev_hash, message->room, message->seq, message->sender,
-                       message->timestamp_ns, body, message->body_size);
-    return tc_hash256_equal(&hash, &message->hash);
-}
-
-// A root has thread_seq 0; a reply names an earlier root (when still retained, a root whose reply
-// counter covers it), has thread_seq >= 1 and no replies of its own.
-static bool message_thread_valid(const struct tc_room_machine *machine,
-                                 const struct room_entry *room,
-                                 const struct room_message *message) {
-    if (message->thread_parent_seq == 0) {
-        return message->thread_seq == 0 && message->thread_seq_last < UINT64_MAX;
-    }
-    if (message->thread_parent_seq >= message->seq) return false;
-    if (message->thread_seq == 0 || message->thread_seq_last != 0) return false;
-    if (message->thread_parent_seq < room->seq_retained_min) return true; // the root was evicted
-    uint32_t slot = tc_room__messages_find(machine, message->room, message->thread_parent_seq);
-    if (slot == ROOM_INDEX_NONE) return false;
-    const struct room_message *root = &machine->messages[slot];
-    return root->thread_parent_seq == 0 && message->thread_seq <= root->thread_seq_last;
-}
-
-static int message_check(const struct tc_room_machine *machine, struct room_message *message,
-                         const uint8_t *body) {
-    uint32_t room_index = tc_room__find(machine, message->room);
+// A room's window entries arrive in seq order from seq_window_min, without gaps or repeats.
+static int window_check(const struct tc_room_machine *machine, struct room_window_entry *entry,
+                        uint32_t *root) {
+    uint32_t room_index = tc_room__find(machine, entry->room);
     if (room_index == ROOM_INDEX_NONE) return TC_ECORRUPT;
     const struct room_entry *room = &machine->rooms[room_index];
-    if (message->sender == 0) return TC_ECORRUPT;
-    if (message->seq < room->seq_retained_min) return TC_ECORRUPT;
-    if (message->seq > room->seq_last) return TC_ECORRUPT;
-    if (tc_room__messages_find(machine, message->room, message->seq) != ROOM_INDEX_NONE) {
-        return TC_ECORRUPT; // duplicate
+    if (entry->seq < room->seq_window_min) return TC_ECORRUPT;
+    if (entry->seq > room->seq_last) return TC_ECORRUPT;
+    if (tc_room__window_find(machine, entry->room, entry->seq) != ROOM_INDEX_NONE) {
+        return TC_ECORRUPT; // a repeat
     }
-    if (!message_chain_valid(machine, room, message, body)) return TC_ECORRUPT;
-    if (!message_thread_valid(machine, room, message)) return TC_ECORRUPT;
-    message->room_index = room_index;
+    if (entry->seq > room->seq_window_min &&
+        tc_room__window_find(machine, entry->room, entry->seq - 1u) == ROOM_INDEX_NONE) {
+        return TC_ECORRUPT; // a gap, or out of order
+    }
+    if (!window_thread_valid(machine, room, entry, root)) return TC_ECORRUPT;
+    entry->room_index = room_index;
     return TC_OK;
 }
 
-static void message_store(struct tc_room_machine *machine, const struct room_message *message,
-                          const uint8_t *body) {
-    tc_assert(machine->messages_head == 0);
-    uint32_t slot = machine->messages_count;
+static void window_store(struct tc_room_machine *machine, const struct room_window_entry *entry,
+                         uint32_t root) {
+    tc_assert(machine->window_head == 0);
+    uint32_t slot = machine->window_count;
     tc_assert(slot < machine->config.messages_max);
-    machine->messages[slot] = *message;
-    uint64_t physical = message->body_position % machine->config.body_bytes_max;
-    tc_assert(physical + message->body_size <= machine->config.body_bytes_max);
-    memcpy(machine->bodies + physical, body, message->body_size);
-    machine->messages_count += 1;
-    tc_room__index_insert(&machine->messages_index,
-                          tc_room__hash_u64(message->room, message->seq), slot);
+    machine->window[slot] = *entry; // a root's thread_seq is 0: its scratch count starts there
+    if (root != ROOM_INDEX_NONE) machine->window[root].thread_seq += 1u;
+    machine->window_count += 1;
+    tc_room__index_insert(&machine->window_index, tc_room__hash_u64(entry->room, entry->seq),
+                          slot);
 }
 
-// After the last message, the ring's next position is the end of the newest body, and the retained
-// bodies span at most the ring (append evicts until they do). An empty ring never held a message.
-static int decode_messages(struct tc_room_machine *machine, struct checkpoint_reader *reader,
-                           const struct checkpoint_counts *counts) {
-    uint64_t position_first = 0;
-    uint64_t position_end = 0;
-    for (uint32_t i = 0; i < counts->messages; i++) {
-        struct room_message message;
-        const uint8_t *body = NULL;
-        int rc = message_read(reader, &message, &body);
+static int decode_window(struct tc_room_machine *machine, struct checkpoint_reader *reader,
+                         const struct checkpoint_counts *counts) {
+    for (uint32_t i = 0; i < counts->window; i++) {
+        const uint8_t *p = reader_take(reader, TC_ROOM_CHECKPOINT_WINDOW_SIZE);
+        if (p == NULL) return TC_ECORRUPT;
+        struct room_window_entry entry;
+        window_read(p, &entry);
+        uint32_t root = ROOM_INDEX_NONE;
+        int rc = window_check(machine, &entry, &root);
         if (rc != TC_OK) return rc;
-        if (!message_position_valid(machine, &message, i, position_end)) return TC_ECORRUPT;
-        rc = message_check(machine, &message, body);
-        if (rc != TC_OK) return rc;
-        message_store(machine, &message, body);
-        if (i == 0) position_first = message.body_position;
-        position_end = message.body_position + message.body_size;
+        window_store(machine, &entry, root);
     }
-    if (position_end != machine->body_position_next) return TC_ECORRUPT;
-    if (position_end - position_first > machine->config.body_bytes_max) return TC_ECORRUPT;
+    tc_assert(machine->window_count == counts->window);
     return TC_OK;
 }
 
-// Every room's retained range seq_retained_min..seq_last is complete (its messages arrived without
-// gaps, so the newest one must be there) and ends at the room's chain head.
-static int decode_chain_heads(const struct tc_room_machine *machine) {
+// After the window: every root's reply counter is the number of its replies (all in the window);
+// every room's window range seq_window_min..seq_last is complete (its entries arrived without gaps,
+// so the newest one must be there); and the window holds the newest messages_max messages, or all
+// of them if fewer were ever committed (eviction is by count only).
+static int window_finish(struct tc_room_machine *machine, const struct checkpoint_counts *counts) {
+    for (uint32_t i = 0; i < machine->window_count; i++) {
+        struct room_window_entry *entry = &machine->window[i];
+        if (entry->thread_parent_seq != 0) continue;
+        if (entry->thread_seq != entry->thread_seq_last) return TC_ECORRUPT;
+        entry->thread_seq = 0;
+    }
     for (uint32_t i = 0; i < machine->rooms_count; i++) {
         const struct room_entry *room = &machine->rooms[i];
-        if (room->seq_retained_min > room->seq_last) continue; // nothing retained
-        uint32_t slot = tc_room__messages_find(machine, room->id, room->seq_last);
-        if (slot == ROOM_INDEX_NONE) return TC_ECORRUPT;
-        if (!tc_hash256_equal(&machine->messages[slot].hash, &room->hash_last)) return TC_ECORRUPT;
+        if (room->seq_window_min > room->seq_last) continue; // nothing in the window
+        if (tc_room__window_find(machine, room->id, room->seq_last) == ROOM_INDEX_NONE) {
+            return TC_ECORRUPT;
+        }
     }
+    uint64_t expected = tc_min_u64(counts->messages, machine->config.messages_max);
+    if (machine->window_count != expected) return TC_ECORRUPT;
     return TC_OK;
 }
 
@@ -576,25 +565,29 @@ static bool key_exists(const struct tc_room_machine *machine,
            ROOM_INDEX_NONE;
 }
 
-// A key names a committed message of an existing room; while that message is retained, the key
-// holds its thread_seq and hash.
+// A key names a committed message of an existing room. What can still be compared is: the hash,
+// when the message is the room's newest (the chain head); the thread_seq, while the message is in
+// the thread window.
 static bool key_valid(const struct tc_room_machine *machine, const struct room_idempotency *entry) {
     uint32_t room_index = tc_room__find(machine, entry->room);
     if (room_index == ROOM_INDEX_NONE) return false;
     const struct room_entry *room = &machine->rooms[room_index];
     if (bytes_are_zero(entry->key, TC_ROOM_KEY_SIZE)) return false;
     if (entry->seq == 0 || entry->seq > room->seq_last) return false;
-    if (entry->seq < room->seq_retained_min) return true;
-    uint32_t slot = tc_room__messages_find(machine, entry->room, entry->seq);
-    tc_assert(slot != ROOM_INDEX_NONE); // decode_chain_heads proved the range complete
-    const struct room_message *message = &machine->messages[slot];
-    return message->thread_seq == entry->thread_seq &&
-           tc_hash256_equal(&message->hash, &entry->hash);
+    if (entry->seq == room->seq_last && !tc_hash256_equal(&entry->hash, &room->hash_last)) {
+        return false;
+    }
+    if (entry->seq < room->seq_window_min) return true;
+    uint32_t slot = tc_room__window_find(machine, entry->room, entry->seq);
+    tc_assert(slot != ROOM_INDEX_NONE); // window_finish proved the range complete
+    return machine->window[slot].thread_seq == entry->thread_seq;
 }
 
+// Each key names a distinct committed message, so there are at most as many keys as messages.
 static int decode_keys(struct tc_room_machine *machine, struct checkpoint_reader *reader,
                        const struct checkpoint_counts *counts) {
     tc_assert(machine->keys_head == 0);
+    if (counts->keys > counts->messages) return TC_ECORRUPT;
     for (uint32_t i = 0; i < counts->keys; i++) {
         const uint8_t *p = reader_take(reader, TC_ROOM_CHECKPOINT_KEY_SIZE);
         if (p == NULL) return TC_ECORRUPT;
@@ -624,9 +617,10 @@ int tc_room_checkpoint_decode(struct tc_room_machine *machine, const uint8_t *bu
     memset(&counts, 0, sizeof(counts));
     int rc = decode_header(machine, &reader, &counts);
     if (rc == TC_OK) rc = decode_rooms(machine, &reader, &counts);
+    if (rc == TC_OK) rc = decode_budget(machine, &counts);
     if (rc == TC_OK) rc = decode_members(machine, &reader, &counts);
-    if (rc == TC_OK) rc = decode_messages(machine, &reader, &counts);
-    if (rc == TC_OK) rc = decode_chain_heads(machine);
+    if (rc == TC_OK) rc = decode_window(machine, &reader, &counts);
+    if (rc == TC_OK) rc = window_finish(machine, &counts);
     if (rc == TC_OK) rc = decode_keys(machine, &reader, &counts);
     if (rc == TC_OK && reader.offset != reader.size) rc = TC_ECORRUPT; // trailing bytes
     if (rc != TC_OK) {
@@ -635,7 +629,7 @@ int tc_room_checkpoint_decode(struct tc_room_machine *machine, const uint8_t *bu
     }
     tc_assert(machine->rooms_count == counts.rooms);
     tc_assert(machine->members_count == counts.members);
-    tc_assert(machine->messages_count == counts.messages);
+    tc_assert(machine->window_count == counts.window);
     tc_assert(machine->keys_count == counts.keys);
     return TC_OK;
 }

@@ -4,14 +4,29 @@
 
 #include <string.h>
 
-#include "room.h"
+#include "room_internal.h"
 #include "tc_assert.h"
 #include "tc_err.h"
 #include "tc_le.h"
 
-_Static_assert(TC_ROOM_STATUS_COUNT == TC_ROOM_THREAD_PARENT_IS_REPLY + 1, "status count");
+_Static_assert(TC_ROOM_STATUS_COUNT == TC_ROOM_INVALID_RETENTION + 1, "status count");
 _Static_assert(TC_ROOM_RESULT_SIZE == 8u + 8u + 8u + 32u, "result layout");
 _Static_assert(TC_ROOM_OP_SEND_FIXED_SIZE == 56u, "send layout");
+_Static_assert(TC_ROOM_OP_RETENTION_SIZE == 40u, "set_retention layout");
+_Static_assert(TC_ROOM_RETENTION_KEEP_MESSAGES < UINT8_MAX, "a saturated wire mode is unknown");
+
+// The one statement of the retention rule (docs/room.md §3, set_retention): keep_all takes 0,
+// keep_days 1..TC_ROOM_RETENTION_DAYS_MAX, keep_messages 1..TC_ROOM_RETENTION_MESSAGES_MAX; any
+// other mode is unknown.
+bool tc_room__retention_valid(uint32_t mode, uint64_t value) {
+    switch (mode) {
+    case TC_ROOM_RETENTION_KEEP_ALL: return value == 0;
+    case TC_ROOM_RETENTION_KEEP_DAYS: return value >= 1 && value <= TC_ROOM_RETENTION_DAYS_MAX;
+    case TC_ROOM_RETENTION_KEEP_MESSAGES:
+        return value >= 1 && value <= TC_ROOM_RETENTION_MESSAGES_MAX;
+    default: return false;
+    }
+}
 
 const char *tc_room_status_name(uint32_t status) {
     switch (status) {
@@ -114,6 +129,21 @@ int tc_room_batch_add_send(struct tc_room_batch *batch, uint64_t room, uint64_t 
     return TC_OK;
 }
 
+int tc_room_batch_add_set_retention(struct tc_room_batch *batch, uint64_t room, uint64_t user,
+                                    uint8_t mode, uint64_t value) {
+    tc_assert(batch != NULL);
+    tc_assert(batch->op_count <= TC_ROOM_BATCH_OPS_MAX);
+    if (!tc_room__retention_valid(mode, value)) return TC_EINVAL;
+    uint8_t *p = batch_op_reserve(batch, TC_ROOM_OP_SET_RETENTION, TC_ROOM_OP_RETENTION_SIZE);
+    if (p == NULL) return TC_ENOSPC;
+    tc_le_put_u64(p + 8, room);
+    tc_le_put_u64(p + 16, user);
+    tc_le_put_u32(p + 24, mode);
+    tc_le_put_u32(p + 28, 0);
+    tc_le_put_u64(p + 32, value);
+    return TC_OK;
+}
+
 // ------------------------------------------------------------------------------------------------
 // Batch decoder.
 
@@ -131,6 +161,9 @@ static uint32_t batch_op_check(const uint8_t *body, uint32_t body_size, uint32_t
     case TC_ROOM_OP_JOIN:
     case TC_ROOM_OP_LEAVE: return op_size == TC_ROOM_OP_ROOM_SIZE ? op_size : 0;
     case TC_ROOM_OP_CREATE_DM: return op_size == TC_ROOM_OP_DM_SIZE ? op_size : 0;
+    case TC_ROOM_OP_SET_RETENTION: // an unknown mode or a bad value is a status, not malformed
+        if (op_size != TC_ROOM_OP_RETENTION_SIZE) return 0;
+        return tc_le_get_u32(p + 28) == 0 ? op_size : 0;
     case TC_ROOM_OP_SEND: {
         if (op_size < TC_ROOM_OP_SEND_FIXED_SIZE) return 0;
         uint32_t body_bytes = tc_le_get_u32(p + 48);
@@ -192,6 +225,11 @@ bool tc_room_batch_reader_next(struct tc_room_batch_reader *reader, struct tc_ro
         op->body_size = tc_le_get_u32(p + 48);
         op->body = p + TC_ROOM_OP_SEND_FIXED_SIZE;
         tc_assert(op->body_size + TC_ROOM_OP_SEND_FIXED_SIZE == op_size);
+    }
+    if (op->kind == TC_ROOM_OP_SET_RETENTION) {
+        uint32_t mode = tc_le_get_u32(p + 24);
+        op->retention.mode = mode > UINT8_MAX ? UINT8_MAX : (uint8_t)mode; // stays unknown
+        op->retention.value = tc_le_get_u64(p + 32);
     }
     reader->offset += op_size;
     reader->op_index += 1;

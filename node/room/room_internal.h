@@ -14,6 +14,11 @@
 // Config upper bounds: every index has a power-of-two capacity >= 2 * entries that fits in u32.
 #define ROOM_CONFIG_ROOMS_MAX (1u << 24)
 #define ROOM_CONFIG_ENTRIES_MAX (1u << 26)
+// Largest store budget (and, without a budget, the largest store_bytes_used a checkpoint may
+// carry): far beyond any disk, and small enough that no budget arithmetic can overflow.
+#define ROOM_STORE_BYTES_LIMIT (1ull << 62)
+#define ROOM_STORE_COST_MIN TC_ROOM_STORE_COST(1u)
+#define ROOM_STORE_COST_MAX TC_ROOM_STORE_COST(TC_ROOM_BODY_SIZE_MAX)
 
 // An open-addressing (linear probing) index from a 64-bit key hash to a u32 value (an entry index
 // in one of the machine's arrays). The keys live in those arrays; a caller-supplied match function
@@ -53,9 +58,10 @@ uint64_t tc_room__hash_key(uint64_t room, const uint8_t key[TC_ROOM_KEY_SIZE]);
 
 struct room_entry {
     uint64_t id;
-    uint64_t seq_last;         // 0 = no message yet
-    uint64_t seq_retained_min; // lowest seq still in the message ring; seq_last + 1 if none
+    uint64_t seq_last;       // 0 = no message yet
+    uint64_t seq_window_min; // lowest seq of this room in the thread window; seq_last + 1 if none
     struct tc_hash256 hash_last;
+    struct tc_room_retention retention; // default keep_all (0, 0)
     uint32_t member_count;
     uint32_t kind; // ROOM_KIND_*
 };
@@ -75,24 +81,20 @@ struct room_idempotency {
     struct tc_hash256 hash;
 };
 
-struct room_message {
+// One message of the thread window: what the thread rules need, nothing more (docs/room.md §5).
+struct room_window_entry {
     uint64_t room;
     uint64_t seq;
-    uint64_t thread_parent_seq;
-    uint64_t thread_seq;
-    uint64_t thread_seq_last; // for a thread root: the last reply's thread seq
-    uint64_t sender;
-    uint64_t timestamp_ns;
-    uint64_t body_position; // logical byte position in the body ring
-    uint32_t body_size;
+    uint64_t thread_parent_seq; // 0: a thread root (or a plain message)
+    uint64_t thread_seq;        // a reply's number within its thread; 0 for a root
+    uint64_t thread_seq_last;   // a root's reply counter: its last reply's thread_seq
     uint32_t room_index;
-    struct tc_hash256 hash;
-    struct tc_hash256 prev_hash;
 };
 
 struct tc_room_machine {
     struct tc_room_config config;
     uint64_t op_last;
+    uint64_t store_bytes_used; // sum of TC_ROOM_STORE_COST over every committed message
 
     struct room_entry *rooms; // creation order
     uint32_t rooms_count;
@@ -108,23 +110,27 @@ struct tc_room_machine {
     uint32_t keys_count;
     struct room_index keys_index; // (room, key) -> keys[]
 
-    struct room_message *messages; // FIFO ring, oldest at messages_head
-    uint32_t messages_head;
-    uint32_t messages_count;
-    struct room_index messages_index; // (room, seq) -> messages[]
+    struct room_window_entry *window; // FIFO ring of the newest messages, oldest at window_head
+    uint32_t window_head;
+    uint32_t window_count;
+    struct room_index window_index; // (room, seq) -> window[]
 
-    uint8_t *bodies;             // body ring of config.body_bytes_max bytes
-    uint64_t body_position_next; // logical position of the next body
+    // Not state: never encoded, digested or reset by a checkpoint decode.
+    struct tc_room_sink sink;
+    bool sink_installed;
 };
 
-// room_history.c: the retained message ring.
-uint32_t tc_room__messages_find(const struct tc_room_machine *machine, uint64_t room, uint64_t seq);
-// Appends a message (its fields set by the caller, body copied in), evicting the oldest messages
-// first as needed to respect messages_max and body_bytes_max.
-void tc_room__messages_append(struct tc_room_machine *machine, const struct room_message *message,
-                              const uint8_t *body);
-const uint8_t *tc_room__message_body(const struct tc_room_machine *machine,
-                                     const struct room_message *message);
+// room_window.c: the thread window.
+// The window slot of (room, seq), or ROOM_INDEX_NONE.
+uint32_t tc_room__window_find(const struct tc_room_machine *machine, uint64_t room, uint64_t seq);
+// Appends the newest message, evicting the oldest one first when the window is full.
+void tc_room__window_append(struct tc_room_machine *machine, const struct room_window_entry *entry);
+
+// room_apply.c.
 uint32_t tc_room__find(const struct tc_room_machine *machine, uint64_t room);
+bool tc_room__member_exists(const struct tc_room_machine *machine, uint64_t room, uint64_t user);
+
+// room_codec.c: the retention rule shared by the encoder, apply and checkpoint decode.
+bool tc_room__retention_valid(uint32_t mode, uint64_t value);
 
 #endif

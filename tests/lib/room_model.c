@@ -1,6 +1,7 @@
 // Reference model of the room state machine. Written from docs/room.md, not from room.c: plain
 // arrays, linear scans, FIFO arrays shifted with memmove. Slow on purpose; obviously right is the
-// goal. It shares only the public wire codec (batch reader, result struct) with the real machine.
+// goal. It shares only the public wire codec (batch reader, result struct) and the public store
+// cost (TC_ROOM_STORE_COST, the contract with the message store) with the real machine.
 
 #include "room_model.h"
 
@@ -15,6 +16,7 @@ struct model_room {
     bool dm;
     uint64_t seq_last;
     struct tc_hash256 hash_last;
+    struct tc_room_retention retention;
 };
 
 struct model_member {
@@ -30,19 +32,18 @@ struct model_key {
     struct tc_hash256 hash;
 };
 
-struct model_message {
+// The thread window: the newest messages_max messages, thread metadata only.
+struct model_window {
     uint64_t room;
     uint64_t seq;
     uint64_t thread_parent_seq;
-    uint64_t thread_seq;
     uint64_t replies; // thread replies so far (for a root)
-    uint64_t sender;
-    uint64_t timestamp_ns;
-    struct tc_hash256 hash;
-    struct tc_hash256 prev_hash;
-    uint64_t body_start; // logical byte position in the body ring
-    uint32_t body_size;
-    uint8_t body[TC_ROOM_BODY_SIZE_MAX];
+};
+
+// The full history: every committed message, in commit order, its body in history_bodies.
+struct model_history {
+    struct tc_room_message message; // body == NULL here; see body_offset
+    uint64_t body_offset;
 };
 
 struct tc_room_model {
@@ -53,12 +54,22 @@ struct tc_room_model {
     uint32_t members_count;
     struct model_key *keys; // oldest first
     uint32_t keys_count;
-    struct model_message *messages; // oldest first
-    uint32_t messages_count;
-    uint64_t body_next; // logical position after the newest body
+    struct model_window *window; // oldest first
+    uint32_t window_count;
+    uint64_t store_bytes_used;
+
+    struct model_history *history; // oldest first
+    uint32_t history_count;
+    uint32_t history_max;
+    uint8_t *history_bodies;
+    uint64_t history_bytes_used;
+    uint64_t history_bytes_max;
+    uint64_t history_dropped;
 };
 
-struct tc_room_model *tc_room_model_create(const struct tc_room_config *config) {
+struct tc_room_model *tc_room_model_create_history(const struct tc_room_config *config,
+                                                   uint32_t history_messages_max,
+                                                   uint64_t history_bytes_max) {
     if (tc_room_config_invalid(config) != NULL) return NULL;
     struct tc_room_model *model = calloc(1, sizeof(*model));
     if (model == NULL) return NULL;
@@ -66,12 +77,32 @@ struct tc_room_model *tc_room_model_create(const struct tc_room_config *config) 
     model->rooms = calloc(config->rooms_max, sizeof(*model->rooms));
     model->members = calloc(config->members_max, sizeof(*model->members));
     model->keys = calloc(config->idempotency_keys_max, sizeof(*model->keys));
-    model->messages = calloc(config->messages_max, sizeof(*model->messages));
-    if (!model->rooms || !model->members || !model->keys || !model->messages) {
+    model->window = calloc(config->messages_max, sizeof(*model->window));
+    model->history_max = history_messages_max;
+    model->history_bytes_max = history_bytes_max;
+    model->history = calloc((size_t)history_messages_max + 1u, sizeof(*model->history));
+    model->history_bodies = calloc(history_bytes_max + 1u, 1);
+    if (!model->rooms || !model->members || !model->keys || !model->window || !model->history ||
+        !model->history_bodies) {
         tc_room_model_destroy(model);
         return NULL;
     }
     return model;
+}
+
+struct tc_room_model *tc_room_model_create(const struct tc_room_config *config) {
+    if (tc_room_config_invalid(config) != NULL) return NULL;
+    uint64_t messages = TC_ROOM_MODEL_HISTORY_MESSAGES_DEFAULT;
+    uint64_t bytes = TC_ROOM_MODEL_HISTORY_BYTES_DEFAULT;
+    if (config->store_bytes_max != 0) {
+        messages = config->store_bytes_max / TC_ROOM_STORE_COST(1);
+        if (messages > TC_ROOM_MODEL_HISTORY_MESSAGES_CAP) {
+            messages = TC_ROOM_MODEL_HISTORY_MESSAGES_CAP;
+        }
+        bytes = config->store_bytes_max;
+        if (bytes > TC_ROOM_MODEL_HISTORY_BYTES_CAP) bytes = TC_ROOM_MODEL_HISTORY_BYTES_CAP;
+    }
+    return tc_room_model_create_history(config, (uint32_t)messages, bytes);
 }
 
 void tc_room_model_destroy(struct tc_room_model *model) {
@@ -79,7 +110,9 @@ void tc_room_model_destroy(struct tc_room_model *model) {
     free(model->rooms);
     free(model->members);
     free(model->keys);
-    free(model->messages);
+    free(model->window);
+    free(model->history);
+    free(model->history_bodies);
     free(model);
 }
 
@@ -100,23 +133,14 @@ static int32_t find_member(const struct tc_room_model *model, uint64_t room, uin
     return -1;
 }
 
-static struct model_message *find_message(const struct tc_room_model *model, uint64_t room,
-                                          uint64_t seq) {
-    for (uint32_t i = 0; i < model->messages_count; i++) {
-        if (model->messages[i].room == room && model->messages[i].seq == seq) {
-            return &model->messages[i];
+static struct model_window *find_in_window(const struct tc_room_model *model, uint64_t room,
+                                           uint64_t seq) {
+    for (uint32_t i = 0; i < model->window_count; i++) {
+        if (model->window[i].room == room && model->window[i].seq == seq) {
+            return &model->window[i];
         }
     }
     return NULL;
-}
-
-static uint64_t lowest_retained(const struct tc_room_model *model, const struct model_room *room) {
-    uint64_t lowest = room->seq_last + 1;
-    for (uint32_t i = 0; i < model->messages_count; i++) {
-        const struct model_message *m = &model->messages[i];
-        if (m->room == room->id && m->seq < lowest) lowest = m->seq;
-    }
-    return lowest;
 }
 
 static void add_member(struct tc_room_model *model, uint64_t room, uint64_t user) {
@@ -162,7 +186,7 @@ static uint8_t model_create(struct tc_room_model *model, const struct tc_room_op
     uint32_t free_members = model->config.members_max - model->members_count;
     if (free_members < (dm ? 2u : 1u)) return TC_ROOM_MEMBERS_FULL;
     struct model_room *room = &model->rooms[model->rooms_count++];
-    memset(room, 0, sizeof(*room));
+    memset(room, 0, sizeof(*room)); // retention keep_all (0, 0)
     room->id = op->room;
     room->dm = dm;
     add_member(model, op->room, op->user);
@@ -193,29 +217,52 @@ static uint8_t model_join_leave(struct tc_room_model *model, const struct tc_roo
     return TC_ROOM_OK;
 }
 
-static void evict_oldest_message(struct tc_room_model *model) {
-    tc_assert(model->messages_count > 0);
-    memmove(&model->messages[0], &model->messages[1],
-            (model->messages_count - 1) * sizeof(model->messages[0]));
-    model->messages_count--;
+// docs/room.md §3: keep_all takes 0, keep_days 1..36500, keep_messages 1..2^40.
+static bool retention_valid(uint8_t mode, uint64_t value) {
+    if (mode == 0) return value == 0;
+    if (mode == 1) return value >= 1 && value <= 36500;
+    if (mode == 2) return value >= 1 && value <= (1ull << 40);
+    return false;
 }
 
-// Stores a message, evicting the oldest ones first per the retention rules in docs/room.md.
-static void store_message(struct tc_room_model *model, const struct model_message *message) {
-    uint64_t ring = model->config.body_bytes_max;
-    uint64_t start = model->body_next;
-    if (start % ring + message->body_size > ring) start = (start / ring + 1) * ring;
-    uint64_t end = start + message->body_size;
-    while (model->messages_count > 0) {
-        bool records_full = model->messages_count == model->config.messages_max;
-        bool bytes_full = end - model->messages[0].body_start > ring;
-        if (!records_full && !bytes_full) break;
-        evict_oldest_message(model);
+static uint8_t model_set_retention(struct tc_room_model *model, const struct tc_room_op *op,
+                                   struct tc_room_result *result) {
+    if (op->room == 0) return TC_ROOM_INVALID_ROOM;
+    if (op->user == 0) return TC_ROOM_INVALID_USER;
+    if (!retention_valid(op->retention.mode, op->retention.value)) {
+        return TC_ROOM_INVALID_RETENTION;
     }
-    struct model_message *stored = &model->messages[model->messages_count++];
-    *stored = *message;
-    stored->body_start = start;
-    model->body_next = end;
+    struct model_room *room = find_room(model, op->room);
+    if (room == NULL) return TC_ROOM_ROOM_NOT_FOUND;
+    if (find_member(model, op->room, op->user) < 0) return TC_ROOM_NOT_MEMBER;
+    room->retention = op->retention;
+    result->seq = room->seq_last;
+    result->hash = room->hash_last;
+    return TC_ROOM_OK;
+}
+
+// The window keeps the newest messages_max messages: the oldest leaves first.
+static void window_add(struct tc_room_model *model, const struct model_window *entry) {
+    if (model->window_count == model->config.messages_max) {
+        memmove(&model->window[0], &model->window[1],
+                (model->window_count - 1) * sizeof(model->window[0]));
+        model->window_count--;
+    }
+    model->window[model->window_count++] = *entry;
+}
+
+static void history_add(struct tc_room_model *model, const struct tc_room_message *message) {
+    if (model->history_count == model->history_max ||
+        model->history_bytes_max - model->history_bytes_used < message->body_size) {
+        model->history_dropped++;
+        return;
+    }
+    struct model_history *entry = &model->history[model->history_count++];
+    entry->message = *message;
+    entry->message.body = NULL;
+    entry->body_offset = model->history_bytes_used;
+    memcpy(model->history_bodies + entry->body_offset, message->body, message->body_size);
+    model->history_bytes_used += message->body_size;
 }
 
 static void remember_key(struct tc_room_model *model, const struct model_key *key) {
@@ -236,6 +283,23 @@ static const struct model_key *find_key(const struct tc_room_model *model, uint6
     return NULL;
 }
 
+// The checks of a send after the duplicate check; *root is the thread root in the window.
+static uint8_t send_checks(struct tc_room_model *model, const struct tc_room_op *op,
+                           const struct model_room *room, struct model_window **root) {
+    *root = NULL;
+    if (find_member(model, op->room, op->user) < 0) return TC_ROOM_NOT_MEMBER;
+    if (op->thread_parent_seq != 0) {
+        if (op->thread_parent_seq > room->seq_last) return TC_ROOM_THREAD_PARENT_NOT_FOUND;
+        *root = find_in_window(model, op->room, op->thread_parent_seq);
+        if (*root == NULL) return TC_ROOM_THREAD_PARENT_EVICTED;
+        if ((*root)->thread_parent_seq != 0) return TC_ROOM_THREAD_PARENT_IS_REPLY;
+    }
+    uint64_t cost = TC_ROOM_STORE_COST(op->body_size);
+    uint64_t budget = model->config.store_bytes_max;
+    if (budget != 0 && model->store_bytes_used + cost > budget) return TC_ROOM_STORE_FULL;
+    return TC_ROOM_OK;
+}
+
 static uint8_t model_send(struct tc_room_model *model, const struct tc_room_op *op,
                           uint64_t timestamp_ns, struct tc_room_result *result) {
     static const uint8_t zero_key[TC_ROOM_KEY_SIZE] = {0};
@@ -252,31 +316,28 @@ static uint8_t model_send(struct tc_room_model *model, const struct tc_room_op *
         result->hash = seen->hash;
         return TC_ROOM_OK;
     }
-    if (find_member(model, op->room, op->user) < 0) return TC_ROOM_NOT_MEMBER;
-    struct model_message *root = NULL;
-    if (op->thread_parent_seq != 0) {
-        if (op->thread_parent_seq > room->seq_last) return TC_ROOM_THREAD_PARENT_NOT_FOUND;
-        root = find_message(model, op->room, op->thread_parent_seq);
-        if (root == NULL) return TC_ROOM_THREAD_PARENT_EVICTED;
-        if (root->thread_parent_seq != 0) return TC_ROOM_THREAD_PARENT_IS_REPLY;
-    }
-    struct model_message message;
-    memset(&message, 0, sizeof(message));
-    message.room = op->room;
-    message.seq = room->seq_last + 1;
-    message.thread_parent_seq = op->thread_parent_seq;
-    if (root != NULL) message.thread_seq = ++root->replies;
-    message.sender = op->user;
-    message.timestamp_ns = timestamp_ns;
-    message.prev_hash = room->hash_last;
+    struct model_window *root = NULL;
+    uint8_t status = send_checks(model, op, room, &root);
+    if (status != TC_ROOM_OK) return status;
+    struct tc_room_message message = {.room = op->room,
+                                      .seq = room->seq_last + 1,
+                                      .thread_parent_seq = op->thread_parent_seq,
+                                      .thread_seq = root != NULL ? ++root->replies : 0,
+                                      .sender = op->user,
+                                      .timestamp_ns = timestamp_ns,
+                                      .prev_hash = room->hash_last,
+                                      .body = op->body,
+                                      .body_size = op->body_size};
     model_chain_hash(&message.hash, &room->hash_last, op->room, message.seq, op->user, timestamp_ns,
                      op->body, op->body_size);
-    message.body_size = op->body_size;
-    memcpy(message.body, op->body, op->body_size);
     room->seq_last = message.seq;
     room->hash_last = message.hash;
-    store_message(model, &message);
-
+    model->store_bytes_used += TC_ROOM_STORE_COST(op->body_size);
+    struct model_window entry = {.room = op->room,
+                                 .seq = message.seq,
+                                 .thread_parent_seq = message.thread_parent_seq};
+    window_add(model, &entry);
+    history_add(model, &message);
     struct model_key key = {.room = op->room,
                             .seq = message.seq,
                             .thread_seq = message.thread_seq,
@@ -287,6 +348,17 @@ static uint8_t model_send(struct tc_room_model *model, const struct tc_room_op *
     result->thread_seq = message.thread_seq;
     result->hash = message.hash;
     return TC_ROOM_OK;
+}
+
+static uint8_t model_op(struct tc_room_model *model, const struct tc_room_op *op,
+                        uint64_t timestamp_ns, struct tc_room_result *result) {
+    switch (op->kind) {
+    case TC_ROOM_OP_SEND: return model_send(model, op, timestamp_ns, result);
+    case TC_ROOM_OP_JOIN:
+    case TC_ROOM_OP_LEAVE: return model_join_leave(model, op, result);
+    case TC_ROOM_OP_SET_RETENTION: return model_set_retention(model, op, result);
+    default: return model_create(model, op, result);
+    }
 }
 
 uint32_t tc_room_model_apply(struct tc_room_model *model, uint64_t timestamp_ns,
@@ -305,14 +377,7 @@ uint32_t tc_room_model_apply(struct tc_room_model *model, uint64_t timestamp_ns,
     while (tc_room_batch_reader_next(&reader, &op)) {
         struct tc_room_result *result = &results[count++];
         memset(result, 0, sizeof(*result));
-        uint8_t status;
-        if (op.kind == TC_ROOM_OP_SEND) {
-            status = model_send(model, &op, timestamp_ns, result);
-        } else if (op.kind == TC_ROOM_OP_JOIN || op.kind == TC_ROOM_OP_LEAVE) {
-            status = model_join_leave(model, &op, result);
-        } else {
-            status = model_create(model, &op, result);
-        }
+        uint8_t status = model_op(model, &op, timestamp_ns, result);
         if (status != TC_ROOM_OK) memset(result, 0, sizeof(*result));
         result->status = status;
     }
@@ -322,35 +387,6 @@ uint32_t tc_room_model_apply(struct tc_room_model *model, uint64_t timestamp_ns,
 // ------------------------------------------------------------------------------------------------
 // Reads.
 
-int tc_room_model_history(const struct tc_room_model *model, uint64_t room, uint64_t from_seq,
-                          uint32_t limit, struct tc_room_message *out, uint32_t *count,
-                          uint64_t *seq_retained_min) {
-    *count = 0;
-    *seq_retained_min = 0;
-    const struct model_room *entry = find_room(model, room);
-    if (entry == NULL) return TC_ENOENT;
-    *seq_retained_min = lowest_retained(model, entry);
-    if (from_seq == 0) from_seq = 1;
-    if (from_seq < *seq_retained_min) return TC_ERANGE;
-    for (uint64_t seq = from_seq; seq <= entry->seq_last && *count < limit; seq++) {
-        const struct model_message *m = find_message(model, room, seq);
-        tc_assert(m != NULL);
-        struct tc_room_message *o = &out[*count];
-        *count += 1;
-        o->room = m->room;
-        o->seq = m->seq;
-        o->thread_parent_seq = m->thread_parent_seq;
-        o->thread_seq = m->thread_seq;
-        o->sender = m->sender;
-        o->timestamp_ns = m->timestamp_ns;
-        o->hash = m->hash;
-        o->prev_hash = m->prev_hash;
-        o->body = m->body;
-        o->body_size = m->body_size;
-    }
-    return TC_OK;
-}
-
 int tc_room_model_chain_head(const struct tc_room_model *model, uint64_t room, uint64_t *seq,
                              struct tc_hash256 *hash) {
     const struct model_room *entry = find_room(model, room);
@@ -358,6 +394,41 @@ int tc_room_model_chain_head(const struct tc_room_model *model, uint64_t room, u
     *seq = entry->seq_last;
     *hash = entry->hash_last;
     return TC_OK;
+}
+
+int tc_room_model_message(const struct tc_room_model *model, uint64_t room, uint64_t seq,
+                          struct tc_room_message *out) {
+    tc_assert(model != NULL);
+    tc_assert(out != NULL);
+    memset(out, 0, sizeof(*out));
+    const struct model_room *entry = find_room(model, room);
+    if (entry == NULL || seq == 0 || seq > entry->seq_last) return TC_ENOENT;
+    for (uint32_t i = model->history_count; i > 0; i--) { // newest first: reads are mostly recent
+        const struct model_history *h = &model->history[i - 1];
+        if (h->message.room != room || h->message.seq != seq) continue;
+        *out = h->message;
+        out->body = model->history_bodies + h->body_offset;
+        return TC_OK;
+    }
+    tc_assert(model->history_dropped > 0); // committed, so only a full history misses it
+    return TC_ENOSPC;
+}
+
+int tc_room_model_retention(const struct tc_room_model *model, uint64_t room,
+                            struct tc_room_retention *out) {
+    tc_assert(out != NULL);
+    const struct model_room *entry = find_room(model, room);
+    if (entry == NULL) return TC_ENOENT;
+    *out = entry->retention;
+    return TC_OK;
+}
+
+uint64_t tc_room_model_store_bytes_used(const struct tc_room_model *model) {
+    return model->store_bytes_used;
+}
+
+uint64_t tc_room_model_history_dropped(const struct tc_room_model *model) {
+    return model->history_dropped;
 }
 
 bool tc_room_result_equal(const struct tc_room_result *a, const struct tc_room_result *b) {

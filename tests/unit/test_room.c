@@ -18,13 +18,77 @@
 #include "tc_prng.h"
 
 // ------------------------------------------------------------------------------------------------
-// Fixture: one machine over a heap arena, an op counter and reply/batch buffers.
+// A sink that records every event (bodies copied), and checks at each one that the machine's state
+// already includes it (the sink is called after the op's state change).
+
+#define RECORDER_EVENTS_MAX 4096u
+
+struct sink_event {
+    bool message; // else a retention event
+    uint32_t room_index;
+    struct tc_room_message fields; // body points into `body` below
+    uint8_t body[TC_ROOM_BODY_SIZE_MAX];
+    struct tc_room_retention retention;
+    uint64_t timestamp_ns;
+};
+
+struct recorder {
+    const struct tc_room_machine *machine;
+    struct sink_event *events; // RECORDER_EVENTS_MAX
+    uint32_t count;
+    uint32_t state_mismatches; // events the machine's reads did not already reflect
+};
+
+static struct sink_event *recorder_next(struct recorder *recorder) {
+    assert_true(recorder->count < RECORDER_EVENTS_MAX);
+    struct sink_event *event = &recorder->events[recorder->count++];
+    memset(event, 0, offsetof(struct sink_event, body));
+    return event;
+}
+
+static void recorder_message(void *context, uint32_t room_index,
+                             const struct tc_room_message *message) {
+    struct recorder *recorder = context;
+    struct sink_event *event = recorder_next(recorder);
+    event->message = true;
+    event->room_index = room_index;
+    event->fields = *message;
+    assert_true(message->body_size >= 1 && message->body_size <= TC_ROOM_BODY_SIZE_MAX);
+    memcpy(event->body, message->body, message->body_size);
+    event->fields.body = event->body;
+    struct tc_room_info info;
+    tc_room_info_at(recorder->machine, room_index, &info);
+    if (info.room != message->room || info.seq_last != message->seq ||
+        !tc_hash256_equal(&info.hash_last, &message->hash)) {
+        recorder->state_mismatches += 1;
+    }
+}
+
+static void recorder_retention(void *context, uint32_t room_index,
+                               const struct tc_room_retention *retention, uint64_t timestamp_ns) {
+    struct recorder *recorder = context;
+    struct sink_event *event = recorder_next(recorder);
+    event->message = false;
+    event->room_index = room_index;
+    event->retention = *retention;
+    event->timestamp_ns = timestamp_ns;
+    struct tc_room_info info;
+    tc_room_info_at(recorder->machine, room_index, &info);
+    if (info.retention.mode != retention->mode || info.retention.value != retention->value) {
+        recorder->state_mismatches += 1;
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Fixture: one machine over a heap arena with a recording sink, an op counter and reply/batch
+// buffers.
 
 struct fixture {
     struct tc_room_config config;
     void *memory;
     struct tc_arena arena;
     struct tc_room_machine *machine;
+    struct recorder recorder;
     uint64_t op;
     uint8_t reply[TC_ROOM_REPLY_SIZE_MAX];
     uint32_t reply_size;
@@ -38,9 +102,16 @@ static struct tc_room_config config_small(void) {
         .members_max = 32,
         .idempotency_keys_max = 16,
         .messages_max = 16,
-        .body_bytes_max = 8192,
+        .store_bytes_max = 0,
     };
     return config;
+}
+
+static void fixture_sink(struct fixture *f, bool installed) {
+    struct tc_room_sink sink = {.context = &f->recorder,
+                                .message = recorder_message,
+                                .retention = recorder_retention};
+    tc_room_set_sink(f->machine, installed ? &sink : NULL);
 }
 
 static struct fixture *fixture_create(const struct tc_room_config *config) {
@@ -54,10 +125,16 @@ static struct fixture *fixture_create(const struct tc_room_config *config) {
     assert_int_equal(tc_room_init(&f->machine, config, &f->arena), TC_OK);
     tc_arena_seal(&f->arena);
     tc_room_batch_init(&f->batch, f->batch_buffer, sizeof(f->batch_buffer));
+    f->recorder.machine = f->machine;
+    f->recorder.events = calloc(RECORDER_EVENTS_MAX, sizeof(*f->recorder.events));
+    assert_non_null(f->recorder.events);
+    fixture_sink(f, true);
     return f;
 }
 
 static void fixture_destroy(struct fixture *f) {
+    assert_int_equal(f->recorder.state_mismatches, 0);
+    free(f->recorder.events);
     free(f->memory);
     free(f);
 }
@@ -142,10 +219,42 @@ static struct tc_room_result do_send(struct fixture *f, uint64_t room, uint64_t 
     return do_send_body(f, room, sender, key_value, parent, text, (uint32_t)strlen(text));
 }
 
+// A set_retention op written byte by byte (any mode and reserved value: the encoder refuses bad
+// modes), applied alone.
+static struct tc_room_result do_retention_raw(struct fixture *f, uint64_t room, uint64_t user,
+                                              uint32_t mode, uint32_t reserved, uint64_t value) {
+    uint8_t bytes[TC_ROOM_BATCH_HEADER_SIZE + TC_ROOM_OP_RETENTION_SIZE];
+    struct tc_room_batch batch;
+    tc_room_batch_init(&batch, bytes, sizeof(bytes));
+    assert_int_equal(tc_room_batch_add_set_retention(&batch, room, user, 0, 0), TC_OK);
+    uint8_t *op = bytes + TC_ROOM_BATCH_HEADER_SIZE;
+    for (uint32_t i = 0; i < 4; i++) op[24 + i] = (uint8_t)(mode >> (8u * i));
+    for (uint32_t i = 0; i < 4; i++) op[28 + i] = (uint8_t)(reserved >> (8u * i));
+    for (uint32_t i = 0; i < 8; i++) op[32 + i] = (uint8_t)(value >> (8u * i));
+    assert_int_equal(apply_raw(f, bytes, batch.size), 1);
+    return result_at(f, 0);
+}
+
+static struct tc_room_result do_retention(struct fixture *f, uint64_t room, uint64_t user,
+                                          uint8_t mode, uint64_t value) {
+    return do_retention_raw(f, room, user, mode, 0, value);
+}
+
+static bool bytes_zero(const uint8_t *bytes, uint32_t size) {
+    uint8_t bits = 0;
+    for (uint32_t i = 0; i < size; i++) bits |= bytes[i];
+    return bits == 0;
+}
+
 static struct tc_checksum digest_of(const struct fixture *f) {
     struct tc_checksum digest;
     tc_room_digest(f->machine, &digest);
     return digest;
+}
+
+static void assert_digest_unchanged(const struct fixture *f, const struct tc_checksum *before) {
+    struct tc_checksum after = digest_of(f);
+    assert_true(tc_checksum_equal(before, &after));
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -163,11 +272,15 @@ static void test_config(void **state) {
     bad.members_max = 1;
     assert_non_null(tc_room_config_invalid(&bad));
     bad = config;
-    bad.body_bytes_max = TC_ROOM_BODY_SIZE_MAX - 1;
-    assert_non_null(tc_room_config_invalid(&bad));
-    bad = config;
     bad.messages_max = 0;
     assert_non_null(tc_room_config_invalid(&bad));
+    bad = config;
+    bad.store_bytes_max = (1ull << 62) + 1u;
+    assert_non_null(tc_room_config_invalid(&bad));
+    bad.store_bytes_max = 1ull << 62; // the largest budget
+    assert_null(tc_room_config_invalid(&bad));
+    bad.store_bytes_max = 1; // too small for any message, but valid: every send is store_full
+    assert_null(tc_room_config_invalid(&bad));
 
     // An arena one byte too small fails cleanly; the exact size succeeds.
     uint64_t size = tc_room_memory_size(&config);
@@ -183,7 +296,18 @@ static void test_config(void **state) {
     assert_non_null(machine);
     assert_true(arena.used_bytes <= size);
     assert_int_equal(tc_room_count(machine), 0);
+    assert_int_equal(tc_room_store_bytes_used(machine), 0);
     free(memory);
+}
+
+static void test_store_cost(void **state) {
+    (void)state;
+    // Record header 152 + at most 10 tower pointers of 32 + the body padded to 8 (docs/store.md).
+    assert_int_equal(TC_ROOM_STORE_COST(1), 152 + 320 + 8);
+    assert_int_equal(TC_ROOM_STORE_COST(8), 480);
+    assert_int_equal(TC_ROOM_STORE_COST(9), 488);
+    assert_int_equal(TC_ROOM_STORE_COST(4095), 472 + 4096);
+    assert_int_equal(TC_ROOM_STORE_COST(TC_ROOM_BODY_SIZE_MAX), 472 + 4096);
 }
 
 static void test_codec_builder_limits(void **state) {
@@ -196,6 +320,7 @@ static void test_codec_builder_limits(void **state) {
     assert_int_equal(tc_room_batch_add_leave(&batch, 1, 2), TC_OK);
     uint32_t size = batch.size;
     assert_int_equal(tc_room_batch_add_join(&batch, 1, 3), TC_ENOSPC);
+    assert_int_equal(tc_room_batch_add_set_retention(&batch, 1, 3, 0, 0), TC_ENOSPC);
     assert_int_equal(batch.size, size);
     assert_int_equal(batch.op_count, 2);
     assert_int_equal(tc_room_validate_batch(buffer, batch.size), TC_OK);
@@ -206,8 +331,8 @@ static void test_codec_builder_limits(void **state) {
     assert_int_equal(tc_room_batch_add_send(&batch, 1, 2, key, 0, key, 0), TC_EINVAL);
     static const uint8_t body[TC_ROOM_BODY_SIZE_MAX + 1] = {0};
     assert_int_equal(tc_room_batch_add_send(&batch, 1, 2, key, 0, body, sizeof(body)), TC_EINVAL);
-    for (uint32_t i = 0; i < TC_ROOM_BATCH_OPS_MAX; i++) {
-        assert_int_equal(tc_room_batch_add_join(&batch, 1, i + 1), TC_OK);
+    for (uint32_t i = 0; i < TC_ROOM_BATCH_OPS_MAX; i++) { // the largest fixed-size op, 512 times
+        assert_int_equal(tc_room_batch_add_set_retention(&batch, 1, i + 1, 1, 7), TC_OK);
     }
     assert_int_equal(tc_room_batch_add_join(&batch, 1, 9999), TC_ENOSPC);
     assert_int_equal(tc_room_validate_batch(big, batch.size), TC_OK);
@@ -222,7 +347,70 @@ static void test_codec_builder_limits(void **state) {
     assert_int_equal(tc_room_validate_batch(big, batch.size), TC_OK);
     assert_true(tc_room_status_name(TC_ROOM_DM_FIXED)[0] == 'd');
     assert_string_equal(tc_room_status_name(200), "unknown");
+    assert_string_equal(tc_room_status_name(17), "unknown");
     assert_string_equal(tc_room_status_name(TC_ROOM_MALFORMED_BATCH), "malformed_batch");
+    assert_string_equal(tc_room_status_name(15), "store_full");
+    assert_string_equal(tc_room_status_name(16), "invalid_retention");
+}
+
+static void test_codec_set_retention(void **state) {
+    (void)state;
+    uint8_t buffer[TC_ROOM_BATCH_HEADER_SIZE + 8 * TC_ROOM_OP_RETENTION_SIZE];
+    struct tc_room_batch batch;
+    tc_room_batch_init(&batch, buffer, sizeof(buffer));
+    // The encoder refuses what the machine would refuse, and accepts every boundary value.
+    struct {
+        uint8_t mode;
+        uint64_t value;
+        int rc;
+    } cases[] = {
+        {TC_ROOM_RETENTION_KEEP_ALL, 0, TC_OK},
+        {TC_ROOM_RETENTION_KEEP_ALL, 1, TC_EINVAL},
+        {TC_ROOM_RETENTION_KEEP_DAYS, 0, TC_EINVAL},
+        {TC_ROOM_RETENTION_KEEP_DAYS, 1, TC_OK},
+        {TC_ROOM_RETENTION_KEEP_DAYS, TC_ROOM_RETENTION_DAYS_MAX, TC_OK},
+        {TC_ROOM_RETENTION_KEEP_DAYS, TC_ROOM_RETENTION_DAYS_MAX + 1u, TC_EINVAL},
+        {TC_ROOM_RETENTION_KEEP_MESSAGES, 0, TC_EINVAL},
+        {TC_ROOM_RETENTION_KEEP_MESSAGES, 1, TC_OK},
+        {TC_ROOM_RETENTION_KEEP_MESSAGES, TC_ROOM_RETENTION_MESSAGES_MAX, TC_OK},
+        {TC_ROOM_RETENTION_KEEP_MESSAGES, TC_ROOM_RETENTION_MESSAGES_MAX + 1u, TC_EINVAL},
+        {3, 1, TC_EINVAL},
+        {255, 0, TC_EINVAL},
+    };
+    uint32_t added = 0;
+    for (uint32_t i = 0; i < TC_ARRAY_COUNT(cases); i++) {
+        uint32_t size = batch.size;
+        int rc = tc_room_batch_add_set_retention(&batch, 10 + i, 20 + i, cases[i].mode,
+                                                 cases[i].value);
+        assert_int_equal(rc, cases[i].rc);
+        if (rc == TC_OK) added += 1;
+        if (rc != TC_OK) assert_int_equal(batch.size, size);
+    }
+    assert_int_equal(batch.op_count, added);
+    assert_int_equal(batch.size, TC_ROOM_BATCH_HEADER_SIZE + added * TC_ROOM_OP_RETENTION_SIZE);
+    // The reader gives back every field.
+    struct tc_room_batch_reader reader;
+    assert_int_equal(tc_room_batch_reader_init(&reader, buffer, batch.size), TC_OK);
+    struct tc_room_op op;
+    uint32_t read = 0;
+    for (uint32_t i = 0; i < TC_ARRAY_COUNT(cases); i++) {
+        if (cases[i].rc != TC_OK) continue;
+        assert_true(tc_room_batch_reader_next(&reader, &op));
+        assert_int_equal(op.kind, TC_ROOM_OP_SET_RETENTION);
+        assert_int_equal(op.room, 10 + i);
+        assert_int_equal(op.user, 20 + i);
+        assert_int_equal(op.retention.mode, cases[i].mode);
+        assert_int_equal(op.retention.value, cases[i].value);
+        read += 1;
+    }
+    assert_false(tc_room_batch_reader_next(&reader, &op));
+    assert_int_equal(read, added);
+    // A wire mode above 255 decodes as 255: still unknown, never a valid mode by truncation.
+    buffer[TC_ROOM_BATCH_HEADER_SIZE + 24] = 1;
+    buffer[TC_ROOM_BATCH_HEADER_SIZE + 25] = 1; // 0x101: would truncate to keep_days
+    assert_int_equal(tc_room_batch_reader_init(&reader, buffer, batch.size), TC_OK);
+    assert_true(tc_room_batch_reader_next(&reader, &op));
+    assert_int_equal(op.retention.mode, 255);
 }
 
 static void test_codec_reply_decoder(void **state) {
@@ -236,17 +424,23 @@ static void test_codec_reply_decoder(void **state) {
     tc_room_reply_writer_add(&writer, &in);
     struct tc_room_result err = {.status = TC_ROOM_NOT_MEMBER};
     tc_room_reply_writer_add(&writer, &err);
+    struct tc_room_result full = {.status = TC_ROOM_INVALID_RETENTION};
+    tc_room_reply_writer_add(&writer, &full);
     uint32_t size = tc_room_reply_writer_finish(&writer);
-    assert_int_equal(size, TC_ROOM_REPLY_HEADER_SIZE + 2 * TC_ROOM_RESULT_SIZE);
-    assert_int_equal(tc_room_reply_count(reply, size), 2);
+    assert_int_equal(size, TC_ROOM_REPLY_HEADER_SIZE + 3 * TC_ROOM_RESULT_SIZE);
+    assert_int_equal(tc_room_reply_count(reply, size), 3);
     struct tc_room_result out;
     assert_int_equal(tc_room_reply_get(reply, size, 0, &out), TC_OK);
     assert_true(tc_room_result_equal(&in, &out));
     assert_int_equal(tc_room_reply_get(reply, size, 1, &out), TC_OK);
     assert_true(tc_room_result_equal(&err, &out));
-    assert_int_equal(tc_room_reply_get(reply, size, 2, &out), TC_ERANGE);
+    assert_int_equal(tc_room_reply_get(reply, size, 2, &out), TC_OK);
+    assert_true(tc_room_result_equal(&full, &out));
+    assert_int_equal(tc_room_reply_get(reply, size, 3, &out), TC_ERANGE);
     assert_int_equal(tc_room_reply_count(reply, size - 1), TC_ECORRUPT);
     assert_int_equal(tc_room_reply_count(reply, 3), TC_ECORRUPT);
+    reply[TC_ROOM_REPLY_HEADER_SIZE + 2 * TC_ROOM_RESULT_SIZE] = TC_ROOM_STATUS_COUNT; // unknown
+    assert_int_equal(tc_room_reply_get(reply, size, 2, &out), TC_ECORRUPT);
     reply[TC_ROOM_REPLY_HEADER_SIZE] = 99; // unknown status
     assert_int_equal(tc_room_reply_get(reply, size, 0, &out), TC_ECORRUPT);
     reply[0] ^= 1; // magic
@@ -345,6 +539,7 @@ static void test_capacity(void **state) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// ------------------------------------------------------------------------------------------------
 // Sends: idempotency, the hash chain, threads.
 
 static void test_idempotency(void **state) {
@@ -437,21 +632,23 @@ static void test_hash_chain(void **state) {
         assert_true(tc_hash256_equal(&expected, &result.hash));
         prev = expected;
     }
-    struct tc_room_message messages[4];
-    uint32_t count = 0;
-    uint64_t retained = 0;
-    assert_int_equal(tc_room_history(f->machine, room, 0, 4, messages, &count, &retained), TC_OK);
-    assert_int_equal(count, 3);
-    assert_int_equal(retained, 1);
+    // The sink saw the same chain: seq 1 links to zeros, each later one to the one before.
+    assert_int_equal(f->recorder.count, 3);
+    const struct sink_event *events = f->recorder.events;
     struct tc_hash256 zero;
     memset(&zero, 0, sizeof(zero));
-    assert_true(tc_hash256_equal(&messages[0].prev_hash, &zero));
+    assert_true(tc_hash256_equal(&events[0].fields.prev_hash, &zero));
     for (uint32_t i = 1; i < 3; i++) {
-        assert_true(tc_hash256_equal(&messages[i].prev_hash, &messages[i - 1].hash));
+        assert_true(tc_hash256_equal(&events[i].fields.prev_hash, &events[i - 1].fields.hash));
     }
-    assert_true(tc_hash256_equal(&messages[2].hash, &prev));
-    assert_memory_equal(messages[1].body, "two two", 7);
-    assert_int_equal(messages[1].sender, 9);
+    assert_true(tc_hash256_equal(&events[2].fields.hash, &prev));
+    assert_memory_equal(events[1].fields.body, "two two", 7);
+    assert_int_equal(events[1].fields.sender, 9);
+    uint64_t seq = 0;
+    struct tc_hash256 head;
+    assert_int_equal(tc_room_chain_head(f->machine, room, &seq, &head), TC_OK);
+    assert_int_equal(seq, 3);
+    assert_true(tc_hash256_equal(&head, &prev));
     fixture_destroy(f);
 }
 
@@ -480,15 +677,15 @@ static void test_threads(void **state) {
     assert_int_equal(do_send(f, 1, 1, 6, 6, "self").status, TC_ROOM_THREAD_PARENT_NOT_FOUND);
     assert_int_equal(do_send(f, 1, 1, 6, 99, "future").status, TC_ROOM_THREAD_PARENT_NOT_FOUND);
 
-    struct tc_room_message messages[8];
-    uint32_t count = 0;
-    uint64_t retained = 0;
-    assert_int_equal(tc_room_history(f->machine, 1, 1, 8, messages, &count, &retained), TC_OK);
-    assert_int_equal(count, 5);
-    assert_int_equal(messages[2].thread_parent_seq, 1);
-    assert_int_equal(messages[2].thread_seq, 1);
-    assert_int_equal(messages[4].thread_seq, 2);
-    assert_int_equal(messages[0].thread_parent_seq, 0);
+    // The sink saw the five messages with their thread fields (not the duplicate, not the errors).
+    assert_int_equal(f->recorder.count, 5);
+    const struct sink_event *events = f->recorder.events;
+    assert_int_equal(events[0].fields.thread_parent_seq, 0);
+    assert_int_equal(events[0].fields.thread_seq, 0);
+    assert_int_equal(events[2].fields.thread_parent_seq, 1);
+    assert_int_equal(events[2].fields.thread_seq, 1);
+    assert_int_equal(events[3].fields.thread_parent_seq, 2);
+    assert_int_equal(events[4].fields.thread_seq, 2);
 
     // Two more sends evict root A (messages_max 6); replying to it is then "evicted".
     assert_int_equal(do_send(f, 1, 1, 10, 0, "x").seq, 6);
@@ -498,81 +695,392 @@ static void test_threads(void **state) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// History retention.
+// The thread window: the newest messages_max messages across all rooms, evicted by count only.
 
-static void test_history_ranges(void **state) {
+static void test_thread_window(void **state) {
     (void)state;
     struct tc_room_config config = config_small();
-    config.messages_max = 5;
+    config.messages_max = 4;
     struct fixture *f = fixture_create(&config);
     assert_int_equal(do_create(f, 1, 1).status, TC_ROOM_OK);
     assert_int_equal(do_create(f, 2, 1).status, TC_ROOM_OK);
-    struct tc_room_message messages[8];
-    uint32_t count = 99;
-    uint64_t retained = 0;
-    assert_int_equal(tc_room_history(f->machine, 1, 1, 8, messages, &count, &retained), TC_OK);
-    assert_int_equal(count, 0);
-    assert_int_equal(retained, 1);
-    assert_int_equal(tc_room_history(f->machine, 3, 1, 8, messages, &count, &retained), TC_ENOENT);
-    for (uint64_t i = 1; i <= 6; i++) do_send(f, 1, 1, i, 0, "r1");
-    for (uint64_t i = 1; i <= 2; i++) do_send(f, 2, 1, i, 0, "r2");
-    // 8 messages, 5 retained: room 1 keeps seqs 4..6, room 2 keeps 1..2.
-    assert_int_equal(tc_room_history(f->machine, 1, 1, 8, messages, &count, &retained), TC_ERANGE);
-    assert_int_equal(count, 0);
-    assert_int_equal(retained, 4);
-    assert_int_equal(tc_room_history(f->machine, 1, 3, 8, messages, &count, &retained), TC_ERANGE);
-    assert_int_equal(tc_room_history(f->machine, 1, 4, 8, messages, &count, &retained), TC_OK);
-    assert_int_equal(count, 3);
-    assert_int_equal(messages[0].seq, 4);
-    assert_int_equal(messages[2].seq, 6);
-    assert_int_equal(tc_room_history(f->machine, 1, 5, 1, messages, &count, &retained), TC_OK);
-    assert_int_equal(count, 1);
-    assert_int_equal(messages[0].seq, 5);
-    assert_int_equal(tc_room_history(f->machine, 1, 7, 8, messages, &count, &retained), TC_OK);
-    assert_int_equal(count, 0);
-    assert_int_equal(tc_room_history(f->machine, 1, 4, 0, NULL, &count, &retained), TC_OK);
-    assert_int_equal(tc_room_history(f->machine, 2, 0, 8, messages, &count, &retained), TC_OK);
-    assert_int_equal(count, 2);
-
-    // Room 2's messages go too: all evicted -> retained = seq_last + 1, reading 1 is ERANGE.
-    for (uint64_t i = 7; i <= 11; i++) do_send(f, 1, 1, i, 0, "r1");
-    assert_int_equal(tc_room_history(f->machine, 2, 1, 8, messages, &count, &retained), TC_ERANGE);
-    assert_int_equal(retained, 3);
-    assert_int_equal(tc_room_history(f->machine, 2, 3, 8, messages, &count, &retained), TC_OK);
-    assert_int_equal(count, 0);
+    static uint8_t big[TC_ROOM_BODY_SIZE_MAX];
+    memset(big, 0x42, sizeof(big));
+    // Max-size bodies cost nothing more in the window: 4 messages fit whatever their size.
+    assert_int_equal(do_send_body(f, 1, 1, 1, 0, big, sizeof(big)).seq, 1); // root 1/1
+    assert_int_equal(do_send_body(f, 2, 1, 2, 0, big, sizeof(big)).seq, 1); // root 2/1
+    assert_int_equal(do_send(f, 2, 1, 3, 0, "2/2").seq, 2);
+    assert_int_equal(do_send(f, 2, 1, 4, 1, "2/3 reply").thread_seq, 1);
+    // The window is full (1/1, 2/1, 2/2, 2/3), and root 1/1 is its oldest: still in the window.
+    // The reply's append evicts it, after the root's counter was taken.
+    struct tc_room_result last = do_send(f, 1, 1, 5, 1, "1/2 reply");
+    assert_int_equal(last.status, TC_ROOM_OK);
+    assert_int_equal(last.thread_seq, 1);
+    assert_int_equal(do_send(f, 1, 1, 6, 1, "1/3 reply").status, TC_ROOM_THREAD_PARENT_EVICTED);
+    // Beyond seq_last is "not found", not "evicted", even when everything older is evicted.
+    assert_int_equal(do_send(f, 1, 1, 6, 3, "x").status, TC_ROOM_THREAD_PARENT_NOT_FOUND);
+    // A reply still in the window answers "is a reply"; the oldest root is still a root.
+    assert_int_equal(do_send(f, 1, 1, 6, 2, "x").status, TC_ROOM_THREAD_PARENT_IS_REPLY);
+    assert_int_equal(do_send(f, 2, 1, 6, 1, "2/4 reply").thread_seq, 2); // evicts 2/1
+    assert_int_equal(do_send(f, 2, 1, 7, 1, "x").status, TC_ROOM_THREAD_PARENT_EVICTED);
+    // Room 1's messages push room 2's out, one by one, oldest first.
+    assert_int_equal(do_send(f, 1, 1, 7, 0, "1/3").seq, 3); // evicts 2/2
+    assert_int_equal(do_send(f, 2, 1, 8, 2, "x").status, TC_ROOM_THREAD_PARENT_EVICTED);
+    assert_int_equal(do_send(f, 2, 1, 8, 3, "x").status, TC_ROOM_THREAD_PARENT_IS_REPLY);
+    assert_int_equal(do_send(f, 1, 1, 8, 0, "1/4").seq, 4);  // evicts 2/3
+    assert_int_equal(do_send(f, 1, 1, 9, 0, "1/5").seq, 5);  // evicts 1/2
+    assert_int_equal(do_send(f, 1, 1, 10, 0, "1/6").seq, 6); // evicts 2/4: room 2 is all gone
+    assert_int_equal(do_send(f, 2, 1, 11, 4, "x").status, TC_ROOM_THREAD_PARENT_EVICTED);
+    assert_int_equal(do_send(f, 2, 1, 11, 5, "x").status, TC_ROOM_THREAD_PARENT_NOT_FOUND);
+    assert_int_equal(do_send(f, 1, 1, 11, 3, "1/7 reply").thread_seq, 1); // 1/3 is in
+    // A duplicate of an evicted message still returns its original result (keys are separate).
+    struct tc_room_result again = do_send(f, 2, 1, 4, 1, "2/3 reply");
+    assert_true(again.duplicate);
+    assert_int_equal(again.seq, 3);
+    assert_int_equal(again.thread_seq, 1);
+    // New messages of room 2 are roots again for new threads.
+    assert_int_equal(do_send(f, 2, 1, 12, 0, "2/5").seq, 5);
+    assert_int_equal(do_send(f, 2, 1, 13, 5, "2/6 reply").thread_seq, 1);
     fixture_destroy(f);
 }
 
-static void test_history_body_ring(void **state) {
+// ------------------------------------------------------------------------------------------------
+// The store budget.
+
+// Two machines that differ only by one byte of budget: the send that fits one exactly is one byte
+// over in the other.
+static void test_store_budget_exact(void **state) {
+    (void)state;
+    static uint8_t body[TC_ROOM_BODY_SIZE_MAX];
+    memset(body, 7, sizeof(body));
+    uint64_t used = TC_ROOM_STORE_COST(1) + TC_ROOM_STORE_COST(9) + TC_ROOM_STORE_COST(4096);
+    uint64_t exact = used + TC_ROOM_STORE_COST(100);
+    for (uint32_t variant = 0; variant < 2; variant++) {
+        struct tc_room_config config = config_small();
+        config.store_bytes_max = exact - variant; // variant 1: one byte short
+        struct fixture *f = fixture_create(&config);
+        assert_int_equal(do_create(f, 1, 1).status, TC_ROOM_OK);
+        assert_int_equal(do_send_body(f, 1, 1, 1, 0, body, 1).status, TC_ROOM_OK);
+        assert_int_equal(do_send_body(f, 1, 1, 2, 0, body, 9).status, TC_ROOM_OK);
+        assert_int_equal(do_send_body(f, 1, 1, 3, 0, body, 4096).status, TC_ROOM_OK);
+        assert_int_equal(tc_room_store_bytes_used(f->machine), used);
+        struct tc_checksum before = digest_of(f);
+        uint32_t events = f->recorder.count;
+        struct tc_room_result result = do_send_body(f, 1, 1, 4, 0, body, 100);
+        if (variant == 0) {
+            assert_int_equal(result.status, TC_ROOM_OK);
+            assert_int_equal(result.seq, 4);
+            assert_int_equal(tc_room_store_bytes_used(f->machine), config.store_bytes_max);
+            assert_int_equal(f->recorder.count, events + 1);
+        } else {
+            assert_int_equal(result.status, TC_ROOM_STORE_FULL);
+            assert_int_equal(result.seq, 0);
+            assert_digest_unchanged(f, &before); // nothing committed, no key recorded
+            assert_int_equal(tc_room_store_bytes_used(f->machine), used);
+            assert_int_equal(f->recorder.count, events); // no sink event
+            // Bodies of 97..104 bytes all cost as much as 100; one of 96 costs 8 less and fits.
+            assert_int_equal(do_send_body(f, 1, 1, 4, 0, body, 97).status, TC_ROOM_STORE_FULL);
+            assert_int_equal(do_send_body(f, 1, 1, 4, 0, body, 96).status, TC_ROOM_OK);
+        }
+        fixture_destroy(f);
+    }
+}
+
+static void test_store_full_rules(void **state) {
     (void)state;
     struct tc_room_config config = config_small();
-    config.messages_max = 100;
-    config.body_bytes_max = TC_ROOM_BODY_SIZE_MAX; // exactly one max-size body
+    config.store_bytes_max = 2 * TC_ROOM_STORE_COST(1);
+    struct fixture *f = fixture_create(&config);
+    assert_int_equal(do_create(f, 1, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_join(f, 1, 2).status, TC_ROOM_OK);
+    struct tc_room_result first = do_send(f, 1, 1, 1, 0, "a");
+    assert_int_equal(do_send(f, 1, 2, 2, 0, "b").status, TC_ROOM_OK);
+    assert_int_equal(tc_room_store_bytes_used(f->machine), config.store_bytes_max);
+    struct tc_checksum before = digest_of(f);
+    // Full: the earlier checks keep their precedence; store_full comes just before the commit.
+    assert_int_equal(do_send(f, 0, 1, 3, 0, "c").status, TC_ROOM_INVALID_ROOM);
+    assert_int_equal(do_send(f, 1, 0, 3, 0, "c").status, TC_ROOM_INVALID_USER);
+    assert_int_equal(do_send(f, 1, 1, 0, 0, "c").status, TC_ROOM_INVALID_KEY);
+    assert_int_equal(do_send(f, 9, 1, 3, 0, "c").status, TC_ROOM_ROOM_NOT_FOUND);
+    assert_int_equal(do_send(f, 1, 3, 3, 0, "c").status, TC_ROOM_NOT_MEMBER);
+    assert_int_equal(do_send(f, 1, 1, 3, 5, "c").status, TC_ROOM_THREAD_PARENT_NOT_FOUND);
+    assert_int_equal(do_send(f, 1, 1, 3, 1, "c").status, TC_ROOM_STORE_FULL);
+    assert_int_equal(do_send(f, 1, 1, 3, 0, "c").status, TC_ROOM_STORE_FULL);
+    // A retry of a committed send still gets its original result, even from a member who left.
+    assert_int_equal(do_leave(f, 1, 2).status, TC_ROOM_OK);
+    before = digest_of(f);
+    struct tc_room_result retry = do_send(f, 1, 1, 1, 0, "a");
+    assert_int_equal(retry.status, TC_ROOM_OK);
+    assert_true(retry.duplicate);
+    assert_int_equal(retry.seq, first.seq);
+    assert_true(tc_hash256_equal(&retry.hash, &first.hash));
+    assert_int_equal(do_send(f, 1, 2, 2, 0, "b").seq, 2);
+    assert_digest_unchanged(f, &before);
+    // Other ops do not use the budget.
+    assert_int_equal(do_create(f, 2, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_join(f, 1, 2).status, TC_ROOM_OK);
+    assert_int_equal(do_retention(f, 1, 1, TC_ROOM_RETENTION_KEEP_MESSAGES, 5).status, TC_ROOM_OK);
+    assert_int_equal(do_send(f, 2, 1, 4, 0, "d").status, TC_ROOM_STORE_FULL);
+    fixture_destroy(f);
+}
+
+static void test_store_unlimited(void **state) {
+    (void)state;
+    struct tc_room_config config = config_small();
+    assert_int_equal(config.store_bytes_max, 0);
     struct fixture *f = fixture_create(&config);
     assert_int_equal(do_create(f, 1, 1).status, TC_ROOM_OK);
     static uint8_t body[TC_ROOM_BODY_SIZE_MAX];
-    for (uint32_t i = 0; i < sizeof(body); i++) body[i] = (uint8_t)(i * 7u);
-    assert_int_equal(do_send_body(f, 1, 1, 1, 0, body, 3000).status, TC_ROOM_OK);
-    assert_int_equal(do_send_body(f, 1, 1, 2, 0, body, 1000).status, TC_ROOM_OK);
-    struct tc_room_message messages[8];
-    uint32_t count = 0;
-    uint64_t retained = 0;
-    assert_int_equal(tc_room_history(f->machine, 1, 1, 8, messages, &count, &retained), TC_OK);
-    assert_int_equal(count, 2);
-    // 1000 more bytes do not fit after 4000 used: wraps to 0 and evicts seq 1 (bytes 0..3000).
-    assert_int_equal(do_send_body(f, 1, 1, 3, 0, body + 5, 1000).status, TC_ROOM_OK);
-    assert_int_equal(tc_room_history(f->machine, 1, 1, 8, messages, &count, &retained), TC_ERANGE);
-    assert_int_equal(retained, 2);
-    assert_int_equal(tc_room_history(f->machine, 1, 2, 8, messages, &count, &retained), TC_OK);
-    assert_int_equal(count, 2);
-    assert_memory_equal(messages[0].body, body, 1000);
-    assert_memory_equal(messages[1].body, body + 5, 1000);
-    // A max-size body evicts everything else.
-    assert_int_equal(do_send_body(f, 1, 1, 4, 0, body, TC_ROOM_BODY_SIZE_MAX).status, TC_ROOM_OK);
-    assert_int_equal(tc_room_history(f->machine, 1, 4, 8, messages, &count, &retained), TC_OK);
-    assert_int_equal(count, 1);
-    assert_int_equal(retained, 4);
-    assert_memory_equal(messages[0].body, body, TC_ROOM_BODY_SIZE_MAX);
+    uint8_t key[TC_ROOM_KEY_SIZE];
+    uint32_t sends = 0;
+    for (uint32_t batch = 0; batch < 20; batch++) {
+        for (uint32_t i = 0; i < 20; i++) {
+            key_from(key, 1000u + sends++);
+            assert_int_equal(
+                tc_room_batch_add_send(&f->batch, 1, 1, key, 0, body, TC_ROOM_BODY_SIZE_MAX), 0);
+        }
+        apply_batch(f);
+        for (uint32_t i = 0; i < 20; i++) assert_int_equal(status_at(f, i), TC_ROOM_OK);
+    }
+    assert_int_equal(tc_room_store_bytes_used(f->machine),
+                     (uint64_t)sends * TC_ROOM_STORE_COST(TC_ROOM_BODY_SIZE_MAX));
+    assert_int_equal(f->recorder.count, sends);
+    fixture_destroy(f);
+}
+
+// ------------------------------------------------------------------------------------------------
+// set_retention.
+
+static void test_set_retention_errors(void **state) {
+    (void)state;
+    struct tc_room_config config = config_small();
+    struct fixture *f = fixture_create(&config);
+    assert_int_equal(do_create(f, 1, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_dm(f, 2, 3, 4).status, TC_ROOM_OK);
+    struct tc_checksum before = digest_of(f);
+    // Each check, with every later check also failing: the first one wins.
+    const uint32_t bad_mode = 3;
+    assert_int_equal(do_retention_raw(f, 0, 0, bad_mode, 0, 1).status, TC_ROOM_INVALID_ROOM);
+    assert_int_equal(do_retention_raw(f, 1, 0, bad_mode, 0, 1).status, TC_ROOM_INVALID_USER);
+    assert_int_equal(do_retention_raw(f, 9, 5, bad_mode, 0, 1).status, TC_ROOM_INVALID_RETENTION);
+    assert_int_equal(do_retention(f, 9, 5, TC_ROOM_RETENTION_KEEP_DAYS, 1).status,
+                     TC_ROOM_ROOM_NOT_FOUND);
+    assert_int_equal(do_retention(f, 1, 5, TC_ROOM_RETENTION_KEEP_DAYS, 1).status,
+                     TC_ROOM_NOT_MEMBER);
+    assert_int_equal(do_retention(f, 2, 1, TC_ROOM_RETENTION_KEEP_DAYS, 1).status,
+                     TC_ROOM_NOT_MEMBER); // a DM's outsider
+    // Every invalid (mode, value) is a status (the op decodes), on an existing room by a member.
+    struct {
+        uint32_t mode;
+        uint64_t value;
+    } invalid[] = {
+        {TC_ROOM_RETENTION_KEEP_ALL, 1},
+        {TC_ROOM_RETENTION_KEEP_ALL, UINT64_MAX},
+        {TC_ROOM_RETENTION_KEEP_DAYS, 0},
+        {TC_ROOM_RETENTION_KEEP_DAYS, TC_ROOM_RETENTION_DAYS_MAX + 1u},
+        {TC_ROOM_RETENTION_KEEP_MESSAGES, 0},
+        {TC_ROOM_RETENTION_KEEP_MESSAGES, TC_ROOM_RETENTION_MESSAGES_MAX + 1u},
+        {3, 0},
+        {255, 0},
+        {256, 0}, // truncated to u8 it would be keep_all
+        {0x101, 1}, // truncated to u8 it would be keep_days 1
+        {UINT32_MAX, 0},
+    };
+    for (uint32_t i = 0; i < TC_ARRAY_COUNT(invalid); i++) {
+        struct tc_room_result result =
+            do_retention_raw(f, 1, 1, invalid[i].mode, 0, invalid[i].value);
+        assert_int_equal(result.status, TC_ROOM_INVALID_RETENTION);
+        assert_int_equal(result.seq, 0);
+    }
+    assert_digest_unchanged(f, &before);
+    assert_int_equal(f->recorder.count, 0); // no sink event for a failed op
+    // A non-zero reserved field is malformed (the whole batch), like any reserved field.
+    assert_int_equal(do_retention_raw(f, 1, 1, 0, 1, 0).status, TC_ROOM_MALFORMED_BATCH);
+    assert_digest_unchanged(f, &before);
+    fixture_destroy(f);
+}
+
+static void assert_retention(const struct fixture *f, uint64_t room, uint8_t mode,
+                             uint64_t value) {
+    struct tc_room_info info;
+    assert_int_equal(tc_room_info(f->machine, room, &info), TC_OK);
+    assert_int_equal(info.retention.mode, mode);
+    assert_int_equal(info.retention.value, value);
+}
+
+static void test_set_retention_success(void **state) {
+    (void)state;
+    struct tc_room_config config = config_small();
+    struct fixture *f = fixture_create(&config);
+    assert_int_equal(do_create(f, 1, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_dm(f, 2, 3, 4).status, TC_ROOM_OK);
+    assert_retention(f, 1, TC_ROOM_RETENTION_KEEP_ALL, 0); // the default
+    assert_retention(f, 2, TC_ROOM_RETENTION_KEEP_ALL, 0);
+    // On an empty room the result is the empty chain head.
+    struct tc_room_result result = do_retention(f, 2, 4, TC_ROOM_RETENTION_KEEP_DAYS, 30);
+    assert_int_equal(result.status, TC_ROOM_OK);
+    assert_int_equal(result.seq, 0);
+    assert_true(bytes_zero(result.hash.bytes, sizeof(result.hash.bytes)));
+    assert_retention(f, 2, TC_ROOM_RETENTION_KEEP_DAYS, 30);
+    assert_retention(f, 1, TC_ROOM_RETENTION_KEEP_ALL, 0);
+    assert_int_equal(f->recorder.count, 1);
+    const struct sink_event *event = &f->recorder.events[0];
+    assert_false(event->message);
+    assert_int_equal(event->room_index, 1); // the DM was created second
+    assert_int_equal(event->retention.mode, TC_ROOM_RETENTION_KEEP_DAYS);
+    assert_int_equal(event->retention.value, 30);
+    assert_int_equal(event->timestamp_ns, timestamp_for(f->op));
+
+    // After messages, the result is the chain head at that point; the policy can change again.
+    assert_int_equal(do_send(f, 1, 1, 1, 0, "a").status, TC_ROOM_OK);
+    struct tc_room_result sent = do_send(f, 1, 1, 2, 0, "b");
+    struct tc_checksum before = digest_of(f);
+    result = do_retention(f, 1, 1, TC_ROOM_RETENTION_KEEP_MESSAGES, TC_ROOM_RETENTION_MESSAGES_MAX);
+    assert_int_equal(result.status, TC_ROOM_OK);
+    assert_false(result.duplicate);
+    assert_int_equal(result.seq, 2);
+    assert_int_equal(result.thread_seq, 0);
+    assert_true(tc_hash256_equal(&result.hash, &sent.hash));
+    struct tc_checksum after = digest_of(f);
+    assert_false(tc_checksum_equal(&before, &after)); // the policy is state
+    assert_retention(f, 1, TC_ROOM_RETENTION_KEEP_MESSAGES, TC_ROOM_RETENTION_MESSAGES_MAX);
+    event = &f->recorder.events[f->recorder.count - 1];
+    assert_false(event->message);
+    assert_int_equal(event->room_index, 0);
+    assert_int_equal(event->retention.value, TC_ROOM_RETENTION_MESSAGES_MAX);
+    assert_int_equal(event->timestamp_ns, timestamp_for(f->op));
+    // The same policy again is a success too (and an event); back to keep_all.
+    uint32_t events = f->recorder.count;
+    assert_int_equal(do_retention(f, 1, 1, TC_ROOM_RETENTION_KEEP_MESSAGES,
+                                  TC_ROOM_RETENTION_MESSAGES_MAX).status, TC_ROOM_OK);
+    assert_digest_unchanged(f, &after);
+    assert_int_equal(do_retention(f, 1, 1, TC_ROOM_RETENTION_KEEP_ALL, 0).status, TC_ROOM_OK);
+    assert_retention(f, 1, TC_ROOM_RETENTION_KEEP_ALL, 0);
+    assert_int_equal(f->recorder.count, events + 2);
+    assert_digest_unchanged(f, &before);
+    // Two in one batch: both apply in order with the batch's timestamp; the last one stays.
+    assert_int_equal(tc_room_batch_add_set_retention(&f->batch, 1, 1, 1, 7), TC_OK);
+    assert_int_equal(tc_room_batch_add_set_retention(&f->batch, 1, 1, 2, 9), TC_OK);
+    apply_batch(f);
+    assert_retention(f, 1, TC_ROOM_RETENTION_KEEP_MESSAGES, 9);
+    assert_int_equal(f->recorder.count, events + 4);
+    assert_int_equal(f->recorder.events[events + 2].retention.value, 7);
+    assert_int_equal(f->recorder.events[events + 3].timestamp_ns, timestamp_for(f->op));
+    fixture_destroy(f);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The sink's message events and the local reads.
+
+// Every event is one successful, non-duplicate send, in op order, with the fields of its result.
+static void test_sink_messages(void **state) {
+    (void)state;
+    struct tc_room_config config = config_small();
+    config.store_bytes_max = 6 * TC_ROOM_STORE_COST(1);
+    struct fixture *f = fixture_create(&config);
+    assert_int_equal(do_create(f, 10, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_dm(f, 20, 1, 2).status, TC_ROOM_OK);
+    uint8_t keys[8][TC_ROOM_KEY_SIZE];
+    for (uint32_t i = 0; i < 8; i++) key_from(keys[i], i + 1);
+    const uint8_t *text = (const uint8_t *)"abcdefgh";
+    struct tc_room_batch *b = &f->batch;
+    assert_int_equal(tc_room_batch_add_send(b, 10, 1, keys[0], 0, text, 1), TC_OK);     // 10/1
+    assert_int_equal(tc_room_batch_add_send(b, 20, 2, keys[1], 0, text + 1, 2), TC_OK); // 20/1
+    assert_int_equal(tc_room_batch_add_send(b, 10, 1, keys[0], 0, text, 1), TC_OK);     // dup
+    assert_int_equal(tc_room_batch_add_send(b, 10, 2, keys[2], 0, text, 1), TC_OK);     // no member
+    assert_int_equal(tc_room_batch_add_send(b, 10, 1, keys[3], 1, text + 2, 3), TC_OK); // 10/2
+    assert_int_equal(tc_room_batch_add_set_retention(b, 10, 1, 1, 5), TC_OK);           // event
+    assert_int_equal(tc_room_batch_add_send(b, 20, 1, keys[4], 1, text + 3, 4), TC_OK); // 20/2
+    assert_int_equal(tc_room_batch_add_send(b, 10, 1, keys[5], 0, text + 4, 4), TC_OK); // 10/3
+    assert_int_equal(tc_room_batch_add_send(b, 10, 1, keys[6], 0, text, 8), TC_OK);     // 10/4
+    assert_int_equal(tc_room_batch_add_send(b, 10, 1, keys[7], 0, text, 8), TC_OK);     // full
+    assert_int_equal(apply_batch(f), 10);
+    const uint32_t ops_with_events[] = {0, 1, 4, 5, 6, 7, 8};
+    const uint32_t room_index[] = {0, 1, 0, 0, 1, 0, 0};
+    assert_int_equal(status_at(f, 3), TC_ROOM_NOT_MEMBER);
+    assert_int_equal(status_at(f, 9), TC_ROOM_STORE_FULL);
+    assert_true(result_at(f, 2).duplicate);
+    assert_int_equal(f->recorder.count, TC_ARRAY_COUNT(ops_with_events));
+    struct tc_hash256 zero;
+    memset(&zero, 0, sizeof(zero));
+    struct tc_hash256 prev[2] = {zero, zero}; // per room index
+    for (uint32_t i = 0; i < f->recorder.count; i++) {
+        const struct sink_event *event = &f->recorder.events[i];
+        struct tc_room_result result = result_at(f, ops_with_events[i]);
+        assert_int_equal(event->room_index, room_index[i]);
+        if (!event->message) continue;
+        const struct tc_room_message *m = &event->fields;
+        assert_int_equal(m->room, room_index[i] == 0 ? 10 : 20);
+        assert_int_equal(m->seq, result.seq);
+        assert_int_equal(m->thread_seq, result.thread_seq);
+        assert_true(tc_hash256_equal(&m->hash, &result.hash));
+        assert_true(tc_hash256_equal(&m->prev_hash, &prev[room_index[i]]));
+        assert_int_equal(m->timestamp_ns, timestamp_for(f->op));
+        struct tc_hash256 hash;
+        tc_room_chain_hash(&hash, &m->prev_hash, m->room, m->seq, m->sender, m->timestamp_ns,
+                           m->body, m->body_size);
+        assert_true(tc_hash256_equal(&hash, &m->hash));
+        prev[room_index[i]] = m->hash;
+    }
+    const struct sink_event *e = f->recorder.events;
+    assert_int_equal(e[1].fields.sender, 2);
+    assert_memory_equal(e[1].fields.body, "bc", 2);
+    assert_int_equal(e[2].fields.thread_parent_seq, 1);
+    assert_int_equal(e[2].fields.thread_seq, 1);
+    assert_int_equal(e[4].fields.thread_seq, 1);
+    assert_int_equal(e[6].fields.body_size, 8);
+    assert_memory_equal(e[6].fields.body, text, 8);
+    assert_false(e[3].message);
+    // Without a sink, nothing is heard; a sink with only a message callback hears only messages.
+    fixture_sink(f, false);
+    assert_int_equal(do_create(f, 30, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_send(f, 30, 1, 1, 0, "z").status, TC_ROOM_STORE_FULL);
+    assert_int_equal(do_retention(f, 30, 1, 1, 1).status, TC_ROOM_OK);
+    assert_int_equal(f->recorder.count, TC_ARRAY_COUNT(ops_with_events));
+    struct tc_room_sink messages_only = {.context = &f->recorder, .message = recorder_message};
+    tc_room_set_sink(f->machine, &messages_only);
+    assert_int_equal(do_retention(f, 30, 1, 1, 2).status, TC_ROOM_OK);
+    assert_int_equal(f->recorder.count, TC_ARRAY_COUNT(ops_with_events));
+    fixture_destroy(f);
+}
+
+static void test_reads(void **state) {
+    (void)state;
+    struct tc_room_config config = config_small();
+    struct fixture *f = fixture_create(&config);
+    struct tc_room_info info;
+    assert_int_equal(tc_room_info(f->machine, 5, &info), TC_ENOENT);
+    assert_false(tc_room_is_member(f->machine, 5, 1));
+    assert_int_equal(do_create(f, 5, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_dm(f, 6, 1, 2).status, TC_ROOM_OK);
+    assert_int_equal(do_join(f, 5, 3).status, TC_ROOM_OK);
+    struct tc_room_result sent = do_send(f, 6, 2, 1, 0, "dm");
+    assert_int_equal(tc_room_info(f->machine, 6, &info), TC_OK);
+    assert_int_equal(info.room, 6);
+    assert_int_equal(info.index, 1);
+    assert_int_equal(info.kind, 2);
+    assert_int_equal(info.seq_last, 1);
+    assert_true(tc_hash256_equal(&info.hash_last, &sent.hash));
+    assert_int_equal(info.member_count, 2);
+    assert_int_equal(info.retention.mode, TC_ROOM_RETENTION_KEEP_ALL);
+    tc_room_info_at(f->machine, 0, &info);
+    assert_int_equal(info.room, 5);
+    assert_int_equal(info.index, 0);
+    assert_int_equal(info.kind, 1);
+    assert_int_equal(info.seq_last, 0);
+    assert_true(bytes_zero(info.hash_last.bytes, sizeof(info.hash_last.bytes)));
+    assert_int_equal(info.member_count, 2);
+    assert_true(tc_room_is_member(f->machine, 5, 1));
+    assert_true(tc_room_is_member(f->machine, 5, 3));
+    assert_false(tc_room_is_member(f->machine, 5, 2));
+    assert_true(tc_room_is_member(f->machine, 6, 2));
+    assert_false(tc_room_is_member(f->machine, 6, 3));
+    assert_false(tc_room_is_member(f->machine, 0, 0));
+    assert_int_equal(do_leave(f, 5, 3).status, TC_ROOM_OK);
+    assert_false(tc_room_is_member(f->machine, 5, 3));
+    tc_room_info_at(f->machine, 0, &info);
+    assert_int_equal(info.member_count, 1);
+    assert_int_equal(tc_room_store_bytes_used(f->machine), TC_ROOM_STORE_COST(2));
     fixture_destroy(f);
 }
 
@@ -604,6 +1112,7 @@ static void test_malformed_batches(void **state) {
     assert_int_equal(tc_room_batch_add_join(&batch, 1, 2), TC_OK);
     assert_int_equal(tc_room_batch_add_send(&batch, 1, 1, key, 0, (const uint8_t *)"abc", 3), 0);
     assert_int_equal(tc_room_batch_add_create_dm(&batch, 2, 3, 4), TC_OK);
+    assert_int_equal(tc_room_batch_add_set_retention(&batch, 1, 1, 1, 30), TC_OK);
     uint32_t good_size = batch.size;
     assert_int_equal(tc_room_validate_batch(good, good_size), TC_OK);
 
@@ -611,13 +1120,14 @@ static void test_malformed_batches(void **state) {
     for (uint32_t size = 0; size < good_size; size++) expect_malformed(f, good, size); // truncated
     static uint8_t bad[1024];
     uint32_t send_offset = TC_ROOM_BATCH_HEADER_SIZE + TC_ROOM_OP_ROOM_SIZE;
+    uint32_t retention_offset = send_offset + TC_ROOM_OP_SEND_FIXED_SIZE + 3 + TC_ROOM_OP_DM_SIZE;
     struct {
         uint32_t offset;
         uint32_t value;
     } edits[] = {
         {0, 0x12345678},    // magic
-        {4, 4},             // op count too high (4 ops claimed, 3 present)
-        {4, 2},             // op count too low (trailing op)
+        {4, 5},             // op count too high (5 ops claimed, 4 present)
+        {4, 3},             // op count too low (trailing op)
         {4, 0},             // zero ops
         {8, good_size + 1}, // size field
         {12, 1},            // reserved
@@ -627,6 +1137,12 @@ static void test_malformed_batches(void **state) {
         {send_offset + 4, 3},                                 // op size shorter than the op
         {TC_ROOM_BATCH_HEADER_SIZE, 9},                       // unknown kind
         {TC_ROOM_BATCH_HEADER_SIZE, 0x100 | TC_ROOM_OP_JOIN}, // reserved byte after kind
+        {retention_offset + 28, 1},                           // reserved in set_retention
+        {retention_offset + 28, 0x80000000u},                 // reserved in set_retention
+        {retention_offset + 4, TC_ROOM_OP_RETENTION_SIZE - 1}, // op size short
+        {retention_offset + 4, TC_ROOM_OP_RETENTION_SIZE + 1}, // op size past the end
+        {retention_offset, 7},                                 // unknown kind
+        {retention_offset, 0x10000 | TC_ROOM_OP_SET_RETENTION}, // reserved u16 after kind
     };
     for (uint32_t i = 0; i < TC_ARRAY_COUNT(edits); i++) {
         memcpy(bad, good, good_size);
@@ -674,6 +1190,7 @@ static void test_corrupted_batches_vs_model(void **state) {
     assert_int_equal(tc_room_batch_add_create_room(&batch, 1, 1), TC_OK);
     assert_int_equal(tc_room_batch_add_join(&batch, 1, 2), TC_OK);
     assert_int_equal(tc_room_batch_add_send(&batch, 1, 2, key, 0, (const uint8_t *)"body", 4), 0);
+    assert_int_equal(tc_room_batch_add_set_retention(&batch, 1, 2, 1, 30), TC_OK);
     struct tc_prng prng;
     tc_prng_init(&prng, 7);
     for (uint32_t round = 0; round < 3000; round++) {
@@ -692,6 +1209,63 @@ static void test_corrupted_batches_vs_model(void **state) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// ------------------------------------------------------------------------------------------------
+// The reference model's own history accessors.
+
+static void test_model_history(void **state) {
+    (void)state;
+    struct tc_room_config config = config_small();
+    struct tc_room_model *model = tc_room_model_create_history(&config, 2, 10);
+    assert_non_null(model);
+    uint8_t buffer[512];
+    struct tc_room_batch batch;
+    tc_room_batch_init(&batch, buffer, sizeof(buffer));
+    uint8_t key[TC_ROOM_KEY_SIZE];
+    assert_int_equal(tc_room_batch_add_create_room(&batch, 1, 1), TC_OK);
+    key_from(key, 1);
+    assert_int_equal(tc_room_batch_add_send(&batch, 1, 1, key, 0, (const uint8_t *)"four", 4), 0);
+    key_from(key, 2);
+    assert_int_equal(tc_room_batch_add_send(&batch, 1, 1, key, 1, (const uint8_t *)"sixsix", 6), 0);
+    key_from(key, 3);
+    assert_int_equal(tc_room_batch_add_send(&batch, 1, 1, key, 0, (const uint8_t *)"x", 1), 0);
+    assert_int_equal(tc_room_batch_add_set_retention(&batch, 1, 1, 2, 100), TC_OK);
+    static struct tc_room_result results[TC_ROOM_BATCH_OPS_MAX];
+    assert_int_equal(tc_room_model_apply(model, 555, buffer, batch.size, results), 5);
+    struct tc_room_message message;
+    assert_int_equal(tc_room_model_message(model, 1, 2, &message), TC_OK);
+    assert_int_equal(message.room, 1);
+    assert_int_equal(message.seq, 2);
+    assert_int_equal(message.thread_parent_seq, 1);
+    assert_int_equal(message.thread_seq, 1);
+    assert_int_equal(message.sender, 1);
+    assert_int_equal(message.timestamp_ns, 555);
+    assert_int_equal(message.body_size, 6);
+    assert_memory_equal(message.body, "sixsix", 6);
+    assert_true(tc_hash256_equal(&message.hash, &results[2].hash));
+    assert_true(tc_hash256_equal(&message.prev_hash, &results[1].hash));
+    assert_int_equal(tc_room_model_message(model, 1, 3, &message), TC_ENOSPC); // history full
+    assert_int_equal(tc_room_model_history_dropped(model), 1);
+    assert_int_equal(tc_room_model_message(model, 1, 4, &message), TC_ENOENT);
+    assert_int_equal(tc_room_model_message(model, 1, 0, &message), TC_ENOENT);
+    assert_int_equal(tc_room_model_message(model, 2, 1, &message), TC_ENOENT);
+    struct tc_room_retention retention;
+    assert_int_equal(tc_room_model_retention(model, 1, &retention), TC_OK);
+    assert_int_equal(retention.mode, TC_ROOM_RETENTION_KEEP_MESSAGES);
+    assert_int_equal(retention.value, 100);
+    assert_int_equal(tc_room_model_retention(model, 2, &retention), TC_ENOENT);
+    assert_int_equal(tc_room_model_store_bytes_used(model), 3 * TC_ROOM_STORE_COST(1));
+    tc_room_model_destroy(model);
+    // With a budget, the default history holds every message the budget admits.
+    config.store_bytes_max = 100 * TC_ROOM_STORE_COST(1);
+    model = tc_room_model_create(&config);
+    assert_non_null(model);
+    assert_int_equal(tc_room_model_apply(model, 555, buffer, batch.size, results), 5);
+    assert_int_equal(tc_room_model_message(model, 1, 3, &message), TC_OK);
+    assert_int_equal(tc_room_model_history_dropped(model), 0);
+    tc_room_model_destroy(model);
+}
+
+// ------------------------------------------------------------------------------------------------
 // Determinism and the property test against the model.
 
 struct generator {
@@ -706,6 +1280,29 @@ static uint64_t pick(struct generator *g, uint64_t span) {
     return tc_prng_range(&g->prng, 1, span);
 }
 
+// A set_retention op: mostly valid policies, sometimes a bad value or an unknown mode.
+static int generate_retention(struct generator *g, struct tc_room_batch *batch, uint64_t room,
+                              uint64_t user) {
+    static const uint64_t values[] = {0, 1, 2, 30, 36500, 36501, 1ull << 40, (1ull << 40) + 1u};
+    uint8_t mode = (uint8_t)tc_prng_below(&g->prng, 4);
+    uint64_t value = values[tc_prng_below(&g->prng, TC_ARRAY_COUNT(values))];
+    if (tc_prng_chance_ppm(&g->prng, 500000)) { // make it valid
+        if (mode == 3) mode = 2;
+        if (mode == 0) value = 0;
+        if (mode == 1) value = tc_prng_range(&g->prng, 1, TC_ROOM_RETENTION_DAYS_MAX);
+        if (mode == 2) value = tc_prng_range(&g->prng, 1, 1000);
+    }
+    int rc = tc_room_batch_add_set_retention(batch, room, user, mode, value);
+    if (rc != TC_EINVAL) return rc;
+    // The encoder refuses it: write a valid op, then patch the bytes (the machine must refuse).
+    rc = tc_room_batch_add_set_retention(batch, room, user, 0, 0);
+    if (rc != TC_OK) return rc;
+    uint8_t *op = batch->buffer + batch->size - TC_ROOM_OP_RETENTION_SIZE;
+    op[24] = mode;
+    for (uint32_t i = 0; i < 8; i++) op[32 + i] = (uint8_t)(value >> (8u * i));
+    return TC_OK;
+}
+
 static void generate_op(struct generator *g, struct tc_room_batch *batch, uint64_t seq_hint) {
     uint64_t roll = tc_prng_below(&g->prng, 100);
     uint64_t room = pick(g, g->rooms_span);
@@ -715,10 +1312,12 @@ static void generate_op(struct generator *g, struct tc_room_batch *batch, uint64
         rc = tc_room_batch_add_create_room(batch, room, user);
     } else if (roll < 9) {
         rc = tc_room_batch_add_create_dm(batch, room, user, pick(g, g->users_span));
-    } else if (roll < 28) {
+    } else if (roll < 26) {
         rc = tc_room_batch_add_join(batch, room, user);
-    } else if (roll < 32) {
+    } else if (roll < 30) {
         rc = tc_room_batch_add_leave(batch, room, user);
+    } else if (roll < 34) {
+        rc = generate_retention(g, batch, room, user);
     } else {
         uint8_t key[TC_ROOM_KEY_SIZE];
         key_from(key, pick(g, g->keys_span));
@@ -738,81 +1337,99 @@ static void generate_op(struct generator *g, struct tc_room_batch *batch, uint64
     assert_true(rc == TC_OK || rc == TC_ENOSPC);
 }
 
-static void check_history_equal(struct fixture *f, const struct tc_room_model *model,
-                                uint64_t rooms_span) {
-    static struct tc_room_message actual[64];
-    static struct tc_room_message expected[64];
+// Chain heads, policies, room info and the store budget agree with the model; every message the
+// sink heard since `*events_checked` is the model's message, field by field and byte by byte.
+static void check_state_equal(struct fixture *f, const struct tc_room_model *model,
+                              uint64_t rooms_span, uint32_t *events_checked) {
+    assert_int_equal(tc_room_store_bytes_used(f->machine), tc_room_model_store_bytes_used(model));
     for (uint64_t room = 0; room <= rooms_span + 1; room++) {
-        uint64_t seq = 0;
-        uint64_t model_seq = 0;
-        struct tc_hash256 hash;
-        struct tc_hash256 model_hash;
+        uint64_t seq = 0, model_seq = 0;
+        struct tc_hash256 hash, model_hash;
         int rc = tc_room_chain_head(f->machine, room, &seq, &hash);
         assert_int_equal(rc, tc_room_model_chain_head(model, room, &model_seq, &model_hash));
+        struct tc_room_info info;
+        struct tc_room_retention retention;
+        assert_int_equal(tc_room_info(f->machine, room, &info), rc);
+        assert_int_equal(tc_room_model_retention(model, room, &retention), rc);
         if (rc != TC_OK) continue;
         assert_int_equal(seq, model_seq);
         assert_true(tc_hash256_equal(&hash, &model_hash));
-        for (uint64_t from = 0; from <= seq + 1; from++) {
-            uint32_t count = 0, model_count = 0;
-            uint64_t retained = 0, model_retained = 0;
-            rc = tc_room_history(f->machine, room, from, 64, actual, &count, &retained);
-            assert_int_equal(rc, tc_room_model_history(model, room, from, 64, expected,
-                                                       &model_count, &model_retained));
-            assert_int_equal(retained, model_retained);
-            assert_int_equal(count, model_count);
-            for (uint32_t i = 0; i < count; i++) {
-                assert_int_equal(actual[i].seq, expected[i].seq);
-                assert_int_equal(actual[i].thread_parent_seq, expected[i].thread_parent_seq);
-                assert_int_equal(actual[i].thread_seq, expected[i].thread_seq);
-                assert_int_equal(actual[i].sender, expected[i].sender);
-                assert_int_equal(actual[i].timestamp_ns, expected[i].timestamp_ns);
-                assert_true(tc_hash256_equal(&actual[i].hash, &expected[i].hash));
-                assert_true(tc_hash256_equal(&actual[i].prev_hash, &expected[i].prev_hash));
-                assert_int_equal(actual[i].body_size, expected[i].body_size);
-                assert_memory_equal(actual[i].body, expected[i].body, actual[i].body_size);
-            }
-        }
+        assert_int_equal(info.seq_last, seq);
+        assert_int_equal(info.retention.mode, retention.mode);
+        assert_int_equal(info.retention.value, retention.value);
+    }
+    for (; *events_checked < f->recorder.count; *events_checked += 1) {
+        const struct sink_event *event = &f->recorder.events[*events_checked];
+        if (!event->message) continue;
+        const struct tc_room_message *actual = &event->fields;
+        struct tc_room_message expected;
+        assert_int_equal(tc_room_model_message(model, actual->room, actual->seq, &expected), 0);
+        assert_int_equal(actual->thread_parent_seq, expected.thread_parent_seq);
+        assert_int_equal(actual->thread_seq, expected.thread_seq);
+        assert_int_equal(actual->sender, expected.sender);
+        assert_int_equal(actual->timestamp_ns, expected.timestamp_ns);
+        assert_true(tc_hash256_equal(&actual->hash, &expected.hash));
+        assert_true(tc_hash256_equal(&actual->prev_hash, &expected.prev_hash));
+        assert_int_equal(actual->body_size, expected.body_size);
+        assert_memory_equal(actual->body, expected.body, actual->body_size);
+        struct tc_room_info info;
+        tc_room_info_at(f->machine, event->room_index, &info);
+        assert_int_equal(info.room, actual->room);
+    }
+    f->recorder.count = 0; // the next events go to the start of the buffer
+    *events_checked = 0;
+}
+
+// How often each status came up across the property runs (each must, for the test to mean much).
+static uint64_t statuses_seen[TC_ROOM_STATUS_COUNT];
+
+static void apply_and_compare(struct fixture *f, struct fixture *twin, struct tc_room_model *model,
+                              uint64_t seed, uint32_t b, uint64_t *seq_hint) {
+    static struct tc_room_result expected[TC_ROOM_BATCH_OPS_MAX];
+    uint32_t size = f->batch.size;
+    uint32_t count = apply_raw(f, f->batch.buffer, size);
+    apply_raw(twin, f->batch.buffer, size);
+    uint32_t model_count =
+        tc_room_model_apply(model, timestamp_for(f->op), f->batch.buffer, size, expected);
+    assert_int_equal(count, model_count);
+    int32_t mismatch = tc_room_model_reply_mismatch(expected, count, f->reply, f->reply_size);
+    if (mismatch != -1) {
+        struct tc_room_result got = result_at(f, (uint32_t)mismatch);
+        print_error("seed %llu batch %u op %d: expected %s seq %llu, got %s seq %llu\n",
+                    (unsigned long long)seed, b, mismatch,
+                    tc_room_status_name(expected[mismatch].status),
+                    (unsigned long long)expected[mismatch].seq, tc_room_status_name(got.status),
+                    (unsigned long long)got.seq);
+    }
+    assert_int_equal(mismatch, -1);
+    for (uint32_t i = 0; i < count; i++) {
+        statuses_seen[expected[i].status] += 1;
+        if (expected[i].seq > *seq_hint) *seq_hint = expected[i].seq;
     }
 }
 
 static void property_run(uint64_t seed, const struct tc_room_config *config, uint32_t batches) {
     struct fixture *f = fixture_create(config);
     struct fixture *twin = fixture_create(config);
+    fixture_sink(twin, false); // the sink is not state: the digests agree without it
     struct tc_room_model *model = tc_room_model_create(config);
     assert_non_null(model);
-    static struct tc_room_result expected[TC_ROOM_BATCH_OPS_MAX];
     struct generator g = {.rooms_span = config->rooms_max + 2,
                           .users_span = 6,
                           .keys_span = config->idempotency_keys_max + 8};
     tc_prng_init(&g.prng, seed);
     uint64_t seq_hint = 0;
+    uint32_t events_checked = 0;
     for (uint32_t b = 0; b < batches; b++) {
         uint32_t ops = (uint32_t)tc_prng_range(&g.prng, 1, 12);
         for (uint32_t i = 0; i < ops; i++) generate_op(&g, &f->batch, seq_hint);
         if (f->batch.op_count == 0) continue;
-        uint32_t size = f->batch.size;
-        uint32_t count = apply_raw(f, f->batch.buffer, size);
-        apply_raw(twin, f->batch.buffer, size);
-        uint32_t model_count =
-            tc_room_model_apply(model, timestamp_for(f->op), f->batch.buffer, size, expected);
-        assert_int_equal(count, model_count);
-        int32_t mismatch = tc_room_model_reply_mismatch(expected, count, f->reply, f->reply_size);
-        if (mismatch != -1) {
-            struct tc_room_result got = result_at(f, (uint32_t)mismatch);
-            print_error("seed %llu batch %u op %d: expected %s seq %llu, got %s seq %llu\n",
-                        (unsigned long long)seed, b, mismatch,
-                        tc_room_status_name(expected[mismatch].status),
-                        (unsigned long long)expected[mismatch].seq, tc_room_status_name(got.status),
-                        (unsigned long long)got.seq);
-        }
-        assert_int_equal(mismatch, -1);
-        for (uint32_t i = 0; i < count; i++) {
-            if (expected[i].seq > seq_hint) seq_hint = expected[i].seq;
-        }
+        apply_and_compare(f, twin, model, seed, b, &seq_hint);
         batch_reset(f);
-        if (b % 64 == 63) check_history_equal(f, model, g.rooms_span);
+        if (b % 64 == 63) check_state_equal(f, model, g.rooms_span, &events_checked);
     }
-    check_history_equal(f, model, g.rooms_span);
+    check_state_equal(f, model, g.rooms_span, &events_checked);
+    assert_int_equal(tc_room_model_history_dropped(model), 0);
     struct tc_checksum a = digest_of(f);
     struct tc_checksum b = digest_of(twin);
     assert_true(tc_checksum_equal(&a, &b));
@@ -828,16 +1445,24 @@ static void test_property_vs_model(void **state) {
                                    .members_max = 5,
                                    .idempotency_keys_max = 3,
                                    .messages_max = 7,
-                                   .body_bytes_max = TC_ROOM_BODY_SIZE_MAX};
+                                   .store_bytes_max = 0};
     struct tc_room_config roomy = {.rooms_max = 32,
                                    .members_max = 200,
                                    .idempotency_keys_max = 64,
                                    .messages_max = 60,
-                                   .body_bytes_max = 3 * TC_ROOM_BODY_SIZE_MAX + 123};
+                                   .store_bytes_max = 0};
+    struct tc_room_config budget = small; // fills up within the run
+    memset(statuses_seen, 0, sizeof(statuses_seen));
     for (uint64_t seed = 1; seed <= 8; seed++) {
+        budget.store_bytes_max = 200u * TC_ROOM_STORE_COST(100) + seed * 8u;
         property_run(seed, &small, 600);
         property_run(seed * 1000003u, &tight, 600);
         property_run(seed * 7919u, &roomy, 600);
+        property_run(seed * 104729u, &budget, 600);
+    }
+    for (uint32_t status = 0; status < TC_ROOM_STATUS_COUNT; status++) {
+        if (status == TC_ROOM_MALFORMED_BATCH) continue; // the generator builds valid batches
+        if (statuses_seen[status] == 0) fail_msg("status %s never seen", tc_room_status_name(status));
     }
 }
 
@@ -858,6 +1483,7 @@ static void test_digest_equality(void **state) {
         do_send(f, 1, 2, 1, 0, "m");
         do_send(f, 1, 1, 2, 1, "t");
         do_leave(f, 1, 2);
+        do_retention(f, 2, 1, TC_ROOM_RETENTION_KEEP_DAYS, 7);
     }
     da = digest_of(a);
     db = digest_of(b);
@@ -866,6 +1492,16 @@ static void test_digest_equality(void **state) {
     da = digest_of(a);
     assert_false(tc_checksum_equal(&da, &db));
     do_join(b, 1, 3);
+    db = digest_of(b);
+    assert_true(tc_checksum_equal(&da, &db));
+    do_retention(a, 2, 1, TC_ROOM_RETENTION_KEEP_DAYS, 8); // diverge by one policy value
+    do_retention(b, 2, 1, TC_ROOM_RETENTION_KEEP_MESSAGES, 7); // by its mode
+    da = digest_of(a);
+    db = digest_of(b);
+    assert_false(tc_checksum_equal(&da, &db));
+    do_retention(a, 2, 1, TC_ROOM_RETENTION_KEEP_ALL, 0);
+    do_retention(b, 2, 1, TC_ROOM_RETENTION_KEEP_ALL, 0);
+    da = digest_of(a);
     db = digest_of(b);
     assert_true(tc_checksum_equal(&da, &db));
     do_send(a, 1, 1, 3, 0, "x"); // same op, different timestamps -> different digests
@@ -881,7 +1517,9 @@ static void test_digest_equality(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_store_cost),
         cmocka_unit_test(test_codec_builder_limits),
+        cmocka_unit_test(test_codec_set_retention),
         cmocka_unit_test(test_codec_reply_decoder),
         cmocka_unit_test(test_create_join_leave),
         cmocka_unit_test(test_dm_rules),
@@ -889,10 +1527,17 @@ int main(void) {
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_hash_chain),
         cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_history_ranges),
-        cmocka_unit_test(test_history_body_ring),
+        cmocka_unit_test(test_thread_window),
+        cmocka_unit_test(test_store_budget_exact),
+        cmocka_unit_test(test_store_full_rules),
+        cmocka_unit_test(test_store_unlimited),
+        cmocka_unit_test(test_set_retention_errors),
+        cmocka_unit_test(test_set_retention_success),
+        cmocka_unit_test(test_sink_messages),
+        cmocka_unit_test(test_reads),
         cmocka_unit_test(test_malformed_batches),
         cmocka_unit_test(test_corrupted_batches_vs_model),
+        cmocka_unit_test(test_model_history),
         cmocka_unit_test(test_digest_equality),
         cmocka_unit_test(test_property_vs_model),
     };
