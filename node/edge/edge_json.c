@@ -121,6 +121,18 @@ bool tc_edge_json_get_string(const cJSON *object, const char *name, const char *
     return true;
 }
 
+bool tc_edge_json_integer(const cJSON *item, uint64_t max, uint64_t *out) {
+    tc_assert(max <= TC_EDGE_JSON_INTEGER_MAX);
+    tc_assert(out != NULL);
+    if (!cJSON_IsNumber(item)) return false;
+    double value = item->valuedouble;
+    if (!(value >= 0.0 && value <= (double)max)) return false; // also refuses NaN
+    uint64_t integer = (uint64_t)value;
+    if ((double)integer != value) return false;
+    *out = integer;
+    return true;
+}
+
 // ------------------------------------------------------------------------------------------------
 // Writer.
 

@@ -53,6 +53,12 @@ bool tc_edge_json_object_unique(const cJSON *object);
 bool tc_edge_json_get_string(const cJSON *object, const char *name, const char **value,
                              uint32_t *size);
 
+// True when `item` is a JSON number holding an integer in [0, max] (max <= 2^53, where doubles
+// stop being exact); sets *out. NaN, infinities, fractions and negatives are refused.
+bool tc_edge_json_integer(const cJSON *item, uint64_t max, uint64_t *out);
+
+#define TC_EDGE_JSON_INTEGER_MAX (1ull << 53)
+
 // ------------------------------------------------------------------------------------------------
 // Writer.
 

@@ -13,7 +13,6 @@
 #define HS256_SIGNATURE_SIZE 32u
 #define EDDSA_SIGNATURE_SIZE 64u
 #define PAYLOAD_JSON_SIZE_MAX (TC_EDGE_JWT_TOKEN_SIZE_MAX / 4 * 3)
-#define JSON_INTEGER_MAX 9007199254740992.0 // 2^53: larger doubles are not exact integers
 
 _Static_assert(crypto_auth_hmacsha256_BYTES == HS256_SIGNATURE_SIZE, "HS256 MAC size");
 _Static_assert(crypto_sign_BYTES == EDDSA_SIGNATURE_SIZE, "Ed25519 signature size");
@@ -186,23 +185,13 @@ static enum tc_edge_jwt_status check_signature(const struct tc_edge_jwt_config *
     return rc == 0 ? TC_EDGE_JWT_OK : TC_EDGE_JWT_BAD_SIGNATURE;
 }
 
-// An integer-valued JSON number in [0, 2^53].
-static bool json_integer(const cJSON *item, uint64_t *out) {
-    if (!cJSON_IsNumber(item)) return false;
-    double value = item->valuedouble;
-    if (!(value >= 0.0 && value <= JSON_INTEGER_MAX)) return false; // also refuses NaN
-    uint64_t integer = (uint64_t)value;
-    if ((double)integer != value) return false;
-    *out = integer;
-    return true;
-}
-
 static enum tc_edge_jwt_status claim_time(const cJSON *payload, const char *name, bool required,
                                           uint64_t *out) {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(payload, name);
     *out = 0;
     if (item == NULL) return required ? TC_EDGE_JWT_MISSING_CLAIM : TC_EDGE_JWT_OK;
-    return json_integer(item, out) ? TC_EDGE_JWT_OK : TC_EDGE_JWT_INVALID_CLAIM;
+    bool ok = tc_edge_json_integer(item, TC_EDGE_JSON_INTEGER_MAX, out);
+    return ok ? TC_EDGE_JWT_OK : TC_EDGE_JWT_INVALID_CLAIM;
 }
 
 static bool room_id(const cJSON *item, uint64_t *room) {
@@ -265,7 +254,7 @@ static enum tc_edge_jwt_status parse_claims(const cJSON *payload,
 static enum tc_edge_jwt_status check_claims(const struct tc_edge_jwt_config *config,
                                             const struct tc_edge_jwt_claims *claims,
                                             uint64_t now_s) {
-    tc_assert(claims->exp_s <= (uint64_t)JSON_INTEGER_MAX);
+    tc_assert(claims->exp_s <= TC_EDGE_JSON_INTEGER_MAX);
     tc_assert(now_s <= UINT64_MAX - TC_EDGE_JWT_LEEWAY_S_MAX - UINT32_MAX);
     if (now_s >= claims->exp_s + config->leeway_s) return TC_EDGE_JWT_EXPIRED;
     if (now_s + config->leeway_s < claims->nbf_s) return TC_EDGE_JWT_NOT_YET_VALID;
