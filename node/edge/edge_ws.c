@@ -36,8 +36,8 @@ static bool opcode_is_control(uint8_t opcode) {
     return (opcode & 0x8) != 0;
 }
 
-void tc_edge_ws_reader_init(struct tc_edge_ws_reader *reader, const struct tc_edge_ws_limits *limits,
-                            uint8_t *message) {
+void tc_edge_ws_reader_init(struct tc_edge_ws_reader *reader,
+                            const struct tc_edge_ws_limits *limits, uint8_t *message) {
     tc_assert(reader != NULL);
     tc_assert(message != NULL);
     tc_assert(limits->message_size_max >= TC_EDGE_WS_CONTROL_SIZE_MAX);

@@ -132,8 +132,8 @@ struct tc_edge_ws_reader {
 };
 
 // Prepares a reader; `message` (limits->message_size_max bytes) must outlive it.
-void tc_edge_ws_reader_init(struct tc_edge_ws_reader *reader, const struct tc_edge_ws_limits *limits,
-                            uint8_t *message);
+void tc_edge_ws_reader_init(struct tc_edge_ws_reader *reader,
+                            const struct tc_edge_ws_limits *limits, uint8_t *message);
 
 // Consumes bytes from the peer until one event completes or the input runs out. *consumed says
 // how many bytes were used; the caller feeds the rest again after handling the event. Returns the

@@ -155,7 +155,8 @@ static void test_requests_valid(void **state) {
                            &field),
                      TC_EDGE_ERROR_NONE);
     assert_true(request.retention_mode == TC_EDGE_RETENTION_DAYS && request.retention_value == 30);
-    assert_int_equal(parse("{\"id\":\"t\",\"op\":\"set_retention\",\"room\":\"7\",\"mode\":\"all\"}",
+    assert_int_equal(parse("{\"id\":\"t\",\"op\":\"set_retention\",\"room\":\"7\","
+                           "\"mode\":\"all\"}",
                            &field),
                      TC_EDGE_ERROR_NONE);
     assert_int_equal(request.retention_mode, TC_EDGE_RETENTION_ALL);
@@ -233,7 +234,8 @@ static void test_requests_invalid(void **state) {
          TC_EDGE_ERROR_MISSING_FIELD, "key", true},
         {"{\"id\":\"a\",\"op\":\"send\",\"room\":\"1\",\"key\":\"abc\",\"body\":\"b\"}",
          TC_EDGE_ERROR_INVALID_FIELD, "key", true},
-        {"{\"id\":\"a\",\"op\":\"send\",\"room\":\"1\",\"key\":\"6f1e0c2a9b8d47e5a3c1f0e2d4b6a8cg\","
+        {"{\"id\":\"a\",\"op\":\"send\",\"room\":\"1\","
+         "\"key\":\"6f1e0c2a9b8d47e5a3c1f0e2d4b6a8cg\","
          "\"body\":\"b\"}",
          TC_EDGE_ERROR_INVALID_FIELD, "key", true},
         {"{\"id\":\"a\",\"op\":\"send\",\"room\":\"1\",\"key\":\"" KEY "\"}",
@@ -305,7 +307,8 @@ static void test_body_limits(void **state) {
         memset(body, 'a', size);
         body[size] = '\0';
         snprintf(text, sizeof(text),
-                 "{\"id\":\"s\",\"op\":\"send\",\"room\":\"1\",\"key\":\"" KEY "\",\"body\":\"%s\"}",
+                 "{\"id\":\"s\",\"op\":\"send\",\"room\":\"1\",\"key\":\"" KEY
+                 "\",\"body\":\"%s\"}",
                  body);
         assert_int_equal(parse(text, &field),
                          size <= 4096 ? TC_EDGE_ERROR_NONE : TC_EDGE_ERROR_BODY_TOO_LARGE);
