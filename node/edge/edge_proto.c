@@ -39,7 +39,7 @@ const char *tc_edge_error_message(enum tc_edge_error error) {
 }
 
 enum tc_edge_error tc_edge_error_from_room_status(uint8_t status) {
-    tc_assert(status >= 1 && status <= 14);
+    tc_assert(status >= 1 && status <= 16);
     tc_assert(tc_edge_error_known(status));
     return (enum tc_edge_error)status;
 }
@@ -187,7 +187,7 @@ static enum tc_edge_error parse_retention(struct reader *r, struct tc_edge_reque
     } else {
         return field_error(r, "mode", TC_EDGE_ERROR_INVALID_FIELD);
     }
-    request->retention_value = (uint32_t)value;
+    request->retention_value = value;
     return e;
 }
 

@@ -17,13 +17,14 @@
 #define TC_EDGE_HISTORY_LIMIT_MAX 100u
 #define TC_EDGE_HISTORY_LIMIT_DEFAULT 50u
 #define TC_EDGE_RETENTION_DAYS_MAX 36500u
-#define TC_EDGE_RETENTION_MESSAGES_MAX 0x7fffffffu
+#define TC_EDGE_RETENTION_MESSAGES_MAX (1ull << 40) // = TC_ROOM_RETENTION_MESSAGES_MAX
 #define TC_EDGE_TOKEN_SIZE_MAX 4096u
 // Scratch that always suffices to parse one client message of the default size limit.
 #define TC_EDGE_REQUEST_SCRATCH_SIZE TC_EDGE_JSON_SCRATCH_SIZE(32768u)
 
 // docs/protocol.md §7: code, stable name, default human message. Codes 1-14 are the room state
-// machine's statuses (docs/room.md §9) with the same numbers.
+// machine's statuses (node/room/room.h, docs/room.md §9) with the same numbers; 17-99 are kept
+// for its future statuses.
 #define TC_EDGE_ERROR_TABLE(X)                                                                     \
     X(TC_EDGE_ERROR_NONE, 0, "ok", "ok")                                                           \
     X(TC_EDGE_ERROR_MALFORMED_BATCH, 1, "malformed_batch", "internal error: bad batch")            \
@@ -43,6 +44,8 @@
       "the thread root is no longer retained")                                                     \
     X(TC_EDGE_ERROR_THREAD_PARENT_IS_REPLY, 14, "thread_parent_is_reply",                          \
       "threads are one level deep")                                                                \
+    X(TC_EDGE_ERROR_STORE_FULL, 15, "store_full", "the group's message store is full")             \
+    X(TC_EDGE_ERROR_INVALID_RETENTION, 16, "invalid_retention", "invalid retention policy")        \
     X(TC_EDGE_ERROR_MALFORMED_FRAME, 100, "malformed_frame", "frame is not a valid request")       \
     X(TC_EDGE_ERROR_UNKNOWN_OP, 101, "unknown_op", "unknown op")                                   \
     X(TC_EDGE_ERROR_MISSING_FIELD, 102, "missing_field", "a required field is missing")            \
@@ -83,7 +86,7 @@ bool tc_edge_error_known(uint32_t code);
 // The stable name ("not_member") and default message of a known code (asserted).
 const char *tc_edge_error_name(enum tc_edge_error error);
 const char *tc_edge_error_message(enum tc_edge_error error);
-// The error for a room state machine status 1..14 (same number; asserted in range).
+// The error for a room state machine status 1..16 (same number; asserted in range).
 enum tc_edge_error tc_edge_error_from_room_status(uint8_t status);
 
 #define TC_EDGE_OP_TABLE(X)                                                                        \
@@ -131,7 +134,7 @@ struct tc_edge_request {
     const char *body;       // send: UTF-8, 1..4096 bytes; points into the scratch
     uint32_t body_size;
     enum tc_edge_retention_mode retention_mode; // set_retention
-    uint32_t retention_value;
+    uint64_t retention_value;
     const char *token;      // auth: points into the scratch
     uint32_t token_size;
 };

@@ -161,7 +161,7 @@ static void test_requests_valid(void **state) {
                      TC_EDGE_ERROR_NONE);
     assert_int_equal(request.retention_mode, TC_EDGE_RETENTION_ALL);
     assert_int_equal(parse("{\"id\":\"t\",\"op\":\"set_retention\",\"room\":\"7\",\"mode\":"
-                           "\"messages\",\"value\":2147483647}",
+                           "\"messages\",\"value\":1099511627776}",
                            &field),
                      TC_EDGE_ERROR_NONE);
     assert_int_equal(parse("{\"id\":\"m\",\"op\":\"read_marker\",\"room\":\"7\",\"seq\":\"13\"}",
@@ -270,7 +270,7 @@ static void test_requests_invalid(void **state) {
         {"{\"id\":\"a\",\"op\":\"set_retention\",\"room\":\"1\",\"mode\":\"all\",\"value\":3}",
          TC_EDGE_ERROR_INVALID_FIELD, "value", true},
         {"{\"id\":\"a\",\"op\":\"set_retention\",\"room\":\"1\",\"mode\":\"messages\","
-         "\"value\":2147483648}",
+         "\"value\":1099511627777}",
          TC_EDGE_ERROR_INVALID_FIELD, "value", true},
         {"{\"id\":\"a\",\"op\":\"read_marker\",\"room\":\"1\"}", TC_EDGE_ERROR_MISSING_FIELD,
          "seq", true},
@@ -475,6 +475,7 @@ static void test_error_table_matches_doc(void **state) {
     }
     assert_int_equal(rows, doc_rows);
     assert_int_equal(tc_edge_error_from_room_status(10), TC_EDGE_ERROR_NOT_MEMBER);
+    assert_int_equal(tc_edge_error_from_room_status(16), TC_EDGE_ERROR_INVALID_RETENTION);
     assert_string_equal(tc_edge_error_name(tc_edge_error_from_room_status(14)),
                         "thread_parent_is_reply");
 }
