@@ -114,6 +114,7 @@ enum tc_edge_http_status tc_edge_http_parse(struct tc_edge_http_request *request
 struct tc_edge_str tc_edge_http_slice_str(const struct tc_edge_http_request *request,
                                           struct tc_edge_http_slice slice);
 bool tc_edge_http_path_equal(const struct tc_edge_http_request *request, const char *path);
+// Exact, case-sensitive comparisons (RFC 9110: methods are case-sensitive).
 bool tc_edge_http_method_equal(const struct tc_edge_http_request *request, const char *method);
 // Header lines named `name` (case-insensitive).
 uint32_t tc_edge_http_header_count(const struct tc_edge_http_request *request, const char *name);
@@ -167,6 +168,8 @@ struct tc_edge_http_response {
 // The reason phrase of a status code this edge sends, or NULL for any other code.
 const char *tc_edge_http_reason(uint16_t status);
 
+// Status line, `headers`, then (except 101) Connection: close, Cache-Control: no-store,
+// Content-Type when there is one and Content-Length, the blank line and the body.
 int32_t tc_edge_http_response_write(char *out, uint32_t out_size,
                                     const struct tc_edge_http_response *response);
 // 101 Switching Protocols with the accept value.

@@ -35,6 +35,7 @@ struct tc_edge_json_scratch {
     bool exhausted; // an allocation failed during the last parse
 };
 
+// Points a scratch at `buffer` (16-byte aligned, asserted), which must outlive it.
 void tc_edge_json_scratch_init(struct tc_edge_json_scratch *scratch, uint8_t *buffer,
                                uint32_t size_bytes);
 
@@ -72,7 +73,11 @@ struct tc_edge_json_writer {
     uint32_t members[TC_EDGE_JSON_DEPTH_MAX]; // values written at each open level
 };
 
+// Starts writing into out[0..size). Values are written in document order; the writer inserts
+// the commas. Misuse (a value where a key is due, unbalanced levels, depth > 16) is asserted;
+// running out of space is not: it is reported once, by tc_edge_json_writer_finish.
 void tc_edge_json_writer_init(struct tc_edge_json_writer *writer, char *out, uint32_t size);
+// Open and close an object or an array (as a value: after a key, in an array, or at the top).
 void tc_edge_json_object_begin(struct tc_edge_json_writer *writer);
 void tc_edge_json_object_end(struct tc_edge_json_writer *writer);
 void tc_edge_json_array_begin(struct tc_edge_json_writer *writer);
@@ -82,11 +87,13 @@ void tc_edge_json_key(struct tc_edge_json_writer *writer, const char *key);
 // A string, escaped: '"', '\\' and bytes below 0x20 (as \u00XX); other bytes copied (the caller
 // guarantees UTF-8).
 void tc_edge_json_string(struct tc_edge_json_writer *writer, const char *text, uint32_t size);
+// tc_edge_json_string of a NUL-terminated string.
 void tc_edge_json_cstring(struct tc_edge_json_writer *writer, const char *text);
 // A u64 as a decimal string ("42"): ids and seqs (docs/protocol.md §4).
 void tc_edge_json_u64_string(struct tc_edge_json_writer *writer, uint64_t value);
 // A non-negative integer as a JSON number (counts, codes, seconds).
 void tc_edge_json_u64(struct tc_edge_json_writer *writer, uint64_t value);
+// The literals true, false and null.
 void tc_edge_json_bool(struct tc_edge_json_writer *writer, bool value);
 void tc_edge_json_null(struct tc_edge_json_writer *writer);
 // Bytes as a lowercase hex string.

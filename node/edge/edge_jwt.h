@@ -48,6 +48,7 @@ enum tc_edge_jwt_status {
         TC_EDGE_JWT_STATUS_COUNT
 };
 
+// The stable name of a status ("bad_signature"), for logs; "invalid" out of range.
 const char *tc_edge_jwt_status_name(enum tc_edge_jwt_status status);
 // The protocol error code (110, 111, 112; 0 for OK).
 uint32_t tc_edge_jwt_status_code(enum tc_edge_jwt_status status);

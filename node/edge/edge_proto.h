@@ -113,6 +113,7 @@ enum tc_edge_op {
         TC_EDGE_OP_COUNT
 };
 
+// The op's name in requests ("create_room"), or "invalid" for NONE and out of range.
 const char *tc_edge_op_name(enum tc_edge_op op);
 
 enum tc_edge_retention_mode {

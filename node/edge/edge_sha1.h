@@ -19,6 +19,7 @@ struct tc_edge_sha1 {
     uint32_t block_used;
 };
 
+// Starts a digest; update with any number of pieces of any size; final writes the 20 bytes.
 void tc_edge_sha1_init(struct tc_edge_sha1 *sha);
 void tc_edge_sha1_update(struct tc_edge_sha1 *sha, const void *data, uint32_t size);
 // Writes the digest; the state must be re-initialised before reuse.

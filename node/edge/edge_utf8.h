@@ -16,6 +16,7 @@ struct tc_edge_utf8 {
     bool invalid;    // sticky: once invalid, always invalid
 };
 
+// Starts validating a new string (nothing fed is valid and complete).
 void tc_edge_utf8_init(struct tc_edge_utf8 *utf8);
 // Feeds bytes; returns false as soon as the input so far cannot be a prefix of valid UTF-8.
 bool tc_edge_utf8_feed(struct tc_edge_utf8 *utf8, const uint8_t *data, uint32_t size);

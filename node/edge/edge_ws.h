@@ -72,6 +72,7 @@ enum tc_edge_ws_error {
         TC_EDGE_WS_ERROR_COUNT
 };
 
+// The stable name of an error ("client_frame_not_masked"), for logs and close reasons.
 const char *tc_edge_ws_error_name(enum tc_edge_ws_error error);
 // The close code for an error (1002, 1007 or 1009).
 uint16_t tc_edge_ws_error_close_code(enum tc_edge_ws_error error);
