@@ -12,8 +12,8 @@
 // TC_EDGE_HTTP_HEAD_SIZE_MAX bytes) and every parsed field is a slice of it. No allocation, no
 // I/O, no clock. Request bodies are not supported (the edge serves GET only).
 
-#define TC_EDGE_HTTP_HEAD_SIZE_MAX 8192u   // request line + headers + blank line
-#define TC_EDGE_HTTP_LINE_SIZE_MAX 4096u   // one line, without its CRLF
+#define TC_EDGE_HTTP_HEAD_SIZE_MAX 16384u  // request line + headers + blank line
+#define TC_EDGE_HTTP_LINE_SIZE_MAX 8192u   // one line, without its CRLF: fits a 4096-byte token
 #define TC_EDGE_HTTP_HEADERS_MAX 32u
 #define TC_EDGE_WS_ACCEPT_SIZE 28u         // base64 of a SHA-1 digest
 #define TC_EDGE_WS_KEY_SIZE 24u            // base64 of 16 bytes, padded

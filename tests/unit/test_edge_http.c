@@ -455,6 +455,30 @@ static void test_upgrade_refusals(void **state) {
 // ------------------------------------------------------------------------------------------------
 // Credentials.
 
+// The largest token fits both places under the default limits.
+static void test_largest_token(void **state) {
+    (void)state;
+    static char text[TC_EDGE_HTTP_HEAD_SIZE_MAX];
+    static char token[TC_EDGE_HTTP_TOKEN_SIZE_MAX + 1];
+    static char out[TC_EDGE_HTTP_TOKEN_SIZE_MAX + 1];
+    memset(token, 'A', TC_EDGE_HTTP_TOKEN_SIZE_MAX);
+    token[TC_EDGE_HTTP_TOKEN_SIZE_MAX] = '\0';
+    for (uint32_t i = 0; i < 2; i++) {
+        if (i == 0) {
+            snprintf(text, sizeof(text),
+                     "GET /v1/ws HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer %s\r\n\r\n", token);
+        } else {
+            snprintf(text, sizeof(text), "GET /v1/ws?token=%s HTTP/1.1\r\nHost: h\r\n\r\n", token);
+        }
+        assert_int_equal(parse_text(text), TC_EDGE_HTTP_DONE);
+        uint32_t size = 0;
+        assert_int_equal(tc_edge_http_credentials(&request, out, sizeof(out), &size), TC_OK);
+        assert_int_equal(size, TC_EDGE_HTTP_TOKEN_SIZE_MAX);
+        assert_int_equal(tc_edge_http_credentials(&request, out, sizeof(out) - 1, &size),
+                         TC_ENOSPC);
+    }
+}
+
 static void test_query_and_credentials(void **state) {
     (void)state;
     char out[64];
@@ -634,6 +658,7 @@ int main(void) {
         cmocka_unit_test(test_header_values_trimmed),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_upgrade_refusals),
+        cmocka_unit_test(test_largest_token),
         cmocka_unit_test(test_query_and_credentials),
         cmocka_unit_test(test_responses),
         cmocka_unit_test(test_fuzz),
