@@ -30,6 +30,7 @@ struct bench_options {
     uint32_t message_size;   // bytes of each chat message body
     uint32_t batch;          // messages per request; 0: as many as fit in one message
     uint32_t journal_slots;  // journal_slot_count of every replica (power of two)
+    uint32_t store_mib;      // message store per replica: store_mib segments of 1 MiB
     uint32_t net_slots;      // capacity of the in-process network queue (messages)
     uint32_t storage_threads; // worker threads per replica data file
     uint32_t transfer_at_ms; // leadership transfer this long into the measured interval; 0: off

@@ -92,6 +92,10 @@ static void cluster_replica_options(struct bench *bench, struct bench_replica *r
         .idempotency_keys_max = 1u << 18,
         .messages_max = 1u << 16,
     };
+    options->store_segment_size_bytes = 1u << 20;
+    options->store_segment_count = bench->options.store_mib;
+    options->store_reads_max = 2;
+    options->room.store_bytes_max = tc_replica_store_budget_bytes(options);
     options->io = &replica->io;
     replica->io = (struct tc_io){
         .vtable = &replica_vtable,

@@ -33,6 +33,8 @@ static void usage(FILE *out) {
             "  --batch N          messages per request (default: as many as fit)\n"
             "  --dir PATH         data files directory (default ./bench-data)\n"
             "  --journal-slots N  journal slots per replica, power of two %u..%u (default 8192)\n"
+            "  --store-mib N      message store per replica in MiB of 1 MiB segments (default\n"
+            "                     2048); sends fail with store_full when it is exhausted\n"
             "  --net-slots N      in-process network queue capacity (default 1024)\n"
             "  --storage-threads N  I/O threads per data file, 1..%u (default %u)\n"
             "  --transfer-at-ms N N ms into the measured interval, ask the primary to hand the\n"
@@ -76,6 +78,7 @@ static int parse_number_option(struct bench_options *options, const char *name,
         {"--batch", 0, TC_ROOM_BATCH_OPS_MAX, &options->batch},
         {"--journal-slots", TC_JOURNAL_SLOT_COUNT_MIN, TC_JOURNAL_SLOT_COUNT_MAX,
          &options->journal_slots},
+        {"--store-mib", 2, 1u << 20, &options->store_mib},
         {"--net-slots", 64, 65536, &options->net_slots},
         {"--storage-threads", 1, TC_IO_LINUX_STORAGE_THREADS_MAX, &options->storage_threads},
         {"--transfer-at-ms", 0, 3600000, &options->transfer_at_ms},
@@ -106,7 +109,8 @@ static int parse_flag(struct bench_options *options, const char *name) {
 static int parse_options(struct bench_options *options, int argc, char **argv) {
     *options = (struct bench_options){
         .duration_s = 5, .warmup_ms = 500, .clients = 8, .message_size = 200, .batch = 0,
-        .journal_slots = 8192, .net_slots = 1024, .storage_threads = 2, .seed = 1,
+        .journal_slots = 8192, .store_mib = 2048, .net_slots = 1024, .storage_threads = 2,
+        .seed = 1,
         .dir = "./bench-data",
     };
     for (int i = 1; i < argc; i++) {

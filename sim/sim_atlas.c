@@ -155,11 +155,11 @@ bool sim_atlas_fault(struct sim_atlas *atlas, uint8_t replica, uint64_t offset, 
     span.prepares = ring_slots(atlas, atlas->layout.prepares_offset,
                                atlas->layout.prepare_slot_size, offset, end, &span.prepare_first,
                                &span.prepare_last);
-    // Checkpoint areas are never faulted: without state sync (docs/vsr.md §11.3) a replica whose
-    // checkpoint is damaged has no way back, so the simulator keeps that fault out until it does.
+    // Checkpoint areas and the message store zone after them are never faulted: a replica cannot
+    // yet repair a damaged checkpoint or store segment from its peers (docs/vsr.md §12,
+    // docs/store.md §10), so the simulator keeps those faults out until it can.
     const struct sim_layout *layout = &atlas->layout;
-    bool checkpoint = offset < layout->checkpoint_offset + layout->checkpoint_size &&
-                      end > layout->checkpoint_offset;
+    bool checkpoint = end > layout->checkpoint_offset;
     if (checkpoint || !superblock_allowed(atlas, replica, offset, end, &copy) ||
         !span_allowed(atlas, replica, &span)) {
         atlas->faults_denied += 1;

@@ -246,7 +246,7 @@ static void layout_from_journal(struct sim_layout *out, const struct tc_replica_
     out->prepare_slot_size = journal.prepare_ring_size / slot_count;
     out->checkpoint_offset = journal.checkpoint_area_offset;
     out->checkpoint_size = 2 * journal.checkpoint_area_size;
-    out->size = journal.storage_size;
+    out->size = tc_replica_storage_size(options); // the message store zone follows the journal
     tc_assert(sim_layout_invalid(out) == NULL);
 }
 
@@ -268,6 +268,15 @@ static void group_options(struct sim_cluster *cluster, struct sim_group *group) 
     options->room.members_max = 256;
     options->room.idempotency_keys_max = 4096;
     options->room.messages_max = 128;
+    // Small segments, so that history pages cross segment boundaries often; a small store in some
+    // seeds, so that sends hit store_full (docs/store.md S5).
+    static const uint32_t segment_sizes[] = {16u * 1024u, 32u * 1024u, 64u * 1024u};
+    options->store_segment_size_bytes = segment_sizes[tc_prng_below(&cluster->prng, 3)];
+    options->store_segment_count = tc_prng_below(&cluster->prng, 8) == 0
+                                       ? (uint32_t)tc_prng_range(&cluster->prng, 2, 12)
+                                       : 1024u;
+    options->store_reads_max = 2;
+    options->room.store_bytes_max = tc_replica_store_budget_bytes(options);
 }
 
 static int group_init(struct sim_cluster *cluster, uint32_t index) {

@@ -49,6 +49,8 @@ enum sim_fault {
     SIM_FAULT_CLOCK,
     SIM_FAULT_EVICTION, // not a fault, but a path the workload must reach
     SIM_FAULT_LEADER_TRANSFER, // an operator-style leadership transfer (not a fault either)
+    SIM_FAULT_STORE_FULL,      // a send refused because the message store's budget is spent
+    SIM_FAULT_RETENTION_TRUNCATED, // a history read answered "truncated by retention"
     SIM_FAULT_COUNT,
 };
 
@@ -165,6 +167,7 @@ struct sim_group {
     uint64_t keys_sent; // distinct idempotency keys sent (retry checks need no key eviction)
     // Workload: rooms created or being created in this group.
     uint64_t rooms[SIM_ROOMS_PER_GROUP_MAX];
+    bool rooms_retention[SIM_ROOMS_PER_GROUP_MAX]; // a set_retention was sent for the room
     uint32_t rooms_count;
 };
 
@@ -219,6 +222,11 @@ struct sim_stats {
     uint64_t restarts;
     uint64_t view_changes;    // times a group's highest normal view grew (all groups)
     uint64_t lost_at_down;    // packets that reached a crashed or paused replica
+    uint64_t history_replicas;  // core replicas whose store the history checker read
+    uint64_t history_pages;     // store pages read
+    uint64_t history_messages;  // messages compared with the model
+    uint64_t history_truncated; // truncated-by-retention answers
+    uint64_t retention_ops;     // set_retention ops sent
 };
 
 struct sim_cluster {
@@ -301,5 +309,9 @@ bool sim_checker_liveness_excusable(struct sim_cluster *cluster, char *why, uint
 void sim_checker_digest(const struct sim_cluster *cluster, const char *outcome,
                         struct tc_checksum *out);
 uint64_t sim_checker_commits(const struct sim_cluster *cluster);
+
+// sim_history.c: after convergence, every core replica's store serves every room's history exactly
+// as the model committed it (fails the run otherwise).
+void sim_history_check(struct sim_cluster *cluster);
 
 #endif

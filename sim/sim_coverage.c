@@ -20,6 +20,8 @@ static const char *const fault_names[SIM_FAULT_COUNT] = {
     [SIM_FAULT_CLOCK] = "clock_skew_jump",
     [SIM_FAULT_EVICTION] = "client_eviction",
     [SIM_FAULT_LEADER_TRANSFER] = "leadership_transfer",
+    [SIM_FAULT_STORE_FULL] = "store_full",
+    [SIM_FAULT_RETENTION_TRUNCATED] = "retention_truncated",
 };
 
 const char *sim_fault_name(uint32_t fault) {

@@ -71,7 +71,10 @@ static void phases(struct sim_cluster *cluster, struct sim_run_result *result) {
     char why[512] = "";
     char cores[160] = "";
     cores_describe(cluster, cores, sizeof(cores));
-    if (liveness_run(cluster, result, why, sizeof(why))) return;
+    if (liveness_run(cluster, result, why, sizeof(why))) {
+        sim_history_check(cluster);
+        return;
+    }
     if (cluster->failed) return;
     char excuse[512] = "";
     if (!sim_checker_liveness_excusable(cluster, excuse, sizeof(excuse))) {
@@ -86,6 +89,7 @@ static void phases(struct sim_cluster *cluster, struct sim_run_result *result) {
     sim_faults_liveness_heal_all(cluster);
     char why_all[512] = "";
     if (liveness_run(cluster, result, why_all, sizeof(why_all))) {
+        sim_history_check(cluster);
         result->liveness_core_excused = true;
         snprintf(result->liveness_excuse, sizeof(result->liveness_excuse), "core [%s]: %s; %s",
                  cores, why, excuse);
@@ -203,6 +207,13 @@ static void summary_build(const struct sim_cluster *cluster, struct sim_run_resu
         text_add(&text, ";");
     }
     text_add(&text, "\n");
+    text_add(&text, "history: %llu retention ops; %llu pages, %llu messages compared with the "
+             "model on %llu replicas, %llu truncated-by-retention answers\n",
+             (unsigned long long)cluster->stats.retention_ops,
+             (unsigned long long)cluster->stats.history_pages,
+             (unsigned long long)cluster->stats.history_messages,
+             (unsigned long long)cluster->stats.history_replicas,
+             (unsigned long long)cluster->stats.history_truncated);
     text_add(&text, "durability: %llu acknowledged prepares recorded, %llu not on disk after a "
                     "crash (allowed only if never committed)\n",
              (unsigned long long)cluster->stats.acks_recorded,

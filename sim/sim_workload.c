@@ -136,6 +136,7 @@ static void sends_check(struct sim_session *session, const uint8_t *body, uint32
             sim_fail(cluster, "client_reply_decodes", "group %u op %u", session->group->index, i);
             return;
         }
+        if (result.status == TC_ROOM_STORE_FULL) cluster->coverage.faults[SIM_FAULT_STORE_FULL] += 1;
         if (result.status != TC_ROOM_OK) continue;
         if (!session->batch_retry[i] && result.duplicate) {
             sim_fail(cluster, "idempotency_fresh_key", "group %u: a fresh key was a duplicate",
@@ -238,6 +239,24 @@ static int batch_add_send_retry(struct sim_session *session, struct tc_room_batc
     return TC_OK;
 }
 
+// A retention policy for a known room: mostly keep the last few messages (so that reads hit the
+// floor), sometimes by age, sometimes back to keep-all (the floor must not move back).
+static int batch_add_retention(struct sim_session *session, struct tc_room_batch *batch) {
+    struct sim_cluster *cluster = session->cluster;
+    struct sim_group *group = session->group;
+    uint32_t index = (uint32_t)tc_prng_below(&cluster->prng, group->rooms_count);
+    uint64_t draw = tc_prng_below(&cluster->prng, 4);
+    uint8_t mode = draw < 2 ? TC_ROOM_RETENTION_KEEP_MESSAGES
+                            : (draw == 2 ? TC_ROOM_RETENTION_KEEP_DAYS : TC_ROOM_RETENTION_KEEP_ALL);
+    uint64_t value = mode == TC_ROOM_RETENTION_KEEP_MESSAGES ? tc_prng_range(&cluster->prng, 1, 6)
+                     : mode == TC_ROOM_RETENTION_KEEP_DAYS  ? tc_prng_range(&cluster->prng, 1, 3)
+                                                            : 0;
+    group->rooms_retention[index] = true;
+    cluster->stats.retention_ops += 1;
+    return tc_room_batch_add_set_retention(batch, group->rooms[index], session->app->user, mode,
+                                           value);
+}
+
 static int batch_add_one(struct sim_session *session, struct tc_room_batch *batch) {
     struct sim_cluster *cluster = session->cluster;
     struct sim_group *group = session->group;
@@ -251,6 +270,7 @@ static int batch_add_one(struct sim_session *session, struct tc_room_batch *batc
     }
     if (draw < 30) return tc_room_batch_add_join(batch, room_known(cluster, group), user);
     if (draw < 33) return tc_room_batch_add_leave(batch, room_known(cluster, group), user);
+    if (draw < 35) return batch_add_retention(session, batch);
     if (draw < 85) return batch_add_send_fresh(session, batch);
     return batch_add_send_retry(session, batch);
 }

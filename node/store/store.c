@@ -28,7 +28,7 @@ static uint32_t segment_usable(const struct tc_store_options *options) {
     return options->segment_size_bytes - TC_STORE_SEGMENT_HEADER_SIZE - TC_STORE_SEAL_SIZE;
 }
 
-const char *tc_store_options_invalid(const struct tc_store_options *options) {
+const char *tc_store_geometry_invalid(const struct tc_store_options *options) {
     if (options == NULL) return "options are NULL";
     if (!tc_is_power_of_two(options->segment_size_bytes)) return "segment size not a power of two";
     if (options->segment_size_bytes < TC_STORE_SEGMENT_SIZE_MIN) return "segment size too small";
@@ -37,6 +37,12 @@ const char *tc_store_options_invalid(const struct tc_store_options *options) {
     if (options->rooms_max == 0) return "rooms_max is 0";
     if (options->reads_max == 0 || options->reads_max > TC_STORE_READS_MAX) return "reads_max";
     if (options->zone_offset_bytes % TC_SECTOR_SIZE != 0) return "zone offset not sector aligned";
+    return NULL;
+}
+
+const char *tc_store_options_invalid(const struct tc_store_options *options) {
+    const char *geometry = tc_store_geometry_invalid(options);
+    if (geometry != NULL) return geometry;
     if (options->io == NULL || options->room == NULL) return "io or room machine missing";
     if (options->ready_callback == NULL) return "ready callback missing";
     return NULL;
@@ -54,12 +60,12 @@ static uint32_t buffer_count(const struct tc_store_options *options) {
 }
 
 uint64_t tc_store_zone_size(const struct tc_store_options *options) {
-    tc_assert(tc_store_options_invalid(options) == NULL);
+    tc_assert(tc_store_geometry_invalid(options) == NULL);
     return (uint64_t)options->segment_count * options->segment_size_bytes;
 }
 
 uint64_t tc_store_budget_bytes(const struct tc_store_options *options) {
-    tc_assert(tc_store_options_invalid(options) == NULL);
+    tc_assert(tc_store_geometry_invalid(options) == NULL);
     // A segment is sealed only when the next record does not fit, so it holds at least
     // usable - largest record bytes of records; every cost is >= the record's real size.
     uint64_t per_segment = segment_usable(options) - STORE_RECORD_SIZE_MAX;
@@ -67,7 +73,7 @@ uint64_t tc_store_budget_bytes(const struct tc_store_options *options) {
 }
 
 uint64_t tc_store_memory_size(const struct tc_store_options *options) {
-    tc_assert(tc_store_options_invalid(options) == NULL);
+    tc_assert(tc_store_geometry_invalid(options) == NULL);
     uint64_t count = buffer_count(options);
     uint64_t size = sizeof(struct tc_store) + 4096;
     size += count * (sizeof(struct store_buffer) + options->segment_size_bytes + 4096);
@@ -176,8 +182,7 @@ int tc_store_init(struct tc_store **out, const struct tc_store_options *options,
     store->seals_per_batch_max = seals_per_batch(options);
     store->buffers = tc_arena_alloc(arena, sizeof(struct store_buffer) * store->buffer_count, 64);
     store->rooms = tc_arena_alloc(arena, sizeof(struct store_room) * options->rooms_max, 64);
-    store->flush_bounce = tc_arena_alloc(arena, TC_SECTOR_SIZE, TC_SECTOR_SIZE);
-    if (store->buffers == NULL || store->rooms == NULL || store->flush_bounce == NULL) {
+    if (store->buffers == NULL || store->rooms == NULL) {
         return TC_ENOMEM;
     }
     for (uint32_t i = 0; i < store->buffer_count; i++) {
@@ -416,63 +421,41 @@ static void flush_sync_done(struct tc_io_storage_op *op, int result) {
 }
 
 static void flush_tail_done(struct tc_io_storage_op *op, int result) {
-    struct tc_store *store = op->context;
-    tc_assert(store->flush_writes > 0);
-    tc_assert(result == TC_OK);
-    store->flush_writes -= 1;
-    if (store->flush_writes > 0) return;
-    // Both parts landed: the target segment's prefix is on storage.
-    struct store_buffer *buffer = store_buffer_of(store, store->flush_target.segment);
-    if (buffer != NULL && buffer->written < store->flush_target.offset) {
-        buffer->written = store->flush_target.offset;
-    }
-    if (buffer != NULL && buffer->write_pending && !buffer->writing) buffer_write(store, buffer);
+    struct store_buffer *buffer = op->context;
+    struct tc_store *store = buffer->store;
+    tc_assert(buffer->writing);
+    tc_assert(result == TC_OK); // a failed write is fatal (fail-stop), as in the journal
+    buffer->writing = false;
+    // The target segment's prefix is on storage.
+    if (buffer->written < buffer->write_end) buffer->written = buffer->write_end;
+    if (buffer->write_pending) buffer_write(store, buffer);
     flush_progress(store);
 }
 
-static void flush_direct_done(struct tc_io_storage_op *op, int result) {
-    struct store_buffer *buffer = op->context;
-    tc_assert(buffer->writing);
-    buffer->writing = false;
-    flush_tail_done(&buffer->store->flush_bounce_io, result);
-}
-
-// Writes [written, target) of the open buffer: whole sectors straight from the buffer (they are
-// immutable below the cursor), the last partial sector through the bounce copy (appends after the
-// cursor keep changing it in the buffer).
+// Writes [written, target) of the open buffer. Both ends are sector aligned (tc_store_flush padded
+// the segment), so no sector holding durable bytes is ever written again.
 static void flush_tail_write(struct tc_store *store, struct store_buffer *buffer) {
     uint32_t target = store->flush_target.offset;
-    uint32_t start = buffer->written / TC_SECTOR_SIZE * TC_SECTOR_SIZE;
-    uint32_t full_end = target / TC_SECTOR_SIZE * TC_SECTOR_SIZE;
-    uint64_t base = store_slot_offset(store, buffer->segment);
-    tc_assert(start <= full_end && full_end <= target);
-    tc_assert(store->flush_writes == 0);
-    store->flush_writes = (full_end > start ? 1u : 0u) + (target > full_end ? 1u : 0u);
-    tc_assert(store->flush_writes > 0);
-    if (target > full_end) {
-        memset(store->flush_bounce, 0, TC_SECTOR_SIZE);
-        memcpy(store->flush_bounce, buffer->bytes + full_end, target - full_end);
-        store_submit(store, &store->flush_bounce_io, TC_IO_STORAGE_WRITE, base + full_end,
-                     store->flush_bounce, TC_SECTOR_SIZE, flush_tail_done, store);
-    }
-    if (full_end > start) {
-        buffer->writing = true;
-        buffer->write_end = full_end;
-        store_submit(store, &buffer->io, TC_IO_STORAGE_WRITE, base + start, buffer->bytes + start,
-                     full_end - start, flush_direct_done, buffer);
-    }
+    uint32_t start = buffer->written;
+    tc_assert(start % TC_SECTOR_SIZE == 0 && target % TC_SECTOR_SIZE == 0);
+    tc_assert(start < target);
+    buffer->writing = true;
+    buffer->write_end = target;
+    store_submit(store, &buffer->io, TC_IO_STORAGE_WRITE,
+                 store_slot_offset(store, buffer->segment) + start, buffer->bytes + start,
+                 target - start, flush_tail_done, buffer);
 }
 
 // Whether every segment up to the target is on storage; issues the tail write when only the
 // target's open prefix is missing.
 static bool flush_written(struct tc_store *store) {
-    if (store->flush_writes > 0) return false;
     const struct tc_store_cursor *target = &store->flush_target;
     for (uint32_t i = 0; i < store->buffer_count; i++) {
         struct store_buffer *buffer = &store->buffers[i];
         bool holds = buffer->state == STORE_BUFFER_OPEN || buffer->state == STORE_BUFFER_SEALED;
         if (!holds || buffer->segment > target->segment) continue;
         if (buffer->segment < target->segment) return false; // its seal write has not landed
+        if (target->offset == TC_STORE_SEGMENT_HEADER_SIZE) continue; // recovery rebuilds it
         if (buffer->written >= target->offset) continue;
         if (buffer->writing || buffer->state == STORE_BUFFER_SEALED) return false;
         flush_tail_write(store, buffer);
@@ -489,13 +472,34 @@ static void flush_progress(struct tc_store *store) {
                  store);
 }
 
+// Pads the open segment to the next sector boundary (or seals it when the padding would not leave
+// room for the seal), so that the bytes a flush makes durable never share a sector with bytes
+// written later: a torn write can then never damage durable records. Deterministic: every replica
+// pads at the same op (the checkpoint's).
+static void segment_pad(struct tc_store *store) {
+    struct store_buffer *buffer = store->open;
+    uint32_t offset = store->cursor.offset;
+    if (offset == TC_STORE_SEGMENT_HEADER_SIZE || offset % TC_SECTOR_SIZE == 0) return;
+    uint32_t end = (uint32_t)tc_align_up(offset, TC_SECTOR_SIZE);
+    if (end - offset < STORE_PAD_SIZE_MIN) end += TC_SECTOR_SIZE;
+    if ((uint64_t)end + TC_STORE_SEAL_SIZE > store->options.segment_size_bytes) {
+        segment_seal(store);
+        return;
+    }
+    store_pad_encode(buffer->bytes + offset, end - offset);
+    buffer->used = end;
+    store->cursor.offset = end;
+}
+
 void tc_store_flush(struct tc_store *store, tc_store_done_cb callback) {
     tc_assert(store->flush_stage == FLUSH_IDLE);
     tc_assert(callback != NULL);
+    segment_pad(store);
+    tc_assert(store->cursor.offset == TC_STORE_SEGMENT_HEADER_SIZE ||
+              store->cursor.offset % TC_SECTOR_SIZE == 0);
     store->flush_stage = FLUSH_WAITING;
     store->flush_callback = callback;
     store->flush_target = store->cursor;
-    store->flush_writes = 0;
     flush_progress(store);
 }
 
@@ -615,9 +619,9 @@ int tc_store_state_decode(struct tc_store *store, const uint8_t *buffer, uint64_
     if (tc_store_state_peek(buffer, size, &segment, &offset, &chain) != TC_OK) return TC_ECORRUPT;
     uint32_t rooms = tc_le_get_u32(buffer + 20);
     bool shape = segment < store->options.segment_count &&
-                 offset >= TC_STORE_SEGMENT_HEADER_SIZE &&
-                 offset + TC_STORE_SEAL_SIZE <= store->options.segment_size_bytes &&
-                 offset % 8u == 0 && rooms <= store->options.rooms_max &&
+                 (offset == TC_STORE_SEGMENT_HEADER_SIZE ||
+                  (offset % TC_SECTOR_SIZE == 0 && offset > 0)) &&
+                 offset + TC_STORE_SEAL_SIZE <= store->options.segment_size_bytes && rooms <= store->options.rooms_max &&
                  size == STORE_STATE_HEADER_SIZE + (uint64_t)rooms * STORE_STATE_ROOM_SIZE;
     for (uint32_t i = 40; shape && i < STORE_STATE_HEADER_SIZE; i++) shape = buffer[i] == 0;
     if (!shape) return TC_ECORRUPT;
@@ -635,7 +639,7 @@ int tc_store_state_decode(struct tc_store *store, const uint8_t *buffer, uint64_
     // The open segment's bytes are loaded by tc_store_recover; until then the buffer is empty.
     store->open->segment = segment;
     store->open->used = offset;
-    store->open->written = offset;
+    store->open->written = offset == TC_STORE_SEGMENT_HEADER_SIZE ? 0 : offset;
     store->durable = store->cursor;
     return TC_OK;
 }
@@ -668,6 +672,7 @@ int tc_store_segment_verify(const struct tc_store *store, uint64_t segment, cons
             return TC_ECORRUPT;
         }
         offset += record.size;
+        if (record.kind == STORE_RECORD_PAD) continue;
         if (record.kind == STORE_RECORD_SEAL) {
             struct tc_checksum sealed_chain;
             store_seal_chain(&record, &sealed_chain);
@@ -728,6 +733,13 @@ int tc_store_recover_from(struct tc_store *store, const uint8_t *bytes) {
     tc_assert(buffer->state == STORE_BUFFER_OPEN);
     tc_assert(bytes != buffer->bytes);
     uint32_t used = store->cursor.offset;
+    if (used == TC_STORE_SEGMENT_HEADER_SIZE) {
+        store_segment_header_encode(buffer->bytes, store->options.cluster, store->options.group,
+                                    buffer->segment, &store->chain);
+        buffer->written = 0;
+        return TC_OK;
+    }
+    tc_assert(bytes != NULL);
     struct tc_checksum chain;
     if (store_segment_header_decode(bytes, store->options.cluster, store->options.group,
                                     buffer->segment, &chain) != TC_OK) {
@@ -759,12 +771,16 @@ void tc_store_recover(struct tc_store *store, tc_store_done_cb callback) {
     store->recover_callback = callback;
     struct store_buffer *buffer = store->open;
     tc_assert(buffer->state == STORE_BUFFER_OPEN);
-    if (store->durable.segment == 0 && store->durable.offset == 0) {
-        // Fresh: nothing was ever flushed; the open buffer already holds segment 0's header.
+    if (store->cursor.offset == TC_STORE_SEGMENT_HEADER_SIZE) {
+        // Nothing of the open segment was flushed: its header is rebuilt from the state.
+        store_segment_header_encode(buffer->bytes, store->options.cluster, store->options.group,
+                                    buffer->segment, &store->chain);
+        buffer->written = 0;
         recover_done(store, TC_OK);
         return;
     }
-    uint32_t size = (uint32_t)tc_align_up(store->cursor.offset, TC_SECTOR_SIZE);
+    uint32_t size = store->cursor.offset;
+    tc_assert(size % TC_SECTOR_SIZE == 0);
     store_submit(store, &store->recover_io, TC_IO_STORAGE_READ,
                  store_slot_offset(store, buffer->segment), buffer->bytes, size,
                  recover_read_done, store);

@@ -47,8 +47,10 @@ struct tc_store_options {
 
 struct tc_store;
 
-// NULL if valid, else a static message naming the bad option.
+// NULL if valid, else a static message naming the bad option. The geometry check covers only what
+// sizing needs (segment size and count, rooms, reads, zone alignment).
 const char *tc_store_options_invalid(const struct tc_store_options *options);
+const char *tc_store_geometry_invalid(const struct tc_store_options *options);
 uint64_t tc_store_memory_size(const struct tc_store_options *options);
 // Bytes of storage the zone takes (segment_count x segment_size).
 uint64_t tc_store_zone_size(const struct tc_store_options *options);

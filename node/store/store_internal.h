@@ -58,9 +58,6 @@ struct tc_store {
     uint8_t flush_stage;
     struct tc_store_cursor flush_target;
     tc_store_done_cb flush_callback;
-    uint32_t flush_writes; // tail writes in flight
-    uint8_t *flush_bounce; // one sector
-    struct tc_io_storage_op flush_bounce_io;
     struct tc_io_storage_op flush_sync_io;
     struct tc_store_cursor durable;
 

@@ -226,6 +226,7 @@ static int scan_run(struct store_read *read, const uint8_t *bytes, uint32_t avai
         }
         offset += record.size;
         if (record.kind == STORE_RECORD_SEAL) break;
+        if (record.kind == STORE_RECORD_PAD) continue;
         if (record.room != page->room) continue;
         if (seq_seen != 0 && record.seq != seq_seen + 1) return TC_ECORRUPT;
         if (seq_seen == 0 && record.seq != read->target.seq_first) return TC_ECORRUPT;

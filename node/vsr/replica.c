@@ -368,7 +368,7 @@ uint64_t tc_replica_storage_size(const struct tc_replica_options *options) {
 uint64_t tc_replica_store_budget_bytes(const struct tc_replica_options *options) {
     struct tc_store_options store;
     store_options_build(options, &store, NULL, NULL);
-    if (tc_store_options_invalid(&store) != NULL) return 0;
+    if (tc_store_geometry_invalid(&store) != NULL) return 0;
     return tc_store_budget_bytes(&store);
 }
 

@@ -154,9 +154,11 @@ void replica_checkpoint_after_apply(struct tc_replica *replica, const struct tc_
     tc_assert(!replica_checkpoint_busy(replica));
     tc_assert(!tc_store_flush_busy(replica->store));
     replica->checkpoint_pending = *prepare;
-    replica->checkpoint_pending_size = checkpoint_encode(replica, prepare->op);
     replica->checkpoint_flushing = true;
+    // The flush first pads the store's open segment to a sector boundary: the encoded cursor is the
+    // padded one. Its callback never fires inside this call.
     tc_store_flush(replica->store, checkpoint_store_flushed);
+    replica->checkpoint_pending_size = checkpoint_encode(replica, prepare->op);
 }
 
 // Recovery: replaces the (empty) state by the durable checkpoint's. TC_ECORRUPT if its bytes do not

@@ -226,15 +226,20 @@ void replica_sync_installed(struct tc_replica *replica) {
     uint64_t op = sync->checkpoint_op;
     tc_assert(tc_journal_checkpoint_op(replica->journal) == op);
     tc_assert(op > replica->commit_min);
-    tc_assert(sync->store_buffer != NULL);
     int rc = replica_checkpoint_restore(replica);
-    if (rc == TC_OK) rc = tc_store_recover_from(replica->store, sync->store_buffer);
-    tc_store_sync_buffer_release(replica->store, sync->store_buffer);
-    sync->store_buffer = NULL;
+    const char *step = "state";
+    if (rc == TC_OK) {
+        step = "store open segment";
+        rc = tc_store_recover_from(replica->store, sync->store_buffer); // NULL: header only
+    }
+    if (sync->store_buffer != NULL) {
+        tc_store_sync_buffer_release(replica->store, sync->store_buffer);
+        sync->store_buffer = NULL;
+    }
     if (rc != TC_OK) {
         replica->state = TC_REPLICA_STOPPED;
-        replica_log(replica, TC_LOG_ERROR, "sync: checkpoint at op %llu does not decode (%s)",
-                    (unsigned long long)op, tc_strerror(rc));
+        replica_log(replica, TC_LOG_ERROR, "sync: checkpoint at op %llu does not decode: %s (%s)",
+                    (unsigned long long)op, step, tc_strerror(rc));
         return;
     }
     sync->installing = false;
@@ -273,9 +278,24 @@ static void store_fetch_request(struct tc_replica *replica) {
     replica_send_header(replica, sync->target, &request);
 }
 
+static void store_fetch_installed_storage(void *context, int result);
+
 // Takes a store buffer for the next segment (none free yet: the tick retries) and asks for it.
+// The checkpoint's open segment holding only its header needs no bytes: recovery rebuilds it.
 static void store_fetch_next(struct tc_replica *replica) {
     struct replica_sync *sync = &replica->sync;
+    bool header_only = sync->store_segment == sync->store_segment_last &&
+                       sync->store_offset_last == TC_STORE_SEGMENT_HEADER_SIZE;
+    if (header_only) {
+        if (sync->store_buffer != NULL) {
+            tc_store_sync_buffer_release(replica->store, sync->store_buffer);
+            sync->store_buffer = NULL;
+        }
+        if (!tc_store_idle(replica->store)) return; // the tick retries
+        sync->store_syncing = true;
+        tc_store_sync_storage(replica->store, store_fetch_installed_storage, replica);
+        return;
+    }
     if (sync->store_buffer == NULL) sync->store_buffer = tc_store_sync_buffer(replica->store);
     if (sync->store_buffer == NULL) return;
     memset(sync->store_buffer, 0, replica->options.store_segment_size_bytes);
@@ -375,7 +395,8 @@ void replica_on_store_chunk(struct tc_replica *replica, const struct tc_header *
                             const uint8_t *body) {
     struct replica_sync *sync = &replica->sync;
     if (!sync->active || !sync->fetching_store || header->replica != sync->target) return;
-    if (sync->store_buffer == NULL || sync->store_writing || sync->store_syncing) return;
+    if (sync->installing || sync->store_buffer == NULL) return;
+    if (sync->store_writing || sync->store_syncing) return;
     uint32_t wanted = store_fetch_size(replica);
     if (sync->store_received >= wanted) return; // complete: waiting for the store to idle
     if (header->op != sync->store_segment || header->commit != sync->store_received) return;
@@ -394,7 +415,8 @@ void replica_on_store_chunk(struct tc_replica *replica, const struct tc_header *
 // Per tick while fetching the store: a buffer or an idle store we were waiting for.
 void replica_sync_store_tick(struct tc_replica *replica) {
     struct replica_sync *sync = &replica->sync;
-    if (!sync->active || !sync->fetching_store || sync->store_writing || sync->store_syncing) return;
+    if (!sync->active || !sync->fetching_store || sync->installing) return;
+    if (sync->store_writing || sync->store_syncing) return;
     if (sync->store_buffer == NULL) {
         store_fetch_next(replica);
         return;
@@ -429,7 +451,10 @@ void replica_on_request_store(struct tc_replica *replica, const struct tc_header
     uint32_t offset = (uint32_t)header->commit;
     struct tc_store_cursor durable = tc_store_cursor_durable(replica->store);
     uint32_t end = segment_size;
-    if (header->op == durable.segment) end = (uint32_t)tc_align_up(durable.offset, TC_SECTOR_SIZE);
+    if (header->op == durable.segment) {
+        // The durable prefix ends on a sector boundary (flushes pad); a header alone is not on disk.
+        end = durable.offset == TC_STORE_SEGMENT_HEADER_SIZE ? 0 : durable.offset;
+    }
     if (header->op > durable.segment || offset >= end) return; // not durable here (yet)
     uint32_t size = end - offset;
     if (size > STORE_CHUNK_SIZE_MAX) size = STORE_CHUNK_SIZE_MAX;
