@@ -72,8 +72,9 @@ int tc_audit_entry_init(struct tc_audit_entry *entry, const struct tc_audit_requ
         *detail = "time is after 9999-12-31";
         return TC_EINVAL;
     }
-    const int rc = audit_json_canonical_text(result_json, AUDIT_JSON_OBJECT_OR_STRING, entry->result,
-                                             sizeof(entry->result), &entry->result_size, detail);
+    const int rc = audit_json_canonical_text(result_json, AUDIT_JSON_OBJECT_OR_STRING,
+                                             entry->result, sizeof(entry->result),
+                                             &entry->result_size, detail);
     if (rc != 0) return rc;
     entry->request = *request;
     entry->seq = seq;

@@ -1,5 +1,6 @@
 // Text fields of the audit format: lowercase hex, RFC 3339 times with milliseconds, action names,
-// and sanitised messages. Strict on input: one spelling per value, so a line has one canonical form.
+// and sanitised messages. Strict on input: one spelling per value, so a line has one canonical
+// form.
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,8 +77,8 @@ void audit_time_format(uint64_t time_ms, char *out) {
     const int written = snprintf(out, TC_AUDIT_TIME_TEXT_SIZE + 1,
                                  "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ", (long long)year, month,
                                  day, (unsigned)(second_of_day / 3600),
-                                 (unsigned)(second_of_day / 60 % 60), (unsigned)(second_of_day % 60),
-                                 (unsigned)(time_ms % 1000));
+                                 (unsigned)(second_of_day / 60 % 60),
+                                 (unsigned)(second_of_day % 60), (unsigned)(time_ms % 1000));
     tc_assert(written == (int)TC_AUDIT_TIME_TEXT_SIZE);
 }
 

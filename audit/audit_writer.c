@@ -110,6 +110,8 @@ int tc_audit_writer_open(struct tc_audit_writer **writer_out, const char *log_pa
     *writer_out = NULL;
     struct tc_audit_report report_local;
     if (report == NULL) report = &report_local;
+    memset(report, 0, sizeof(*report));
+    report->reason = TC_AUDIT_IO; // until the verification below says otherwise
     struct tc_audit_writer *writer = calloc(1, sizeof(*writer));
     if (writer == NULL) return TC_ENOMEM;
     writer->log_fd = -1;
@@ -118,7 +120,9 @@ int tc_audit_writer_open(struct tc_audit_writer **writer_out, const char *log_pa
     tc_audit_key_public(controller, &writer->controller);
     tc_assert(tc_audit_key_valid(&writer->controller));
     int rc = open_append(log_path, &writer->log_fd);
-    if (rc == 0 && checkpoint_path != NULL) rc = open_append(checkpoint_path, &writer->checkpoint_fd);
+    if (rc == 0 && checkpoint_path != NULL) {
+        rc = open_append(checkpoint_path, &writer->checkpoint_fd);
+    }
     if (rc == 0 && (flags & TC_AUDIT_OPEN_REPAIR_TORN_TAIL) != 0) {
         rc = repair_torn_tail(writer->log_fd, writer->scratch);
         if (rc == 0 && writer->checkpoint_fd >= 0) {

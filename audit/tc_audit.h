@@ -159,7 +159,8 @@ int tc_audit_entry_init(struct tc_audit_entry *entry, const struct tc_audit_requ
                         const struct tc_hash256 *prev, const char **detail);
 
 // Sets entry->controller to the key's public half and signs the entry with it.
-void tc_audit_entry_sign(struct tc_audit_entry *entry, const struct tc_audit_secret_key *controller);
+void tc_audit_entry_sign(struct tc_audit_entry *entry,
+                         const struct tc_audit_secret_key *controller);
 
 // Encodes the entry's canonical line (no newline, NUL-terminated) into line; *size excludes the
 // NUL. TC_ETOOBIG if it does not fit capacity or exceeds TC_AUDIT_LINE_SIZE_MAX.

@@ -569,8 +569,8 @@ static void test_inserted_line(void **state) {
     struct fx *fx = *state;
     static struct tc_audit_request request;
     static struct tc_audit_entry entry;
-    request_make(&request, &fx->alice, "node.decommission", "{\"node\":\"n1\"}", entry_time(3) + 500,
-                 400);
+    request_make(&request, &fx->alice, "node.decommission", "{\"node\":\"n1\"}",
+                 entry_time(3) + 500, 400);
     struct tc_hash256 prev;
     hash_text(fx->lines[2], &prev);
     assert_int_equal(tc_audit_entry_init(&entry, &request, "\"ok\"", 4, entry_time(3) + 500, &prev,

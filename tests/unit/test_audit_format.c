@@ -81,7 +81,8 @@ static void expect_canonical(const char *text, const char *expected) {
 
 static void test_canonical_json_examples(void **state) {
     (void)state;
-    expect_canonical("{ \"b\" : 1, \"a\" : [true, null, false] }", "{\"a\":[true,null,false],\"b\":1}");
+    expect_canonical("{ \"b\" : 1, \"a\" : [true, null, false] }",
+                     "{\"a\":[true,null,false],\"b\":1}");
     expect_canonical("{\"z\":{\"y\":2,\"x\":{}},\"a\":[]}", "{\"a\":[],\"z\":{\"x\":{},\"y\":2}}");
     // Numbers: integers only, shortest form; -0 is 0; 1e3 is 1000.
     expect_canonical("{\"n\":-0,\"m\":1e3,\"k\":-9007199254740991}",
