@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "room.h"
-#include "room_internal.h" // white-box: op_last, ring heads and counts for coverage checks
+#include "room_internal.h" // white-box: op_last, ring heads, counts and fields for coverage
 #include "tc_arena.h"
 #include "tc_assert.h"
 #include "tc_err.h"
@@ -97,6 +97,7 @@ struct workload {
     uint64_t users_span;
     uint64_t keys_span; // small span: repeated idempotency keys (duplicates)
     uint32_t body_large_ppm;
+    uint32_t retention_percent; // of the ops
     uint64_t seq_hint; // the highest seq seen in a reply: thread parents near it
     uint8_t batch_buffer[TC_ROOM_BATCH_SIZE_MAX];
     struct tc_room_batch batch;
@@ -109,6 +110,7 @@ static void workload_init(struct workload *w, uint64_t seed, const struct tc_roo
     w->users_span = 6;
     w->keys_span = config->idempotency_keys_max + 8u;
     w->body_large_ppm = 80000;
+    w->retention_percent = 4;
 }
 
 static uint64_t pick(struct workload *w, uint64_t span) {
@@ -148,6 +150,10 @@ static void workload_add_op(struct workload *w) {
         rc = tc_room_batch_add_join(&w->batch, room, user);
     } else if (roll < 40) {
         rc = tc_room_batch_add_leave(&w->batch, room, user);
+    } else if (roll < 40 + w->retention_percent) {
+        uint8_t mode = (uint8_t)tc_prng_below(&w->prng, 3);
+        uint64_t value = mode == 0 ? 0 : tc_prng_range(&w->prng, 1, 400);
+        rc = tc_room_batch_add_set_retention(&w->batch, room, user, mode, value);
     } else {
         workload_add_send(w, room, user);
     }
@@ -192,36 +198,22 @@ static void apply_batches(struct workload *w, struct box *box, uint32_t batches)
 }
 
 // ------------------------------------------------------------------------------------------------
-// Equality of two machines: digest, encoding, and every room's chain head and history.
+// Equality of two machines: digest, encoding, the store budget used and every room's info.
 
-static void assert_history_equal(const struct box *a, const struct box *b, uint64_t room) {
-    static struct tc_room_message history_a[64];
-    static struct tc_room_message history_b[64];
-    uint32_t count_a = 0, count_b = 0;
-    uint64_t retained_a = 0, retained_b = 0;
-    int rc_a = tc_room_history(a->machine, room, 0, 64, history_a, &count_a, &retained_a);
-    int rc_b = tc_room_history(b->machine, room, 0, 64, history_b, &count_b, &retained_b);
-    assert_int_equal(rc_a, rc_b);
-    if (rc_a == TC_ERANGE) {
-        rc_a = tc_room_history(a->machine, room, retained_a, 64, history_a, &count_a, &retained_a);
-        rc_b = tc_room_history(b->machine, room, retained_b, 64, history_b, &count_b, &retained_b);
-        assert_int_equal(rc_a, rc_b);
-    }
-    assert_int_equal(retained_a, retained_b);
-    assert_int_equal(count_a, count_b);
-    for (uint32_t i = 0; i < count_a; i++) {
-        const struct tc_room_message *x = &history_a[i];
-        const struct tc_room_message *y = &history_b[i];
-        assert_int_equal(x->seq, y->seq);
-        assert_int_equal(x->thread_parent_seq, y->thread_parent_seq);
-        assert_int_equal(x->thread_seq, y->thread_seq);
-        assert_int_equal(x->sender, y->sender);
-        assert_int_equal(x->timestamp_ns, y->timestamp_ns);
-        assert_true(tc_hash256_equal(&x->hash, &y->hash));
-        assert_true(tc_hash256_equal(&x->prev_hash, &y->prev_hash));
-        assert_int_equal(x->body_size, y->body_size);
-        assert_memory_equal(x->body, y->body, x->body_size);
-    }
+static void assert_info_equal(const struct box *a, const struct box *b, uint32_t index) {
+    struct tc_room_info x;
+    struct tc_room_info y;
+    tc_room_info_at(a->machine, index, &x);
+    tc_room_info_at(b->machine, index, &y);
+    assert_int_equal(x.room, y.room);
+    assert_int_equal(x.index, index);
+    assert_int_equal(y.index, index);
+    assert_int_equal(x.kind, y.kind);
+    assert_int_equal(x.seq_last, y.seq_last);
+    assert_true(tc_hash256_equal(&x.hash_last, &y.hash_last));
+    assert_int_equal(x.retention.mode, y.retention.mode);
+    assert_int_equal(x.retention.value, y.retention.value);
+    assert_int_equal(x.member_count, y.member_count);
 }
 
 static void assert_boxes_equal(const struct box *a, const struct box *b) {
@@ -240,16 +232,8 @@ static void assert_boxes_equal(const struct box *a, const struct box *b) {
     image_free(&image_a);
     image_free(&image_b);
     assert_int_equal(tc_room_count(a->machine), tc_room_count(b->machine));
-    for (uint32_t i = 0; i < a->machine->rooms_count; i++) {
-        uint64_t room = a->machine->rooms[i].id;
-        uint64_t seq_a = 0, seq_b = 0;
-        struct tc_hash256 hash_a, hash_b;
-        assert_int_equal(tc_room_chain_head(a->machine, room, &seq_a, &hash_a), TC_OK);
-        assert_int_equal(tc_room_chain_head(b->machine, room, &seq_b, &hash_b), TC_OK);
-        assert_int_equal(seq_a, seq_b);
-        assert_true(tc_hash256_equal(&hash_a, &hash_b));
-        assert_history_equal(a, b, room);
-    }
+    assert_int_equal(tc_room_store_bytes_used(a->machine), tc_room_store_bytes_used(b->machine));
+    for (uint32_t i = 0; i < a->machine->rooms_count; i++) assert_info_equal(a, b, i);
 }
 
 // Encodes `from` and decodes it into `into`; both must then be equal.
@@ -278,7 +262,7 @@ static struct tc_room_config config_tight(void) {
                                     .members_max = 5,
                                     .idempotency_keys_max = 3,
                                     .messages_max = 7,
-                                    .body_bytes_max = TC_ROOM_BODY_SIZE_MAX};
+                                    .store_bytes_max = 0};
     return config;
 }
 
@@ -287,7 +271,7 @@ static struct tc_room_config config_small(void) {
                                     .members_max = 32,
                                     .idempotency_keys_max = 16,
                                     .messages_max = 16,
-                                    .body_bytes_max = 8192};
+                                    .store_bytes_max = 300u * TC_ROOM_STORE_COST(100)};
     return config;
 }
 
@@ -296,7 +280,7 @@ static struct tc_room_config config_roomy(void) {
                                     .members_max = 200,
                                     .idempotency_keys_max = 64,
                                     .messages_max = 60,
-                                    .body_bytes_max = 3 * TC_ROOM_BODY_SIZE_MAX + 123};
+                                    .store_bytes_max = 0};
     return config;
 }
 
@@ -307,9 +291,10 @@ struct coverage {
     uint32_t members_full;
     uint32_t members_pool_holes; // a freed record is reused before the next unused one
     uint32_t keys_wrapped;
-    uint32_t messages_wrapped;
-    uint32_t bodies_wrapped;
-    uint32_t room_all_evicted; // a room with messages, none retained
+    uint32_t window_wrapped;
+    uint32_t store_full; // the next smallest message would not fit the budget
+    uint32_t retention_set; // a room with a policy other than keep_all
+    uint32_t room_all_evicted; // a room with messages, none in the window
 };
 
 static void coverage_note(struct coverage *coverage, const struct tc_room_machine *machine) {
@@ -321,15 +306,20 @@ static void coverage_note(struct coverage *coverage, const struct tc_room_machin
         coverage->members_pool_holes += 1;
     }
     if (machine->keys_head != 0) coverage->keys_wrapped += 1;
-    if (machine->messages_head != 0) coverage->messages_wrapped += 1;
-    if (machine->body_position_next > config->body_bytes_max) coverage->bodies_wrapped += 1;
+    if (machine->window_head != 0) coverage->window_wrapped += 1;
+    if (config->store_bytes_max != 0 &&
+        config->store_bytes_max - machine->store_bytes_used < TC_ROOM_STORE_COST(1)) {
+        coverage->store_full += 1;
+    }
+    bool all_evicted = false;
+    bool retention_set = false;
     for (uint32_t i = 0; i < machine->rooms_count; i++) {
         const struct room_entry *room = &machine->rooms[i];
-        if (room->seq_last > 0 && room->seq_retained_min > room->seq_last) {
-            coverage->room_all_evicted += 1;
-            break;
-        }
+        if (room->seq_last > 0 && room->seq_window_min > room->seq_last) all_evicted = true;
+        if (room->retention.mode != TC_ROOM_RETENTION_KEEP_ALL) retention_set = true;
     }
+    if (all_evicted) coverage->room_all_evicted += 1;
+    if (retention_set) coverage->retention_set += 1;
 }
 
 // Machine `a` runs the workload. Every `every` batches (and before the first) its checkpoint is
@@ -378,11 +368,13 @@ static void test_round_trip_random(void **state) {
     assert_true(tight.members_full > 0);
     assert_true(tight.members_pool_holes > 0);
     assert_true(tight.keys_wrapped > 0);
-    assert_true(tight.messages_wrapped > 0);
-    assert_true(tight.bodies_wrapped > 0);
+    assert_true(tight.window_wrapped > 0);
     assert_true(tight.room_all_evicted > 0);
-    assert_true(other.messages_wrapped > 0);
+    assert_true(tight.retention_set > 0);
+    assert_true(other.window_wrapped > 0);
     assert_true(other.keys_wrapped > 0);
+    assert_true(other.store_full > 0); // the small config's budget fills up
+    assert_true(other.retention_set > 0);
 }
 
 // A chain of checkpoints: each machine is decoded from the previous one's checkpoint and runs on;
@@ -435,8 +427,9 @@ static void test_encoding_deterministic(void **state) {
     assert_int_equal(tc_room_checkpoint_size_max(&config),
                      TC_ROOM_CHECKPOINT_HEADER_SIZE + 32u * TC_ROOM_CHECKPOINT_ROOM_SIZE +
                          200u * TC_ROOM_CHECKPOINT_MEMBER_SIZE +
-                         60u * TC_ROOM_CHECKPOINT_MESSAGE_SIZE + config.body_bytes_max +
-                         64u * TC_ROOM_CHECKPOINT_KEY_SIZE);
+                         60u * TC_ROOM_CHECKPOINT_WINDOW_SIZE + 64u * TC_ROOM_CHECKPOINT_KEY_SIZE);
+    assert_int_equal(tc_room_checkpoint_size_max(&config), 72u + 32u * 80u + 200u * 16u +
+                                                               60u * 40u + 64u * 72u);
     image_free(&first);
     image_free(&second);
     box_destroy(a);
@@ -444,14 +437,15 @@ static void test_encoding_deterministic(void **state) {
     free(w);
 }
 
-// Every table at capacity, every body at its maximum size: the encoding stays within size_max.
+// Every table at capacity: the encoding reaches size_max exactly (bodies are not in it: their size
+// does not matter).
 static void test_size_max_reached(void **state) {
     (void)state;
     struct tc_room_config config = {.rooms_max = 2,
                                     .members_max = 4,
                                     .idempotency_keys_max = 4,
                                     .messages_max = 4,
-                                    .body_bytes_max = 4 * TC_ROOM_BODY_SIZE_MAX};
+                                    .store_bytes_max = 0};
     struct box *a = box_create(&config);
     static uint8_t batch_buffer[TC_ROOM_BATCH_SIZE_MAX];
     static uint8_t reply[TC_ROOM_REPLY_SIZE_MAX];
@@ -469,7 +463,8 @@ static void test_size_max_reached(void **state) {
     box_apply(a, batch.buffer, batch.size, reply);
     assert_int_equal(a->machine->members_count, 4);
     assert_int_equal(a->machine->keys_count, 4);
-    assert_int_equal(a->machine->messages_count, 4);
+    assert_int_equal(a->machine->window_count, 4);
+    assert_int_equal(a->machine->rooms_count, 2);
     struct image image;
     image_init(&image, &config);
     image_encode(&image, a);
@@ -489,16 +484,15 @@ static struct tc_room_config config_known(void) {
                                     .members_max = 8,
                                     .idempotency_keys_max = 4,
                                     .messages_max = 4,
-                                    .body_bytes_max = TC_ROOM_BODY_SIZE_MAX};
+                                    .store_bytes_max = (1ull << 32) + 8u}; // uses all 8 bytes
     return config;
 }
 
-// Room 1 (group: users 1, 2) with "hello" (seq 1, a thread root) and "reply" (seq 2, in its
-// thread); DM 2 (users 3, 4) with no message; room 3 (group) whose only member left. Keys 1 and 2
-// name the two messages.
-static struct box *known_create(void) {
-    struct tc_room_config config = config_known();
-    struct box *box = box_create(&config);
+// Room 1 (group: users 1, 2; keep_days 30) with "hello" (seq 1, a thread root) and "reply" (seq 2,
+// in its thread); DM 2 (users 3, 4) with no message; room 3 (group) whose only member left. Keys 1
+// and 2 name the two messages.
+static struct box *known_create_with(const struct tc_room_config *config) {
+    struct box *box = box_create(config);
     static uint8_t batch_buffer[1024];
     static uint8_t reply[TC_ROOM_REPLY_SIZE_MAX];
     struct tc_room_batch batch;
@@ -512,13 +506,23 @@ static struct box *known_create(void) {
     assert_int_equal(tc_room_batch_add_leave(&batch, 3, 5), TC_OK);
     assert_int_equal(tc_room_batch_add_send(&batch, 1, 1, key_1, 0, (const uint8_t *)"hello", 5),
                      TC_OK);
+    assert_int_equal(tc_room_batch_add_set_retention(&batch, 1, 2, TC_ROOM_RETENTION_KEEP_DAYS, 30),
+                     TC_OK);
     box_apply(box, batch.buffer, batch.size, reply);
     tc_room_batch_init(&batch, batch_buffer, sizeof(batch_buffer));
     assert_int_equal(tc_room_batch_add_send(&batch, 1, 2, key_2, 1, (const uint8_t *)"reply", 5),
                      TC_OK);
     box_apply(box, batch.buffer, batch.size, reply);
-    assert_int_equal(box->machine->messages_count, 2);
-    assert_int_equal(box->machine->messages[1].thread_seq, 1);
+    assert_int_equal(box->machine->keys_count, 2);
+    assert_int_equal(tc_room_store_bytes_used(box->machine), 2u * TC_ROOM_STORE_COST(5));
+    return box;
+}
+
+static struct box *known_create(void) {
+    struct tc_room_config config = config_known();
+    struct box *box = known_create_with(&config);
+    assert_int_equal(box->machine->window_count, 2);
+    assert_int_equal(box->machine->window[1].thread_seq, 1);
     return box;
 }
 
@@ -528,11 +532,12 @@ static struct box *known_create(void) {
 #define KNOWN_MEMBER_0 (KNOWN_ROOM_2 + TC_ROOM_CHECKPOINT_ROOM_SIZE)
 #define KNOWN_MEMBER_1 (KNOWN_MEMBER_0 + TC_ROOM_CHECKPOINT_MEMBER_SIZE)
 #define KNOWN_MEMBER_3 (KNOWN_MEMBER_0 + 3u * TC_ROOM_CHECKPOINT_MEMBER_SIZE)
-#define KNOWN_MESSAGE_0 (KNOWN_MEMBER_0 + 4u * TC_ROOM_CHECKPOINT_MEMBER_SIZE)
-#define KNOWN_MESSAGE_1 (KNOWN_MESSAGE_0 + TC_ROOM_CHECKPOINT_MESSAGE_SIZE + 5u)
-#define KNOWN_KEY_0 (KNOWN_MESSAGE_1 + TC_ROOM_CHECKPOINT_MESSAGE_SIZE + 5u)
+#define KNOWN_WINDOW_0 (KNOWN_MEMBER_0 + 4u * TC_ROOM_CHECKPOINT_MEMBER_SIZE)
+#define KNOWN_WINDOW_1 (KNOWN_WINDOW_0 + TC_ROOM_CHECKPOINT_WINDOW_SIZE)
+#define KNOWN_KEY_0 (KNOWN_WINDOW_1 + TC_ROOM_CHECKPOINT_WINDOW_SIZE)
 #define KNOWN_KEY_1 (KNOWN_KEY_0 + TC_ROOM_CHECKPOINT_KEY_SIZE)
 #define KNOWN_SIZE (KNOWN_KEY_1 + TC_ROOM_CHECKPOINT_KEY_SIZE)
+#define KNOWN_USED (2u * TC_ROOM_STORE_COST(5)) // 960
 
 static void put_u64(uint8_t *p, uint64_t v) {
     for (uint32_t i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8u * i));
@@ -544,6 +549,8 @@ static uint64_t get_u64(const uint8_t *p) {
     return v;
 }
 
+static uint32_t get_u32(const uint8_t *p) { return (uint32_t)(get_u64(p) & 0xffffffffu); }
+
 static void put_u32(uint8_t *p, uint32_t v) {
     for (uint32_t i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8u * i));
 }
@@ -554,6 +561,15 @@ static void expect_corrupt(struct box *box, const uint8_t *bytes, uint64_t size)
     assert_box_empty(box);
 }
 
+static void assert_window_record(const uint8_t *p, uint64_t room, uint64_t seq, uint64_t parent,
+                                 uint64_t thread_seq, uint64_t thread_seq_last) {
+    assert_int_equal(get_u64(p + 0), room);
+    assert_int_equal(get_u64(p + 8), seq);
+    assert_int_equal(get_u64(p + 16), parent);
+    assert_int_equal(get_u64(p + 24), thread_seq);
+    assert_int_equal(get_u64(p + 32), thread_seq_last);
+}
+
 static void test_known_layout(void **state) {
     (void)state;
     struct box *a = known_create();
@@ -562,14 +578,39 @@ static void test_known_layout(void **state) {
     image_encode(&image, a);
     assert_int_equal(image.size, KNOWN_SIZE);
     const uint8_t *p = image.bytes;
-    assert_int_equal(get_u64(p + 0) & 0xffffffffu, TC_ROOM_CHECKPOINT_MAGIC);
+    assert_int_equal(get_u32(p + 0), TC_ROOM_CHECKPOINT_MAGIC);
+    assert_int_equal(get_u32(p + 4), 2); // version
     assert_int_equal(get_u64(p + 8), KNOWN_SIZE);
-    assert_int_equal(get_u64(p + 56) & 0xffffffffu, 3); // rooms
-    assert_int_equal(get_u64(p + 40), 2); // op_last
-    assert_int_equal(get_u64(p + 48), 10); // body_position_next: two 5-byte bodies
-    assert_int_equal(get_u64(p + KNOWN_ROOM_0), 1);
-    assert_int_equal(get_u64(p + KNOWN_ROOM_1), 2);
+    assert_int_equal(get_u32(p + 16), 4);
+    assert_int_equal(get_u32(p + 20), 8);
+    assert_int_equal(get_u32(p + 24), 4);
+    assert_int_equal(get_u32(p + 28), 4);
+    assert_int_equal(get_u64(p + 32), (1ull << 32) + 8u); // store_bytes_max
+    assert_int_equal(get_u64(p + 40), 2);                 // op_last
+    assert_int_equal(get_u64(p + 48), KNOWN_USED);        // store_bytes_used
+    assert_int_equal(get_u32(p + 56), 3);                 // rooms
+    assert_int_equal(get_u32(p + 60), 4);                 // members
+    assert_int_equal(get_u32(p + 64), 2);                 // window
+    assert_int_equal(get_u32(p + 68), 2);                 // keys
+    const uint8_t *room = p + KNOWN_ROOM_0;
+    assert_int_equal(get_u64(room + 0), 1);
+    assert_int_equal(get_u64(room + 8), 2);  // seq_last
+    assert_int_equal(get_u64(room + 16), 1); // seq_window_min
+    assert_memory_equal(room + 24, a->machine->rooms[0].hash_last.bytes, 32);
+    assert_int_equal(get_u32(room + 56), 2);  // member_count
+    assert_int_equal(get_u32(room + 60), 1);  // kind: group
+    assert_int_equal(get_u32(room + 64), 1);  // keep_days
+    assert_int_equal(get_u32(room + 68), 0);  // reserved
+    assert_int_equal(get_u64(room + 72), 30); // days
+    room = p + KNOWN_ROOM_1;
+    assert_int_equal(get_u64(room + 0), 2);
+    assert_int_equal(get_u64(room + 8), 0);
+    assert_int_equal(get_u64(room + 16), 1);
+    assert_int_equal(get_u32(room + 60), 2); // kind: DM
+    assert_int_equal(get_u32(room + 64), 0); // keep_all
+    assert_int_equal(get_u64(room + 72), 0);
     assert_int_equal(get_u64(p + KNOWN_ROOM_2), 3);
+    assert_int_equal(get_u32(p + KNOWN_ROOM_2 + 56), 0);
     // Members sorted by (room, user).
     uint64_t expected[4][2] = {{1, 1}, {1, 2}, {2, 3}, {2, 4}};
     for (uint32_t i = 0; i < 4; i++) {
@@ -577,12 +618,31 @@ static void test_known_layout(void **state) {
         assert_int_equal(get_u64(member), expected[i][0]);
         assert_int_equal(get_u64(member + 8), expected[i][1]);
     }
-    assert_memory_equal(p + KNOWN_MESSAGE_0 + TC_ROOM_CHECKPOINT_MESSAGE_SIZE, "hello", 5);
-    assert_memory_equal(p + KNOWN_MESSAGE_1 + TC_ROOM_CHECKPOINT_MESSAGE_SIZE, "reply", 5);
+    assert_window_record(p + KNOWN_WINDOW_0, 1, 1, 0, 0, 1);
+    assert_window_record(p + KNOWN_WINDOW_1, 1, 2, 1, 1, 0);
+    assert_int_equal(get_u64(p + KNOWN_KEY_0), 1);
     assert_int_equal(p[KNOWN_KEY_0 + 8], 1);
+    assert_int_equal(get_u64(p + KNOWN_KEY_0 + 24), 1); // seq
+    assert_int_equal(get_u64(p + KNOWN_KEY_0 + 32), 0); // thread_seq
     assert_int_equal(p[KNOWN_KEY_1 + 8], 2);
+    assert_int_equal(get_u64(p + KNOWN_KEY_1 + 24), 2);
+    assert_int_equal(get_u64(p + KNOWN_KEY_1 + 32), 1);
+    assert_memory_equal(p + KNOWN_KEY_1 + 40, a->machine->rooms[0].hash_last.bytes, 32);
     image_free(&image);
     box_destroy(a);
+}
+
+// The decoded machine is consistent: its checkpoint decodes into an equal machine, and both apply
+// further ops alike (defined with the random flips below).
+struct workload;
+static void assert_usable(struct box *box, struct workload *w);
+
+static void assert_usable_simple(struct box *box) {
+    struct workload *w = malloc(sizeof(*w));
+    assert_non_null(w);
+    workload_init(w, 77, &box->config);
+    assert_usable(box, w);
+    free(w);
 }
 
 // Up to two field changes; width 1: XOR the byte with value; 4 or 8: store value (little-endian);
@@ -601,77 +661,99 @@ struct edit {
 #define EDIT_2(name, offset, width, value, offset_2, width_2, value_2)                             \
     {name, offset, width, value, offset_2, width_2, value_2}
 
+#define MESSAGES_MAX_PLUS_1 ((1ull << 62) / TC_ROOM_STORE_COST(1) + 1u)
+
 static const struct edit known_edits[] = {
+    // Header.
     EDIT("magic", 0, 1, 0x01),
-    EDIT("version", 4, 4, 2),
+    EDIT("version 1", 4, 4, 1),
+    EDIT("version 3", 4, 4, 3),
     EDIT("size field", 8, 8, KNOWN_SIZE + 1u),
     EDIT("rooms_max", 16, 4, 5),
     EDIT("members_max", 20, 4, 9),
     EDIT("idempotency_keys_max", 24, 4, 5),
     EDIT("messages_max", 28, 4, 5),
-    EDIT("body_bytes_max", 32, 4, TC_ROOM_BODY_SIZE_MAX + 1u),
-    EDIT("header reserved", 36, 4, 1),
+    EDIT("store_bytes_max", 32, 8, (1ull << 32) + 16u),
+    EDIT("store_bytes_max high bytes", 39, 1, 0x01),
     EDIT("op_last max", 40, 8, UINT64_MAX),
-    EDIT("body_position_next", 48, 8, 11),
-    EDIT("body_position_next huge", 48, 8, UINT64_MAX - 3u),
+    EDIT("store_bytes_used over the budget", 48, 8, (1ull << 32) + 16u),
+    EDIT("store_bytes_used not a sum of costs (of 8)", 48, 8, KNOWN_USED + 4u),
+    EDIT("store_bytes_used below 2 x the smallest cost", 48, 8, KNOWN_USED - 8u),
+    EDIT("store_bytes_used above 2 x the largest cost", 48, 8,
+         2u * TC_ROOM_STORE_COST(TC_ROOM_BODY_SIZE_MAX) + 8u),
+    EDIT("store_bytes_used huge", 48, 8, UINT64_MAX - 7u),
     EDIT("rooms count + 1", 56, 4, 4),
     EDIT("rooms count - 1", 56, 4, 2),
     EDIT("members count + 1", 60, 4, 5),
     EDIT("members count over max", 60, 4, 9),
-    EDIT("messages count - 1", 64, 4, 1),
-    EDIT("messages count over max", 64, 4, 5),
+    EDIT("window count - 1", 64, 4, 1),
+    EDIT("window count + 1", 64, 4, 3),
+    EDIT("window count over max", 64, 4, 5),
     EDIT("keys count - 1", 68, 4, 1),
     EDIT("keys count over max", 68, 4, 5),
+    // Rooms.
     EDIT("room id 0", KNOWN_ROOM_0, 8, 0),
     EDIT("room id duplicate", KNOWN_ROOM_1, 8, 1),
-    EDIT("room seq_last beyond messages", KNOWN_ROOM_0 + 8, 8, 3),
+    EDIT("room seq_last beyond the budget", KNOWN_ROOM_0 + 8, 8, 3),
+    EDIT_2("room seq_last beyond the window, budget kept", KNOWN_ROOM_0 + 8, 8, 3, 48, 8,
+           3u * TC_ROOM_STORE_COST(5)),
+    EDIT("room seq_last below the window", KNOWN_ROOM_0 + 8, 8, 1),
+    EDIT("room seq_last over the message bound", KNOWN_ROOM_0 + 8, 8, MESSAGES_MAX_PLUS_1),
     EDIT("room seq_last max", KNOWN_ROOM_0 + 8, 8, UINT64_MAX),
-    EDIT("room seq_retained_min 0", KNOWN_ROOM_0 + 16, 8, 0),
-    EDIT("room seq_retained_min above seq_last + 1", KNOWN_ROOM_0 + 16, 8, 4),
-    EDIT("room seq_retained_min above a retained message", KNOWN_ROOM_0 + 16, 8, 2),
-    EDIT("room seq_retained_min: nothing retained", KNOWN_ROOM_0 + 16, 8, 3),
-    EDIT("room hash_last is not the head", KNOWN_ROOM_0 + 24, 1, 0x80),
+    EDIT("room seq_window_min 0", KNOWN_ROOM_0 + 16, 8, 0),
+    EDIT("room seq_window_min above seq_last + 1", KNOWN_ROOM_0 + 16, 8, 4),
+    EDIT("room seq_window_min above a window entry", KNOWN_ROOM_0 + 16, 8, 2),
+    EDIT("room seq_window_min: nothing in the window", KNOWN_ROOM_0 + 16, 8, 3),
+    EDIT("empty room seq_window_min 2", KNOWN_ROOM_1 + 16, 8, 2),
+    EDIT("room hash_last is not the head key's hash", KNOWN_ROOM_0 + 24, 1, 0x80),
     EDIT("empty room hash_last not zero", KNOWN_ROOM_1 + 24, 1, 0x01),
     EDIT("room member_count", KNOWN_ROOM_0 + 56, 4, 3),
     EDIT("dm member_count", KNOWN_ROOM_1 + 56, 4, 3),
     EDIT("room kind", KNOWN_ROOM_0 + 60, 4, 3),
+    EDIT("room kind 0", KNOWN_ROOM_0 + 60, 4, 0),
     EDIT("empty room kind dm", KNOWN_ROOM_2 + 60, 4, ROOM_KIND_DM),
     EDIT("empty room member_count (sum)", KNOWN_ROOM_2 + 56, 4, 1),
     EDIT_2("member counts moved between rooms, sum kept", KNOWN_ROOM_0 + 56, 4, 1,
            KNOWN_ROOM_2 + 56, 4, 1),
+    EDIT("retention mode unknown", KNOWN_ROOM_0 + 64, 4, 3),
+    EDIT("retention mode above u8 (0x101: keep_days if truncated)", KNOWN_ROOM_0 + 64, 4, 0x101),
+    EDIT("retention keep_all with a value", KNOWN_ROOM_0 + 64, 4, TC_ROOM_RETENTION_KEEP_ALL),
+    EDIT("retention keep_days 0", KNOWN_ROOM_0 + 72, 8, 0),
+    EDIT("retention keep_days over max", KNOWN_ROOM_0 + 72, 8, TC_ROOM_RETENTION_DAYS_MAX + 1u),
+    EDIT_2("retention keep_messages 0", KNOWN_ROOM_0 + 64, 4, TC_ROOM_RETENTION_KEEP_MESSAGES,
+           KNOWN_ROOM_0 + 72, 8, 0),
+    EDIT_2("retention keep_messages over max", KNOWN_ROOM_0 + 64, 4,
+           TC_ROOM_RETENTION_KEEP_MESSAGES, KNOWN_ROOM_0 + 72, 8,
+           TC_ROOM_RETENTION_MESSAGES_MAX + 1u),
+    EDIT("room reserved", KNOWN_ROOM_0 + 68, 4, 1),
+    EDIT("dm retention keep_all value 1", KNOWN_ROOM_1 + 72, 8, 1),
+    // Members.
     EDIT("member user 0", KNOWN_MEMBER_0 + 8, 8, 0),
     EDIT("member duplicate", KNOWN_MEMBER_1 + 8, 8, 1),
     EDIT("member order", KNOWN_MEMBER_0 + 8, 8, 5),
     EDIT("member of a missing room", KNOWN_MEMBER_3, 8, 9),
     EDIT("member moved to another room", KNOWN_MEMBER_1, 8, 2),
-    EDIT("message room missing", KNOWN_MESSAGE_0, 8, 9),
-    EDIT("message room other", KNOWN_MESSAGE_0, 8, 2),
-    EDIT("message seq", KNOWN_MESSAGE_0 + 8, 8, 3),
-    EDIT("message seq duplicate", KNOWN_MESSAGE_1 + 8, 8, 1),
-    EDIT("message seq order", KNOWN_MESSAGE_0 + 8, 8, 2),
-    EDIT("reply parent is itself", KNOWN_MESSAGE_1 + 16, 8, 2),
-    EDIT("root with a parent", KNOWN_MESSAGE_0 + 16, 8, 1),
-    EDIT("reply thread_seq 0", KNOWN_MESSAGE_1 + 24, 8, 0),
-    EDIT("reply thread_seq beyond root counter", KNOWN_MESSAGE_1 + 24, 8, 2),
-    EDIT("root thread_seq", KNOWN_MESSAGE_0 + 24, 8, 1),
-    EDIT("root counter below reply", KNOWN_MESSAGE_0 + 32, 8, 0),
-    EDIT("root counter max", KNOWN_MESSAGE_0 + 32, 8, UINT64_MAX),
-    EDIT("reply with replies", KNOWN_MESSAGE_1 + 32, 8, 1),
-    EDIT("sender 0", KNOWN_MESSAGE_0 + 40, 8, 0),
-    EDIT("sender changed (hash)", KNOWN_MESSAGE_0 + 40, 8, 2),
-    EDIT("timestamp (hash)", KNOWN_MESSAGE_1 + 48, 1, 0x01),
-    EDIT("body position first", KNOWN_MESSAGE_0 + 56, 8, 1),
-    EDIT("body position gap", KNOWN_MESSAGE_1 + 56, 8, 6),
-    EDIT("body position overlap", KNOWN_MESSAGE_1 + 56, 8, 4),
-    EDIT("body straddles the ring end", KNOWN_MESSAGE_0 + 56, 8, TC_ROOM_BODY_SIZE_MAX - 2u),
-    EDIT("body size 0", KNOWN_MESSAGE_0 + 64, 4, 0),
-    EDIT("body size too large", KNOWN_MESSAGE_0 + 64, 4, TC_ROOM_BODY_SIZE_MAX + 1u),
-    EDIT("body size shorter", KNOWN_MESSAGE_1 + 64, 4, 4),
-    EDIT("message reserved", KNOWN_MESSAGE_0 + 68, 4, 1),
-    EDIT("message hash", KNOWN_MESSAGE_1 + 72, 1, 0x01),
-    EDIT("first prev_hash not zero", KNOWN_MESSAGE_0 + 104, 1, 0x01),
-    EDIT("prev_hash not the previous hash", KNOWN_MESSAGE_1 + 104, 1, 0x01),
-    EDIT("body byte (hash)", KNOWN_MESSAGE_1 + TC_ROOM_CHECKPOINT_MESSAGE_SIZE, 1, 0x01),
+    // Thread window.
+    EDIT("window room missing", KNOWN_WINDOW_0, 8, 9),
+    EDIT("window room other", KNOWN_WINDOW_0, 8, 2),
+    EDIT("window seq beyond seq_last", KNOWN_WINDOW_0 + 8, 8, 3),
+    EDIT("window seq 0", KNOWN_WINDOW_0 + 8, 8, 0),
+    EDIT("window seq duplicate", KNOWN_WINDOW_1 + 8, 8, 1),
+    EDIT("window seq order (gap)", KNOWN_WINDOW_0 + 8, 8, 2),
+    EDIT("reply parent is itself", KNOWN_WINDOW_1 + 16, 8, 2),
+    EDIT("reply parent is later", KNOWN_WINDOW_1 + 16, 8, 3),
+    EDIT("root with a parent", KNOWN_WINDOW_0 + 16, 8, 1),
+    EDIT("reply without a parent (a root with a thread_seq)", KNOWN_WINDOW_1 + 16, 8, 0),
+    EDIT("reply thread_seq 0", KNOWN_WINDOW_1 + 24, 8, 0),
+    EDIT("reply thread_seq not the root's next", KNOWN_WINDOW_1 + 24, 8, 2),
+    EDIT_2("reply thread_seq 2, root counter 2", KNOWN_WINDOW_1 + 24, 8, 2, KNOWN_WINDOW_0 + 32, 8,
+           2),
+    EDIT("root thread_seq", KNOWN_WINDOW_0 + 24, 8, 1),
+    EDIT("root counter below its reply", KNOWN_WINDOW_0 + 32, 8, 0),
+    EDIT("root counter above its replies", KNOWN_WINDOW_0 + 32, 8, 2),
+    EDIT("root counter max", KNOWN_WINDOW_0 + 32, 8, UINT64_MAX),
+    EDIT("reply with replies", KNOWN_WINDOW_1 + 32, 8, 1),
+    // Idempotency entries.
     EDIT("key room missing", KNOWN_KEY_0, 8, 9),
     EDIT("key room other", KNOWN_KEY_0, 8, 2),
     EDIT("key all zero", KNOWN_KEY_0 + 8, 1, 0x01),
@@ -679,8 +761,9 @@ static const struct edit known_edits[] = {
     EDIT("key seq 0", KNOWN_KEY_0 + 24, 8, 0),
     EDIT("key seq beyond seq_last", KNOWN_KEY_0 + 24, 8, 3),
     EDIT("key seq other message", KNOWN_KEY_0 + 24, 8, 2),
-    EDIT("key thread_seq", KNOWN_KEY_1 + 32, 8, 2),
-    EDIT("key hash", KNOWN_KEY_1 + 40, 1, 0x01),
+    EDIT("key thread_seq (message in the window)", KNOWN_KEY_1 + 32, 8, 2),
+    EDIT("key thread_seq of a root", KNOWN_KEY_0 + 32, 8, 1),
+    EDIT("key hash of the room's head", KNOWN_KEY_1 + 40, 1, 0x01),
 };
 
 static void edit_field(uint8_t *bytes, uint64_t offset, uint32_t width, uint64_t value) {
@@ -698,6 +781,31 @@ static void edit_apply(uint8_t *bytes, const struct edit *edit) {
     assert_true(edit->width != 0);
     edit_field(bytes, edit->offset, edit->width, edit->value);
     edit_field(bytes, edit->offset_2, edit->width_2, edit->value_2);
+}
+
+// Decodes `good` with one field changed: the decode must succeed (the field is free: nothing is
+// left to check it against), and the machine must then differ from `a` exactly as the digest says.
+static void expect_harmless(const struct image *good, const struct box *a, struct box *b,
+                            uint64_t offset, uint64_t value, bool digest_changes) {
+    uint8_t *bytes = malloc(good->size);
+    assert_non_null(bytes);
+    memcpy(bytes, good->bytes, good->size);
+    put_u64(bytes + offset, value);
+    assert_int_equal(tc_room_checkpoint_decode(b->machine, bytes, good->size), TC_OK);
+    struct image again;
+    image_init(&again, &b->config);
+    image_encode(&again, b); // the edited value was taken as it is
+    assert_int_equal(again.size, good->size);
+    assert_memory_equal(again.bytes, bytes, good->size);
+    image_free(&again);
+    struct tc_checksum digest_a = box_digest(a);
+    struct tc_checksum digest_b = box_digest(b);
+    if (tc_checksum_equal(&digest_a, &digest_b) == digest_changes) {
+        fail_msg("field at offset %llu: digest change %d", (unsigned long long)offset,
+                 digest_changes);
+    }
+    assert_usable_simple(b);
+    free(bytes);
 }
 
 static void test_corrupt_fields(void **state) {
@@ -722,11 +830,14 @@ static void test_corrupt_fields(void **state) {
     bad[good.size] = 0;
     put_u64(bad + 8, good.size + 1u);
     expect_corrupt(b, bad, good.size + 1u);
-    // A harmless edit decodes: op_last is free (apply only needs later ops to be larger).
-    memcpy(bad, good.bytes, good.size);
-    put_u64(bad + 40, 1000);
-    assert_int_equal(tc_room_checkpoint_decode(b->machine, bad, good.size), TC_OK);
-    assert_int_equal(b->machine->op_last, 1000);
+    // Fields that are free: op_last (apply only needs later ops to be larger, and it is not in the
+    // digest); a budget used that is still between the message counts' bounds; the hash of a key
+    // whose message is neither the head nor checkable otherwise. The checkpoint's checksum covers
+    // them; the digest sees the last two.
+    expect_harmless(&good, a, b, 40, 1000, false);
+    expect_harmless(&good, a, b, 48, KNOWN_USED + 8u, true);
+    expect_harmless(&good, a, b, 48, 2u * TC_ROOM_STORE_COST(TC_ROOM_BODY_SIZE_MAX), true);
+    expect_harmless(&good, a, b, KNOWN_KEY_0 + 40, 0x1234, true);
     // And the original still decodes.
     assert_int_equal(tc_room_checkpoint_decode(b->machine, good.bytes, good.size), TC_OK);
     assert_boxes_equal(a, b);
@@ -736,40 +847,50 @@ static void test_corrupt_fields(void **state) {
     box_destroy(b);
 }
 
-// Two max-size bodies laid out consistently for a ring of two bodies, presented as a checkpoint
-// of a ring of one: every position is plausible, but the bodies would overlap.
-static void test_corrupt_body_span(void **state) {
+// The known state with its oldest window entry cut out (and the room's window start moved past
+// it): every record is consistent, but a window of 4 that held 1 of 2 messages lost one. With
+// messages_max 1 the same bytes are exactly the checkpoint of the same ops.
+static void test_corrupt_window_dropped(void **state) {
     (void)state;
-    struct tc_room_config config = config_known();
-    struct tc_room_config wide = config;
-    wide.body_bytes_max = 2u * TC_ROOM_BODY_SIZE_MAX;
-    struct box *a = box_create(&wide);
-    static uint8_t batch_buffer[TC_ROOM_BATCH_SIZE_MAX];
-    static uint8_t reply[TC_ROOM_REPLY_SIZE_MAX];
-    static uint8_t body[TC_ROOM_BODY_SIZE_MAX];
-    memset(body, 0x33, sizeof(body));
-    struct tc_room_batch batch;
-    tc_room_batch_init(&batch, batch_buffer, sizeof(batch_buffer));
-    uint8_t key_1[TC_ROOM_KEY_SIZE] = {1};
-    uint8_t key_2[TC_ROOM_KEY_SIZE] = {2};
-    assert_int_equal(tc_room_batch_add_create_room(&batch, 1, 1), TC_OK);
-    assert_int_equal(tc_room_batch_add_send(&batch, 1, 1, key_1, 0, body, sizeof(body)), TC_OK);
-    assert_int_equal(tc_room_batch_add_send(&batch, 1, 1, key_2, 0, body, sizeof(body)), TC_OK);
-    box_apply(a, batch.buffer, batch.size, reply);
-    assert_int_equal(a->machine->messages_count, 2);
+    struct box *a = known_create();
     struct image image;
-    image_init(&image, &wide);
+    image_init(&image, &a->config);
     image_encode(&image, a);
-    put_u32(image.bytes + 32, config.body_bytes_max);
-    struct box *b = box_create(&config);
-    expect_corrupt(b, image.bytes, image.size);
-    put_u32(image.bytes + 32, wide.body_bytes_max);
-    struct box *c = box_create(&wide);
-    assert_int_equal(tc_room_checkpoint_decode(c->machine, image.bytes, image.size), TC_OK);
+    uint8_t *cut = malloc(image.size);
+    assert_non_null(cut);
+    uint64_t size = image.size - TC_ROOM_CHECKPOINT_WINDOW_SIZE;
+    memcpy(cut, image.bytes, KNOWN_WINDOW_0);
+    memcpy(cut + KNOWN_WINDOW_0, image.bytes + KNOWN_WINDOW_1, image.size - KNOWN_WINDOW_1);
+    put_u64(cut + 8, size);
+    put_u32(cut + 64, 1);                 // window count
+    put_u64(cut + KNOWN_ROOM_0 + 16, 2); // seq_window_min
+    struct box *b = box_create(&a->config);
+    expect_corrupt(b, cut, size);
+
+    struct tc_room_config narrow = config_known();
+    narrow.messages_max = 1;
+    struct box *c = known_create_with(&narrow);
+    struct image expected;
+    image_init(&expected, &narrow);
+    image_encode(&expected, c);
+    put_u32(cut + 28, 1); // messages_max
+    assert_int_equal(expected.size, size);
+    assert_memory_equal(expected.bytes, cut, size);
+    struct box *d = box_create(&narrow);
+    assert_int_equal(tc_room_checkpoint_decode(d->machine, cut, size), TC_OK);
+    assert_boxes_equal(c, d);
+    // In that full window (1 of 2), a room whose head is missing: the count is right (1 of 3),
+    // the budget too, but the room's window range 2..3 lacks seq 3.
+    put_u64(cut + KNOWN_ROOM_0 + 8, 3);
+    put_u64(cut + 48, 3u * TC_ROOM_STORE_COST(5));
+    expect_corrupt(d, cut, size);
+    image_free(&expected);
     image_free(&image);
+    free(cut);
     box_destroy(a);
     box_destroy(b);
     box_destroy(c);
+    box_destroy(d);
 }
 
 static void test_truncations(void **state) {
@@ -804,14 +925,15 @@ static void test_config_mismatch(void **state) {
     struct image good;
     image_init(&good, &a->config);
     image_encode(&good, a);
-    for (uint32_t field = 0; field < 5; field++) {
+    for (uint32_t field = 0; field < 6; field++) {
         struct tc_room_config other = a->config;
         switch (field) {
         case 0: other.rooms_max += 1; break;
         case 1: other.members_max += 1; break;
         case 2: other.idempotency_keys_max += 1; break;
         case 3: other.messages_max += 1; break;
-        default: other.body_bytes_max += 1; break;
+        case 4: other.store_bytes_max += 8; break;
+        default: other.store_bytes_max = 0; break; // no budget is a different config too
         }
         struct box *b = box_create(&other);
         expect_corrupt(b, good.bytes, good.size);
@@ -819,6 +941,166 @@ static void test_config_mismatch(void **state) {
     }
     image_free(&good);
     box_destroy(a);
+}
+
+// Room 1 with a root and two replies: the replies must be numbered 1, 2 in seq order (the root's
+// counter alone, 2, would accept 1, 1 or 2, 1).
+static void test_corrupt_thread_numbering(void **state) {
+    (void)state;
+    struct tc_room_config config = config_known();
+    struct box *a = box_create(&config);
+    static uint8_t batch_buffer[1024];
+    static uint8_t reply[TC_ROOM_REPLY_SIZE_MAX];
+    struct tc_room_batch batch;
+    tc_room_batch_init(&batch, batch_buffer, sizeof(batch_buffer));
+    uint8_t keys[3][TC_ROOM_KEY_SIZE] = {{1}, {2}, {3}};
+    assert_int_equal(tc_room_batch_add_create_room(&batch, 1, 1), TC_OK);
+    for (uint32_t i = 0; i < 3; i++) {
+        int rc = tc_room_batch_add_send(&batch, 1, 1, keys[i], i == 0 ? 0 : 1,
+                                        (const uint8_t *)"m", 1);
+        assert_int_equal(rc, TC_OK);
+    }
+    box_apply(a, batch.buffer, batch.size, reply);
+    struct image good;
+    image_init(&good, &config);
+    image_encode(&good, a);
+    const uint64_t window = TC_ROOM_CHECKPOINT_HEADER_SIZE + TC_ROOM_CHECKPOINT_ROOM_SIZE +
+                            TC_ROOM_CHECKPOINT_MEMBER_SIZE;
+    const uint64_t reply_1 = window + TC_ROOM_CHECKPOINT_WINDOW_SIZE + 24u; // its thread_seq
+    const uint64_t reply_2 = reply_1 + TC_ROOM_CHECKPOINT_WINDOW_SIZE;
+    assert_int_equal(get_u64(good.bytes + window + 32), 2); // the root's counter
+    assert_int_equal(get_u64(good.bytes + reply_1), 1);
+    assert_int_equal(get_u64(good.bytes + reply_2), 2);
+    // The keys no longer check a thread_seq: these edits touch only the window.
+    uint8_t *bad = malloc(good.size);
+    assert_non_null(bad);
+    struct box *b = box_create(&config);
+    const uint64_t numbers[][2] = {{1, 1}, {2, 1}, {2, 2}, {0, 2}, {1, 3}};
+    for (uint32_t i = 0; i < TC_ARRAY_COUNT(numbers); i++) {
+        memcpy(bad, good.bytes, good.size);
+        put_u64(bad + reply_1, numbers[i][0]);
+        put_u64(bad + reply_2, numbers[i][1]);
+        for (uint32_t k = 0; k < 3; k++) { // keep the keys consistent with the edited window
+            uint64_t key = window + 3u * TC_ROOM_CHECKPOINT_WINDOW_SIZE +
+                           k * TC_ROOM_CHECKPOINT_KEY_SIZE + 32u;
+            put_u64(bad + key, k == 0 ? 0 : numbers[i][k - 1]);
+        }
+        expect_corrupt(b, bad, good.size);
+    }
+    assert_int_equal(tc_room_checkpoint_decode(b->machine, good.bytes, good.size), TC_OK);
+    free(bad);
+    image_free(&good);
+    box_destroy(a);
+    box_destroy(b);
+}
+
+// Rooms whose seq_last sum wraps around 2^64 to the true message count: each seq_last must be
+// bounded by itself, not only through the sum.
+static void test_corrupt_seq_last_wrap(void **state) {
+    (void)state;
+    struct box *a = known_create();
+    struct image good;
+    image_init(&good, &a->config);
+    image_encode(&good, a);
+    uint8_t *bad = malloc(good.size);
+    assert_non_null(bad);
+    memcpy(bad, good.bytes, good.size);
+    // Room 1 (the DM): 2^64 - 2 messages, none in the window; room 2: 2 more, none in the window.
+    // 2 + (2^64 - 2) + 2 = 2 (mod 2^64): the sum alone would see the known 2 messages.
+    put_u64(bad + KNOWN_ROOM_1 + 8, UINT64_MAX - 1u);
+    put_u64(bad + KNOWN_ROOM_1 + 16, UINT64_MAX);
+    bad[KNOWN_ROOM_1 + 24] = 1;
+    put_u64(bad + KNOWN_ROOM_2 + 8, 2);
+    put_u64(bad + KNOWN_ROOM_2 + 16, 3);
+    bad[KNOWN_ROOM_2 + 24] = 1;
+    struct box *b = box_create(&a->config);
+    expect_corrupt(b, bad, good.size);
+    free(bad);
+    image_free(&good);
+    box_destroy(a);
+    box_destroy(b);
+}
+
+// A third key, consistent with everything it names (the head message: its seq, thread_seq and
+// hash), in a group that committed only two messages: each key names a distinct message, so there
+// cannot be more keys than messages.
+static void test_corrupt_more_keys_than_messages(void **state) {
+    (void)state;
+    struct box *a = known_create();
+    struct image image;
+    image_init(&image, &a->config);
+    image_encode(&image, a);
+    uint64_t size = image.size + TC_ROOM_CHECKPOINT_KEY_SIZE;
+    uint8_t *more = malloc(size);
+    assert_non_null(more);
+    memcpy(more, image.bytes, image.size);
+    memcpy(more + image.size, image.bytes + KNOWN_KEY_1, TC_ROOM_CHECKPOINT_KEY_SIZE);
+    more[image.size + 8] = 3; // key {3}: unique
+    put_u64(more + 8, size);
+    put_u32(more + 68, 3);
+    struct box *b = box_create(&a->config);
+    expect_corrupt(b, more, size);
+    // The same bytes with a third message (the DM's seq 1, in the window, its budget counted)
+    // decode: only the count was wrong.
+    uint64_t size_3 = size + TC_ROOM_CHECKPOINT_WINDOW_SIZE;
+    uint8_t *three = malloc(size_3);
+    assert_non_null(three);
+    memcpy(three, more, KNOWN_KEY_0);
+    memset(three + KNOWN_KEY_0, 0, TC_ROOM_CHECKPOINT_WINDOW_SIZE);
+    put_u64(three + KNOWN_KEY_0, 2);     // room: the DM
+    put_u64(three + KNOWN_KEY_0 + 8, 1); // seq 1, a root without replies
+    memcpy(three + KNOWN_KEY_0 + TC_ROOM_CHECKPOINT_WINDOW_SIZE, more + KNOWN_KEY_0,
+           size - KNOWN_KEY_0);
+    put_u64(three + 8, size_3);
+    put_u32(three + 64, 3);                                  // window count
+    put_u64(three + KNOWN_ROOM_1 + 8, 1);                    // the DM's seq_last
+    three[KNOWN_ROOM_1 + 24] = 1;                            // its (non-zero) chain head
+    put_u64(three + 48, KNOWN_USED + TC_ROOM_STORE_COST(1)); // the budget it used
+    assert_int_equal(tc_room_checkpoint_decode(b->machine, three, size_3), TC_OK);
+    assert_int_equal(b->machine->keys_count, 3);
+    free(three);
+    image_free(&image);
+    free(more);
+    box_destroy(a);
+    box_destroy(b);
+}
+
+// The sink is not state: a decode (successful or not) neither encodes nor removes it.
+static uint32_t sink_heard;
+
+static void sink_count(void *context, uint32_t room_index, const struct tc_room_message *message) {
+    (void)context;
+    (void)room_index;
+    assert_true(message->seq >= 1);
+    sink_heard += 1;
+}
+
+static void test_sink_survives_decode(void **state) {
+    (void)state;
+    struct box *a = known_create();
+    struct box *b = box_create(&a->config);
+    struct tc_room_sink sink = {.context = NULL, .message = sink_count, .retention = NULL};
+    tc_room_set_sink(b->machine, &sink);
+    checkpoint_copy(a, b); // equal encodings and digests: the sink is in neither
+    static const uint8_t junk[1] = {0};
+    expect_corrupt(b, junk, sizeof(junk));
+    checkpoint_copy(a, b);
+    static uint8_t batch_buffer[256];
+    static uint8_t reply[TC_ROOM_REPLY_SIZE_MAX];
+    struct tc_room_batch batch;
+    tc_room_batch_init(&batch, batch_buffer, sizeof(batch_buffer));
+    uint8_t key[TC_ROOM_KEY_SIZE] = {9};
+    assert_int_equal(tc_room_batch_add_send(&batch, 1, 1, key, 1, (const uint8_t *)"r2", 2), 0);
+    sink_heard = 0;
+    box_apply(b, batch.buffer, batch.size, reply);
+    assert_int_equal(sink_heard, 1);
+    struct tc_room_result result;
+    assert_int_equal(tc_room_reply_get(reply, TC_ROOM_REPLY_HEADER_SIZE + TC_ROOM_RESULT_SIZE, 0,
+                                       &result), TC_OK);
+    assert_int_equal(result.seq, 3);
+    assert_int_equal(result.thread_seq, 2); // the root's counter came through the checkpoint
+    box_destroy(a);
+    box_destroy(b);
 }
 
 // An empty checkpoint replaces a live state.
@@ -891,7 +1173,7 @@ static void test_random_flips(void **state) {
     assert_non_null(w);
     workload_init(w, 3, &config);
     apply_batches(w, a, 300);
-    assert_true(a->machine->messages_head != 0 || a->machine->keys_head != 0);
+    assert_true(a->machine->window_head != 0 || a->machine->keys_head != 0);
     fuzz_flips(a, 12, 3000, &decoded);
     box_destroy(a);
     free(w);
@@ -907,7 +1189,11 @@ int main(void) {
         cmocka_unit_test(test_round_trip_random),
         cmocka_unit_test(test_round_trip_chain),
         cmocka_unit_test(test_corrupt_fields),
-        cmocka_unit_test(test_corrupt_body_span),
+        cmocka_unit_test(test_corrupt_window_dropped),
+        cmocka_unit_test(test_corrupt_more_keys_than_messages),
+        cmocka_unit_test(test_corrupt_thread_numbering),
+        cmocka_unit_test(test_corrupt_seq_last_wrap),
+        cmocka_unit_test(test_sink_survives_decode),
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_config_mismatch),
         cmocka_unit_test(test_random_flips),
