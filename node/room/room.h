@@ -66,7 +66,8 @@ struct tc_room_sink {
 void tc_room_set_sink(struct tc_room_machine *machine, const struct tc_room_sink *sink);
 
 // Applies one committed chat batch. Writes the reply (one result per op in the batch) into
-// `reply` and returns its size in bytes (<= reply_size_max, which must be >= TC_ROOM_REPLY_SIZE_MAX).
+// `reply` and returns its size in bytes (<= reply_size_max, which must be at least
+// TC_ROOM_REPLY_SIZE_MAX).
 uint32_t tc_room_apply(struct tc_room_machine *machine, uint64_t op, uint64_t timestamp_ns,
                        uint64_t client, const uint8_t *body, uint32_t body_size, uint8_t *reply,
                        uint32_t reply_size_max);

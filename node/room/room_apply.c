@@ -217,6 +217,8 @@ static uint8_t send_check_thread(const struct tc_room_machine *machine,
                                  const struct room_entry *room, uint64_t parent_seq,
                                  uint32_t *root) {
     *root = ROOM_INDEX_NONE;
+    tc_assert(room->seq_window_min >= 1);
+    tc_assert(room->seq_window_min <= room->seq_last + 1u);
     if (parent_seq == 0) return TC_ROOM_OK;
     if (parent_seq > room->seq_last) return TC_ROOM_THREAD_PARENT_NOT_FOUND;
     if (parent_seq < room->seq_window_min) return TC_ROOM_THREAD_PARENT_EVICTED;
@@ -236,6 +238,7 @@ static bool send_duplicate(const struct tc_room_machine *machine, const struct t
     const struct room_idempotency *original =
         &machine->keys[tc_room__index_value(&machine->keys_index, key_position)];
     tc_assert(original->room == op->room);
+    tc_assert(original->seq >= 1);
     result->duplicate = true;
     result->seq = original->seq;
     result->thread_seq = original->thread_seq;
@@ -270,6 +273,8 @@ static void send_commit(struct tc_room_machine *machine, uint32_t index, uint32_
                         const struct tc_room_op *op, uint64_t timestamp_ns,
                         struct tc_room_result *result) {
     struct room_entry *room = &machine->rooms[index];
+    tc_assert(room->id == op->room);
+    tc_assert(room->seq_last < UINT64_MAX); // a checkpoint never holds one (decode bounds it)
     struct tc_room_message message = {.room = op->room,
                                       .seq = room->seq_last + 1u,
                                       .thread_parent_seq = op->thread_parent_seq,
@@ -324,7 +329,8 @@ static uint8_t op_send(struct tc_room_machine *machine, const struct tc_room_op 
     if (send_duplicate(machine, op, result)) return TC_ROOM_OK;
     if (!member_exists(machine, op->room, op->user)) return TC_ROOM_NOT_MEMBER;
     uint32_t root = ROOM_INDEX_NONE;
-    uint8_t status = send_check_thread(machine, &machine->rooms[index], op->thread_parent_seq, &root);
+    const struct room_entry *room = &machine->rooms[index];
+    uint8_t status = send_check_thread(machine, room, op->thread_parent_seq, &root);
     if (status != TC_ROOM_OK) return status;
     if (!send_fits_store(machine, op->body_size)) return TC_ROOM_STORE_FULL;
     send_commit(machine, index, root, op, timestamp_ns, result);
@@ -342,6 +348,7 @@ static uint8_t op_set_retention(struct tc_room_machine *machine, const struct tc
     if (index == ROOM_INDEX_NONE) return TC_ROOM_ROOM_NOT_FOUND;
     if (!member_exists(machine, op->room, op->user)) return TC_ROOM_NOT_MEMBER;
     struct room_entry *room = &machine->rooms[index];
+    tc_assert(room->id == op->room);
     room->retention = op->retention;
     tc_assert(tc_room__retention_valid(room->retention.mode, room->retention.value));
     result_chain_head(room, result);

@@ -278,7 +278,8 @@ static bool header_config_equal(const struct tc_room_config *config, const uint8
 // The budget used fits the budget (or, without one, the limit), and is a sum of costs (each a
 // multiple of 8). decode_budget later compares it with the message count.
 static bool header_budget_valid(const struct tc_room_config *config, uint64_t store_bytes_used) {
-    uint64_t limit = config->store_bytes_max != 0 ? config->store_bytes_max : ROOM_STORE_BYTES_LIMIT;
+    uint64_t limit = ROOM_STORE_BYTES_LIMIT;
+    if (config->store_bytes_max != 0) limit = config->store_bytes_max;
     return store_bytes_used <= limit && store_bytes_used % 8u == 0;
 }
 
@@ -309,6 +310,8 @@ static int decode_header(struct tc_room_machine *machine, struct checkpoint_read
 }
 
 static void room_read(const uint8_t *p, struct room_entry *entry, uint32_t *reserved) {
+    tc_assert(p != NULL);
+    tc_assert(reserved != NULL);
     memset(entry, 0, sizeof(*entry));
     entry->id = tc_le_get_u64(p + 0);
     entry->seq_last = tc_le_get_u64(p + 8);
@@ -476,9 +479,11 @@ static bool window_thread_valid(const struct tc_room_machine *machine,
 // A room's window entries arrive in seq order from seq_window_min, without gaps or repeats.
 static int window_check(const struct tc_room_machine *machine, struct room_window_entry *entry,
                         uint32_t *root) {
+    tc_assert(*root == ROOM_INDEX_NONE);
     uint32_t room_index = tc_room__find(machine, entry->room);
     if (room_index == ROOM_INDEX_NONE) return TC_ECORRUPT;
     const struct room_entry *room = &machine->rooms[room_index];
+    tc_assert(room->seq_window_min >= 1); // decode_room checked it
     if (entry->seq < room->seq_window_min) return TC_ECORRUPT;
     if (entry->seq > room->seq_last) return TC_ECORRUPT;
     if (tc_room__window_find(machine, entry->room, entry->seq) != ROOM_INDEX_NONE) {
@@ -526,6 +531,8 @@ static int decode_window(struct tc_room_machine *machine, struct checkpoint_read
 // so the newest one must be there); and the window holds the newest messages_max messages, or all
 // of them if fewer were ever committed (eviction is by count only).
 static int window_finish(struct tc_room_machine *machine, const struct checkpoint_counts *counts) {
+    tc_assert(machine->window_head == 0);
+    tc_assert(machine->window_count <= machine->config.messages_max);
     for (uint32_t i = 0; i < machine->window_count; i++) {
         struct room_window_entry *entry = &machine->window[i];
         if (entry->thread_parent_seq != 0) continue;

@@ -138,7 +138,8 @@ static struct fixture *fixture_create(const struct tc_room_config *config) {
 
 static void fixture_destroy(struct fixture *f) {
     assert_int_equal(f->recorder.state_mismatches, 0);
-    assert_int_equal(tc_room_store_bytes_used(f->machine), tc_room_model_store_bytes_used(f->model));
+    uint64_t used = tc_room_store_bytes_used(f->machine);
+    assert_int_equal(used, tc_room_model_store_bytes_used(f->model));
     tc_room_model_destroy(f->model);
     free(f->recorder.events);
     free(f->memory);
@@ -163,7 +164,8 @@ static uint32_t apply_raw(struct fixture *f, const uint8_t *body, uint32_t size)
                                   sizeof(f->reply));
     int count = tc_room_reply_count(f->reply, f->reply_size);
     assert_true(count >= 1);
-    uint32_t model_count = tc_room_model_apply(f->model, timestamp_for(f->op), body, size, expected);
+    uint32_t model_count =
+        tc_room_model_apply(f->model, timestamp_for(f->op), body, size, expected);
     assert_int_equal((uint32_t)count, model_count);
     int32_t mismatch = tc_room_model_reply_mismatch(expected, model_count, f->reply, f->reply_size);
     if (mismatch != -1) {
@@ -1124,6 +1126,21 @@ static void put32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
+// Random bytes (half of them behind a plausible header) never decode.
+static void expect_malformed_random(struct fixture *f, uint8_t *bad, uint32_t size_max) {
+    struct tc_prng prng;
+    tc_prng_init(&prng, 42);
+    for (uint32_t round = 0; round < 2000; round++) {
+        uint32_t size = (uint32_t)tc_prng_below(&prng, size_max);
+        tc_prng_fill(&prng, bad, size);
+        if (round % 2 == 0 && size >= 8) { // plausible header, random rest
+            put32(bad, TC_ROOM_BATCH_MAGIC);
+            put32(bad + 8, size);
+        }
+        expect_malformed(f, bad, size);
+    }
+}
+
 static void test_malformed_batches(void **state) {
     (void)state;
     struct tc_room_config config = config_small();
@@ -1183,17 +1200,7 @@ static void test_malformed_batches(void **state) {
     put32(bad + 8, good_size + 1);
     expect_malformed(f, bad, good_size + 1); // trailing byte, sizes consistent
 
-    struct tc_prng prng;
-    tc_prng_init(&prng, 42);
-    for (uint32_t round = 0; round < 2000; round++) {
-        uint32_t size = (uint32_t)tc_prng_below(&prng, sizeof(bad));
-        tc_prng_fill(&prng, bad, size);
-        if (round % 2 == 0 && size >= 8) { // plausible header, random rest
-            put32(bad, TC_ROOM_BATCH_MAGIC);
-            put32(bad + 8, size);
-        }
-        expect_malformed(f, bad, size);
-    }
+    expect_malformed_random(f, bad, sizeof(bad));
     fixture_destroy(f);
 }
 
@@ -1466,7 +1473,9 @@ static void test_property_vs_model(void **state) {
     }
     for (uint32_t status = 0; status < TC_ROOM_STATUS_COUNT; status++) {
         if (status == TC_ROOM_MALFORMED_BATCH) continue; // the generator builds valid batches
-        if (statuses_seen[status] == 0) fail_msg("status %s never seen", tc_room_status_name(status));
+        if (statuses_seen[status] == 0) {
+            fail_msg("status %s never seen", tc_room_status_name(status));
+        }
     }
 }
 
