@@ -452,6 +452,13 @@ static const char example_line[] =
     "\"request_time\":\"2026-01-01T11:59:59.750Z\",\"result\":\"ok\",\"seq\":1,"
     "\"time\":\"2026-01-01T12:00:00.000Z\"}";
 
+static const char example_checkpoint_line[] =
+    "{\"controller\":\"5b9437adeaffbe8f41b13d96ed49d2f51cd6c266cd8ecc284b0552ec4912b8dd\","
+    "\"controller_sig\":\"21aa82ee82699d1261b5d945f3d86ddd6ac4e0ef9bb72da3207d997f60ecf91b"
+    "7f89541c278261c0a29f7bcbf88824b34387dfa16c19dc3b4225b5b7aa28d20e\","
+    "\"head\":\"dc3de5defdbf6a48e4c6b0d7274725dd9e890427beba7b8b16a4421024c7c42f\","
+    "\"seq\":1,\"time\":\"2026-01-01T12:00:01.000Z\"}";
+
 static void test_entry_line(void **state) {
     (void)state;
     static struct tc_audit_entry entry;
@@ -467,6 +474,18 @@ static void test_entry_line(void **state) {
     char hex[65];
     tc_hex_encode(hex, hash.bytes, 32);
     assert_string_equal(hex, "dc3de5defdbf6a48e4c6b0d7274725dd9e890427beba7b8b16a4421024c7c42f");
+    // The checkpoint of the worked example, one second later.
+    struct tc_audit_secret_key controller;
+    struct tc_audit_public_key controller_key;
+    keypair_from_byte(0xc0, &controller, &controller_key);
+    struct tc_audit_checkpoint checkpoint = {.seq = 1, .time_ms = EXAMPLE_TIME_MS + 1000};
+    checkpoint.head = hash;
+    tc_audit_checkpoint_sign(&checkpoint, &controller);
+    char checkpoint_line[AUDIT_CHECKPOINT_SIZE_MAX + 1];
+    assert_int_equal(tc_audit_checkpoint_encode(&checkpoint, checkpoint_line,
+                                                sizeof(checkpoint_line), &size), 0);
+    assert_string_equal(checkpoint_line, example_checkpoint_line);
+    assert_int_equal(tc_audit_entry_encode(&entry, line, sizeof(line), &size), 0);
     // Parsing it back gives the same entry, and the signatures hold.
     static struct tc_audit_entry parsed;
     static char scratch[TC_AUDIT_LINE_SIZE_MAX + 1];
