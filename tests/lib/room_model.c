@@ -17,7 +17,10 @@ struct model_room {
     uint64_t seq_last;
     struct tc_hash256 hash_last;
     struct tc_room_retention retention;
+    uint32_t history_last; // the room's newest message in the history (MODEL_NONE: none)
 };
+
+#define MODEL_NONE UINT32_MAX
 
 struct model_member {
     uint64_t room;
@@ -40,10 +43,12 @@ struct model_window {
     uint64_t replies; // thread replies so far (for a root)
 };
 
-// The full history: every committed message, in commit order, its body in history_bodies.
+// The full history: every committed message, in commit order, its body in history_bodies. Each
+// entry links to the previous message of its room, so a lookup walks only that room's messages.
 struct model_history {
     struct tc_room_message message; // body == NULL here; see body_offset
     uint64_t body_offset;
+    uint32_t room_previous; // MODEL_NONE: the room's first recorded message
 };
 
 struct tc_room_model {
@@ -189,6 +194,7 @@ static uint8_t model_create(struct tc_room_model *model, const struct tc_room_op
     memset(room, 0, sizeof(*room)); // retention keep_all (0, 0)
     room->id = op->room;
     room->dm = dm;
+    room->history_last = MODEL_NONE;
     add_member(model, op->room, op->user);
     if (dm) add_member(model, op->room, op->user_b);
     result->seq = 0;
@@ -251,13 +257,17 @@ static void window_add(struct tc_room_model *model, const struct model_window *e
     model->window[model->window_count++] = *entry;
 }
 
-static void history_add(struct tc_room_model *model, const struct tc_room_message *message) {
+static void history_add(struct tc_room_model *model, struct model_room *room,
+                        const struct tc_room_message *message) {
     if (model->history_count == model->history_max ||
         model->history_bytes_max - model->history_bytes_used < message->body_size) {
         model->history_dropped++;
         return;
     }
-    struct model_history *entry = &model->history[model->history_count++];
+    struct model_history *entry = &model->history[model->history_count];
+    entry->room_previous = room->history_last;
+    room->history_last = model->history_count;
+    model->history_count++;
     entry->message = *message;
     entry->message.body = NULL;
     entry->body_offset = model->history_bytes_used;
@@ -337,7 +347,7 @@ static uint8_t model_send(struct tc_room_model *model, const struct tc_room_op *
                                  .seq = message.seq,
                                  .thread_parent_seq = message.thread_parent_seq};
     window_add(model, &entry);
-    history_add(model, &message);
+    history_add(model, room, &message);
     struct model_key key = {.room = op->room,
                             .seq = message.seq,
                             .thread_seq = message.thread_seq,
@@ -403,12 +413,17 @@ int tc_room_model_message(const struct tc_room_model *model, uint64_t room, uint
     memset(out, 0, sizeof(*out));
     const struct model_room *entry = find_room(model, room);
     if (entry == NULL || seq == 0 || seq > entry->seq_last) return TC_ENOENT;
-    for (uint32_t i = model->history_count; i > 0; i--) { // newest first: reads are mostly recent
-        const struct model_history *h = &model->history[i - 1];
-        if (h->message.room != room || h->message.seq != seq) continue;
-        *out = h->message;
-        out->body = model->history_bodies + h->body_offset;
-        return TC_OK;
+    uint32_t index = entry->history_last; // the room's messages, newest first
+    for (uint32_t steps = 0; steps < model->history_count && index != MODEL_NONE; steps++) {
+        const struct model_history *h = &model->history[index];
+        tc_assert(h->message.room == room);
+        if (h->message.seq < seq) break;
+        if (h->message.seq == seq) {
+            *out = h->message;
+            out->body = model->history_bodies + h->body_offset;
+            return TC_OK;
+        }
+        index = h->room_previous;
     }
     tc_assert(model->history_dropped > 0); // committed, so only a full history misses it
     return TC_ENOSPC;

@@ -44,7 +44,7 @@ uint32_t tc_room_model_apply(struct tc_room_model *model, uint64_t timestamp_ns,
 int tc_room_model_chain_head(const struct tc_room_model *model, uint64_t room, uint64_t *seq,
                              struct tc_hash256 *hash);
 // The committed message (room, seq) with every field; `body` points into the model (valid until
-// the model is destroyed). TC_OK; TC_ENOENT if the room does not exist or seq is not in
+// the model is destroyed). Cost: a walk back over the room's own messages from its newest. TC_OK; TC_ENOENT if the room does not exist or seq is not in
 // 1..seq_last; TC_ENOSPC if the message was committed after the history capacity ran out.
 int tc_room_model_message(const struct tc_room_model *model, uint64_t room, uint64_t seq,
                           struct tc_room_message *out);
