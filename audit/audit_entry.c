@@ -64,6 +64,11 @@ int tc_audit_entry_init(struct tc_audit_entry *entry, const struct tc_audit_requ
     const char *ignored = NULL;
     if (detail == NULL) detail = &ignored;
     memset(entry, 0, sizeof(*entry));
+    const size_t action_size = strnlen(request->action, sizeof(request->action));
+    if (!audit_action_valid(request->action, action_size)) {
+        *detail = "the request's action is not valid (use tc_audit_request_init)";
+        return TC_EINVAL;
+    }
     if (seq == 0 || seq > TC_AUDIT_SEQ_MAX) {
         *detail = "seq must be in 1..2^53-1";
         return TC_EINVAL;

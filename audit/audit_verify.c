@@ -340,6 +340,8 @@ static int verify_start(struct audit_verifier *v) {
 int audit_verify_run(struct audit_verifier *v) {
     tc_assert(v != NULL && v->report != NULL && v->keys != NULL && v->window != NULL);
     tc_assert(v->log_fd >= 0);
+    tc_assert(v->keys->actor_count == 0 || v->keys->actors != NULL);
+    tc_assert(v->keys->controller_count == 0 || v->keys->controllers != NULL);
     struct tc_audit_report *report = v->report;
     memset(report, 0, sizeof(*report));
     report->actors_pinned = v->keys->actor_count > 0;
