@@ -125,7 +125,7 @@ struct bench_replica {
     struct tc_replica *replica;
     void *memory;
     uint64_t memory_size;
-    struct tc_io_linux_storage storage;
+    struct tc_io_linux_replica_storage storage; // one file per storage zone
     char path[BENCH_PATH_SIZE_MAX];
 };
 

@@ -40,15 +40,15 @@ static void replica_send_to_client(struct tc_io *io, uint64_t client, const uint
 }
 
 static void replica_storage_read(struct tc_io *io, struct tc_io_storage_op *op) {
-    tc_io_linux_storage_read(&replica_of(io)->storage, op);
+    tc_io_linux_replica_storage_read(&replica_of(io)->storage, op);
 }
 
 static void replica_storage_write(struct tc_io *io, struct tc_io_storage_op *op) {
-    tc_io_linux_storage_write(&replica_of(io)->storage, op);
+    tc_io_linux_replica_storage_write(&replica_of(io)->storage, op);
 }
 
 static void replica_storage_sync(struct tc_io *io, struct tc_io_storage_op *op) {
-    tc_io_linux_storage_sync(&replica_of(io)->storage, op);
+    tc_io_linux_replica_storage_sync(&replica_of(io)->storage, op);
 }
 
 static uint64_t replica_realtime_ns(struct tc_io *io) {
@@ -115,6 +115,24 @@ static int cluster_directory(struct bench *bench) {
     return TC_EIO;
 }
 
+// Removes the replica's data files (one per storage zone); `stale` reports old ones found.
+static bool cluster_replica_unlink(const struct bench_replica *replica, bool stale) {
+    struct tc_storage_zone zones[TC_REPLICA_STORAGE_ZONES];
+    tc_replica_storage_zones(&replica->options, zones);
+    bool ok = true;
+    for (uint32_t z = 0; z < TC_REPLICA_STORAGE_ZONES; z++) {
+        char file[sizeof(replica->path) + 16];
+        (void)snprintf(file, sizeof(file), "%s.%s", replica->path, zones[z].name);
+        if (unlink(file) == 0) {
+            if (stale) fprintf(stderr, "bench: removed stale data file %s\n", file);
+        } else if (errno != ENOENT) {
+            fprintf(stderr, "bench: cannot remove %s: %s\n", file, strerror(errno));
+            ok = false;
+        }
+    }
+    return ok;
+}
+
 static int cluster_replica_storage(struct bench *bench, struct bench_replica *replica) {
     int length = snprintf(replica->path, sizeof(replica->path), "%s/replica-%u.tigerchat-bench",
                           bench->options.dir, replica->index);
@@ -122,10 +140,8 @@ static int cluster_replica_storage(struct bench *bench, struct bench_replica *re
         fprintf(stderr, "bench: --dir is too long\n");
         return TC_EINVAL;
     }
-    if (unlink(replica->path) == 0) {
-        fprintf(stderr, "bench: removed stale data file %s\n", replica->path);
-    }
-    const int result = tc_io_linux_storage_open_replica(&replica->storage, replica->path,
+    cluster_replica_unlink(replica, true);
+    const int result = tc_io_linux_replica_storage_open(&replica->storage, replica->path,
                                                         &replica->options, true,
                                                         bench->options.storage_threads);
     if (result != 0) {
@@ -198,11 +214,9 @@ void bench_cluster_deinit(struct bench *bench) {
     for (uint32_t index = 0; index < BENCH_REPLICAS; index++) {
         struct bench_replica *replica = &bench->replicas[index];
         if (replica->storage_open) {
-            tc_io_linux_storage_close(&replica->storage);
+            tc_io_linux_replica_storage_close(&replica->storage);
             replica->storage_open = false;
-            if (!bench->options.keep && unlink(replica->path) != 0) {
-                fprintf(stderr, "bench: cannot remove %s: %s\n", replica->path, strerror(errno));
-            }
+            if (!bench->options.keep) (void)cluster_replica_unlink(replica, false);
         }
         free(replica->memory);
         replica->memory = NULL;
@@ -256,19 +270,22 @@ static uint32_t cluster_deliver(struct bench *bench) {
 static uint32_t cluster_poll_storage(struct bench *bench) {
     uint32_t completions = 0;
     for (uint32_t index = 0; index < BENCH_REPLICAS; index++) {
-        completions += tc_io_linux_storage_poll(&bench->replicas[index].storage);
+        completions += tc_io_linux_replica_storage_poll(&bench->replicas[index].storage);
     }
     return completions;
 }
 
 // Sleeps until a storage completion is signalled or `deadline_ns` (monotonic) passes.
 static void cluster_wait(struct bench *bench, uint64_t deadline_ns) {
-    struct pollfd descriptors[BENCH_REPLICAS];
+    struct pollfd descriptors[BENCH_REPLICAS * TC_IO_LINUX_REPLICA_ZONES];
+    uint32_t count = 0;
     for (uint32_t index = 0; index < BENCH_REPLICAS; index++) {
-        descriptors[index] = (struct pollfd){
-            .fd = tc_io_linux_storage_event_fd(&bench->replicas[index].storage),
-            .events = POLLIN,
-        };
+        int fds[TC_IO_LINUX_REPLICA_ZONES];
+        uint32_t n = tc_io_linux_replica_storage_event_fds(&bench->replicas[index].storage, fds,
+                                                           TC_IO_LINUX_REPLICA_ZONES);
+        for (uint32_t i = 0; i < n; i++) {
+            descriptors[count++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+        }
     }
     const uint64_t now_ns = tc_io_linux_monotonic_ns();
     const uint64_t wait_ns = deadline_ns > now_ns ? deadline_ns - now_ns : 0;
@@ -276,7 +293,7 @@ static void cluster_wait(struct bench *bench, uint64_t deadline_ns) {
         .tv_sec = (time_t)(wait_ns / 1000000000u),
         .tv_nsec = (long)(wait_ns % 1000000000u),
     };
-    const int ready = ppoll(descriptors, BENCH_REPLICAS, &timeout, NULL);
+    const int ready = ppoll(descriptors, count, &timeout, NULL);
     tc_assert(ready >= 0 || errno == EINTR);
     bench->waits++;
 }
@@ -304,7 +321,7 @@ void bench_cluster_quiesce(struct bench *bench) {
         (void)cluster_poll_storage(bench);
         uint32_t inflight = 0;
         for (uint32_t index = 0; index < BENCH_REPLICAS; index++) {
-            inflight += tc_io_linux_storage_inflight(&bench->replicas[index].storage);
+            inflight += tc_io_linux_replica_storage_inflight(&bench->replicas[index].storage);
         }
         if (inflight == 0 && bench->net.count == 0) return;
         if (tc_io_linux_monotonic_ns() > deadline_ns) break;
@@ -373,7 +390,7 @@ void bench_cluster_storage_stats(struct bench *bench, struct tc_io_linux_storage
     memset(total, 0, sizeof(*total));
     for (uint32_t index = 0; index < BENCH_REPLICAS; index++) {
         struct tc_io_linux_storage_stats stats;
-        tc_io_linux_storage_stats_get(&bench->replicas[index].storage, &stats);
+        tc_io_linux_replica_storage_stats_get(&bench->replicas[index].storage, &stats);
         total->reads += stats.reads;
         total->writes += stats.writes;
         total->syncs += stats.syncs;

@@ -16,6 +16,33 @@ void tc_checksum_compute(struct tc_checksum *out, const void *data, uint64_t siz
     tc_assert(rc == 0);
 }
 
+_Static_assert(sizeof(struct tc_checksum_state) >= sizeof(crypto_generichash_state),
+               "checksum state storage must fit libsodium's state");
+
+void tc_checksum_init(struct tc_checksum_state *state) {
+    tc_assert(state != NULL);
+    int rc = crypto_generichash_init((crypto_generichash_state *)(void *)state->opaque, NULL, 0,
+                                     sizeof(((struct tc_checksum *)NULL)->bytes));
+    tc_assert(rc == 0);
+}
+
+void tc_checksum_update(struct tc_checksum_state *state, const void *data, uint64_t size_bytes) {
+    tc_assert(state != NULL);
+    tc_assert(data != NULL || size_bytes == 0);
+    int rc = crypto_generichash_update((crypto_generichash_state *)(void *)state->opaque,
+                                       (const unsigned char *)data,
+                                       (unsigned long long)size_bytes);
+    tc_assert(rc == 0);
+}
+
+void tc_checksum_final(struct tc_checksum_state *state, struct tc_checksum *out) {
+    tc_assert(state != NULL);
+    tc_assert(out != NULL);
+    int rc = crypto_generichash_final((crypto_generichash_state *)(void *)state->opaque, out->bytes,
+                                      sizeof(out->bytes));
+    tc_assert(rc == 0);
+}
+
 bool tc_checksum_equal(const struct tc_checksum *a, const struct tc_checksum *b) {
     return memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
 }

@@ -24,6 +24,15 @@ bool tc_checksum_is_zero(const struct tc_checksum *a);
 // Formats the first 8 bytes as 16 hex chars (for logs); out must hold 17 bytes.
 void tc_checksum_short_hex(const struct tc_checksum *a, char out[17]);
 
+// Incremental BLAKE2b-128: the same value as tc_checksum_compute over the concatenated input
+// (a checkpoint's id is computed chunk by chunk while it is written).
+struct tc_checksum_state {
+    _Alignas(64) uint8_t opaque[384];
+};
+void tc_checksum_init(struct tc_checksum_state *state);
+void tc_checksum_update(struct tc_checksum_state *state, const void *data, uint64_t size_bytes);
+void tc_checksum_final(struct tc_checksum_state *state, struct tc_checksum *out);
+
 // Incremental BLAKE2b-256 for the room hash chain.
 struct tc_hash256_state {
     _Alignas(64) uint8_t opaque[384];

@@ -9,8 +9,13 @@
 //
 // Contract (enforced by the simulator):
 //  - Storage operations are asynchronous: the callback never fires inside the call that submitted
-//    it, and fires exactly once. A write is durable only after a later sync completes successfully;
-//    on a crash, unsynced writes may be lost or torn (partially written sectors).
+//    it, and fires exactly once. On a crash, unsynced writes may be lost or torn (partially written
+//    sectors).
+//  - The storage is divided into zones, contiguous byte ranges the owner's layout defines (for a
+//    replica: tc_replica_storage_zones: journal, checkpoint areas, message store), which the io may
+//    keep in separate files. A sync names a zone by any offset inside it (offset_bytes) and makes
+//    durable exactly the writes to that zone that completed before the sync was submitted; a write
+//    is durable only after such a sync of its zone completes successfully.
 //  - A read may complete with TC_EIO (latent sector error) or return corrupt bytes; the caller
 //    verifies checksums. A write or sync failing is fatal for the replica (it stops: fail-stop).
 //  - send_* copies the message before returning; the message may be dropped, delayed, duplicated or

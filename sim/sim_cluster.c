@@ -219,6 +219,12 @@ static int replica_init(struct sim_cluster *cluster, struct sim_group *group, ui
     storage_options.size_bytes = tc_replica_storage_size(&options);
     storage_options.atlas = &group->atlas;
     storage_options.replica = index;
+    struct tc_storage_zone zones[TC_REPLICA_STORAGE_ZONES];
+    tc_replica_storage_zones(&options, zones);
+    storage_options.zone_count = TC_REPLICA_STORAGE_ZONES;
+    for (uint32_t z = 0; z < TC_REPLICA_STORAGE_ZONES; z++) {
+        storage_options.zone_offsets[z] = zones[z].offset_bytes;
+    }
     int result = sim_storage_init(&replica->storage, &storage_options);
     if (result != TC_OK) return result;
     result = sim_durability_init(replica);

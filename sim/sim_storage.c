@@ -104,6 +104,24 @@ static void read_fault_maybe(struct sim_storage *storage, const struct tc_io_sto
     storage->stats.bad_sectors += 1;
 }
 
+// The zone [start, end) holding `offset` (a sync names its zone by any offset inside it).
+static void sync_zone(const struct sim_storage *storage, uint64_t offset, uint64_t *start,
+                      uint64_t *end) {
+    const struct sim_storage_options *options = &storage->options;
+    tc_assert(offset < options->size_bytes);
+    *start = 0;
+    *end = options->size_bytes;
+    for (uint32_t i = 0; i < options->zone_count; i++) {
+        uint64_t zone_end = i + 1 < options->zone_count ? options->zone_offsets[i + 1]
+                                                        : options->size_bytes;
+        if (offset >= options->zone_offsets[i] && offset < zone_end) {
+            *start = options->zone_offsets[i];
+            *end = zone_end;
+        }
+    }
+    tc_assert(*start <= offset && offset < *end);
+}
+
 void sim_storage_submit(struct sim_storage *storage, enum tc_io_storage_kind kind,
                         struct tc_io_storage_op *op) {
     storage_invariants(storage);
@@ -122,6 +140,7 @@ void sim_storage_submit(struct sim_storage *storage, enum tc_io_storage_kind kin
     if (kind == TC_IO_STORAGE_SYNC) {
         pending->sync_epoch = storage->epoch;
         storage->epoch += 1;
+        sync_zone(storage, op->offset_bytes, &pending->sync_zone_start, &pending->sync_zone_end);
         if (slow) latency = tc_prng_range(&storage->prng, 0, storage->options.sync_latency_max_ticks);
     } else {
         tc_assert(kind == TC_IO_STORAGE_READ || kind == TC_IO_STORAGE_WRITE);
@@ -191,12 +210,18 @@ static int complete_read(struct sim_storage *storage, struct tc_io_storage_op *o
     return TC_OK;
 }
 
-static void complete_sync(struct sim_storage *storage, uint32_t sync_epoch) {
+static void complete_sync(struct sim_storage *storage, const struct sim_storage_pending *sync) {
     storage->stats.syncs += 1;
+    uint32_t sync_epoch = sync->sync_epoch;
     uint32_t kept = 0;
     for (uint32_t i = 0; i < storage->dirty_count; i++) {
         uint32_t sector = storage->dirty_list[i];
         tc_assert(storage->dirty_epoch[sector] != 0);
+        uint64_t offset = (uint64_t)sector * SIM_SECTOR_SIZE;
+        if (offset < sync->sync_zone_start || offset >= sync->sync_zone_end) {
+            storage->dirty_list[kept++] = sector; // another zone: this sync does not cover it
+            continue;
+        }
         if (storage->dirty_epoch[sector] <= sync_epoch) {
             storage->dirty_epoch[sector] = 0; // durable
             storage->covered_epoch[sector] = 0;
@@ -268,7 +293,7 @@ uint32_t sim_storage_step_limit(struct sim_storage *storage, uint64_t now_tick,
             bit_flip_maybe(storage, op->offset_bytes, op->size_bytes);
         } else {
             tc_assert(op->kind == TC_IO_STORAGE_SYNC);
-            complete_sync(storage, pending.sync_epoch);
+            complete_sync(storage, &pending);
         }
         op->callback(op, result);
     }

@@ -16,9 +16,10 @@
 //    step loop, so a chain of dependent I/Os can finish within one tick as on a real disk; with
 //    probability slow_ppm an operation is slow: up to the maximum), never inside the submitting
 //    call. Ties complete in submission order.
-//  - A write lands in the image when it completes. It is durable only once a sync that was
-//    submitted after the write completed has itself completed, even if the sector is written
-//    again before that sync completes (the covered version then becomes the sector's shadow).
+//  - A write lands in the image when it completes. It is durable only once a sync of its zone
+//    that was submitted after the write completed has itself completed, even if the sector is
+//    written again before that sync completes (the covered version then becomes the sector's
+//    shadow).
 //  - Per 4096-byte sector, the storage remembers the content at the last sync (a shadow copy)
 //    for sectors written since ("dirty").
 //  - Process crash (SIGKILL, page cache intact): dirty sectors survive and stay dirty; each
@@ -48,6 +49,10 @@ struct sim_storage_options {
     uint32_t crash_torn_ppm;     // ... else torn with this chance, else lost
     struct sim_atlas *atlas;     // NULL: no confinement
     uint8_t replica;             // index in the atlas
+    // Zones (node/io.h): a sync makes durable only the writes of the zone holding its offset.
+    // zone_count 0: one zone, the whole storage.
+    uint32_t zone_count;
+    uint64_t zone_offsets[4];    // ascending; zone i is [zone_offsets[i], zone_offsets[i + 1])
 };
 
 struct sim_storage_stats {
@@ -66,8 +71,10 @@ struct sim_storage_pending {
     struct tc_io_storage_op *op;
     uint64_t ready_tick;
     uint64_t sequence;
-    uint32_t sync_epoch; // for syncs: writes completed in epochs <= this become durable
+    uint32_t sync_epoch; // for syncs: writes completed in epochs <= this become durable ...
     uint32_t reserved;
+    uint64_t sync_zone_start; // ... in this zone
+    uint64_t sync_zone_end;
 };
 
 struct sim_storage {

@@ -47,6 +47,8 @@ typedef void (*tc_io_linux_format_fn)(void *format_context, tc_io_linux_format_w
 struct tc_io_linux_storage_options {
     const char *path;
     uint64_t size_bytes;    // exact size of the file; an existing file of another size is refused
+    uint64_t base_offset_bytes; // the file holds storage bytes [base, base + size): operations
+                                // name storage offsets, the file is addressed from base
     bool create_if_missing; // else a missing file is TC_ENOENT
     uint32_t threads_count; // 1..TC_IO_LINUX_STORAGE_THREADS_MAX; 0 selects the default
     tc_io_linux_format_fn format; // required when create_if_missing
@@ -86,6 +88,7 @@ struct tc_io_linux_storage {
     int fd;
     int event_fd;
     uint64_t size_bytes;
+    uint64_t base_offset_bytes;
     uint32_t threads_count;
     bool opened;
     bool stopping; // protected by mutex
@@ -132,12 +135,37 @@ uint32_t tc_io_linux_storage_inflight(struct tc_io_linux_storage *storage);
 void tc_io_linux_storage_stats_get(struct tc_io_linux_storage *storage,
                                    struct tc_io_linux_storage_stats *stats);
 
-// Convenience for a VSR replica (storage_replica.c; links tc_vsr's replica): size from
-// tc_replica_storage_size(replica_options), a new file formatted with tc_replica_format.
-// threads_count 0 selects TC_IO_LINUX_STORAGE_THREADS_DEFAULT.
-int tc_io_linux_storage_open_replica(struct tc_io_linux_storage *storage, const char *path,
+// The storage of a VSR replica (storage_replica.c; links tc_vsr's replica): one file per storage
+// zone (tc_replica_storage_zones: "<path>.journal", "<path>.checkpoints", "<path>.store"), so that
+// the journal's fdatasync never has to flush checkpoint or message-store data (node/io.h: a sync
+// names its zone). New files are formatted with tc_replica_format. Operations are dispatched by
+// offset; completions of every file are delivered by one poll.
+#define TC_IO_LINUX_REPLICA_ZONES 3u
+struct tc_io_linux_replica_storage {
+    uint64_t zone_offsets[TC_IO_LINUX_REPLICA_ZONES];
+    struct tc_io_linux_storage files[TC_IO_LINUX_REPLICA_ZONES];
+    uint32_t opened;      // files opened (close closes these)
+    char error[TC_IO_LINUX_ERROR_SIZE_MAX];
+};
+// threads_count 0 selects TC_IO_LINUX_STORAGE_THREADS_DEFAULT (per file).
+int tc_io_linux_replica_storage_open(struct tc_io_linux_replica_storage *storage, const char *path,
                                      const struct tc_replica_options *replica_options,
                                      bool create_if_missing, uint32_t threads_count);
+void tc_io_linux_replica_storage_close(struct tc_io_linux_replica_storage *storage);
+void tc_io_linux_replica_storage_read(struct tc_io_linux_replica_storage *storage,
+                                      struct tc_io_storage_op *op);
+void tc_io_linux_replica_storage_write(struct tc_io_linux_replica_storage *storage,
+                                       struct tc_io_storage_op *op);
+void tc_io_linux_replica_storage_sync(struct tc_io_linux_replica_storage *storage,
+                                      struct tc_io_storage_op *op);
+uint32_t tc_io_linux_replica_storage_poll(struct tc_io_linux_replica_storage *storage);
+uint32_t tc_io_linux_replica_storage_inflight(struct tc_io_linux_replica_storage *storage);
+// Event fds of the files (for poll/epoll): `count` of them into `fds`.
+uint32_t tc_io_linux_replica_storage_event_fds(const struct tc_io_linux_replica_storage *storage,
+                                               int *fds, uint32_t count);
+// Sums over the files (sync_ns_max: the largest).
+void tc_io_linux_replica_storage_stats_get(struct tc_io_linux_replica_storage *storage,
+                                           struct tc_io_linux_storage_stats *stats);
 
 // Clocks (clock_gettime). The deterministic core never calls these; hosts pass time in as ticks
 // (monotonic) and through tc_io.realtime_ns (wall clock).

@@ -71,12 +71,12 @@ static int storage_execute(struct tc_io_linux_storage *storage, struct tc_io_sto
     switch (op->kind) {
     case TC_IO_STORAGE_READ:
         error_number = io_linux_pread_all(storage->fd, op->buffer, op->size_bytes,
-                                          op->offset_bytes);
+                                          op->offset_bytes - storage->base_offset_bytes);
         break;
     case TC_IO_STORAGE_WRITE:
         if (failed) return TC_EIO;
         error_number = io_linux_pwrite_all(storage->fd, op->buffer, op->size_bytes,
-                                           op->offset_bytes);
+                                           op->offset_bytes - storage->base_offset_bytes);
         break;
     case TC_IO_STORAGE_SYNC: {
         if (failed) return TC_EIO;
@@ -215,6 +215,7 @@ int tc_io_linux_storage_open(struct tc_io_linux_storage *storage,
     if (result != 0) return result;
     (void)snprintf(storage->path, sizeof(storage->path), "%s", options->path);
     storage->size_bytes = options->size_bytes;
+    storage->base_offset_bytes = options->base_offset_bytes;
     storage->threads_count = options->threads_count == 0 ? TC_IO_LINUX_STORAGE_THREADS_DEFAULT
                                                          : options->threads_count;
     result = io_linux_file_open(storage, options);
@@ -265,8 +266,10 @@ static void storage_submit(struct tc_io_linux_storage *storage, struct tc_io_sto
     if (kind != TC_IO_STORAGE_SYNC) {
         tc_assert(op->buffer != NULL);
         tc_assert(op->size_bytes > 0);
-        tc_assert(op->offset_bytes <= storage->size_bytes);
-        tc_assert(op->size_bytes <= storage->size_bytes - op->offset_bytes);
+        tc_assert(op->offset_bytes >= storage->base_offset_bytes);
+        const uint64_t offset = op->offset_bytes - storage->base_offset_bytes;
+        tc_assert(offset <= storage->size_bytes);
+        tc_assert(op->size_bytes <= storage->size_bytes - offset);
     }
     op->kind = (uint8_t)kind;
     op->next = NULL;

@@ -23,6 +23,7 @@ enum write_stage {
 };
 enum read_stage { read_free = 0, read_first_sector, read_rest };
 // A checkpoint write: area bytes -> sync -> superblock naming them (coalesced with view writes).
+#define JOURNAL_CHECKPOINT_CHUNK_SIZE (1u << 20)
 enum checkpoint_stage { checkpoint_idle = 0, checkpoint_write, checkpoint_sync, checkpoint_superblock };
 enum recover_stage {
     recover_idle = 0,
@@ -88,6 +89,8 @@ struct tc_journal {
     struct tc_io_storage_op checkpoint_io;
     struct tc_header checkpoint_header; // of the checkpoint being written
     uint64_t checkpoint_size;
+    uint64_t checkpoint_written; // bytes of the area written and synced so far
+    struct tc_checksum_state checkpoint_hash; // the id, computed chunk by chunk
     uint32_t checkpoint_area;
     const char *recover_error; // why recovery failed beyond the superblock copies, or NULL
 
@@ -743,6 +746,36 @@ const uint8_t *tc_journal_checkpoint_recovered(const struct tc_journal *journal,
     return journal->checkpoint_buffer;
 }
 
+static void checkpoint_io_callback(struct tc_io_storage_op *io_op, int result);
+
+#if defined(TC_ASSERT_HOT) && TC_ASSERT_HOT
+// Debug builds: the id computed chunk by chunk equals the one-shot checksum of the bytes.
+static bool checkpoint_id_matches(const struct tc_journal *journal, const struct tc_checksum *id) {
+    struct tc_checksum whole;
+    tc_checksum_compute(&whole, journal->checkpoint_buffer, journal->checkpoint_size);
+    return tc_checksum_equal(&whole, id);
+}
+#endif
+
+// The area is written in chunks, each synced before the next: the device never holds more than a
+// chunk of checkpoint data in its queue, so the commit path's journal syncs keep flowing while a
+// large checkpoint is written (docs/benchmarks.md, the checkpoint stall).
+static void checkpoint_chunk_write(struct tc_journal *journal) {
+    tc_assert(journal->checkpoint_written < journal->checkpoint_size);
+    tc_assert(journal->checkpoint_written % JOURNAL_CHECKPOINT_CHUNK_SIZE == 0);
+    uint64_t left = journal->checkpoint_size - journal->checkpoint_written;
+    uint32_t chunk = (uint32_t)tc_min_u64(left, JOURNAL_CHECKPOINT_CHUNK_SIZE);
+    uint64_t offset = journal->layout.checkpoint_area_offset +
+                      journal->checkpoint_area * journal->layout.checkpoint_area_size +
+                      journal->checkpoint_written;
+    journal->checkpoint_stage = checkpoint_write;
+    uint8_t *bytes = journal->checkpoint_buffer + journal->checkpoint_written;
+    tc_checksum_update(&journal->checkpoint_hash, bytes, chunk); // spread over the chunks
+    storage_submit(journal, &journal->checkpoint_io, TC_IO_STORAGE_WRITE, checkpoint_io_callback,
+                   journal, offset, bytes, chunk);
+    journal->checkpoint_written += chunk;
+}
+
 static void checkpoint_io_callback(struct tc_io_storage_op *io_op, int result) {
     struct tc_journal *journal = io_op->context;
     if (result != TC_OK) {
@@ -753,11 +786,16 @@ static void checkpoint_io_callback(struct tc_io_storage_op *io_op, int result) {
     }
     if (journal->checkpoint_stage == checkpoint_write) {
         journal->checkpoint_stage = checkpoint_sync;
+        // The checkpoint areas are their own storage zone: this sync names it (node/io.h).
         storage_submit(journal, &journal->checkpoint_io, TC_IO_STORAGE_SYNC, checkpoint_io_callback,
-                       journal, 0, NULL, 0);
+                       journal, journal->layout.checkpoint_area_offset, NULL, 0);
         return;
     }
     tc_assert(journal->checkpoint_stage == checkpoint_sync);
+    if (journal->checkpoint_written < journal->checkpoint_size) {
+        checkpoint_chunk_write(journal);
+        return;
+    }
     // The bytes are durable: name them in the superblock (coalesced with any view write).
     journal->checkpoint_stage = checkpoint_superblock;
     struct tc_superblock *desired = &journal->desired;
@@ -765,8 +803,9 @@ static void checkpoint_io_callback(struct tc_io_storage_op *io_op, int result) {
     desired->checkpoint_size = journal->checkpoint_size;
     desired->checkpoint_area = journal->checkpoint_area;
     desired->checkpoint_header = journal->checkpoint_header;
-    tc_checksum_compute(&desired->checkpoint_id, journal->checkpoint_buffer,
-                        journal->checkpoint_size);
+    tc_assert(journal->checkpoint_written == journal->checkpoint_size);
+    tc_checksum_final(&journal->checkpoint_hash, &desired->checkpoint_id);
+    tc_assert_hot(checkpoint_id_matches(journal, &desired->checkpoint_id));
     journal->superblock_pending = true;
     if (!journal->superblock_writing) superblock_write_start(journal);
 }
@@ -779,14 +818,12 @@ void tc_journal_write_checkpoint(struct tc_journal *journal, const struct tc_hea
     tc_assert(header->op > journal->durable.checkpoint_op);
     tc_assert(size > 0 && size <= journal->options.checkpoint_size_max);
     tc_assert(journal->desired.checkpoint_op == journal->durable.checkpoint_op);
-    journal->checkpoint_stage = checkpoint_write;
     journal->checkpoint_header = *header;
     journal->checkpoint_size = size;
+    journal->checkpoint_written = 0;
     journal->checkpoint_area = journal->durable.checkpoint_area ^ 1u;
-    uint64_t offset = journal->layout.checkpoint_area_offset +
-                      journal->checkpoint_area * journal->layout.checkpoint_area_size;
-    storage_submit(journal, &journal->checkpoint_io, TC_IO_STORAGE_WRITE, checkpoint_io_callback,
-                   journal, offset, journal->checkpoint_buffer, (uint32_t)size);
+    tc_checksum_init(&journal->checkpoint_hash);
+    checkpoint_chunk_write(journal);
 }
 
 // ---------------------------------------------------------------------------------------------

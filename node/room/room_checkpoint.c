@@ -12,6 +12,7 @@
 // used, so that a decoded machine satisfies every invariant the ops assert. Any failure leaves the
 // machine empty.
 
+#include <stddef.h>
 #include <string.h>
 
 #include "room_internal.h"
@@ -184,8 +185,35 @@ static void encode_window(const struct tc_room_machine *machine,
     }
 }
 
+// The in-memory key record is its own little-endian encoding (same fields, same offsets, no
+// padding): on a little-endian host the FIFO ring is copied out in at most two memcpys, so a
+// checkpoint of a large idempotency table costs memory bandwidth, not a field-by-field loop
+// (docs/benchmarks.md, the checkpoint stall).
+_Static_assert(sizeof(struct room_idempotency) == TC_ROOM_CHECKPOINT_KEY_SIZE, "key record size");
+_Static_assert(offsetof(struct room_idempotency, key) == 8, "key offset");
+_Static_assert(offsetof(struct room_idempotency, seq) == 24, "seq offset");
+_Static_assert(offsetof(struct room_idempotency, thread_seq) == 32, "thread_seq offset");
+_Static_assert(offsetof(struct room_idempotency, hash) == 40, "hash offset");
+
+static bool host_little_endian(void) {
+    const uint16_t probe = 1;
+    uint8_t first = 0;
+    memcpy(&first, &probe, 1);
+    return first == 1;
+}
+
 static void encode_keys(const struct tc_room_machine *machine, struct checkpoint_writer *writer) {
     tc_assert(machine->keys_count <= machine->config.idempotency_keys_max);
+    if (host_little_endian()) {
+        uint32_t capacity = machine->config.idempotency_keys_max;
+        uint32_t first = tc_min_u32(machine->keys_count, capacity - machine->keys_head);
+        uint8_t *p = writer_take(writer, (uint64_t)first * TC_ROOM_CHECKPOINT_KEY_SIZE);
+        memcpy(p, &machine->keys[machine->keys_head], (uint64_t)first * TC_ROOM_CHECKPOINT_KEY_SIZE);
+        uint32_t second = machine->keys_count - first;
+        p = writer_take(writer, (uint64_t)second * TC_ROOM_CHECKPOINT_KEY_SIZE);
+        memcpy(p, &machine->keys[0], (uint64_t)second * TC_ROOM_CHECKPOINT_KEY_SIZE);
+        return;
+    }
     for (uint32_t i = 0; i < machine->keys_count; i++) {
         uint32_t slot = (machine->keys_head + i) % machine->config.idempotency_keys_max;
         const struct room_idempotency *entry = &machine->keys[slot];

@@ -238,6 +238,13 @@ static void buffer_write(struct tc_store *store, struct store_buffer *buffer) {
                  end - start, buffer_write_done, buffer);
 }
 
+static void trickle_done(struct tc_io_storage_op *op, int result) {
+    struct tc_store *store = op->context;
+    tc_assert(store->trickle_busy);
+    tc_assert(result == TC_OK); // a failed sync is fatal (fail-stop)
+    store->trickle_busy = false;
+}
+
 static void buffer_write_done(struct tc_io_storage_op *op, int result) {
     struct store_buffer *buffer = op->context;
     struct tc_store *store = buffer->store;
@@ -247,6 +254,11 @@ static void buffer_write_done(struct tc_io_storage_op *op, int result) {
     if (buffer->state == STORE_BUFFER_SEALED) {
         buffer->written = buffer->used;
         buffer->state = STORE_BUFFER_FREE;
+        if (!store->trickle_busy) {
+            store->trickle_busy = true;
+            store_submit(store, &store->trickle_io, TC_IO_STORAGE_SYNC,
+                         store->options.zone_offset_bytes, NULL, 0, trickle_done, store);
+        }
         store->options.ready_callback(store->options.context);
     }
     flush_progress(store);
@@ -468,7 +480,7 @@ static void flush_progress(struct tc_store *store) {
     if (store->flush_stage != FLUSH_WAITING) return;
     if (!flush_written(store)) return;
     store->flush_stage = FLUSH_SYNCING;
-    store_submit(store, &store->flush_sync_io, TC_IO_STORAGE_SYNC, 0, NULL, 0, flush_sync_done,
+    store_submit(store, &store->flush_sync_io, TC_IO_STORAGE_SYNC, store->options.zone_offset_bytes, NULL, 0, flush_sync_done,
                  store);
 }
 
@@ -758,6 +770,7 @@ int tc_store_recover_from(struct tc_store *store, const uint8_t *bytes) {
 
 bool tc_store_idle(const struct tc_store *store) {
     if (store->flush_stage != FLUSH_IDLE || store->sync_callback != NULL) return false;
+    if (store->trickle_busy) return false;
     for (uint32_t i = 0; i < store->buffer_count; i++) {
         const struct store_buffer *buffer = &store->buffers[i];
         if (buffer->writing || buffer->state == STORE_BUFFER_SEALED) return false;
@@ -855,5 +868,5 @@ void tc_store_sync_write(struct tc_store *store, uint64_t segment, const uint8_t
 void tc_store_sync_storage(struct tc_store *store, tc_store_done_cb callback,
                            void *callback_context) {
     sync_io_start(store, callback, callback_context);
-    store_submit(store, &store->sync_io, TC_IO_STORAGE_SYNC, 0, NULL, 0, sync_io_done, store);
+    store_submit(store, &store->sync_io, TC_IO_STORAGE_SYNC, store->options.zone_offset_bytes, NULL, 0, sync_io_done, store);
 }

@@ -59,6 +59,11 @@ struct tc_store {
     struct tc_store_cursor flush_target;
     tc_store_done_cb flush_callback;
     struct tc_io_storage_op flush_sync_io;
+    // After each sealed segment lands, a sync of the zone (not needed for correctness: flushes
+    // sync for S2) keeps the page cache from piling up tens of megabytes that the next flush
+    // would push to the device at once (a latency spike for the journal's syncs).
+    bool trickle_busy;
+    struct tc_io_storage_op trickle_io;
     struct tc_store_cursor durable;
 
     // Recovery.

@@ -365,6 +365,23 @@ uint64_t tc_replica_storage_size(const struct tc_replica_options *options) {
     return journal_storage_size(options) + tc_store_zone_size(&store);
 }
 
+void tc_replica_storage_zones(const struct tc_replica_options *options,
+                              struct tc_storage_zone zones[TC_REPLICA_STORAGE_ZONES]) {
+    tc_assert(tc_replica_options_invalid(options) == NULL || options->io == NULL);
+    struct tc_journal_layout layout;
+    tc_journal_layout_init(&layout, options->journal_slot_count, replica_checkpoint_size_max(options));
+    uint64_t total = tc_replica_storage_size(options);
+    zones[0] = (struct tc_storage_zone){0, layout.checkpoint_area_offset, "journal"};
+    zones[1] = (struct tc_storage_zone){layout.checkpoint_area_offset,
+                                        layout.storage_size - layout.checkpoint_area_offset,
+                                        "checkpoints"};
+    zones[2] = (struct tc_storage_zone){layout.storage_size, total - layout.storage_size, "store"};
+    for (uint32_t i = 0; i < TC_REPLICA_STORAGE_ZONES; i++) {
+        tc_assert(zones[i].offset_bytes % TC_SECTOR_SIZE == 0);
+        tc_assert(zones[i].size_bytes > 0 && zones[i].size_bytes % TC_SECTOR_SIZE == 0);
+    }
+}
+
 uint64_t tc_replica_store_budget_bytes(const struct tc_replica_options *options) {
     struct tc_store_options store;
     store_options_build(options, &store, NULL, NULL);

@@ -75,6 +75,16 @@ struct tc_replica_status {
 
 struct tc_replica;
 
+// The storage zones (node/io.h): [0] journal (superblock, header ring, prepare ring), [1] the
+// checkpoint areas, [2] the message store. Contiguous, sector aligned, covering the whole storage.
+#define TC_REPLICA_STORAGE_ZONES 3u
+struct tc_storage_zone {
+    uint64_t offset_bytes;
+    uint64_t size_bytes;
+    const char *name; // "journal", "checkpoints", "store"
+};
+void tc_replica_storage_zones(const struct tc_replica_options *options,
+                              struct tc_storage_zone zones[TC_REPLICA_STORAGE_ZONES]);
 // The largest room.store_bytes_max the store geometry of `options` always fits.
 uint64_t tc_replica_store_budget_bytes(const struct tc_replica_options *options);
 // Bytes of storage (superblock, header ring, prepare ring, checkpoint areas, message store) this

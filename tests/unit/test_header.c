@@ -701,6 +701,13 @@ static bool reference_valid(const struct tc_header *h) {
         return h->size > 2 * TC_HEADER_SIZE && client_fields_zero && h->operation == 0 &&
                h->checkpoint_op != 0 && !tc_checksum_is_zero(&h->parent) && h->op < h->commit &&
                h->size - 2 * TC_HEADER_SIZE <= h->commit - h->op && h->log_view == 0;
+    case TC_COMMAND_REQUEST_STORE:
+        return h->size == TC_HEADER_SIZE && client_fields_zero && h->operation == 0 &&
+               h->log_view == 0 && h->commit % TC_SECTOR_SIZE == 0 && h->commit <= UINT32_MAX;
+    case TC_COMMAND_STORE_CHUNK:
+        return body > 0 && body % TC_SECTOR_SIZE == 0 && client_fields_zero &&
+               h->operation == 0 && h->log_view == 0 && h->commit % TC_SECTOR_SIZE == 0 &&
+               h->commit <= UINT32_MAX;
     case TC_COMMAND_DO_VIEW_CHANGE:
     case TC_COMMAND_START_VIEW:
         if (body == 0 || body % TC_HEADER_SIZE != 0) return false;
@@ -758,8 +765,9 @@ static void test_reference_model(void **state) {
         h.session = tc_prng_below(&prng, 2) == 0 ? 0 : small_u64(&prng);
         h.replica = (uint8_t)tc_prng_below(&prng, TC_REPLICAS_MAX + 1);
         h.epoch = tc_prng_chance_ppm(&prng, 20000) ? 1 : 0;
-        switch (tc_prng_below(&prng, 5)) {
+        switch (tc_prng_below(&prng, 6)) {
         case 0: h.size = TC_HEADER_SIZE; break;
+        case 5: h.size = TC_HEADER_SIZE + TC_SECTOR_SIZE * (uint32_t)tc_prng_range(&prng, 0, 31); break;
         case 1: h.size = TC_HEADER_SIZE * (uint32_t)tc_prng_range(&prng, 1, 12); break;
         case 2: h.size = (uint32_t)tc_prng_range(&prng, TC_HEADER_SIZE - 2, TC_HEADER_SIZE + 600); break;
         case 3: h.size = (uint32_t)tc_prng_range(&prng, TC_REPLY_SIZE_MAX - 1, TC_REPLY_SIZE_MAX + 1); break;
