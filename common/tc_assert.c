@@ -11,7 +11,7 @@ tc_assert_handler_fn tc_assert_set_handler(tc_assert_handler_fn handler) {
     return previous;
 }
 
-void tc_assert_fail(const char *expression, const char *file, int line) {
+_Noreturn void tc_assert_fail(const char *expression, const char *file, int line) {
     if (assert_handler != NULL) {
         assert_handler(expression, file, line);
         // A test handler normally longjmps out; if it returns, abort regardless.

@@ -9,8 +9,9 @@
 
 typedef void (*tc_assert_handler_fn)(const char *expression, const char *file, int line);
 
-// Never returns when the default handler is installed (it logs and aborts).
-void tc_assert_fail(const char *expression, const char *file, int line);
+// Never returns: the default handler logs and aborts; an installed handler (unit tests, the
+// simulator) escapes with longjmp, and if it returns, tc_assert_fail aborts anyway.
+_Noreturn void tc_assert_fail(const char *expression, const char *file, int line);
 
 // Installs a handler; NULL restores the default. Returns the previous handler.
 tc_assert_handler_fn tc_assert_set_handler(tc_assert_handler_fn handler);

@@ -18,7 +18,9 @@ if [[ ! -d "$build_dir" ]]; then
 fi
 command -v nm >/dev/null || { echo "check-core-symbols: nm not found (binutils)" >&2; exit 2; }
 
-libraries=(libtc_vsr.a libtc_room.a libtc_common.a)
+# libtc_edge: the edge's codecs are pure too (caller buffers, time passed in, cJSON hooked to a
+# scratch buffer): no clock, no allocator, no I/O.
+libraries=(libtc_vsr.a libtc_room.a libtc_common.a libtc_edge.a)
 forbidden=(
   malloc calloc realloc free reallocarray aligned_alloc posix_memalign memalign valloc
   strdup strndup
