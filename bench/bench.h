@@ -34,6 +34,7 @@ struct bench_options {
     uint32_t net_slots;      // capacity of the in-process network queue (messages)
     uint32_t storage_threads; // worker threads per replica data file
     uint32_t transfer_at_ms; // leadership transfer this long into the measured interval; 0: off
+    uint32_t lag_mib;        // isolate a backup until it is this far behind, then time its catch-up
     uint64_t seed;
     const char *dir;
     bool keep;  // keep the data files (default: delete them at the end)
@@ -206,6 +207,28 @@ struct bench_transfer {
     uint64_t latency_max_ns; // their largest send -> reply latency (= per-message latency)
 };
 
+// Catch-up of a replica far behind (--lag-mib, bench_lag.c): one backup is cut off from every
+// message while the others commit N MiB of message-store history (the journal ring wraps, so it
+// must state sync: checkpoint, store segments, then the journal suffix); then the load stops, the
+// replica is reconnected, and the bench times it until it has applied everything.
+enum bench_lag_state {
+    BENCH_LAG_OFF = 0,
+    BENCH_LAG_PENDING = 1,  // the load has not started
+    BENCH_LAG_ISOLATED = 2, // replica `lagging` hears nothing, says nothing
+    BENCH_LAG_CATCHING_UP = 3,
+    BENCH_LAG_DONE = 4,
+};
+
+struct bench_lag {
+    enum bench_lag_state state;
+    uint8_t lagging;
+    uint64_t behind_bytes;   // store bytes the others had beyond it at reconnection
+    uint64_t commit_target;  // the group's commit_max at reconnection
+    uint64_t reconnect_ns;
+    uint64_t done_ns;
+    uint64_t store_bytes_synced_before;
+};
+
 struct bench {
     struct bench_options options;
     struct bench_net net;
@@ -224,6 +247,7 @@ struct bench {
     uint8_t *batch_buffer; // TC_MESSAGE_BODY_SIZE_MAX bytes, scratch for building a request
     struct bench_results results;
     struct bench_transfer transfer;
+    struct bench_lag lag;
     uint64_t format_ns; // time to create + format the three data files
     uint64_t recover_ns; // time from open to all replicas normal
     const char *failure;    // set when the run cannot be trusted (eviction, failed op)
@@ -257,6 +281,17 @@ void bench_load_client_message(struct bench *bench, uint64_t client_id, const ui
 void bench_load_tick(struct bench *bench);
 // Moves the bench between warm-up, measurement and drain according to the clock.
 void bench_load_phase_update(struct bench *bench, uint64_t now_ns);
+
+// Stops the load (the measured interval ends): `reason` names why ("duration", "lag", ...).
+void bench_load_stop(struct bench *bench, uint64_t now_ns, const char *reason);
+
+// bench_lag.c
+void bench_lag_init(struct bench *bench);
+// Whether the in-process network drops this message (to or from the isolated replica).
+bool bench_lag_blocks(const struct bench *bench, uint8_t target_replica, bool to_replica,
+                      const uint8_t *message);
+// Isolates at load start, reconnects when far enough behind, notes when caught up. Every turn.
+void bench_lag_update(struct bench *bench);
 
 // bench_transfer.c
 void bench_transfer_init(struct bench *bench); // pending if --transfer-at-ms is set, else off

@@ -30,12 +30,14 @@ static struct bench_replica *replica_of(struct tc_io *io) {
 static void replica_send_to_replica(struct tc_io *io, uint8_t target, const uint8_t *message) {
     struct bench_replica *replica = replica_of(io);
     tc_assert(target < BENCH_REPLICAS);
+    if (bench_lag_blocks(replica->bench, target, true, message)) return; // --lag-mib
     bench_net_send(&replica->bench->net, BENCH_TARGET_REPLICA, target, 0, message);
 }
 
 static void replica_send_to_client(struct tc_io *io, uint64_t client, const uint8_t *message) {
     struct bench_replica *replica = replica_of(io);
     tc_assert(client != 0);
+    if (bench_lag_blocks(replica->bench, 0, false, message)) return; // --lag-mib
     bench_net_send(&replica->bench->net, BENCH_TARGET_CLIENT, 0, client, message);
 }
 
@@ -305,6 +307,7 @@ uint64_t bench_cluster_run_once(struct bench *bench) {
     const uint32_t delivered = cluster_deliver(bench);
     const uint32_t completed = cluster_poll_storage(bench);
     bench_transfer_update(bench); // Before the idle wait: it reads the clock of this turn.
+    bench_lag_update(bench);
     if (delivered == 0 && completed == 0 && bench->net.count == 0) {
         cluster_wait(bench, bench->tick_next_ns);
     }

@@ -27,6 +27,7 @@ static struct bench_client *client_of(struct tc_io *io) {
 static void client_send_to_replica(struct tc_io *io, uint8_t replica, const uint8_t *message) {
     struct bench_client *client = client_of(io);
     tc_assert(replica < BENCH_REPLICAS);
+    if (bench_lag_blocks(client->bench, replica, true, message)) return; // --lag-mib
     bench_net_send(&client->bench->net, BENCH_TARGET_REPLICA, replica, 0, message);
 }
 
@@ -169,7 +170,7 @@ void bench_load_deinit(struct bench *bench) {
 static void load_on_reply(void *context, struct tc_client *tc_client, const struct tc_header *reply,
                           const uint8_t *body, uint32_t body_size);
 
-static void load_stop(struct bench *bench, uint64_t now_ns, const char *reason) {
+void bench_load_stop(struct bench *bench, uint64_t now_ns, const char *reason) {
     tc_assert(reason != NULL);
     if (bench->phase == BENCH_PHASE_DRAIN) return;
     const bool measuring = bench->phase == BENCH_PHASE_MEASURE;
@@ -280,7 +281,7 @@ static void load_on_reply(void *context, struct tc_client *tc_client, const stru
         fprintf(stderr, "bench: client %u was evicted\n", client->index);
         bench->failure = "client evicted";
         client->phase = BENCH_CLIENT_DONE;
-        load_stop(bench, now_ns, "failure");
+        bench_load_stop(bench, now_ns, "failure");
         return;
     }
     switch (client->phase) {
@@ -358,6 +359,6 @@ void bench_load_phase_update(struct bench *bench, uint64_t now_ns) {
     }
     if (bench->phase == BENCH_PHASE_MEASURE &&
         now_ns >= results->measure_start_ns + bench->options.duration_s * NS_PER_S) {
-        load_stop(bench, now_ns, "duration");
+        bench_load_stop(bench, now_ns, "duration");
     }
 }

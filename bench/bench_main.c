@@ -39,6 +39,9 @@ static void usage(FILE *out) {
             "  --storage-threads N  I/O threads per data file, 1..%u (default %u)\n"
             "  --transfer-at-ms N N ms into the measured interval, ask the primary to hand the\n"
             "                     group to the next replica and time it (default 0: off)\n"
+            "  --lag-mib N        cut one backup off at load start; when the others' message\n"
+            "                     store is N MiB ahead, stop the load, reconnect it and time its\n"
+            "                     catch-up (state sync + repair; default 0: off)\n"
             "  --seed N           seed for ids, payload and replica PRNGs (default 1)\n"
             "  --keep             keep the data files (default: delete them)\n"
             "  --json             print one JSON object instead of the text report\n"
@@ -82,6 +85,7 @@ static int parse_number_option(struct bench_options *options, const char *name,
         {"--net-slots", 64, 65536, &options->net_slots},
         {"--storage-threads", 1, TC_IO_LINUX_STORAGE_THREADS_MAX, &options->storage_threads},
         {"--transfer-at-ms", 0, 3600000, &options->transfer_at_ms},
+        {"--lag-mib", 0, 1u << 20, &options->lag_mib},
     };
     for (uint32_t i = 0; i < TC_ARRAY_COUNT(table); i++) {
         if (strcmp(name, table[i].name) != 0) continue;
@@ -317,6 +321,51 @@ static void report_transfer_outcome(const struct bench_transfer *t) {
     printf("\n");
 }
 
+// Catch-up after a lag (--lag-mib): one line in the text report, fields in the JSON.
+static double lag_ms(const struct bench_lag *lag) {
+    return (double)(lag->done_ns - lag->reconnect_ns) / 1e6;
+}
+
+static uint64_t lag_synced_bytes(const struct bench_lag *lag, const struct tc_replica_status *s) {
+    return s->sync_store_bytes - lag->store_bytes_synced_before;
+}
+
+static void report_lag_text(const struct bench_end *end) {
+    const struct bench_lag *lag = &bench.lag;
+    if (lag->state == BENCH_LAG_OFF) return;
+    if (lag->state < BENCH_LAG_CATCHING_UP) {
+        printf("  lag        replica %u never got %u MiB behind before the run ended\n",
+               lag->lagging, bench.options.lag_mib);
+        return;
+    }
+    const struct tc_replica_status *s = &end->statuses[lag->lagging];
+    printf("  lag        replica %u cut off until %.1f MiB of store history behind (commit %" PRIu64
+           "); ", lag->lagging, (double)lag->behind_bytes / (1024.0 * 1024.0), lag->commit_target);
+    if (lag->state != BENCH_LAG_DONE) {
+        printf("did not catch up before the run ended\n");
+        return;
+    }
+    double ms = lag_ms(lag);
+    double mib = (double)lag_synced_bytes(lag, s) / (1024.0 * 1024.0);
+    printf("caught up in %.1f ms: %" PRIu64 " state syncs, %.1f MiB of store segments fetched "
+           "(%.1f MiB/s)\n", ms, s->syncs_done, mib, ms > 0 ? mib / (ms / 1000.0) : 0.0);
+}
+
+static void report_lag_json(const struct bench_end *end) {
+    const struct bench_lag *lag = &bench.lag;
+    if (lag->state == BENCH_LAG_OFF) return;
+    const struct tc_replica_status *s = &end->statuses[lag->lagging];
+    printf("\"lag_replica\":%u,\"lag_behind_bytes\":%" PRIu64 ",", lag->lagging,
+           lag->behind_bytes);
+    if (lag->state == BENCH_LAG_DONE) {
+        printf("\"lag_catch_up_ms\":%.1f,\"lag_store_bytes_fetched\":%" PRIu64
+               ",\"lag_syncs\":%" PRIu64 ",", lag_ms(lag), lag_synced_bytes(lag, s),
+               s->syncs_done);
+    } else {
+        printf("\"lag_catch_up_ms\":null,");
+    }
+}
+
 static void report_transfer_text(void) {
     const struct bench_transfer *t = &bench.transfer;
     if (t->state == BENCH_TRANSFER_OFF) return;
@@ -414,6 +463,7 @@ static void report_text_summary(const struct bench_end *end, const struct bench_
                " us): FAIL (no message measured)\n", BENCH_STALL_TARGET_US);
     }
     report_transfer_text();
+    report_lag_text(end);
     printf("  checks     normal=%s finished=%s converged=%s digests_equal=%s failure=%s\n",
            end->normal ? "yes" : "no", end->finished ? "yes" : "no",
            end->converged ? "yes" : "no", end->digests_equal ? "yes" : "no",
@@ -465,6 +515,7 @@ static void report_json(const struct bench_end *end, const struct bench_figures 
            r->commit_min_at_stop[2], (double)end->converge_ns / 1e6,
            f->applied_everywhere_per_second);
     report_transfer_json();
+    report_lag_json(end);
     printf("\"converged\":%s,\"digests_equal\":%s,\"failure\":\"%s\"}\n",
            end->converged ? "true" : "false", end->digests_equal ? "true" : "false",
            bench.failure == NULL ? "none" : bench.failure);
@@ -505,6 +556,7 @@ int main(int argc, char **argv) {
     }
     bench.cluster = 0x7463000000000000ull ^ bench.options.seed;
     bench_transfer_init(&bench);
+    bench_lag_init(&bench);
     int result = bench_cluster_init(&bench);
     if (result == 0) result = bench_load_init(&bench);
     if (result != 0) {

@@ -1588,6 +1588,7 @@ void tc_replica_status_get(const struct tc_replica *replica, struct tc_replica_s
     }
     status->checkpoints_durable = replica->checkpoints_durable;
     status->syncs_done = replica->syncs_done;
+    status->sync_store_bytes = replica->sync_store_bytes;
 }
 
 const struct tc_header *tc_replica_log_header(const struct tc_replica *replica, uint64_t op) {

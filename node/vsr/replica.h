@@ -71,6 +71,7 @@ struct tc_replica_status {
     struct tc_checksum checkpoint_id; // checksum of its bytes (zero for the initial state)
     uint64_t checkpoints_durable;   // checkpoints written since start (synced ones included)
     uint64_t syncs_done;            // state syncs completed since start
+    uint64_t sync_store_bytes;      // message store bytes received by state syncs since start
 };
 
 struct tc_replica;

@@ -159,6 +159,7 @@ struct tc_replica {
     uint64_t checkpoints_durable;
     struct replica_sync sync;
     uint64_t syncs_done;
+    uint64_t sync_store_bytes;
 
     // Serving store segments to a syncing peer (one read at a time).
     uint8_t *store_serve_buffer; // TC_MESSAGE_SIZE_MAX

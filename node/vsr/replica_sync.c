@@ -404,6 +404,7 @@ void replica_on_store_chunk(struct tc_replica *replica, const struct tc_header *
     if (chunk > wanted - sync->store_received) chunk = wanted - sync->store_received;
     memcpy(sync->store_buffer + sync->store_received, body, chunk);
     sync->store_received += chunk;
+    replica->sync_store_bytes += chunk;
     sync->stall_ticks = 0;
     if (sync->store_received < wanted) {
         store_fetch_request(replica);
