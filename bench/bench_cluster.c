@@ -84,6 +84,10 @@ static void cluster_replica_options(struct bench *bench, struct bench_replica *r
     options->cluster = bench->cluster;
     options->group = 1;
     options->replica = replica->index;
+    for (uint8_t slot = 0; slot < BENCH_REPLICAS; slot++) {
+        options->members[slot] = 0xbe0c000000000000ull | (bench->cluster << 8) | (slot + 1u);
+    }
+    options->replica_id = options->members[replica->index];
     options->replica_count = BENCH_REPLICAS;
     options->journal_slot_count = bench->options.journal_slots;
     options->seed = bench->options.seed + replica->index;

@@ -114,6 +114,7 @@ static void format_write(void *context, uint64_t offset, const uint8_t *data, ui
 static struct tc_replica_options replica_options(const struct sim_replica *replica) {
     struct tc_replica_options options = replica->group->options;
     options.replica = replica->index;
+    options.replica_id = replica->group->options.members[replica->index];
     options.seed = replica->cluster->seed * 131u + replica->group->index * 8u + replica->index +
                    replica->restarts * 1000003u;
     options.io = (struct tc_io *)&replica->io;
@@ -262,6 +263,10 @@ static void group_options(struct sim_cluster *cluster, struct sim_group *group) 
     options->cluster = cluster->cluster_id;
     options->group = group->index;
     options->replica_count = group->replica_count;
+    // The initial configuration: one identity per slot (vsr.md §11.4), distinct and non-zero.
+    for (uint8_t slot = 0; slot < group->replica_count; slot++) {
+        options->members[slot] = (tc_prng_next(&cluster->prng) << 8) | (uint64_t)(slot + 1u);
+    }
     // Small rings so that runs wrap them and checkpoint many times.
     static const uint32_t slot_counts[] = {64, 128, 256};
     options->journal_slot_count = slot_counts[tc_prng_below(&cluster->prng, 3)];

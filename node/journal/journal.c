@@ -89,6 +89,7 @@ struct tc_journal {
     struct tc_io_storage_op checkpoint_io;
     struct tc_header checkpoint_header; // of the checkpoint being written
     uint64_t checkpoint_size;
+    uint32_t epoch_next; // the epoch superblock writes persist (tc_journal_set_epoch)
     uint64_t checkpoint_written; // bytes of the area written and synced so far
     struct tc_checksum_state checkpoint_hash; // the id, computed chunk by chunk
     uint32_t checkpoint_area;
@@ -146,6 +147,7 @@ int tc_journal_init(struct tc_journal **out, const struct tc_journal_options *op
     tc_assert(options->superblock_callback != NULL && options->recover_callback != NULL);
     tc_assert(options->checkpoint_callback != NULL);
     tc_assert(options->checkpoint_size_max < UINT32_MAX); // one storage I/O
+    tc_assert(options->replica_id != 0);
     struct tc_journal *journal = tc_arena_alloc(arena, sizeof(*journal), 64);
     if (journal == NULL) return TC_ENOMEM;
     journal->options = *options;
@@ -229,6 +231,7 @@ static const char *superblock_invalid(const struct tc_superblock *sb, uint32_t c
         return "checkpoint header";
     }
     if (sb->checkpoint_area > 1 || sb->checkpoint_reserved != 0) return "checkpoint area";
+    if (sb->replica_id == 0 || sb->epoch_reserved != 0) return "replica id / epoch";
     if ((sb->checkpoint_op == 0) != (sb->checkpoint_size == 0)) return "checkpoint size";
     return NULL;
 }
@@ -246,8 +249,8 @@ static void superblock_build(const struct tc_journal_options *options, struct tc
     tc_assert(count >= 1 && count <= TC_VIEW_HEADERS_MAX);
     tc_assert(log_view <= view);
     memset(sb->view_headers, 0, sizeof(sb->view_headers));
-    memset(sb->reserved, 0, sizeof(sb->reserved));
     sb->cluster = options->cluster;
+    sb->replica_id = options->replica_id;
     sb->sequence = sequence;
     sb->group = options->group;
     sb->slot_count = options->slot_count;
@@ -709,12 +712,23 @@ void tc_journal_write_superblock(struct tc_journal *journal, uint32_t view, uint
     tc_assert(view >= journal->durable.view);
     tc_assert(log_view >= journal->durable.log_view);
     superblock_build(&journal->options, &journal->desired, 0, view, log_view, view_headers, count);
+    journal->desired.epoch = journal->epoch_next;
     journal->superblock_pending = true;
     if (journal->superblock_writing) return;
     superblock_write_start(journal);
 }
 
 uint32_t tc_journal_durable_view(const struct tc_journal *journal) { return journal->durable.view; }
+
+void tc_journal_set_epoch(struct tc_journal *journal, uint32_t epoch) {
+    tc_assert(journal->recover_stage == recover_done);
+    tc_assert(epoch >= journal->epoch_next);
+    journal->epoch_next = epoch;
+}
+
+uint32_t tc_journal_durable_epoch(const struct tc_journal *journal) {
+    return journal->durable.epoch;
+}
 
 uint32_t tc_journal_durable_log_view(const struct tc_journal *journal) {
     return journal->durable.log_view;
@@ -864,11 +878,13 @@ static int recover_choose_superblock(struct tc_journal *journal) {
     }
     if (best->cluster != journal->options.cluster || best->group != journal->options.group ||
         best->replica != journal->options.replica ||
+        best->replica_id != journal->options.replica_id ||
         best->replica_count != journal->options.replica_count ||
         best->slot_count != journal->options.slot_count) {
         return TC_EINVAL;
     }
     journal->durable = *best;
+    journal->epoch_next = best->epoch;
     journal->superblock_copies_agree = true;
     for (uint32_t copy = 0; copy < TC_SUPERBLOCK_COPIES; copy++) {
         const struct tc_superblock *sb = (const struct tc_superblock *)(const void *)(

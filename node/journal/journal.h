@@ -53,7 +53,7 @@ struct tc_superblock {
     uint8_t replica_count;
     uint8_t copy;                // which copy this is (catches misdirected I/O)
     uint8_t version;
-    uint8_t reserved[8];
+    uint64_t replica_id;         // identity drawn at format (vsr.md §11.4); checked at open
     struct tc_header view_headers[TC_VIEW_HEADERS_MAX];
     // The durable checkpoint: the state after applying op checkpoint_op (0 and size 0: the
     // initial, empty state), its bytes in checkpoint area `checkpoint_area`, their checksum.
@@ -63,10 +63,14 @@ struct tc_superblock {
     uint32_t checkpoint_area;
     uint32_t checkpoint_reserved;
     struct tc_header checkpoint_header; // the prepare of checkpoint_op: anchors the hash chain
+    // The highest epoch this replica acted in as a member (voted, acknowledged, led): it never
+    // acts in an older one again, even before its state has replayed up to this epoch.
+    uint32_t epoch;
+    uint32_t epoch_reserved;
 };
 _Static_assert(sizeof(struct tc_superblock) <= TC_SECTOR_SIZE, "superblock fits a sector");
 
-#define TC_SUPERBLOCK_VERSION 2u
+#define TC_SUPERBLOCK_VERSION 3u
 
 // In-memory state of each slot after recovery and during operation.
 enum tc_slot_state {
@@ -93,6 +97,7 @@ struct tc_journal_options {
     uint32_t group;
     uint8_t replica;
     uint8_t replica_count;
+    uint64_t replica_id;          // non-zero identity written at format, checked at recovery
     uint32_t slot_count;
     uint64_t checkpoint_size_max; // bytes of the largest encoded state (the replica computes it)
     struct tc_io *io;
@@ -164,6 +169,10 @@ uint32_t tc_journal_reads_free(const struct tc_journal *journal);
 // coalesced (the newest state is written next). The callback fires when a write completes.
 void tc_journal_write_superblock(struct tc_journal *journal, uint32_t view, uint32_t log_view,
                                  const struct tc_header *view_headers, uint32_t count);
+// The epoch the next superblock writes persist (monotonic; the view change into a new epoch writes
+// it before the replica acts in that epoch). 0 at format.
+void tc_journal_set_epoch(struct tc_journal *journal, uint32_t epoch);
+uint32_t tc_journal_durable_epoch(const struct tc_journal *journal);
 // The (view, log_view) currently durable, and whether a write is pending/in flight.
 uint32_t tc_journal_durable_view(const struct tc_journal *journal);
 uint32_t tc_journal_durable_log_view(const struct tc_journal *journal);

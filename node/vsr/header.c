@@ -24,7 +24,28 @@ const char *tc_operation_name(uint32_t operation) {
     }
 }
 
+const char *tc_reconfigure_status_name(uint32_t status) {
+    switch (status) {
+#define TC_RECONFIGURE_STATUS_CASE(name, value, text)                                              \
+    case value: return text;
+        TC_RECONFIGURE_STATUS_TABLE(TC_RECONFIGURE_STATUS_CASE)
+#undef TC_RECONFIGURE_STATUS_CASE
+    default: return "invalid";
+    }
+}
+
 enum { checksum_offset = sizeof(struct tc_checksum) };
+
+// Operations a client request (and its prepare) may carry after registering: a chat batch or a
+// reconfiguration (fixed-size body).
+static bool operation_session(uint8_t operation) {
+    return operation == TC_OPERATION_CHAT || operation == TC_OPERATION_RECONFIGURE;
+}
+
+static bool operation_body_valid(const struct tc_header *h) {
+    if (h->operation != TC_OPERATION_RECONFIGURE) return true;
+    return h->size == TC_HEADER_SIZE + TC_RECONFIGURE_BODY_SIZE;
+}
 
 void tc_header_set_checksum(struct tc_header *header) {
     tc_assert(header->size >= TC_HEADER_SIZE);
@@ -62,13 +83,15 @@ static bool reserved_zero(const struct tc_header *header) {
 
 static const char *invalid_request(const struct tc_header *h) {
     if (h->client == 0) return "request: client is zero";
-    if (h->operation != TC_OPERATION_REGISTER && h->operation != TC_OPERATION_CHAT) {
+    if (h->operation != TC_OPERATION_REGISTER && !operation_session(h->operation)) {
         return "request: operation";
     }
     if (h->operation == TC_OPERATION_REGISTER && h->request != 0) return "request: register != 0";
-    if (h->operation == TC_OPERATION_CHAT && h->request == 0) return "request: chat request == 0";
+    if (operation_session(h->operation) && h->request == 0) return "request: chat request == 0";
     if (h->operation == TC_OPERATION_REGISTER && h->session != 0) return "request: register session";
-    if (h->operation == TC_OPERATION_CHAT && h->session == 0) return "request: chat session is 0";
+    if (operation_session(h->operation) && h->session == 0) return "request: chat session is 0";
+    if (!operation_body_valid(h)) return "request: reconfigure body size";
+    if (h->epoch != 0) return "request: epoch";
     if (h->op != 0 || h->commit != 0 || h->timestamp != 0) return "request: op/commit/timestamp";
     if (h->log_view != 0 || h->replica != 0) return "request: log_view/replica";
     if (!tc_checksum_is_zero(&h->context)) return "request: context";
@@ -83,17 +106,18 @@ static const char *invalid_prepare(const struct tc_header *h) {
         if (h->session != 0) return "prepare: root session";
         return NULL;
     }
-    if (h->operation != TC_OPERATION_REGISTER && h->operation != TC_OPERATION_CHAT) {
+    if (h->operation != TC_OPERATION_REGISTER && !operation_session(h->operation)) {
         return "prepare: operation";
     }
+    if (!operation_body_valid(h)) return "prepare: reconfigure body size";
     if (h->client == 0) return "prepare: client is zero";
     if (h->commit >= h->op) return "prepare: commit >= op";
     if (h->timestamp == 0) return "prepare: timestamp is zero";
     if (h->log_view != 0) return "prepare: log_view";
     if (h->operation == TC_OPERATION_REGISTER && h->request != 0) return "prepare: register req";
-    if (h->operation == TC_OPERATION_CHAT && h->request == 0) return "prepare: chat request 0";
+    if (operation_session(h->operation) && h->request == 0) return "prepare: chat request 0";
     if (h->operation == TC_OPERATION_REGISTER && h->session != 0) return "prepare: register session";
-    if (h->operation == TC_OPERATION_CHAT && h->session == 0) return "prepare: chat session 0";
+    if (operation_session(h->operation) && h->session == 0) return "prepare: chat session 0";
     return NULL;
 }
 
@@ -166,13 +190,13 @@ const char *tc_header_invalid(const struct tc_header *h) {
     if (h->size < TC_HEADER_SIZE) return "size < header";
     if (h->size > TC_MESSAGE_SIZE_MAX) return "size > message_size_max";
     if (!reserved_zero(h)) return "reserved bytes not zero";
-    if (h->replica >= TC_REPLICAS_MAX) return "replica out of range";
-    if (h->epoch != 0) return "epoch (reconfiguration not enabled)";
+    if (h->replica >= TC_REPLICA_ADDRESSES_MAX) return "replica address out of range";
     bool session_allowed = h->command == TC_COMMAND_REQUEST || h->command == TC_COMMAND_PREPARE ||
                            h->command == TC_COMMAND_REPLY;
     if (!session_allowed && h->session != 0) return "session on a command without one";
     bool checkpoint_allowed = h->command == TC_COMMAND_PREPARE_OK || h->command == TC_COMMAND_COMMIT ||
-                              h->command == TC_COMMAND_REQUEST_SYNC || h->command == TC_COMMAND_SYNC;
+                              h->command == TC_COMMAND_REQUEST_SYNC || h->command == TC_COMMAND_SYNC ||
+                              h->command == TC_COMMAND_START_EPOCH;
     if (!checkpoint_allowed && h->checkpoint_op != 0) return "checkpoint_op on a command without one";
     switch (h->command) {
     case TC_COMMAND_RESERVED:
@@ -214,6 +238,16 @@ const char *tc_header_invalid(const struct tc_header *h) {
         return NULL;
     case TC_COMMAND_REQUEST_STORE:
     case TC_COMMAND_STORE_CHUNK: return invalid_store(h);
+    case TC_COMMAND_START_EPOCH:
+        // op: the reconfigure op that started `epoch`; context: its checksum (vsr.md §11.4).
+        if (h->size != TC_HEADER_SIZE) return "start_epoch: size";
+        if (h->client != 0 || h->request != 0 || h->timestamp != 0 || h->operation != 0) {
+            return "start_epoch: client fields";
+        }
+        if (h->op == 0 || h->commit != h->op || h->epoch == 0) return "start_epoch: op/epoch";
+        if (tc_checksum_is_zero(&h->context)) return "start_epoch: context";
+        if (h->log_view != 0) return "start_epoch: log_view";
+        return NULL;
     default: return "command out of range";
     }
 }

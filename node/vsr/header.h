@@ -43,7 +43,7 @@ struct tc_header {
     uint64_t checkpoint_op; // prepare_ok / commit: the sender's durable checkpoint op;
                             // request_sync / sync: the checkpoint being transferred (else 0)
     uint32_t size;      // header + body bytes
-    uint32_t epoch;     // group configuration epoch (0 until reconfiguration exists)
+    uint32_t epoch;     // the sender's group configuration epoch (docs/vsr.md §11.4)
     uint32_t view;
     uint32_t log_view;  // do_view_change: the last view in which the sender was normal
     uint32_t request;   // client request number (request, prepare, reply)
@@ -51,7 +51,7 @@ struct tc_header {
     uint8_t version;    // TC_HEADER_VERSION
     uint8_t command;    // enum tc_command
     uint8_t operation;  // enum tc_operation (request, prepare, reply)
-    uint8_t replica;    // sender replica index (or the addressed replica for requests)
+    uint8_t replica;    // sender address: slot or learner (TC_REPLICA_ADDRESS_LEARNER); 0 in requests
     uint8_t reserved[108];
 };
 
@@ -77,7 +77,8 @@ _Static_assert(offsetof(struct tc_header, reserved) == 148, "no padding before r
     X(TC_COMMAND_REQUEST_SYNC, 12, "request_sync")                                                 \
     X(TC_COMMAND_SYNC, 13, "sync")                                                                 \
     X(TC_COMMAND_REQUEST_STORE, 14, "request_store")                                               \
-    X(TC_COMMAND_STORE_CHUNK, 15, "store_chunk")
+    X(TC_COMMAND_STORE_CHUNK, 15, "store_chunk")                                                   \
+    X(TC_COMMAND_START_EPOCH, 16, "start_epoch")
 
 enum tc_command {
 #define TC_COMMAND_ENUM(name, value, text) name = value,
@@ -90,7 +91,8 @@ enum tc_command {
     X(TC_OPERATION_RESERVED, 0, "reserved")                                                        \
     X(TC_OPERATION_ROOT, 1, "root")                                                                \
     X(TC_OPERATION_REGISTER, 2, "register")                                                        \
-    X(TC_OPERATION_CHAT, 3, "chat")
+    X(TC_OPERATION_CHAT, 3, "chat")                                                                \
+    X(TC_OPERATION_RECONFIGURE, 4, "reconfigure")
 
 enum tc_operation {
 #define TC_OPERATION_ENUM(name, value, text) name = value,
@@ -98,6 +100,40 @@ enum tc_operation {
 #undef TC_OPERATION_ENUM
     TC_OPERATION_COUNT
 };
+
+// Addresses (header.replica of a replica's message, and send_to_replica's target): a member sends
+// as its slot (< TC_REPLICAS_MAX); a learner, a replica not in its group's configuration, as
+// TC_REPLICA_ADDRESS_LEARNER(slot). The io routes a slot address by the message's epoch (the
+// member of that slot in that epoch) and a learner address to that slot's learner (vsr.md §11.4).
+#define TC_REPLICA_ADDRESS_LEARNER(slot) ((uint8_t)(TC_REPLICAS_MAX + (slot)))
+#define TC_REPLICA_ADDRESSES_MAX (2u * TC_REPLICAS_MAX)
+
+// The body of a reconfigure request/prepare (docs/vsr.md §11.4): replace the member of `slot`
+// (replica_id_old) by replica_id_new, entering epoch `epoch`. Little-endian, 24 bytes.
+#define TC_RECONFIGURE_BODY_SIZE 24u
+struct tc_reconfigure {
+    uint32_t epoch; // the epoch this change starts (current + 1)
+    uint8_t slot;
+    uint8_t reserved[3];
+    uint64_t replica_id_old;
+    uint64_t replica_id_new;
+};
+_Static_assert(sizeof(struct tc_reconfigure) == TC_RECONFIGURE_BODY_SIZE, "reconfigure layout");
+
+// The reply body of a reconfigure: a status and the epoch the group is in after the op.
+#define TC_RECONFIGURE_REPLY_SIZE 8u
+#define TC_RECONFIGURE_STATUS_TABLE(X)                                                             \
+    X(TC_RECONFIGURE_OK, 0, "ok")                           /* applied, or applied before */       \
+    X(TC_RECONFIGURE_STALE_EPOCH, 1, "stale_epoch")         /* epoch is not current + 1 */         \
+    X(TC_RECONFIGURE_MEMBER_MISMATCH, 2, "member_mismatch") /* slot holds another replica */       \
+    X(TC_RECONFIGURE_INVALID, 3, "invalid")                 /* bad slot, ids, reserved bytes */
+
+enum tc_reconfigure_status {
+#define TC_RECONFIGURE_STATUS_ENUM(name, value, text) name = value,
+    TC_RECONFIGURE_STATUS_TABLE(TC_RECONFIGURE_STATUS_ENUM)
+#undef TC_RECONFIGURE_STATUS_ENUM
+};
+const char *tc_reconfigure_status_name(uint32_t status);
 
 const char *tc_command_name(uint32_t command);
 const char *tc_operation_name(uint32_t operation);

@@ -18,7 +18,7 @@ uint8_t replica_primary_index(const struct tc_replica *replica, uint32_t view) {
 }
 
 bool replica_is_primary(const struct tc_replica *replica) {
-    return replica_primary_index(replica, replica->view) == replica->replica;
+    return replica_member(replica) && replica_primary_index(replica, replica->view) == replica->replica;
 }
 
 const char *tc_replica_state_name(enum tc_replica_state state) {
@@ -50,9 +50,12 @@ void replica_log(struct tc_replica *replica, enum tc_log_level level, const char
     replica->io->vtable->log(replica->io, level, line);
 }
 
+// `target` is an address: a slot (the io routes it by the message's epoch) or a learner address.
 void replica_send(struct tc_replica *replica, uint8_t target, const uint8_t *message) {
-    tc_assert(target < replica->replica_count);
-    tc_assert(target != replica->replica);
+    bool slot = target < replica->replica_count;
+    bool learner = target >= TC_REPLICAS_MAX && target - TC_REPLICAS_MAX < replica->replica_count;
+    tc_assert(slot || learner);
+    tc_assert(target != replica_address(replica));
     replica->io->vtable->send_to_replica(replica->io, target, message);
 }
 
@@ -64,7 +67,8 @@ void replica_header_init(const struct tc_replica *replica, struct tc_header *hea
     header->cluster = replica->options.cluster;
     header->group = replica->options.group;
     header->view = replica->view;
-    header->replica = replica->replica;
+    header->epoch = replica->epoch;
+    header->replica = replica_address(replica);
     header->size = TC_HEADER_SIZE;
 }
 
@@ -338,6 +342,14 @@ const char *tc_replica_options_invalid(const struct tc_replica_options *o) {
     if (o->journal_slot_count > TC_JOURNAL_SLOT_COUNT_MAX) return "journal_slot_count too large";
     if (o->clients_max == 0 || o->clients_max > TC_CLIENTS_MAX) return "clients_max";
     if (o->cluster == 0) return "cluster must be non-zero";
+    if (o->replica_id == 0) return "replica_id must be non-zero";
+    for (uint8_t slot = 0; slot < TC_REPLICAS_MAX; slot++) {
+        bool used = slot < o->replica_count;
+        if (used != (o->members[slot] != 0)) return "members: one non-zero id per slot, zero after";
+        for (uint8_t other = 0; used && other < slot; other++) {
+            if (o->members[other] == o->members[slot]) return "members: ids must be distinct";
+        }
+    }
     const char *room = tc_room_config_invalid(&o->room);
     if (room != NULL) return room;
     if (replica_checkpoint_size_max(o) >= UINT32_MAX) return "room limits: checkpoint over 4 GiB";
@@ -417,6 +429,7 @@ static void journal_options_build(const struct tc_replica_options *options,
     out->group = options->group;
     out->replica = options->replica;
     out->replica_count = options->replica_count;
+    out->replica_id = options->replica_id;
     out->slot_count = options->journal_slot_count;
     out->checkpoint_size_max = replica_checkpoint_size_max(options);
     out->io = options->io;
@@ -503,6 +516,8 @@ int tc_replica_init(struct tc_replica **out, const struct tc_replica_options *op
     tc_room_set_sink(replica->room, tc_store_sink(replica->store));
     replica->state = TC_REPLICA_RECOVERING;
     replica->view_lead_forbidden = UINT32_MAX;
+    replica->epoch = 0; // the initial configuration until a checkpoint or a reconfigure says else
+    memcpy(replica->members, options->members, sizeof(replica->members));
     *out = replica;
     return TC_OK;
 }
@@ -1588,6 +1603,8 @@ void tc_replica_status_get(const struct tc_replica *replica, struct tc_replica_s
     }
     status->checkpoints_durable = replica->checkpoints_durable;
     status->syncs_done = replica->syncs_done;
+    status->epoch = replica->epoch;
+    status->member = replica_member(replica);
     status->sync_store_bytes = replica->sync_store_bytes;
 }
 

@@ -36,8 +36,14 @@ typedef void (*tc_replica_commit_hook)(void *hook_context,
 struct tc_replica_options {
     uint64_t cluster;
     uint32_t group;
-    uint8_t replica;       // index of this replica, < replica_count
-    uint8_t replica_count; // 1..TC_REPLICAS_MAX
+    uint8_t replica;       // this replica's slot, < replica_count
+    uint8_t replica_count; // slots, 1..TC_REPLICAS_MAX
+    // Identity (docs/vsr.md §11.4): drawn when the storage is formatted, kept in the superblock; a
+    // replica is a member while the group's configuration names this id for its slot, else a
+    // learner. `members` is the configuration of epoch 0 (the same on every replica and learner
+    // of the group): the initial replicas' ids, by slot.
+    uint64_t replica_id;
+    uint64_t members[TC_REPLICAS_MAX];
     uint32_t journal_slot_count; // power of two in [TC_JOURNAL_SLOT_COUNT_MIN, _MAX]
     uint64_t seed;               // for this replica's PRNG (timeout jitter)
     uint32_t clients_max;        // client sessions, <= TC_CLIENTS_MAX; same on every replica
@@ -70,6 +76,8 @@ struct tc_replica_status {
     uint64_t checkpoint_op;         // durable checkpoint (0: the initial state)
     struct tc_checksum checkpoint_id; // checksum of its bytes (zero for the initial state)
     uint64_t checkpoints_durable;   // checkpoints written since start (synced ones included)
+    uint32_t epoch;                 // the configuration epoch of the applied state
+    bool member;                    // the configuration names this replica for its slot
     uint64_t syncs_done;            // state syncs completed since start
     uint64_t sync_store_bytes;      // message store bytes received by state syncs since start
 };

@@ -12,8 +12,8 @@
 #include "tc_err.h"
 
 #define CHECKPOINT_MAGIC 0x50434354u // "TCCP" little-endian
-#define CHECKPOINT_VERSION 2u
-#define CHECKPOINT_PREFIX_SIZE 64u
+#define CHECKPOINT_VERSION 3u
+#define CHECKPOINT_PREFIX_SIZE 128u
 
 // The encoded checkpoint: a fixed prefix, then the room machine's bytes, the sessions' bytes and
 // the message store's state (docs/store.md: cursor, chain, per-room towers and ratchets).
@@ -24,7 +24,11 @@ struct checkpoint_prefix {
     uint64_t room_size;
     uint64_t sessions_size;
     uint64_t store_size;
-    uint8_t reserved[24];
+    // The group configuration of the state (vsr.md §11.4).
+    uint32_t epoch;
+    uint32_t reserved_epoch;
+    uint64_t members[TC_REPLICAS_MAX];
+    uint8_t reserved[40];
 };
 _Static_assert(sizeof(struct checkpoint_prefix) == CHECKPOINT_PREFIX_SIZE, "prefix layout");
 
@@ -129,6 +133,8 @@ static uint64_t checkpoint_encode(struct tc_replica *replica, uint64_t op) {
     prefix.magic = CHECKPOINT_MAGIC;
     prefix.version = CHECKPOINT_VERSION;
     prefix.op = op;
+    prefix.epoch = replica->epoch;
+    memcpy(prefix.members, replica->members, sizeof(prefix.members));
 #if defined(TC_PLANTED_BUG_CHECKPOINT_NONDETERMINISTIC)
     prefix.reserved[0] = replica->replica; // planted bug: replica-specific bytes in the checkpoint
 #endif
@@ -161,6 +167,21 @@ void replica_checkpoint_after_apply(struct tc_replica *replica, const struct tc_
     replica->checkpoint_pending_size = checkpoint_encode(replica, prepare->op);
 }
 
+// A configuration names one non-zero, distinct id per slot and nothing beyond.
+static bool config_valid(const struct tc_replica *replica, const struct checkpoint_prefix *prefix) {
+    for (uint8_t slot = 0; slot < TC_REPLICAS_MAX; slot++) {
+        bool used = slot < replica->replica_count;
+        if (used != (prefix->members[slot] != 0)) return false;
+        for (uint8_t other = 0; used && other < slot; other++) {
+            if (prefix->members[other] == prefix->members[slot]) return false;
+        }
+    }
+    for (uint32_t i = 0; i < sizeof(prefix->reserved); i++) {
+        if (prefix->reserved[i] != 0) return false;
+    }
+    return true;
+}
+
 // Recovery: replaces the (empty) state by the durable checkpoint's. TC_ECORRUPT if its bytes do not
 // decode (they matched their checksum, so this is a bug or a different build's format).
 int replica_checkpoint_restore(struct tc_replica *replica) {
@@ -176,6 +197,7 @@ int replica_checkpoint_restore(struct tc_replica *replica) {
     memcpy(&prefix, bytes, sizeof(prefix));
     if (prefix.magic != CHECKPOINT_MAGIC || prefix.version != CHECKPOINT_VERSION) return TC_ECORRUPT;
     if (prefix.op != op) return TC_ECORRUPT;
+    if (prefix.reserved_epoch != 0 || !config_valid(replica, &prefix)) return TC_ECORRUPT;
     uint64_t body = size - sizeof(prefix);
     if (prefix.room_size > body || prefix.sessions_size > body - prefix.room_size) {
         return TC_ECORRUPT;
@@ -191,6 +213,10 @@ int replica_checkpoint_restore(struct tc_replica *replica) {
     if (rc == TC_OK) {
         rc = tc_store_state_decode(replica->store, sessions + prefix.sessions_size,
                                    prefix.store_size);
+    }
+    if (rc == TC_OK) {
+        replica->epoch = prefix.epoch;
+        memcpy(replica->members, prefix.members, sizeof(replica->members));
     }
     // Every session the replica registers stores its register reply at once: a session without
     // a stored reply cannot come from a replica, and answering a duplicate from it would fail.

@@ -90,11 +90,15 @@ struct tc_replica {
     struct tc_client_sessions sessions;
 
     enum tc_replica_state state;
-    uint8_t replica;
+    uint8_t replica; // our slot (we send as it while a member, as TC_REPLICA_ADDRESS_LEARNER else)
     uint8_t replica_count;
     uint8_t quorum_replication;
     uint8_t quorum_view_change;
     uint8_t quorum_nack;
+    // The group configuration of the applied state (vsr.md §11.4): part of the replicated state,
+    // changed only by applying a reconfigure op, encoded in checkpoints.
+    uint32_t epoch;
+    uint64_t members[TC_REPLICAS_MAX];
     uint32_t view;
     uint32_t log_view; // the newest log_view requested (durable once the superblock is idle)
     struct tc_header view_headers[TC_VIEW_HEADERS_MAX];
@@ -172,6 +176,16 @@ struct tc_replica {
     uint64_t messages_dropped_invalid;
     uint64_t requests_dropped;
 };
+
+// Membership (vsr.md §11.4): we are a member while the configuration names our id for our slot.
+static inline bool replica_member(const struct tc_replica *replica) {
+    return replica->members[replica->replica] == replica->options.replica_id;
+}
+// What we send as: our slot while a member, the slot's learner address otherwise.
+static inline uint8_t replica_address(const struct tc_replica *replica) {
+    return replica_member(replica) ? replica->replica
+                                   : TC_REPLICA_ADDRESS_LEARNER(replica->replica);
+}
 
 // replica.c helpers used by replica_view.c.
 uint8_t replica_primary_index(const struct tc_replica *replica, uint32_t view);

@@ -111,6 +111,20 @@ static void valid_view(struct tc_header *h, enum tc_command command, uint32_t he
     h->size = TC_HEADER_SIZE * (1 + headers);
 }
 
+static void valid_start_epoch(struct tc_header *h) {
+    valid_control(h, TC_COMMAND_START_EPOCH);
+    h->op = 40;
+    h->commit = 40;
+    h->epoch = 2;
+    memset(&h->context, 0x5a, sizeof(h->context));
+}
+
+static void valid_request_store(struct tc_header *h) {
+    valid_control(h, TC_COMMAND_REQUEST_STORE);
+    h->op = 3;
+    h->commit = 2 * TC_SECTOR_SIZE;
+}
+
 static void valid_eviction(struct tc_header *h) {
     base(h, TC_COMMAND_EVICTION);
     h->client = 77;
@@ -210,9 +224,30 @@ MUTATION(m_reserved_last, "reserved bytes not zero", valid_prepare_ok(h);
          h->reserved[sizeof(h->reserved) - 1] = 0x80;)
 MUTATION(m_reserved_mid, "reserved bytes not zero", tc_header_reserved(h, CLUSTER, GROUP, 1);
          h->reserved[61] = 0x10;)
-MUTATION(m_replica, "replica out of range", valid_prepare_ok(h); h->replica = TC_REPLICAS_MAX;)
-MUTATION(m_replica_max, "replica out of range", valid_prepare(h); h->replica = 255;)
-MUTATION(m_epoch, "epoch (reconfiguration not enabled)", valid_prepare(h); h->epoch = 1;)
+MUTATION(m_replica, "replica address out of range", valid_prepare_ok(h);
+         h->replica = 2 * TC_REPLICAS_MAX;)
+MUTATION(m_replica_max, "replica address out of range", valid_prepare(h); h->replica = 255;)
+MUTATION(m_request_epoch, "request: epoch", valid_request(h); h->epoch = 1;)
+MUTATION(m_request_reconfigure_size, "request: reconfigure body size", valid_request(h);
+         h->operation = TC_OPERATION_RECONFIGURE;)
+MUTATION(m_prepare_reconfigure_size, "prepare: reconfigure body size", valid_prepare(h);
+         h->operation = TC_OPERATION_RECONFIGURE;)
+MUTATION(m_start_epoch_size, "start_epoch: size", valid_start_epoch(h); h->size = 2 * TC_HEADER_SIZE;)
+MUTATION(m_start_epoch_client, "start_epoch: client fields", valid_start_epoch(h); h->client = 1;)
+MUTATION(m_start_epoch_op, "start_epoch: op/epoch", valid_start_epoch(h); h->commit = h->op + 1;)
+MUTATION(m_start_epoch_epoch, "start_epoch: op/epoch", valid_start_epoch(h); h->epoch = 0;)
+MUTATION(m_start_epoch_context, "start_epoch: context", valid_start_epoch(h);
+         memset(&h->context, 0, sizeof(h->context));)
+MUTATION(m_start_epoch_log_view, "start_epoch: log_view", valid_start_epoch(h); h->log_view = 1;)
+MUTATION(m_store_client, "store: client fields", valid_request_store(h); h->timestamp = 1;)
+MUTATION(m_store_log_view, "store: log_view", valid_request_store(h); h->log_view = 1;)
+MUTATION(m_store_offset, "store: offset not sector aligned", valid_request_store(h); h->commit = 1;)
+MUTATION(m_store_offset_max, "store: offset", valid_request_store(h);
+         h->commit = (uint64_t)TC_SECTOR_SIZE << 32;)
+MUTATION(m_request_store_size, "request_store: size", valid_request_store(h);
+         h->size = TC_HEADER_SIZE + TC_SECTOR_SIZE;)
+MUTATION(m_store_chunk_size, "store_chunk: body size", valid_request_store(h);
+         h->command = TC_COMMAND_STORE_CHUNK; h->size = TC_HEADER_SIZE + 100;)
 MUTATION(m_command_range, "command out of range", valid_prepare_ok(h);
          h->command = TC_COMMAND_COUNT;)
 MUTATION(m_command_255, "command out of range", valid_prepare_ok(h); h->command = 255;)
@@ -364,9 +399,23 @@ static const struct mutation mutations[] = {
     M(m_reserved_first, "reserved bytes not zero"),
     M(m_reserved_last, "reserved bytes not zero"),
     M(m_reserved_mid, "reserved bytes not zero"),
-    M(m_replica, "replica out of range"),
-    M(m_replica_max, "replica out of range"),
-    M(m_epoch, "epoch (reconfiguration not enabled)"),
+    M(m_replica, "replica address out of range"),
+    M(m_replica_max, "replica address out of range"),
+    M(m_request_epoch, "request: epoch"),
+    M(m_request_reconfigure_size, "request: reconfigure body size"),
+    M(m_prepare_reconfigure_size, "prepare: reconfigure body size"),
+    M(m_start_epoch_size, "start_epoch: size"),
+    M(m_start_epoch_client, "start_epoch: client fields"),
+    M(m_start_epoch_op, "start_epoch: op/epoch"),
+    M(m_start_epoch_epoch, "start_epoch: op/epoch"),
+    M(m_start_epoch_context, "start_epoch: context"),
+    M(m_start_epoch_log_view, "start_epoch: log_view"),
+    M(m_store_client, "store: client fields"),
+    M(m_store_log_view, "store: log_view"),
+    M(m_store_offset, "store: offset not sector aligned"),
+    M(m_store_offset_max, "store: offset"),
+    M(m_request_store_size, "request_store: size"),
+    M(m_store_chunk_size, "store_chunk: body size"),
     M(m_command_range, "command out of range"),
     M(m_command_255, "command out of range"),
     M(m_reserved_size, "reserved: size/operation"),
@@ -471,8 +520,21 @@ static void test_rules_covered(void **state) {
         "size < header",
         "size > message_size_max",
         "reserved bytes not zero",
-        "replica out of range",
-        "epoch (reconfiguration not enabled)",
+        "replica address out of range",
+        "request: epoch",
+        "request: reconfigure body size",
+        "prepare: reconfigure body size",
+        "start_epoch: size",
+        "start_epoch: client fields",
+        "start_epoch: op/epoch",
+        "start_epoch: context",
+        "start_epoch: log_view",
+        "store: client fields",
+        "store: log_view",
+        "store: offset not sector aligned",
+        "store: offset",
+        "request_store: size",
+        "store_chunk: body size",
         "reserved: size/operation",
         "request: client is zero",
         "request: operation",
@@ -648,26 +710,30 @@ static bool reference_valid(const struct tc_header *h) {
     for (uint32_t i = 0; i < sizeof(h->reserved); i++) {
         if (h->reserved[i] != 0) return false;
     }
-    if (h->replica >= TC_REPLICAS_MAX || h->epoch != 0) return false;
+    if (h->replica >= 2 * TC_REPLICAS_MAX) return false;
     bool session_allowed = h->command == TC_COMMAND_REQUEST || h->command == TC_COMMAND_PREPARE ||
                            h->command == TC_COMMAND_REPLY;
     if (!session_allowed && h->session != 0) return false;
     bool checkpoint_allowed = h->command == TC_COMMAND_PREPARE_OK || h->command == TC_COMMAND_COMMIT ||
-                              h->command == TC_COMMAND_REQUEST_SYNC || h->command == TC_COMMAND_SYNC;
+                              h->command == TC_COMMAND_REQUEST_SYNC || h->command == TC_COMMAND_SYNC ||
+                              h->command == TC_COMMAND_START_EPOCH;
     if (!checkpoint_allowed && h->checkpoint_op != 0) return false;
+    bool with_session = h->operation == TC_OPERATION_CHAT ||
+                        h->operation == TC_OPERATION_RECONFIGURE;
     bool session_matches = (h->operation == TC_OPERATION_REGISTER && h->session == 0) ||
-                           (h->operation == TC_OPERATION_CHAT && h->session != 0);
+                           (with_session && h->session != 0);
     bool client_fields_zero = h->client == 0 && h->request == 0 && h->timestamp == 0;
-    bool chat_or_register = h->operation == TC_OPERATION_CHAT ||
-                            h->operation == TC_OPERATION_REGISTER;
+    bool chat_or_register = with_session || h->operation == TC_OPERATION_REGISTER;
     bool request_matches = (h->operation == TC_OPERATION_REGISTER && h->request == 0) ||
-                           (h->operation == TC_OPERATION_CHAT && h->request != 0);
+                           (with_session && h->request != 0);
     uint32_t body = h->size - TC_HEADER_SIZE;
+    bool body_matches = h->operation != TC_OPERATION_RECONFIGURE ||
+                        body == TC_RECONFIGURE_BODY_SIZE;
     switch (h->command) {
     case TC_COMMAND_RESERVED: return h->size == TC_HEADER_SIZE && h->operation == 0;
     case TC_COMMAND_REQUEST:
         return h->client != 0 && chat_or_register && request_matches && session_matches &&
-               h->op == 0 &&
+               body_matches && h->epoch == 0 && h->op == 0 &&
                h->commit == 0 && h->timestamp == 0 && h->log_view == 0 && h->replica == 0 &&
                tc_checksum_is_zero(&h->context);
     case TC_COMMAND_PREPARE:
@@ -676,7 +742,7 @@ static bool reference_valid(const struct tc_header *h) {
                    h->view == 0 && h->size == TC_HEADER_SIZE && h->commit == 0 && h->session == 0;
         }
         return chat_or_register && h->client != 0 && h->commit < h->op && h->timestamp != 0 &&
-               h->log_view == 0 && request_matches && session_matches;
+               h->log_view == 0 && request_matches && session_matches && body_matches;
     case TC_COMMAND_REPLY: return h->client != 0 && h->op != 0 && h->size <= TC_REPLY_SIZE_MAX;
     case TC_COMMAND_EVICTION: return h->client != 0 && h->size == TC_HEADER_SIZE;
     case TC_COMMAND_PREPARE_OK:
@@ -701,6 +767,10 @@ static bool reference_valid(const struct tc_header *h) {
         return h->size > 2 * TC_HEADER_SIZE && client_fields_zero && h->operation == 0 &&
                h->checkpoint_op != 0 && !tc_checksum_is_zero(&h->parent) && h->op < h->commit &&
                h->size - 2 * TC_HEADER_SIZE <= h->commit - h->op && h->log_view == 0;
+    case TC_COMMAND_START_EPOCH:
+        return h->size == TC_HEADER_SIZE && client_fields_zero && h->operation == 0 &&
+               h->op != 0 && h->commit == h->op && h->epoch != 0 &&
+               !tc_checksum_is_zero(&h->context) && h->log_view == 0;
     case TC_COMMAND_REQUEST_STORE:
         return h->size == TC_HEADER_SIZE && client_fields_zero && h->operation == 0 &&
                h->log_view == 0 && h->commit % TC_SECTOR_SIZE == 0 && h->commit <= UINT32_MAX;
@@ -763,11 +833,22 @@ static void test_reference_model(void **state) {
         h.log_view = tc_prng_below(&prng, 2) == 0 ? 0 : (uint32_t)tc_prng_below(&prng, 5);
         h.request = tc_prng_below(&prng, 2) == 0 ? 0 : small_u32(&prng);
         h.session = tc_prng_below(&prng, 2) == 0 ? 0 : small_u64(&prng);
-        h.replica = (uint8_t)tc_prng_below(&prng, TC_REPLICAS_MAX + 1);
-        h.epoch = tc_prng_chance_ppm(&prng, 20000) ? 1 : 0;
-        switch (tc_prng_below(&prng, 6)) {
+        h.replica = tc_prng_below(&prng, 2) == 0 ? 0 : (uint8_t)tc_prng_below(&prng, 2 * TC_REPLICAS_MAX + 1);
+        h.epoch = tc_prng_chance_ppm(&prng, 200000) ? 1 : 0;
+        if (tc_prng_below(&prng, 4) == 0) h.commit = h.op; // start_epoch needs commit == op
+        if (h.command == TC_COMMAND_REQUEST && tc_prng_below(&prng, 2) == 0) {
+            // Requests have many fields that must be zero: zero them often so that valid ones
+            // occur (and each remaining field is still drawn).
+            h.op = 0;
+            h.commit = 0;
+            h.timestamp = 0;
+            h.log_view = 0;
+            h.replica = 0;
+        }
+        switch (tc_prng_below(&prng, 7)) {
         case 0: h.size = TC_HEADER_SIZE; break;
         case 5: h.size = TC_HEADER_SIZE + TC_SECTOR_SIZE * (uint32_t)tc_prng_range(&prng, 0, 31); break;
+        case 6: h.size = TC_HEADER_SIZE + TC_RECONFIGURE_BODY_SIZE; break;
         case 1: h.size = TC_HEADER_SIZE * (uint32_t)tc_prng_range(&prng, 1, 12); break;
         case 2: h.size = (uint32_t)tc_prng_range(&prng, TC_HEADER_SIZE - 2, TC_HEADER_SIZE + 600); break;
         case 3: h.size = (uint32_t)tc_prng_range(&prng, TC_REPLY_SIZE_MAX - 1, TC_REPLY_SIZE_MAX + 1); break;

@@ -110,6 +110,7 @@ static struct fx *fx_create(uint64_t seed) {
     f->options.group = GROUP;
     f->options.replica = REPLICA;
     f->options.replica_count = REPLICA_COUNT;
+    f->options.replica_id = 0x1d0000 + REPLICA;
     f->options.slot_count = SLOTS;
     f->options.io = mem_storage_io(f->ms);
     f->options.context = f;
@@ -378,6 +379,10 @@ static void test_recover_identity_mismatch(void **state) {
     f->options.replica_count = REPLICA_COUNT + 2;
     assert_int_equal(fx_open(f), TC_EINVAL);
     f->options.replica_count = REPLICA_COUNT;
+    // A different identity (a replica formatted anew) is refused: vsr.md §11.4, amnesia.
+    f->options.replica_id += 1;
+    assert_int_equal(fx_open(f), TC_EINVAL);
+    f->options.replica_id -= 1;
     fx_open_ok(f);
     fx_destroy(f);
 }
