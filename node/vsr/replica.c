@@ -80,6 +80,16 @@ void replica_send_header(struct tc_replica *replica, uint8_t target, struct tc_h
     replica_send(replica, target, (const uint8_t *)header);
 }
 
+// The primary streams prepares and commit heartbeats to learners it heard from recently
+// (they poll with request_start_view), so they keep up without acknowledging anything.
+#define REPLICA_LEARNER_HEARD_TICKS 100u
+static void send_to_learners(struct tc_replica *replica, const uint8_t *message) {
+    for (uint8_t slot = 0; slot < replica->replica_count; slot++) {
+        if (replica->learner_heard_ticks[slot] >= REPLICA_LEARNER_HEARD_TICKS) continue;
+        replica_send(replica, TC_REPLICA_ADDRESS_LEARNER(slot), message);
+    }
+}
+
 static void send_header_to_all(struct tc_replica *replica, struct tc_header *header) {
     tc_header_set_checksum_body(header, NULL, 0);
     tc_header_set_checksum(header);
@@ -518,6 +528,9 @@ int tc_replica_init(struct tc_replica **out, const struct tc_replica_options *op
     replica->view_lead_forbidden = UINT32_MAX;
     replica->epoch = 0; // the initial configuration until a checkpoint or a reconfigure says else
     memcpy(replica->members, options->members, sizeof(replica->members));
+    for (uint8_t slot = 0; slot < TC_REPLICAS_MAX; slot++) {
+        replica->learner_heard_ticks[slot] = REPLICA_LEARNER_HEARD_TICKS; // none heard yet
+    }
     *out = replica;
     return TC_OK;
 }
@@ -610,6 +623,7 @@ static void store_recover_callback(void *context, int result) {
     }
     const struct tc_superblock *sb = tc_journal_superblock(replica->journal);
     replica->applied_timestamp_ns = sb->checkpoint_header.timestamp;
+    replica->epoch_floor = sb->epoch; // we acted in this epoch: never act in an older one again
     replica->view = sb->view;
     replica->log_view = sb->log_view;
     replica->view_headers_count = sb->view_headers_count;
@@ -794,15 +808,23 @@ static struct tc_client_session *apply_operation(struct tc_replica *replica,
         tc_client_sessions_store_reply(session, replica->reply_buffer, size);
         return session;
     }
-    tc_assert(prepare->operation == TC_OPERATION_CHAT);
+    tc_assert(prepare->operation == TC_OPERATION_CHAT ||
+              prepare->operation == TC_OPERATION_RECONFIGURE);
     if (session == NULL) return NULL;                      // evicted before it committed
     if (session->session != prepare->session) return NULL; // from an evicted, older session
     if (prepare->request <= session->request) return NULL; // prepared twice across views
     uint32_t body_size = prepare->size - TC_HEADER_SIZE;
-    uint32_t reply_body = tc_room_apply(replica->room, prepare->op, prepare->timestamp,
-                                        prepare->client, body, body_size,
-                                        replica->reply_buffer + TC_HEADER_SIZE,
-                                        TC_REPLY_SIZE_MAX - TC_HEADER_SIZE);
+    uint32_t reply_body = 0;
+    if (prepare->operation == TC_OPERATION_RECONFIGURE) {
+        reply_body = replica_reconfigure_apply(replica, prepare, body,
+                                               replica->reply_buffer + TC_HEADER_SIZE,
+                                               &replica->epoch_entered);
+    } else {
+        reply_body = tc_room_apply(replica->room, prepare->op, prepare->timestamp,
+                                   prepare->client, body, body_size,
+                                   replica->reply_buffer + TC_HEADER_SIZE,
+                                   TC_REPLY_SIZE_MAX - TC_HEADER_SIZE);
+    }
     tc_assert(reply_body <= TC_REPLY_SIZE_MAX - TC_HEADER_SIZE);
     uint32_t size = reply_build(replica, prepare, reply_body);
     tc_client_sessions_store_reply(session, replica->reply_buffer, size);
@@ -837,6 +859,11 @@ static void commit_apply(struct tc_replica *replica, const struct tc_header *pre
     }
     bool primary = replica->state == TC_REPLICA_NORMAL && replica_is_primary(replica);
     if (primary && session != NULL) send_stored_reply(replica, session);
+    if (replica->epoch_entered) {
+        replica->epoch_entered = false;
+        replica_epoch_enter(replica); // the old epoch ended at this op (vsr.md §11.4)
+        return;
+    }
     if (primary) {
         pipeline_pop_applied(replica);
         request_queue_drain(replica);
@@ -1041,6 +1068,7 @@ static void request_queue_push(struct tc_replica *replica, const struct tc_heade
 
 static void on_request(struct tc_replica *replica, const struct tc_header *request,
                        const uint8_t *body) {
+    if (!replica_member(replica)) return; // clients find the members
     if (replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica)) {
         // Forward to the primary: saves the client a timeout after a view change.
         replica_send(replica, replica_primary_index(replica, replica->view),
@@ -1048,7 +1076,9 @@ static void on_request(struct tc_replica *replica, const struct tc_header *reque
         return;
     }
     if (replica->state != TC_REPLICA_NORMAL || !replica_is_primary(replica)) return;
-    if (replica->abdicating || replica->commit_min < replica->commit_max) {
+    if (replica->abdicating || replica->commit_min < replica->commit_max ||
+        replica_epoch_closing(replica)) {
+        // A reconfigure op in the pipeline is the last op of this epoch: nothing after it.
         replica->requests_dropped++;
         return;
     }
@@ -1118,6 +1148,7 @@ static void primary_prepare(struct tc_replica *replica, const struct tc_header *
     header->op = op;
     header->commit = replica->commit_max;
     header->view = replica->view;
+    header->epoch = replica->epoch;
     header->replica = replica->replica;
     header->parent = parent->checksum;
     header->context = request->checksum;
@@ -1136,6 +1167,7 @@ static void primary_prepare(struct tc_replica *replica, const struct tc_header *
     for (uint8_t r = 0; r < replica->replica_count; r++) {
         if (r != replica->replica) replica_send(replica, r, entry->message);
     }
+    send_to_learners(replica, entry->message);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1215,7 +1247,7 @@ static void on_prepare(struct tc_replica *replica, const struct tc_header *heade
     // covered by it.
     if (header->op == 0 || !replica_op_writable(replica, header->op)) return;
     bool from_primary = replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica) &&
-                        header->view == replica->view &&
+                        header->view == replica->view && header->epoch == replica->epoch &&
                         header->replica == replica_primary_index(replica, replica->view);
     if (header->view > replica->view && replica->state != TC_REPLICA_RECOVERING_HEAD) {
         // We missed a view change: ask the new primary for its log.
@@ -1269,6 +1301,9 @@ void replica_send_prepare_ok(struct tc_replica *replica) {
     tc_assert(replica->state == TC_REPLICA_NORMAL);
     tc_assert(!replica_is_primary(replica));
     tc_assert(replica->log_view == replica->view);
+#if !defined(TC_PLANTED_BUG_LEARNER_QUORUM)
+    if (!replica_member(replica)) return; // a learner never acknowledges (vsr.md §11.4)
+#endif
     uint64_t op = prepare_ok_max(replica);
     uint64_t checkpoint_op = tc_journal_checkpoint_op(replica->journal);
     if (op == 0 && checkpoint_op > 0 && replica->commit_min > 0 &&
@@ -1284,6 +1319,9 @@ void replica_send_prepare_ok(struct tc_replica *replica) {
     tc_assert(entry != NULL);
     struct tc_header ok;
     replica_header_init(replica, &ok, TC_COMMAND_PREPARE_OK);
+#if defined(TC_PLANTED_BUG_LEARNER_QUORUM)
+    ok.replica = replica->replica; // planted bug: a learner acknowledges as its slot's member
+#endif
     ok.op = op;
     ok.commit = replica->commit_max;
     ok.context = entry->checksum;
@@ -1479,6 +1517,7 @@ static void primary_tick(struct tc_replica *replica) {
         commit.checkpoint_op = sb->checkpoint_op;
         if (sb->checkpoint_op > 0) commit.parent = sb->checkpoint_id;
         send_header_to_all(replica, &commit);
+        send_to_learners(replica, (const uint8_t *)&commit);
     }
     for (uint64_t op = replica->pipeline_op_first;
          op < replica->pipeline_op_first + replica->pipeline_count; op++) {
@@ -1502,7 +1541,20 @@ void tc_replica_tick(struct tc_replica *replica) {
     } else if (replica->state == TC_REPLICA_NORMAL) {
         if (++replica->normal_ticks >= replica->normal_timeout_ticks) {
             replica_normal_timeout_reset(replica);
-            replica_vote(replica, replica->view + 1);
+            if (replica_member(replica)) {
+                replica_vote(replica, replica->view + 1);
+            } else {
+                replica_learner_poll(replica);
+            }
+        }
+    } else if (!replica_member(replica) &&
+               ++replica->normal_ticks >= replica->normal_timeout_ticks) {
+        replica_normal_timeout_reset(replica); // a learner outside normal: poll too
+        replica_learner_poll(replica);
+    }
+    if (replica->state == TC_REPLICA_NORMAL && replica_is_primary(replica)) {
+        for (uint8_t slot = 0; slot < replica->replica_count; slot++) {
+            if (replica->learner_heard_ticks[slot] < UINT32_MAX) replica->learner_heard_ticks[slot]++;
         }
     }
     replica_view_tick(replica);
@@ -1511,7 +1563,8 @@ void tc_replica_tick(struct tc_replica *replica) {
     if (++replica->repair_ticks >= replica->options.repair_timeout_ticks) {
         replica->repair_ticks = 0;
         bool repairing = replica->state == TC_REPLICA_NORMAL ||
-                         (replica->state == TC_REPLICA_VIEW_CHANGE && replica->canonical_installed);
+                         (replica->state == TC_REPLICA_VIEW_CHANGE && replica->canonical_installed) ||
+                         replica->epoch_heard > replica->epoch; // catching up to a newer epoch
         if (repairing) replica_repair(replica);
         if (replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica)) {
             replica_send_prepare_ok(replica);
@@ -1535,6 +1588,41 @@ static bool body_valid_for_command(const struct tc_header *header) {
     }
 }
 
+// A slot of our group, or the learner address of one.
+static bool address_valid(const struct tc_replica *replica, uint8_t address) {
+    if (address < replica->replica_count) return true;
+    return address >= TC_REPLICAS_MAX && address - TC_REPLICAS_MAX < replica->replica_count;
+}
+
+// Requests that only read immutable facts (prepares by checksum, durable checkpoints and store
+// segments): served to anyone, learners and other epochs included.
+static bool command_read_only(uint8_t command) {
+    return command == TC_COMMAND_REQUEST_PREPARE || command == TC_COMMAND_REQUEST_SYNC ||
+           command == TC_COMMAND_REQUEST_STORE || command == TC_COMMAND_SYNC ||
+           command == TC_COMMAND_STORE_CHUNK;
+}
+
+// Epochs and learners (vsr.md §11.4): consensus messages count only from members of our epoch.
+// One from an older epoch is answered with start_epoch; one from a newer epoch is ignored (the
+// sender answers ours). Prepares are judged by checksum (a repaired prepare keeps the epoch it
+// was prepared in); the live stream from our primary is checked in on_prepare.
+static bool epoch_admits(struct tc_replica *replica, const struct tc_header *header) {
+    uint8_t command = header->command;
+    if (command == TC_COMMAND_REQUEST || command == TC_COMMAND_PREPARE) return true;
+    if (command == TC_COMMAND_START_EPOCH || command_read_only(command)) return true;
+    bool learner = header->replica >= TC_REPLICAS_MAX;
+    if (header->epoch < replica->epoch) {
+        replica_send_start_epoch(replica, header->replica);
+#if !defined(TC_PLANTED_BUG_OLD_EPOCH_ACCEPTED)
+        return false;
+#endif
+    }
+    if (header->epoch > replica->epoch) return false;
+    // A learner may only ask for the current view (it polls); it never votes or acknowledges.
+    if (learner && command != TC_COMMAND_REQUEST_START_VIEW) return false;
+    return true;
+}
+
 void tc_replica_on_message(struct tc_replica *replica, const uint8_t *message, uint32_t size) {
     if (replica->state == TC_REPLICA_RECOVERING || replica->state == TC_REPLICA_STOPPED) return;
     const struct tc_header *header = (const struct tc_header *)(const void *)message;
@@ -1547,10 +1635,10 @@ void tc_replica_on_message(struct tc_replica *replica, const uint8_t *message, u
     else if (header->group != replica->options.group) invalid = "group";
     else if (!tc_header_valid_checksum_body(header, message + TC_HEADER_SIZE)) invalid = "body checksum";
     else if (!body_valid_for_command(header)) invalid = "body";
-    else if (header->command != TC_COMMAND_REQUEST && header->replica >= replica->replica_count) {
-        invalid = "replica index";
+    else if (header->command != TC_COMMAND_REQUEST && !address_valid(replica, header->replica)) {
+        invalid = "replica address";
     } else if (header->command != TC_COMMAND_REQUEST && header->command != TC_COMMAND_PREPARE &&
-               header->replica == replica->replica) {
+               header->replica == replica_address(replica)) {
         invalid = "from ourselves";
     }
     if (invalid != NULL) {
@@ -1559,8 +1647,13 @@ void tc_replica_on_message(struct tc_replica *replica, const uint8_t *message, u
         return;
     }
     const uint8_t *body = message + TC_HEADER_SIZE;
+    if (!epoch_admits(replica, header)) return;
     if (header->command != TC_COMMAND_REQUEST && header->command != TC_COMMAND_PREPARE) {
-        replica->heard_ticks[header->replica] = 0; // for the primary's abdication decision
+        if (header->replica < replica->replica_count) {
+            replica->heard_ticks[header->replica] = 0; // for the primary's abdication decision
+        } else {
+            replica->learner_heard_ticks[header->replica - TC_REPLICAS_MAX] = 0;
+        }
     }
     switch (header->command) {
     case TC_COMMAND_REQUEST: on_request(replica, header, body); break;
@@ -1576,6 +1669,7 @@ void tc_replica_on_message(struct tc_replica *replica, const uint8_t *message, u
     case TC_COMMAND_SYNC: replica_on_sync(replica, header, body); break;
     case TC_COMMAND_REQUEST_STORE: replica_on_request_store(replica, header); break;
     case TC_COMMAND_STORE_CHUNK: replica_on_store_chunk(replica, header, body); break;
+    case TC_COMMAND_START_EPOCH: replica_on_start_epoch(replica, header); break;
     default: replica->messages_dropped_invalid++; break; // replies/evictions go to clients
     }
 }

@@ -28,7 +28,9 @@ struct checkpoint_prefix {
     uint32_t epoch;
     uint32_t reserved_epoch;
     uint64_t members[TC_REPLICAS_MAX];
-    uint8_t reserved[40];
+    uint64_t epoch_op;                    // the reconfigure op that started epoch (0 for epoch 0)
+    struct tc_checksum epoch_op_checksum;
+    uint8_t reserved[16];
 };
 _Static_assert(sizeof(struct checkpoint_prefix) == CHECKPOINT_PREFIX_SIZE, "prefix layout");
 
@@ -135,6 +137,8 @@ static uint64_t checkpoint_encode(struct tc_replica *replica, uint64_t op) {
     prefix.op = op;
     prefix.epoch = replica->epoch;
     memcpy(prefix.members, replica->members, sizeof(prefix.members));
+    prefix.epoch_op = replica->epoch_op;
+    prefix.epoch_op_checksum = replica->epoch_op_checksum;
 #if defined(TC_PLANTED_BUG_CHECKPOINT_NONDETERMINISTIC)
     prefix.reserved[0] = replica->replica; // planted bug: replica-specific bytes in the checkpoint
 #endif
@@ -179,7 +183,8 @@ static bool config_valid(const struct tc_replica *replica, const struct checkpoi
     for (uint32_t i = 0; i < sizeof(prefix->reserved); i++) {
         if (prefix->reserved[i] != 0) return false;
     }
-    return true;
+    if ((prefix->epoch == 0) != (prefix->epoch_op == 0)) return false;
+    return prefix->epoch_op <= prefix->op;
 }
 
 // Recovery: replaces the (empty) state by the durable checkpoint's. TC_ECORRUPT if its bytes do not
@@ -217,6 +222,8 @@ int replica_checkpoint_restore(struct tc_replica *replica) {
     if (rc == TC_OK) {
         replica->epoch = prefix.epoch;
         memcpy(replica->members, prefix.members, sizeof(replica->members));
+        replica->epoch_op = prefix.epoch_op;
+        replica->epoch_op_checksum = prefix.epoch_op_checksum;
     }
     // Every session the replica registers stores its register reply at once: a session without
     // a stored reply cannot come from a replica, and answering a duplicate from it would fail.

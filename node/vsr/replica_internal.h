@@ -99,6 +99,12 @@ struct tc_replica {
     // changed only by applying a reconfigure op, encoded in checkpoints.
     uint32_t epoch;
     uint64_t members[TC_REPLICAS_MAX];
+    uint64_t epoch_op;                    // the reconfigure op that started `epoch` (0: epoch 0)
+    struct tc_checksum epoch_op_checksum; // its checksum (start_epoch answers name it)
+    uint32_t epoch_floor;  // the durable superblock epoch at recovery: we never act below it
+    uint32_t epoch_heard;  // the newest epoch a start_epoch named (we are catching up to it)
+    bool epoch_entered;    // the op being applied changed the configuration
+    uint32_t learner_heard_ticks[TC_REPLICAS_MAX]; // primary: since each slot's learner spoke
     uint32_t view;
     uint32_t log_view; // the newest log_view requested (durable once the superblock is idle)
     struct tc_header view_headers[TC_VIEW_HEADERS_MAX];
@@ -178,8 +184,11 @@ struct tc_replica {
 };
 
 // Membership (vsr.md §11.4): we are a member while the configuration names our id for our slot.
+// Below the epoch our superblock says we already acted in, we only follow (our state replays or
+// syncs up to it first): acting in an older epoch could contradict what we acknowledged later.
 static inline bool replica_member(const struct tc_replica *replica) {
-    return replica->members[replica->replica] == replica->options.replica_id;
+    return replica->members[replica->replica] == replica->options.replica_id &&
+           replica->epoch >= replica->epoch_floor;
 }
 // What we send as: our slot while a member, the slot's learner address otherwise.
 static inline uint8_t replica_address(const struct tc_replica *replica) {
@@ -245,6 +254,15 @@ void replica_on_store_chunk(struct tc_replica *replica, const struct tc_header *
                             const uint8_t *body);
 // replica.c: adopt a synced checkpoint's op as the committed prefix of the log.
 void replica_log_adopt_checkpoint(struct tc_replica *replica, const struct tc_header *header);
+
+// replica_epoch.c.
+void replica_send_start_epoch(struct tc_replica *replica, uint8_t target);
+void replica_on_start_epoch(struct tc_replica *replica, const struct tc_header *header);
+uint32_t replica_reconfigure_apply(struct tc_replica *replica, const struct tc_header *prepare,
+                                   const uint8_t *body, uint8_t *reply, bool *entered);
+bool replica_epoch_closing(const struct tc_replica *replica);
+void replica_epoch_enter(struct tc_replica *replica);
+void replica_learner_poll(struct tc_replica *replica);
 
 // replica_view.c.
 void replica_vote(struct tc_replica *replica, uint32_t view);

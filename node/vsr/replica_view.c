@@ -11,6 +11,7 @@
 // A replica whose head is uncertain (RECOVERING_HEAD) joins a view change the others started: its
 // do_view_change cannot count toward the quorum, but it can prove ops from later views uncommitted.
 static bool view_change_allowed(const struct tc_replica *replica) {
+    if (!replica_member(replica)) return false; // learners follow; they never vote (§11.4)
     return replica->state == TC_REPLICA_NORMAL || replica->state == TC_REPLICA_VIEW_CHANGE ||
            replica->state == TC_REPLICA_RECOVERING_HEAD;
 }

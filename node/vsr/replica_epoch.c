@@ -1,0 +1,156 @@
+// Epochs and replica replacement (docs/vsr.md §11.4): the reconfigure op, entering a new epoch,
+// start_epoch for replicas left in an older one, and what learners do instead of voting.
+//
+//   reconfigure(e+1, slot, old, new) committed at op R
+//     └─ every replica applying R: config = {e+1, members[slot] = new}
+//          ├─ member of e+1: persist epoch e+1 with the view, view change into view + 1
+//          └─ not a member (the replaced one): a learner; never acks, votes or leads again
+//   a message from epoch e reaching a replica in e+1 ─► start_epoch(e+1, R, checksum of R):
+//     the old-epoch replica commits up to R (repair or sync), applies R, and moves on.
+
+#include <string.h>
+
+#include "replica_internal.h"
+#include "tc_assert.h"
+#include "tc_err.h"
+#include "tc_le.h"
+
+// The op that started our epoch and its checksum (0 for epoch 0), for start_epoch answers.
+static bool epoch_start_op(const struct tc_replica *replica, uint64_t *op,
+                           struct tc_checksum *checksum) {
+    if (replica->epoch == 0 || replica->epoch_op == 0) return false;
+    *op = replica->epoch_op;
+    *checksum = replica->epoch_op_checksum;
+    return true;
+}
+
+// Answers a message from an older epoch: "epoch E began at op R (checksum)".
+void replica_send_start_epoch(struct tc_replica *replica, uint8_t target) {
+    struct tc_header start;
+    uint64_t op = 0;
+    struct tc_checksum checksum;
+    if (!epoch_start_op(replica, &op, &checksum)) return;
+    replica_header_init(replica, &start, TC_COMMAND_START_EPOCH);
+    start.op = op;
+    start.commit = op;
+    start.context = checksum;
+    start.checkpoint_op = tc_journal_checkpoint_op(replica->journal);
+    replica_send_header(replica, target, &start);
+}
+
+// A replica of a newer epoch says our epoch ended at op R: R is committed (a newer epoch exists
+// only once it is). Commit up to it; applying R moves us into the new epoch (or further).
+void replica_on_start_epoch(struct tc_replica *replica, const struct tc_header *header) {
+    if (replica->state == TC_REPLICA_RECOVERING || replica->state == TC_REPLICA_STOPPED) return;
+    if (header->epoch <= replica->epoch || header->replica >= replica->replica_count) return;
+    if (header->epoch > replica->epoch_heard) replica->epoch_heard = header->epoch;
+    replica_checkpoint_heard(replica, header->replica, header->checkpoint_op);
+    if (header->op > replica->commit_max) replica->commit_max = header->op;
+    const struct tc_header *entry = tc_journal_header(replica->journal, header->op);
+    if (entry == NULL || !tc_checksum_equal(&entry->checksum, &header->context)) {
+        replica->anchor_op = header->op; // fetched by repair (or reached by state sync)
+        replica->anchor_checksum = header->context;
+    }
+    replica_log(replica, TC_LOG_INFO, "epoch %u began at op %llu: catching up", header->epoch,
+                (unsigned long long)header->op);
+    replica_commit_journal(replica);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reconfigure op.
+
+static void reconfigure_decode(const uint8_t *body, struct tc_reconfigure *out) {
+    out->epoch = tc_le_get_u32(body + 0);
+    out->slot = body[4];
+    memcpy(out->reserved, body + 5, sizeof(out->reserved));
+    out->replica_id_old = tc_le_get_u64(body + 8);
+    out->replica_id_new = tc_le_get_u64(body + 16);
+}
+
+static bool id_is_member(const struct tc_replica *replica, uint64_t id) {
+    for (uint8_t slot = 0; slot < replica->replica_count; slot++) {
+        if (replica->members[slot] == id) return true;
+    }
+    return false;
+}
+
+// Applies a committed reconfigure (deterministic: the same status and configuration on every
+// replica). Returns the status; on TC_RECONFIGURE_OK with a change, *entered is set.
+static uint32_t reconfigure_apply(struct tc_replica *replica, const struct tc_reconfigure *change,
+                                  bool *entered) {
+    *entered = false;
+    bool reserved_zero = change->reserved[0] == 0 && change->reserved[1] == 0 &&
+                         change->reserved[2] == 0;
+    if (!reserved_zero || change->slot >= replica->replica_count ||
+        change->replica_id_new == 0 || change->replica_id_old == 0) {
+        return TC_RECONFIGURE_INVALID;
+    }
+    if (change->epoch <= replica->epoch && replica->members[change->slot] == change->replica_id_new) {
+        return TC_RECONFIGURE_OK; // applied before: a retry of a change that committed
+    }
+    if (change->epoch != replica->epoch + 1) return TC_RECONFIGURE_STALE_EPOCH;
+    if (replica->members[change->slot] != change->replica_id_old) {
+        return TC_RECONFIGURE_MEMBER_MISMATCH;
+    }
+    if (id_is_member(replica, change->replica_id_new)) return TC_RECONFIGURE_INVALID;
+    replica->epoch = change->epoch;
+    replica->members[change->slot] = change->replica_id_new;
+    *entered = true;
+    tc_assert(!id_is_member(replica, change->replica_id_old));
+    return TC_RECONFIGURE_OK;
+}
+
+// Applies op `prepare` (a reconfigure) and writes the 8-byte reply body: status, epoch.
+uint32_t replica_reconfigure_apply(struct tc_replica *replica, const struct tc_header *prepare,
+                                   const uint8_t *body, uint8_t *reply, bool *entered) {
+    tc_assert(prepare->operation == TC_OPERATION_RECONFIGURE);
+    tc_assert(prepare->size == TC_HEADER_SIZE + TC_RECONFIGURE_BODY_SIZE);
+    struct tc_reconfigure change;
+    reconfigure_decode(body, &change);
+    uint32_t status = reconfigure_apply(replica, &change, entered);
+    if (*entered) {
+        replica->epoch_op = prepare->op;
+        replica->epoch_op_checksum = prepare->checksum;
+    }
+    tc_le_put_u32(reply + 0, status);
+    tc_le_put_u32(reply + 4, replica->epoch);
+    replica_log(replica, TC_LOG_INFO, "reconfigure op %llu: epoch %u slot %u -> %llx: %s",
+                (unsigned long long)prepare->op, change.epoch, change.slot,
+                (unsigned long long)change.replica_id_new, tc_reconfigure_status_name(status));
+    return TC_RECONFIGURE_REPLY_SIZE;
+}
+
+// Whether the primary must prepare nothing more: a reconfigure op in its pipeline ends the epoch.
+bool replica_epoch_closing(const struct tc_replica *replica) {
+    for (uint32_t i = 0; i < replica->pipeline_count; i++) {
+        const struct pipeline_entry *entry =
+            &replica->pipeline[(replica->pipeline_op_first + i) % TC_PIPELINE_PREPARE_MAX];
+        if (entry->header.operation == TC_OPERATION_RECONFIGURE) return true;
+    }
+    return false;
+}
+
+// Right after applying a reconfigure that changed the configuration: leave the old epoch's view.
+void replica_epoch_enter(struct tc_replica *replica) {
+    replica_log(replica, TC_LOG_INFO, "entered epoch %u as %s", replica->epoch,
+                replica_member(replica) ? "member" : "learner");
+    replica_pipeline_reset(replica); // nothing after the reconfigure op belongs to the old epoch
+    replica->abdicating = false;
+    memset(replica->svc_votes, 0, sizeof(replica->svc_votes));
+    if (!replica_member(replica)) return; // replaced, or still a learner: follow by polling
+    tc_journal_set_epoch(replica->journal, replica->epoch);
+    if (replica->state == TC_REPLICA_NORMAL || replica->state == TC_REPLICA_VIEW_CHANGE) {
+        replica_view_change_start(replica, replica->view + 1); // persists epoch with the view
+    }
+}
+
+// A learner (or a replica passive until its state reaches its durable epoch) does not vote when
+// its primary is silent: it asks every member for the current view instead.
+void replica_learner_poll(struct tc_replica *replica) {
+    struct tc_header request;
+    replica_header_init(replica, &request, TC_COMMAND_REQUEST_START_VIEW);
+    for (uint8_t slot = 0; slot < replica->replica_count; slot++) {
+        if (slot == replica_address(replica)) continue;
+        replica_send_header(replica, slot, &request);
+    }
+}
