@@ -281,8 +281,9 @@ static void group_options(struct sim_cluster *cluster, struct sim_group *group) 
     options->room.messages_max = 128;
     // Small segments, so that history pages cross segment boundaries often; a small store in some
     // seeds, so that sends hit store_full (docs/store.md S5).
-    static const uint32_t segment_sizes[] = {16u * 1024u, 32u * 1024u, 64u * 1024u};
-    options->store_segment_size_bytes = segment_sizes[tc_prng_below(&cluster->prng, 3)];
+    // 256 KiB segments take several store_chunk messages each in a state sync.
+    static const uint32_t segment_sizes[] = {16u * 1024u, 32u * 1024u, 64u * 1024u, 256u * 1024u};
+    options->store_segment_size_bytes = segment_sizes[tc_prng_below(&cluster->prng, 4)];
     options->store_segment_count = tc_prng_below(&cluster->prng, 8) == 0
                                        ? (uint32_t)tc_prng_range(&cluster->prng, 2, 12)
                                        : 1024u;

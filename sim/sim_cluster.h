@@ -227,6 +227,7 @@ struct sim_stats {
     uint64_t history_messages;  // messages compared with the model
     uint64_t history_truncated; // truncated-by-retention answers
     uint64_t retention_ops;     // set_retention ops sent
+    uint64_t history_days_checked; // rooms whose keep_days floor was checked against the model
 };
 
 struct sim_cluster {

@@ -35,14 +35,23 @@ void sim_coverage_add(struct sim_coverage *into, const struct sim_coverage *from
     for (uint32_t i = 0; i < SIM_FAULT_COUNT; i++) into->faults[i] += from->faults[i];
 }
 
+// Commands the simulator does not drive yet, so their count may be zero: start_epoch appears only
+// after a reconfiguration, and the simulator does not replace replicas yet (docs/vsr.md §11.4).
+static bool command_not_required(uint32_t command) {
+    return command == TC_COMMAND_START_EPOCH;
+}
+
 uint32_t sim_coverage_print(const struct sim_coverage *coverage, FILE *out) {
     uint32_t zero = 0;
     fprintf(out, "coverage: messages delivered\n");
     for (uint32_t command = 1; command < TC_COMMAND_COUNT; command++) {
+        bool optional = command_not_required(command);
         fprintf(out, "  %-22s %12llu%s\n", tc_command_name(command),
                 (unsigned long long)coverage->commands[command],
-                coverage->commands[command] == 0 ? "  <- zero" : "");
-        zero += coverage->commands[command] == 0 ? 1u : 0u;
+                coverage->commands[command] != 0 ? ""
+                : optional                       ? "  (not driven yet)"
+                                                 : "  <- zero");
+        zero += coverage->commands[command] == 0 && !optional ? 1u : 0u;
     }
     fprintf(out, "coverage: faults and paths\n");
     for (uint32_t fault = 0; fault < SIM_FAULT_COUNT; fault++) {

@@ -174,6 +174,12 @@ static void replica_faults_tick(struct sim_cluster *cluster, struct sim_replica 
     }
     if (!replica->core && tc_prng_chance_ppm(prng, cluster->swarm.clock_jump_ppm)) {
         replica->clock_offset_ns += signed_range(prng, 10ull * 1000 * 1000 * 1000);
+        if (tc_prng_below(prng, 16) == 0) {
+            // A calendar jump forward (1-4 days): a primary stamps the days into prepares, so
+            // retention by age (keep_days) has messages to hide within a run of a few minutes.
+            replica->clock_offset_ns +=
+                (int64_t)tc_prng_range(prng, 1, 4) * 86400ll * 1000 * 1000 * 1000;
+        }
         cluster->coverage.faults[SIM_FAULT_CLOCK] += 1;
     }
     if (cluster->liveness) return; // no crashes or pauses while the core must converge

@@ -152,15 +152,30 @@ static bool history_read_one(struct sim_replica *replica, struct history_read *r
     return read->done && !replica->cluster->failed;
 }
 
-// keep_messages N (the policy now): nothing older than the last N messages may be readable.
-static void check_floor_policy(struct history_read *read, uint64_t first_readable) {
+// The policy now hides what it must: keep_messages N nothing older than the last N messages;
+// keep_days N nothing stamped more than N days before the replica's newest applied op.
+static void check_floor_policy(struct history_read *read, uint64_t first_readable,
+                               uint64_t now_ns) {
     struct tc_room_retention retention;
     if (tc_room_model_retention(read->group->model, read->room, &retention) != TC_OK) return;
-    if (retention.mode != TC_ROOM_RETENTION_KEEP_MESSAGES) return;
-    if (read->seq_last < retention.value) return;
-    if (first_readable < read->seq_last - retention.value + 1) {
-        history_fail(read, "readable below the keep_messages floor", first_readable);
+    if (retention.mode == TC_ROOM_RETENTION_KEEP_MESSAGES) {
+        if (read->seq_last >= retention.value &&
+            first_readable < read->seq_last - retention.value + 1) {
+            history_fail(read, "readable below the keep_messages floor", first_readable);
+        }
+        return;
     }
+    if (retention.mode != TC_ROOM_RETENTION_KEEP_DAYS) return;
+    uint64_t window_ns = retention.value * HISTORY_DAY_NS;
+    if (now_ns <= window_ns || first_readable > read->seq_last) return;
+    struct tc_room_message oldest;
+    if (tc_room_model_message(read->group->model, read->room, first_readable, &oldest) != TC_OK) {
+        return;
+    }
+    if (oldest.timestamp_ns < now_ns - window_ns) {
+        history_fail(read, "readable though older than the keep_days window", first_readable);
+    }
+    read->cluster->stats.history_days_checked += 1;
 }
 
 static void history_room(struct sim_replica *replica, uint64_t room, bool touched) {
@@ -178,7 +193,7 @@ static void history_room(struct sim_replica *replica, uint64_t room, bool touche
         if (!history_read_one(replica, &read, limit)) return;
         if (read.kind == TC_STORE_PAGE_EMPTY) {
             if (first_readable == 0) first_readable = seq_last + 1;
-            check_floor_policy(&read, first_readable);
+            check_floor_policy(&read, first_readable, tc_replica_applied_timestamp(replica->replica));
             return;
         }
         if (read.kind == TC_STORE_PAGE_MESSAGES && first_readable == 0) {

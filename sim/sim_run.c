@@ -208,12 +208,14 @@ static void summary_build(const struct sim_cluster *cluster, struct sim_run_resu
     }
     text_add(&text, "\n");
     text_add(&text, "history: %llu retention ops; %llu pages, %llu messages compared with the "
-             "model on %llu replicas, %llu truncated-by-retention answers\n",
+             "model on %llu replicas, %llu truncated-by-retention answers, %llu keep_days floors "
+             "checked\n",
              (unsigned long long)cluster->stats.retention_ops,
              (unsigned long long)cluster->stats.history_pages,
              (unsigned long long)cluster->stats.history_messages,
              (unsigned long long)cluster->stats.history_replicas,
-             (unsigned long long)cluster->stats.history_truncated);
+             (unsigned long long)cluster->stats.history_truncated,
+             (unsigned long long)cluster->stats.history_days_checked);
     text_add(&text, "durability: %llu acknowledged prepares recorded, %llu not on disk after a "
                     "crash (allowed only if never committed)\n",
              (unsigned long long)cluster->stats.acks_recorded,

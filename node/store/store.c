@@ -157,11 +157,13 @@ static void store_reset(struct tc_store *store) {
     memset(&store->chain, 0, sizeof(store->chain));
     memset(store->rooms, 0, sizeof(struct store_room) * store->options.rooms_max);
     store->rooms_known = 0;
+    store->op_applying = 0;
     struct store_buffer *open = buffer_free(store);
     tc_assert(open != NULL);
     buffer_open(store, open, 0);
     store->durable.segment = 0;
     store->durable.offset = 0;
+    memset(&store->durable_chain, 0, sizeof(store->durable_chain));
 }
 
 static void store_sink_message(void *context, uint32_t room_index,
@@ -324,14 +326,20 @@ static void room_ratchet(struct store_room *room, uint64_t now_ns) {
     if (floor > room->floor_seq) room->floor_seq = floor;
 }
 
+void tc_store_set_op(struct tc_store *store, uint64_t op) {
+    tc_assert(op >= store->op_applying);
+    store->op_applying = op;
+}
+
 static void record_fill(struct store_record *record, const struct tc_room_message *message,
-                        uint32_t pointer_count) {
+                        uint32_t pointer_count, uint64_t op) {
     memset(record, 0, sizeof(*record));
     record->kind = STORE_RECORD_MESSAGE;
     record->pointer_count = (uint8_t)pointer_count;
     record->size = store_record_size(pointer_count, message->body_size);
     record->room = message->room;
     record->seq = message->seq;
+    record->op = op;
     record->thread_parent_seq = message->thread_parent_seq;
     record->thread_seq = message->thread_seq;
     record->sender = message->sender;
@@ -367,7 +375,7 @@ static void store_sink_message(void *context, uint32_t room_index,
     struct store_buffer *buffer = store->open;
     tc_assert(buffer->used == store->cursor.offset);
     struct store_record record;
-    record_fill(&record, message, pointer_count);
+    record_fill(&record, message, pointer_count, store->op_applying);
     store_record_encode(buffer->bytes + buffer->used, &record, pointers, message->body);
     store_chain_step(&store->chain, &record.checksum);
     if (new_run) {
@@ -390,6 +398,7 @@ static void store_sink_retention(void *context, uint32_t room_index,
     struct tc_store *store = context;
     struct store_room *room = room_state(store, room_index);
     tc_assert(retention->mode <= TC_ROOM_RETENTION_KEEP_MESSAGES);
+    room_ratchet(room, timestamp_ns); // what the old policy proves now is never given back
     room->retention_mode = retention->mode;
     room->retention_value = retention->value;
     room_ratchet(room, timestamp_ns);
@@ -422,7 +431,10 @@ static void flush_done(struct tc_store *store, int result) {
     tc_store_done_cb callback = store->flush_callback;
     store->flush_stage = FLUSH_IDLE;
     store->flush_callback = NULL;
-    if (result == TC_OK) store->durable = store->flush_target;
+    if (result == TC_OK) {
+        store->durable = store->flush_target;
+        store->durable_chain = store->flush_chain;
+    }
     callback(store->options.context, result);
 }
 
@@ -438,39 +450,41 @@ static void flush_tail_done(struct tc_io_storage_op *op, int result) {
     tc_assert(buffer->writing);
     tc_assert(result == TC_OK); // a failed write is fatal (fail-stop), as in the journal
     buffer->writing = false;
-    // The target segment's prefix is on storage.
+    // The target segment's whole sectors are on storage.
     if (buffer->written < buffer->write_end) buffer->written = buffer->write_end;
     if (buffer->write_pending) buffer_write(store, buffer);
     flush_progress(store);
 }
 
-// Writes [written, target) of the open buffer. Both ends are sector aligned (tc_store_flush padded
-// the segment), so no sector holding durable bytes is ever written again.
-static void flush_tail_write(struct tc_store *store, struct store_buffer *buffer) {
-    uint32_t target = store->flush_target.offset;
+// Writes the open segment's whole sectors [written, sector_floor(target)). The partial last
+// sector is not written in place: its bytes travel in the encoded state (the checkpoint), so a
+// sector holding durable bytes is never rewritten (S7).
+static void flush_tail_write(struct tc_store *store, struct store_buffer *buffer, uint32_t end) {
     uint32_t start = buffer->written;
-    tc_assert(start % TC_SECTOR_SIZE == 0 && target % TC_SECTOR_SIZE == 0);
-    tc_assert(start < target);
+    tc_assert(start % TC_SECTOR_SIZE == 0 && end % TC_SECTOR_SIZE == 0);
+    tc_assert(start < end);
     buffer->writing = true;
-    buffer->write_end = target;
+    buffer->write_end = end;
     store_submit(store, &buffer->io, TC_IO_STORAGE_WRITE,
                  store_slot_offset(store, buffer->segment) + start, buffer->bytes + start,
-                 target - start, flush_tail_done, buffer);
+                 end - start, flush_tail_done, buffer);
 }
 
-// Whether every segment up to the target is on storage; issues the tail write when only the
-// target's open prefix is missing.
+static uint32_t sector_floor(uint32_t offset) { return offset / TC_SECTOR_SIZE * TC_SECTOR_SIZE; }
+
+// Whether every segment up to the target is on storage (the target's whole sectors); issues the
+// write when only the target's open prefix is missing.
 static bool flush_written(struct tc_store *store) {
     const struct tc_store_cursor *target = &store->flush_target;
+    uint32_t end = sector_floor(target->offset);
     for (uint32_t i = 0; i < store->buffer_count; i++) {
         struct store_buffer *buffer = &store->buffers[i];
         bool holds = buffer->state == STORE_BUFFER_OPEN || buffer->state == STORE_BUFFER_SEALED;
         if (!holds || buffer->segment > target->segment) continue;
         if (buffer->segment < target->segment) return false; // its seal write has not landed
-        if (target->offset == TC_STORE_SEGMENT_HEADER_SIZE) continue; // recovery rebuilds it
-        if (buffer->written >= target->offset) continue;
+        if (buffer->written >= end) continue;
         if (buffer->writing || buffer->state == STORE_BUFFER_SEALED) return false;
-        flush_tail_write(store, buffer);
+        flush_tail_write(store, buffer, end);
         return false;
     }
     return true;
@@ -480,38 +494,17 @@ static void flush_progress(struct tc_store *store) {
     if (store->flush_stage != FLUSH_WAITING) return;
     if (!flush_written(store)) return;
     store->flush_stage = FLUSH_SYNCING;
-    store_submit(store, &store->flush_sync_io, TC_IO_STORAGE_SYNC, store->options.zone_offset_bytes, NULL, 0, flush_sync_done,
-                 store);
-}
-
-// Pads the open segment to the next sector boundary (or seals it when the padding would not leave
-// room for the seal), so that the bytes a flush makes durable never share a sector with bytes
-// written later: a torn write can then never damage durable records. Deterministic: every replica
-// pads at the same op (the checkpoint's).
-static void segment_pad(struct tc_store *store) {
-    struct store_buffer *buffer = store->open;
-    uint32_t offset = store->cursor.offset;
-    if (offset == TC_STORE_SEGMENT_HEADER_SIZE || offset % TC_SECTOR_SIZE == 0) return;
-    uint32_t end = (uint32_t)tc_align_up(offset, TC_SECTOR_SIZE);
-    if (end - offset < STORE_PAD_SIZE_MIN) end += TC_SECTOR_SIZE;
-    if ((uint64_t)end + TC_STORE_SEAL_SIZE > store->options.segment_size_bytes) {
-        segment_seal(store);
-        return;
-    }
-    store_pad_encode(buffer->bytes + offset, end - offset);
-    buffer->used = end;
-    store->cursor.offset = end;
+    store_submit(store, &store->flush_sync_io, TC_IO_STORAGE_SYNC,
+                 store->options.zone_offset_bytes, NULL, 0, flush_sync_done, store);
 }
 
 void tc_store_flush(struct tc_store *store, tc_store_done_cb callback) {
     tc_assert(store->flush_stage == FLUSH_IDLE);
     tc_assert(callback != NULL);
-    segment_pad(store);
-    tc_assert(store->cursor.offset == TC_STORE_SEGMENT_HEADER_SIZE ||
-              store->cursor.offset % TC_SECTOR_SIZE == 0);
     store->flush_stage = FLUSH_WAITING;
     store->flush_callback = callback;
     store->flush_target = store->cursor;
+    store->flush_chain = store->chain;
     flush_progress(store);
 }
 
@@ -521,8 +514,12 @@ bool tc_store_flush_busy(const struct tc_store *store) { return store->flush_sta
 // State encoding (a section of the checkpoint).
 
 uint64_t tc_store_state_size_max(const struct tc_store_options *options) {
-    return STORE_STATE_HEADER_SIZE + (uint64_t)options->rooms_max * STORE_STATE_ROOM_SIZE;
+    return STORE_STATE_HEADER_SIZE + (uint64_t)options->rooms_max * STORE_STATE_ROOM_SIZE +
+           TC_SECTOR_SIZE;
 }
+
+// The open segment's bytes past its last whole sector: [sector_floor(offset), offset).
+static uint32_t tail_size(uint32_t offset) { return offset - sector_floor(offset); }
 
 static void pointer_put(uint8_t *p, const struct store_pointer *pointer) {
     tc_le_put_u64(p + 0, pointer->segment);
@@ -546,7 +543,10 @@ static void room_encode(uint8_t *p, const struct store_room *room) {
 }
 
 uint64_t tc_store_state_encode(const struct tc_store *store, uint8_t *buffer, uint64_t size_max) {
-    uint64_t size = STORE_STATE_HEADER_SIZE + (uint64_t)store->rooms_known * STORE_STATE_ROOM_SIZE;
+    uint32_t tail = tail_size(store->cursor.offset);
+    uint64_t rooms_end =
+        STORE_STATE_HEADER_SIZE + (uint64_t)store->rooms_known * STORE_STATE_ROOM_SIZE;
+    uint64_t size = rooms_end + tail;
     tc_assert(size <= size_max);
     tc_assert(size <= tc_store_state_size_max(&store->options));
     memset(buffer, 0, STORE_STATE_HEADER_SIZE);
@@ -560,7 +560,22 @@ uint64_t tc_store_state_encode(const struct tc_store *store, uint8_t *buffer, ui
         room_encode(buffer + STORE_STATE_HEADER_SIZE + (uint64_t)i * STORE_STATE_ROOM_SIZE,
                     &store->rooms[i]);
     }
+    // The tail: the open segment's bytes that no whole-sector write covers (S7).
+    memcpy(buffer + rooms_end, store->open->bytes + sector_floor(store->cursor.offset), tail);
     return size;
+}
+
+int tc_store_state_tail(const uint8_t *buffer, uint64_t size, const uint8_t **tail,
+                        uint32_t *tail_bytes) {
+    uint64_t segment = 0;
+    uint32_t offset = 0;
+    struct tc_checksum chain;
+    if (tc_store_state_peek(buffer, size, &segment, &offset, &chain) != TC_OK) return TC_ECORRUPT;
+    uint32_t bytes = tail_size(offset);
+    if (size < STORE_STATE_HEADER_SIZE + bytes) return TC_ECORRUPT;
+    *tail = buffer + size - bytes;
+    *tail_bytes = bytes;
+    return TC_OK;
 }
 
 int tc_store_state_peek(const uint8_t *buffer, uint64_t size, uint64_t *segment, uint32_t *offset,
@@ -622,6 +637,23 @@ static int room_decode(struct tc_store *store, const uint8_t *p, struct store_ro
     return TC_OK;
 }
 
+// The header's fields and the size agree with this store's geometry.
+static bool state_shape_valid(const struct tc_store *store, const uint8_t *buffer, uint64_t size) {
+    uint64_t segment = 0;
+    uint32_t offset = 0;
+    struct tc_checksum chain;
+    if (tc_store_state_peek(buffer, size, &segment, &offset, &chain) != TC_OK) return false;
+    uint32_t rooms = tc_le_get_u32(buffer + 20);
+    bool shape = segment < store->options.segment_count &&
+                 offset >= TC_STORE_SEGMENT_HEADER_SIZE && offset % 8u == 0 &&
+                 offset + TC_STORE_SEAL_SIZE <= store->options.segment_size_bytes &&
+                 rooms <= store->options.rooms_max &&
+                 size == STORE_STATE_HEADER_SIZE + (uint64_t)rooms * STORE_STATE_ROOM_SIZE +
+                             tail_size(offset);
+    for (uint32_t i = 40; shape && i < STORE_STATE_HEADER_SIZE; i++) shape = buffer[i] == 0;
+    return shape;
+}
+
 int tc_store_state_decode(struct tc_store *store, const uint8_t *buffer, uint64_t size) {
     tc_assert(store->flush_stage == FLUSH_IDLE);
     store_reset(store);
@@ -630,13 +662,7 @@ int tc_store_state_decode(struct tc_store *store, const uint8_t *buffer, uint64_
     struct tc_checksum chain;
     if (tc_store_state_peek(buffer, size, &segment, &offset, &chain) != TC_OK) return TC_ECORRUPT;
     uint32_t rooms = tc_le_get_u32(buffer + 20);
-    bool shape = segment < store->options.segment_count &&
-                 (offset == TC_STORE_SEGMENT_HEADER_SIZE ||
-                  (offset % TC_SECTOR_SIZE == 0 && offset > 0)) &&
-                 offset + TC_STORE_SEAL_SIZE <= store->options.segment_size_bytes && rooms <= store->options.rooms_max &&
-                 size == STORE_STATE_HEADER_SIZE + (uint64_t)rooms * STORE_STATE_ROOM_SIZE;
-    for (uint32_t i = 40; shape && i < STORE_STATE_HEADER_SIZE; i++) shape = buffer[i] == 0;
-    if (!shape) return TC_ECORRUPT;
+    if (!state_shape_valid(store, buffer, size)) return TC_ECORRUPT;
     store->cursor.segment = segment;
     store->cursor.offset = offset;
     for (uint32_t i = 0; i < rooms; i++) {
@@ -648,11 +674,31 @@ int tc_store_state_decode(struct tc_store *store, const uint8_t *buffer, uint64_
     }
     store->rooms_known = rooms;
     store->chain = chain;
-    // The open segment's bytes are loaded by tc_store_recover; until then the buffer is empty.
-    store->open->segment = segment;
-    store->open->used = offset;
-    store->open->written = offset == TC_STORE_SEGMENT_HEADER_SIZE ? 0 : offset;
+    // The open segment: its tail comes with the state; tc_store_recover reads the whole sectors
+    // before it (or tc_store_recover_from copies them).
+    struct store_buffer *open = store->open;
+    memset(open->bytes, 0, store->options.segment_size_bytes);
+    memcpy(open->bytes + sector_floor(offset), buffer + size - tail_size(offset),
+           tail_size(offset));
+    open->segment = segment;
+    open->used = offset;
+    open->written = sector_floor(offset);
     store->durable = store->cursor;
+    store->durable_chain = chain;
+    return TC_OK;
+}
+
+int tc_store_state_validate(const struct tc_store *store, const uint8_t *buffer, uint64_t size) {
+    if (!state_shape_valid(store, buffer, size)) return TC_ECORRUPT;
+    uint32_t rooms = tc_le_get_u32(buffer + 20);
+    struct tc_store scratch = *store; // room_decode only reads the cursor and the geometry
+    scratch.cursor.segment = tc_le_get_u64(buffer + 8);
+    scratch.cursor.offset = tc_le_get_u32(buffer + 16);
+    for (uint32_t i = 0; i < rooms; i++) {
+        struct store_room room;
+        const uint8_t *p = buffer + STORE_STATE_HEADER_SIZE + (uint64_t)i * STORE_STATE_ROOM_SIZE;
+        if (room_decode(&scratch, p, &room) != TC_OK) return TC_ECORRUPT;
+    }
     return TC_OK;
 }
 
@@ -684,7 +730,6 @@ int tc_store_segment_verify(const struct tc_store *store, uint64_t segment, cons
             return TC_ECORRUPT;
         }
         offset += record.size;
-        if (record.kind == STORE_RECORD_PAD) continue;
         if (record.kind == STORE_RECORD_SEAL) {
             struct tc_checksum sealed_chain;
             store_seal_chain(&record, &sealed_chain);
@@ -708,30 +753,30 @@ static void recover_done(struct tc_store *store, int result) {
     callback(store->options.context, result);
 }
 
+// The open segment's prefix [0, cursor) (whole sectors read or copied, the tail from the state)
+// is a valid segment prefix whose records lead to the state's chain.
+static int recover_verify(const struct tc_store *store, const uint8_t *bytes) {
+    uint32_t used = store->cursor.offset;
+    struct tc_checksum chain;
+    if (store_segment_header_decode(bytes, store->options.cluster, store->options.group,
+                                    store->cursor.segment, &chain) != TC_OK) {
+        return TC_ECORRUPT;
+    }
+    bool sealed = false;
+    uint32_t verified = 0;
+    int rc = tc_store_segment_verify(store, store->cursor.segment, bytes, used, &chain,
+                                     &verified, &sealed);
+    if (rc == TC_OK && (sealed || !tc_checksum_equal(&chain, &store->chain))) rc = TC_ECORRUPT;
+    return rc;
+}
+
 static void recover_read_done(struct tc_io_storage_op *op, int result) {
     struct tc_store *store = op->context;
-    struct store_buffer *buffer = store->open;
     if (result != TC_OK) {
         recover_done(store, result);
         return;
     }
-    uint32_t used = store->cursor.offset;
-    // Bytes past the cursor were read too (a whole sector): they are not ours yet.
-    memset(buffer->bytes + used, 0, store->options.segment_size_bytes - used);
-    // The chain before the segment comes from its header; the state's chain must be where the
-    // records lead.
-    struct tc_checksum chain;
-    if (store_segment_header_decode(buffer->bytes, store->options.cluster, store->options.group,
-                                    buffer->segment, &chain) != TC_OK) {
-        recover_done(store, TC_ECORRUPT);
-        return;
-    }
-    bool sealed = false;
-    uint32_t verified = 0;
-    int rc = tc_store_segment_verify(store, buffer->segment, buffer->bytes, used, &chain,
-                                     &verified, &sealed);
-    if (rc == TC_OK && (sealed || !tc_checksum_equal(&chain, &store->chain))) rc = TC_ECORRUPT;
-    recover_done(store, rc);
+    recover_done(store, recover_verify(store, store->open->bytes));
 }
 
 int tc_store_segment_chain_in(const struct tc_store *store, uint64_t segment, const uint8_t *bytes,
@@ -744,28 +789,8 @@ int tc_store_recover_from(struct tc_store *store, const uint8_t *bytes) {
     struct store_buffer *buffer = store->open;
     tc_assert(buffer->state == STORE_BUFFER_OPEN);
     tc_assert(bytes != buffer->bytes);
-    uint32_t used = store->cursor.offset;
-    if (used == TC_STORE_SEGMENT_HEADER_SIZE) {
-        store_segment_header_encode(buffer->bytes, store->options.cluster, store->options.group,
-                                    buffer->segment, &store->chain);
-        buffer->written = 0;
-        return TC_OK;
-    }
-    tc_assert(bytes != NULL);
-    struct tc_checksum chain;
-    if (store_segment_header_decode(bytes, store->options.cluster, store->options.group,
-                                    buffer->segment, &chain) != TC_OK) {
-        return TC_ECORRUPT;
-    }
-    bool sealed = false;
-    uint32_t verified = 0;
-    int rc = tc_store_segment_verify(store, buffer->segment, bytes, used, &chain, &verified,
-                                     &sealed);
-    if (rc == TC_OK && (sealed || !tc_checksum_equal(&chain, &store->chain))) rc = TC_ECORRUPT;
-    if (rc != TC_OK) return rc;
-    memset(buffer->bytes, 0, store->options.segment_size_bytes);
-    memcpy(buffer->bytes, bytes, used);
-    return TC_OK;
+    memcpy(buffer->bytes, bytes, sector_floor(store->cursor.offset)); // the tail is there already
+    return recover_verify(store, buffer->bytes);
 }
 
 bool tc_store_idle(const struct tc_store *store) {
@@ -784,16 +809,12 @@ void tc_store_recover(struct tc_store *store, tc_store_done_cb callback) {
     store->recover_callback = callback;
     struct store_buffer *buffer = store->open;
     tc_assert(buffer->state == STORE_BUFFER_OPEN);
-    if (store->cursor.offset == TC_STORE_SEGMENT_HEADER_SIZE) {
-        // Nothing of the open segment was flushed: its header is rebuilt from the state.
-        store_segment_header_encode(buffer->bytes, store->options.cluster, store->options.group,
-                                    buffer->segment, &store->chain);
-        buffer->written = 0;
-        recover_done(store, TC_OK);
+    uint32_t size = sector_floor(store->cursor.offset);
+    if (size == 0) {
+        // The state's tail holds the whole open prefix: nothing to read.
+        recover_done(store, recover_verify(store, buffer->bytes));
         return;
     }
-    uint32_t size = store->cursor.offset;
-    tc_assert(size % TC_SECTOR_SIZE == 0);
     store_submit(store, &store->recover_io, TC_IO_STORAGE_READ,
                  store_slot_offset(store, buffer->segment), buffer->bytes, size,
                  recover_read_done, store);
@@ -824,8 +845,10 @@ int tc_store_serve(struct tc_store *store, uint64_t segment, uint32_t offset, ui
                    uint8_t *buffer, tc_store_done_cb callback, void *callback_context) {
     tc_assert(size > 0 && size % TC_SECTOR_SIZE == 0 && offset % TC_SECTOR_SIZE == 0);
     tc_assert(offset + size <= store->options.segment_size_bytes);
+    // Only whole sectors below the durable cursor are on storage (the tail is in the checkpoint).
     bool durable = segment < store->durable.segment ||
-                   (segment == store->durable.segment && offset < store->durable.offset);
+                   (segment == store->durable.segment &&
+                    offset + size <= sector_floor(store->durable.offset));
     if (!durable) return TC_ERANGE;
     if (store->sync_callback != NULL) return TC_EBUSY;
     sync_io_start(store, callback, callback_context);
@@ -854,15 +877,29 @@ void tc_store_sync_buffer_release(struct tc_store *store, uint8_t *bytes) {
     tc_unreachable();
 }
 
+uint32_t tc_store_sync_write_start(const struct tc_store *store, uint64_t segment) {
+    tc_assert(segment >= store->durable.segment);
+    // Our own durable whole sectors of this segment are identical (S1) and already durable:
+    // rewriting them would put durable bytes at the mercy of a torn write (S7).
+    return segment == store->durable.segment ? sector_floor(store->durable.offset) : 0;
+}
+
 void tc_store_sync_write(struct tc_store *store, uint64_t segment, const uint8_t *bytes,
-                         uint32_t size, tc_store_done_cb callback, void *callback_context) {
+                         uint32_t start, uint32_t end, tc_store_done_cb callback,
+                         void *callback_context) {
     tc_assert(segment < store->options.segment_count); // no reclamation yet: slots never reused
-    tc_assert(size >= TC_STORE_SEGMENT_HEADER_SIZE && size <= store->options.segment_size_bytes);
+    tc_assert(start == tc_store_sync_write_start(store, segment));
+    tc_assert(start < end && end <= store->options.segment_size_bytes);
+    tc_assert(start % TC_SECTOR_SIZE == 0 && end % TC_SECTOR_SIZE == 0);
     tc_assert(store_buffer_of(store, segment) == NULL || store->open->segment == segment);
-    uint32_t end = (uint32_t)tc_align_up(size, TC_SECTOR_SIZE);
     sync_io_start(store, callback, callback_context);
-    store_submit(store, &store->sync_io, TC_IO_STORAGE_WRITE, store_slot_offset(store, segment),
-                 (uint8_t *)(uintptr_t)bytes, end, sync_io_done, store);
+    store_submit(store, &store->sync_io, TC_IO_STORAGE_WRITE,
+                 store_slot_offset(store, segment) + start, (uint8_t *)(uintptr_t)bytes + start,
+                 end - start, sync_io_done, store);
+}
+
+struct tc_checksum tc_store_chain_durable(const struct tc_store *store) {
+    return store->durable_chain;
 }
 
 void tc_store_sync_storage(struct tc_store *store, tc_store_done_cb callback,

@@ -64,6 +64,9 @@ int tc_store_init(struct tc_store **out, const struct tc_store_options *options,
 // records retention policies.
 const struct tc_room_sink *tc_store_sink(struct tc_store *store);
 
+// The op about to be applied (each record names the op that committed it).
+void tc_store_set_op(struct tc_store *store, uint64_t op);
+
 // Whether an op may be applied now without blocking: enough free write buffers for the segments
 // one batch can seal. When false, the caller waits for ready_callback.
 bool tc_store_ready(const struct tc_store *store);
@@ -81,12 +84,21 @@ uint64_t tc_store_state_encode(const struct tc_store *store, uint8_t *buffer, ui
 // Decoded cursor of an encoded state, without changing the store (state sync uses it).
 int tc_store_state_peek(const uint8_t *buffer, uint64_t size, uint64_t *segment, uint32_t *offset,
                         struct tc_checksum *chain);
+// The open segment's tail carried by an encoded state (bytes past its last whole sector).
+int tc_store_state_tail(const uint8_t *buffer, uint64_t size, const uint8_t **tail,
+                        uint32_t *tail_bytes);
+// Checks an encoded state against this store's geometry without changing anything: TC_OK or
+// TC_ECORRUPT (state sync validates a peer's checkpoint before acting on it).
+int tc_store_state_validate(const struct tc_store *store, const uint8_t *buffer, uint64_t size);
 // Replaces the in-memory state by the encoded one: TC_OK or TC_ECORRUPT (then the store is empty).
-// The open segment's bytes must then be loaded with tc_store_recover.
+// The open segment's whole sectors must then be loaded with tc_store_recover (its tail comes with
+// the state).
 int tc_store_state_decode(struct tc_store *store, const uint8_t *buffer, uint64_t size);
 
-// Makes every byte up to the current cursor durable: waits for segment writes in flight, writes
-// the open segment's unwritten sectors, syncs; then callback(context, result). One at a time.
+// Makes every byte up to the current cursor durable, together with the state encoded right after
+// this call (whose tail carries the open segment's last partial sector): waits for segment writes
+// in flight, writes the open segment's unwritten whole sectors, syncs; then
+// callback(context, result). One at a time.
 typedef void (*tc_store_done_cb)(void *context, int result);
 void tc_store_flush(struct tc_store *store, tc_store_done_cb callback);
 bool tc_store_flush_busy(const struct tc_store *store);
@@ -133,9 +145,15 @@ int tc_store_segment_chain_in(const struct tc_store *store, uint64_t segment, co
 int tc_store_recover_from(struct tc_store *store, const uint8_t *bytes);
 // No write, flush or sync-support I/O in flight and no sealed segment waiting for its write.
 bool tc_store_idle(const struct tc_store *store);
-// Writes a verified fetched segment prefix into its slot (no sync); callback when it landed.
+// Where a fetched segment's write must start: past our own durable whole sectors of it.
+uint32_t tc_store_sync_write_start(const struct tc_store *store, uint64_t segment);
+// Writes bytes [start, end) of a verified fetched segment into its slot (no sync; both sector
+// aligned, start from tc_store_sync_write_start); callback when it landed.
 void tc_store_sync_write(struct tc_store *store, uint64_t segment, const uint8_t *bytes,
-                         uint32_t size, tc_store_done_cb callback, void *callback_context);
+                         uint32_t start, uint32_t end, tc_store_done_cb callback,
+                         void *callback_context);
+// The chain at the durable cursor (what the fetched bytes must lead to at that point).
+struct tc_checksum tc_store_chain_durable(const struct tc_store *store);
 // Whether a serve read, fetched-segment write or sync of the above is in flight (one at a time).
 bool tc_store_sync_io_busy(const struct tc_store *store);
 // Syncs the storage (after the fetched segments landed); callback when durable.

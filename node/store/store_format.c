@@ -155,33 +155,20 @@ static int record_structure(const uint8_t *p, const struct store_record *record)
     return TC_OK;
 }
 
-void store_pad_encode(uint8_t *p, uint32_t size) {
-    tc_assert(size >= STORE_PAD_SIZE_MIN && size % 8u == 0);
-    memset(p, 0, size);
-    p[16] = STORE_RECORD_PAD;
-    tc_le_put_u32(p + 20, size);
-    struct tc_checksum checksum;
-    record_seal_checksum(p, size, &checksum);
-}
-
 int store_record_decode(const uint8_t *p, uint32_t available, struct store_record *record) {
     tc_assert(p != NULL);
     tc_assert(record != NULL);
     memset(record, 0, sizeof(*record));
-    if (available < STORE_PAD_SIZE_MIN) return TC_ECORRUPT;
+    if (available < TC_STORE_RECORD_HEADER_SIZE) return TC_ECORRUPT;
     uint32_t size = tc_le_get_u32(p + 20);
-    if (size < STORE_PAD_SIZE_MIN || size > available || size % 8u != 0) return TC_ECORRUPT;
+    if (size < TC_STORE_RECORD_HEADER_SIZE || size > available || size % 8u != 0) {
+        return TC_ECORRUPT;
+    }
     struct tc_checksum checksum;
     tc_checksum_compute(&checksum, p + 16, size - 16u);
     if (memcmp(checksum.bytes, p, sizeof(checksum.bytes)) != 0) return TC_ECORRUPT;
     record->checksum = checksum;
     record->size = size;
-    if (p[16] == STORE_RECORD_PAD) {
-        record->kind = STORE_RECORD_PAD;
-        bool zero = p[17] == 0 && tc_le_get_u16(p + 18) == 0 && bytes_zero(p + 24, size - 24u);
-        return zero ? TC_OK : TC_ECORRUPT;
-    }
-    if (size < TC_STORE_RECORD_HEADER_SIZE) return TC_ECORRUPT;
     record->kind = p[16];
     record->pointer_count = p[17];
     record->room = tc_le_get_u64(p + 24);

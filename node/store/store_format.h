@@ -15,8 +15,6 @@
 #define STORE_FORMAT_VERSION 1u
 #define STORE_RECORD_MESSAGE 1u
 #define STORE_RECORD_SEAL 2u
-#define STORE_RECORD_PAD 3u // fills the open segment to a sector boundary at a flush
-#define STORE_PAD_SIZE_MIN 24u
 
 struct store_pointer {
     uint64_t segment;   // logical segment number
@@ -58,8 +56,6 @@ void store_record_encode(uint8_t *p, struct store_record *record,
                          const struct store_pointer *pointers, const uint8_t *body);
 // A seal record carrying the chain after the segment's last message.
 void store_seal_encode(uint8_t *p, const struct tc_checksum *chain, struct tc_checksum *checksum);
-// A padding record of `size` bytes (>= STORE_PAD_SIZE_MIN, a multiple of 8): skipped by readers.
-void store_pad_encode(uint8_t *p, uint32_t size);
 // Decodes and verifies the record at p with `available` bytes left in the segment.
 // TC_OK, or TC_ECORRUPT (checksum, structure or a size beyond `available`).
 int store_record_decode(const uint8_t *p, uint32_t available, struct store_record *record);

@@ -51,6 +51,7 @@ struct tc_store {
 
     struct tc_store_cursor cursor;
     struct tc_checksum chain;
+    uint64_t op_applying; // the op whose messages are being appended (recorded in each record)
     uint32_t rooms_known; // rooms with state: indexes [0, rooms_known)
     struct store_room *rooms;
 
@@ -64,7 +65,10 @@ struct tc_store {
     // would push to the device at once (a latency spike for the journal's syncs).
     bool trickle_busy;
     struct tc_io_storage_op trickle_io;
-    struct tc_store_cursor durable;
+    struct tc_checksum flush_chain;   // the chain at flush_target
+    struct tc_store_cursor durable;   // [0, sector_floor(offset)) of its segment is on storage;
+                                      // the rest of it travels in the checkpoint (the tail)
+    struct tc_checksum durable_chain; // the chain at `durable`
 
     // Recovery.
     tc_store_done_cb recover_callback;

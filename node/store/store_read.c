@@ -70,8 +70,10 @@ static void read_finish(struct store_read *read, int result, uint8_t kind) {
     read->page.result = result;
     read->page.kind = result == TC_OK ? kind : 0;
     if (result != TC_OK) read->page.count = 0;
-    read->busy = false; // before the callback: it may start another read
+    // The slot stays busy during the callback: a read started from it takes another slot (or
+    // TC_EBUSY) and never overwrites the page being delivered, nor recurses into this one.
     read->callback(read->context, &read->page);
+    read->busy = false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -141,9 +143,18 @@ static int seek_arrive(struct store_read *read, const uint8_t *bytes, uint32_t a
         return TC_ECORRUPT;
     }
     read->node_levels = record.pointer_count;
+    const struct tc_store *store = read->store;
     for (uint32_t l = 0; l < record.pointer_count; l++) {
+        const struct store_pointer *pointer = &read->node[l];
         store_record_pointer(&record, l, &read->node[l]);
-        if (read->node[l].seq_first >= record.seq) return TC_ECORRUPT; // pointers go back
+        if (pointer->seq_first >= record.seq) return TC_ECORRUPT; // pointers go back
+        if (pointer->seq_first == 0) continue;
+        // A pointer names a record inside a segment written before this one.
+        if (pointer->offset < TC_STORE_SEGMENT_HEADER_SIZE ||
+            pointer->offset >= store->options.segment_size_bytes - TC_STORE_RECORD_HEADER_SIZE ||
+            pointer->segment > read->target.segment) {
+            return TC_ECORRUPT;
+        }
     }
     return TC_OK;
 }
@@ -226,7 +237,6 @@ static int scan_run(struct store_read *read, const uint8_t *bytes, uint32_t avai
         }
         offset += record.size;
         if (record.kind == STORE_RECORD_SEAL) break;
-        if (record.kind == STORE_RECORD_PAD) continue;
         if (record.room != page->room) continue;
         if (seq_seen != 0 && record.seq != seq_seen + 1) return TC_ECORRUPT;
         if (seq_seen == 0 && record.seq != read->target.seq_first) return TC_ECORRUPT;

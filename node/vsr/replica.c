@@ -820,6 +820,7 @@ static struct tc_client_session *apply_operation(struct tc_replica *replica,
                                                replica->reply_buffer + TC_HEADER_SIZE,
                                                &replica->epoch_entered);
     } else {
+        tc_store_set_op(replica->store, prepare->op);
         reply_body = tc_room_apply(replica->room, prepare->op, prepare->timestamp,
                                    prepare->client, body, body_size,
                                    replica->reply_buffer + TC_HEADER_SIZE,

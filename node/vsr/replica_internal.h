@@ -71,6 +71,10 @@ struct replica_sync {
     uint8_t *store_buffer;       // a store buffer lent for the segment being fetched
     bool store_writing;          // the fetched segment is being written
     bool store_syncing;          // every segment landed: the storage sync is in flight
+    bool store_verified;         // the fetched segment passed verification (store_used set)
+    uint32_t store_used;         // its bytes up to the seal (or the checkpoint's open prefix)
+    const uint8_t *store_tail;   // the checkpoint's open-segment tail (in the checkpoint buffer)
+    uint32_t store_tail_size;
 };
 
 struct serve_read {

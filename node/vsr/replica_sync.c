@@ -181,10 +181,15 @@ static void sync_complete(struct tc_replica *replica) {
     const uint8_t *state = NULL;
     uint64_t state_size = 0;
     int rc = replica_checkpoint_store_state(buffer, sync->size, &state, &state_size);
+    // The peer's store state drives what we fetch and write: validate it first (shape, cursor,
+    // rooms) against our geometry, exactly as installing it will.
+    if (rc == TC_OK) rc = tc_store_state_validate(replica->store, state, state_size);
     if (rc == TC_OK) {
         rc = tc_store_state_peek(state, state_size, &sync->store_segment_last,
                                  &sync->store_offset_last, &sync->store_chain_target);
     }
+    if (rc == TC_OK) rc = tc_store_state_tail(state, state_size, &sync->store_tail,
+                                              &sync->store_tail_size);
     if (rc != TC_OK) {
         replica_log(replica, TC_LOG_ERROR, "sync: checkpoint %llu has no valid store state",
                     (unsigned long long)sync->checkpoint_op);
@@ -252,18 +257,24 @@ void replica_sync_installed(struct tc_replica *replica) {
 
 // ---------------------------------------------------------------------------------------------
 // Store segments (docs/store.md §8): after the checkpoint's bytes matched their id, fetch the
-// segments from our durable store cursor up to the checkpoint's cursor, verify and write each,
-// sync, and only then let the journal install the checkpoint (S2).
+// segments from our durable store cursor up to the checkpoint's cursor, verify each (records and
+// the chain, continuing ours), write what we do not hold durably already, sync, and only then let
+// the journal install the checkpoint (S2). The checkpoint's open segment is fetched up to its last
+// whole sector; its tail comes with the checkpoint.
 
 #define STORE_CHUNK_SIZE_MAX (31u * TC_SECTOR_SIZE)
 _Static_assert(STORE_CHUNK_SIZE_MAX <= TC_MESSAGE_SIZE_MAX - TC_HEADER_SIZE,
                "a store chunk fits in a message");
 
-// Bytes wanted of the segment being fetched: a whole segment, or the checkpoint's open prefix.
+static uint32_t sector_floor_u32(uint32_t offset) {
+    return offset / TC_SECTOR_SIZE * TC_SECTOR_SIZE;
+}
+
+// Bytes to fetch of the segment being fetched: a whole segment, or the checkpoint's open prefix.
 static uint32_t store_fetch_size(const struct tc_replica *replica) {
     const struct replica_sync *sync = &replica->sync;
     if (sync->store_segment == sync->store_segment_last) {
-        return (uint32_t)tc_align_up(sync->store_offset_last, TC_SECTOR_SIZE);
+        return sector_floor_u32(sync->store_offset_last);
     }
     return replica->options.store_segment_size_bytes;
 }
@@ -278,35 +289,28 @@ static void store_fetch_request(struct tc_replica *replica) {
     replica_send_header(replica, sync->target, &request);
 }
 
-static void store_fetch_installed_storage(void *context, int result);
+static void store_fetch_complete(struct tc_replica *replica);
 
 // Takes a store buffer for the next segment (none free yet: the tick retries) and asks for it.
-// The checkpoint's open segment holding only its header needs no bytes: recovery rebuilds it.
 static void store_fetch_next(struct tc_replica *replica) {
     struct replica_sync *sync = &replica->sync;
-    bool header_only = sync->store_segment == sync->store_segment_last &&
-                       sync->store_offset_last == TC_STORE_SEGMENT_HEADER_SIZE;
-    if (header_only) {
-        if (sync->store_buffer != NULL) {
-            tc_store_sync_buffer_release(replica->store, sync->store_buffer);
-            sync->store_buffer = NULL;
-        }
-        if (!tc_store_idle(replica->store)) return; // the tick retries
-        sync->store_syncing = true;
-        tc_store_sync_storage(replica->store, store_fetch_installed_storage, replica);
-        return;
-    }
     if (sync->store_buffer == NULL) sync->store_buffer = tc_store_sync_buffer(replica->store);
     if (sync->store_buffer == NULL) return;
     memset(sync->store_buffer, 0, replica->options.store_segment_size_bytes);
     sync->store_received = 0;
+    sync->store_verified = false;
+    if (store_fetch_size(replica) == 0) {
+        store_fetch_complete(replica); // the checkpoint's tail holds the whole open prefix
+        return;
+    }
     store_fetch_request(replica);
 }
 
 static void store_fetch_start(struct tc_replica *replica) {
     struct replica_sync *sync = &replica->sync;
     struct tc_store_cursor durable = tc_store_cursor_durable(replica->store);
-    if (durable.segment > sync->store_segment_last) {
+    if (durable.segment > sync->store_segment_last ||
+        (durable.segment == sync->store_segment_last && durable.offset > sync->store_offset_last)) {
         replica_log(replica, TC_LOG_ERROR, "sync: checkpoint %llu's store ends before ours",
                     (unsigned long long)sync->checkpoint_op);
         sync_reset(replica);
@@ -335,6 +339,13 @@ static void store_fetch_installed_storage(void *context, int result) {
     tc_journal_write_checkpoint(replica->journal, &sync->header, sync->size);
 }
 
+// The last segment is in (or needed no write): sync the store zone, then install.
+static void store_fetch_finish(struct tc_replica *replica) {
+    struct replica_sync *sync = &replica->sync;
+    sync->store_syncing = true; // the buffer stays: it becomes our open segment at install
+    tc_store_sync_storage(replica->store, store_fetch_installed_storage, replica);
+}
+
 static void store_fetch_written(void *context, int result) {
     struct tc_replica *replica = context;
     struct replica_sync *sync = &replica->sync;
@@ -346,49 +357,90 @@ static void store_fetch_written(void *context, int result) {
         replica_log(replica, TC_LOG_ERROR, "stopped: store write failed (%s)", tc_strerror(result));
         return;
     }
-    if (!sync->active) { // abandoned meanwhile
-        tc_store_sync_buffer_release(replica->store, sync->store_buffer);
-        sync->store_buffer = NULL;
-        return;
-    }
+    tc_assert(sync->active); // a write in flight keeps the transfer (the tick waits for it)
     if (sync->store_segment == sync->store_segment_last) {
-        sync->store_syncing = true; // the buffer stays: it becomes our open segment at install
-        tc_store_sync_storage(replica->store, store_fetch_installed_storage, replica);
+        store_fetch_finish(replica);
         return;
     }
     sync->store_segment += 1;
     store_fetch_next(replica);
 }
 
-// The segment arrived whole: verify it, then write it (once our own store writes have drained:
-// the slots may overlap).
-static void store_fetch_complete(struct tc_replica *replica) {
+// Verifies the fetched segment: the first one must lead to our own durable chain at our durable
+// cursor (it continues our store), each next one must start at the chain the previous one ended
+// at, and the checkpoint's open segment (its tail appended) must end at the checkpoint's chain.
+static bool store_fetch_verify(struct tc_replica *replica, uint32_t *used) {
     struct replica_sync *sync = &replica->sync;
+    struct tc_store *store = replica->store;
     bool last = sync->store_segment == sync->store_segment_last;
     uint32_t size = last ? sync->store_offset_last : replica->options.store_segment_size_bytes;
+    if (last) {
+        memcpy(sync->store_buffer + sector_floor_u32(sync->store_offset_last), sync->store_tail,
+               sync->store_tail_size);
+    }
     struct tc_checksum chain;
-    uint32_t used = 0;
     bool sealed = false;
-    int rc = TC_ECORRUPT;
-    if (tc_store_segment_chain_in(replica->store, sync->store_segment, sync->store_buffer,
-                                  &chain) == TC_OK &&
-        (!sync->store_chain_known || tc_checksum_equal(&chain, &sync->store_chain))) {
-        rc = tc_store_segment_verify(replica->store, sync->store_segment, sync->store_buffer,
-                                     size, &chain, &used, &sealed);
+    if (tc_store_segment_chain_in(store, sync->store_segment, sync->store_buffer, &chain) != TC_OK) {
+        return false;
     }
-    bool shape = last ? !sealed && tc_checksum_equal(&chain, &sync->store_chain_target) : sealed;
-    if (rc != TC_OK || !shape) {
-        replica_log(replica, TC_LOG_WARN, "sync: store segment %llu from r%u does not verify",
-                    (unsigned long long)sync->store_segment, sync->target);
-        sync_reset(replica);
-        return;
+    if (sync->store_chain_known && !tc_checksum_equal(&chain, &sync->store_chain)) return false;
+    struct tc_store_cursor durable = tc_store_cursor_durable(store);
+    if (!sync->store_chain_known && sync->store_segment == durable.segment &&
+        durable.offset >= TC_STORE_SEGMENT_HEADER_SIZE) {
+        struct tc_checksum ours = chain;
+        uint32_t ours_used = 0;
+        if (tc_store_segment_verify(store, durable.segment, sync->store_buffer, durable.offset,
+                                    &ours, &ours_used, &sealed) != TC_OK || sealed) {
+            return false;
+        }
+        struct tc_checksum durable_chain = tc_store_chain_durable(store);
+        if (!tc_checksum_equal(&ours, &durable_chain)) return false;
     }
-    if (!tc_store_idle(replica->store)) return; // the tick retries
+    if (tc_store_segment_verify(store, sync->store_segment, sync->store_buffer, size, &chain, used,
+                                &sealed) != TC_OK) {
+        return false;
+    }
+    if (last ? sealed || !tc_checksum_equal(&chain, &sync->store_chain_target) : !sealed) {
+        return false;
+    }
     sync->store_chain = chain;
     sync->store_chain_known = true;
+    return true;
+}
+
+// The segment arrived whole: verify it (once), then write what we lack (once our own store writes
+// have drained: the slots may overlap).
+static void store_fetch_complete(struct tc_replica *replica) {
+    struct replica_sync *sync = &replica->sync;
+    if (!sync->store_verified) {
+        if (!store_fetch_verify(replica, &sync->store_used)) {
+            replica_log(replica, TC_LOG_WARN, "sync: store segment %llu from r%u does not verify",
+                        (unsigned long long)sync->store_segment, sync->target);
+            sync_reset(replica);
+            return;
+        }
+        sync->store_verified = true;
+    }
+    bool last = sync->store_segment == sync->store_segment_last;
+    uint32_t end = last ? sector_floor_u32(sync->store_offset_last)
+                        : (uint32_t)tc_align_up(sync->store_used, TC_SECTOR_SIZE);
+    uint32_t start = tc_store_sync_write_start(replica->store, sync->store_segment);
+    if (start >= end) { // we hold every whole sector of it durably already
+        if (last) {
+            store_fetch_finish(replica);
+        } else {
+            sync->store_segment += 1;
+            store_fetch_next(replica);
+        }
+        return;
+    }
+    if (!tc_store_idle(replica->store)) {
+        sync->stall_ticks = 0; // waiting on our own disk, not on the peer
+        return;                // the tick retries
+    }
     sync->store_writing = true;
-    tc_store_sync_write(replica->store, sync->store_segment, sync->store_buffer,
-                        (uint32_t)tc_align_up(used, TC_SECTOR_SIZE), store_fetch_written, replica);
+    tc_store_sync_write(replica->store, sync->store_segment, sync->store_buffer, start, end,
+                        store_fetch_written, replica);
 }
 
 void replica_on_store_chunk(struct tc_replica *replica, const struct tc_header *header,
@@ -453,8 +505,8 @@ void replica_on_request_store(struct tc_replica *replica, const struct tc_header
     struct tc_store_cursor durable = tc_store_cursor_durable(replica->store);
     uint32_t end = segment_size;
     if (header->op == durable.segment) {
-        // The durable prefix ends on a sector boundary (flushes pad); a header alone is not on disk.
-        end = durable.offset == TC_STORE_SEGMENT_HEADER_SIZE ? 0 : durable.offset;
+        // Only whole sectors are on disk; the tail travels in the checkpoint.
+        end = sector_floor_u32(durable.offset);
     }
     if (header->op > durable.segment || offset >= end) return; // not durable here (yet)
     uint32_t size = end - offset;
