@@ -22,6 +22,11 @@ seeds=${TC_SIM_SEEDS:-1-600}
 echo "== simulator sweep: seeds $seeds (Release)"
 "$rel/sim/tigerchat-sim" --seeds "$seeds" --require-coverage
 
+echo "== simulator regression seeds (sim/regression-seeds)"
+grep -vE '^[[:space:]]*(#|$)' "$root/sim/regression-seeds" | while read -r seed _; do
+  "$rel/sim/tigerchat-sim" --seed "$seed" --quiet | tail -n 1
+done
+
 echo "== simulator determinism (same seed, same digest; Release vs Sanitize build)"
 for seed in 7 1234 99999; do
   a=$("$rel/sim/tigerchat-sim" --seed "$seed" | tail -n 1)

@@ -1726,8 +1726,9 @@ const struct tc_room_machine *tc_replica_room(const struct tc_replica *replica) 
 }
 
 // View headers: the log suffix (op_head - pipeline .. op_head), ascending. With placeholders,
-// unknown entries become reserved headers naming their op (request = 1 when the slot is faulty:
-// "not a nack"); without, the suffix starts above the highest unknown entry.
+// unknown entries become reserved headers naming their op (request = 1 when the slot is faulty or
+// the op is committed here: "not a nack"); without, the suffix starts above the highest unknown
+// entry.
 uint32_t replica_view_headers_build(const struct tc_replica *replica, struct tc_header *out,
                                     uint64_t head, bool placeholders) {
     tc_assert(head <= replica->op_head);
@@ -1745,7 +1746,10 @@ uint32_t replica_view_headers_build(const struct tc_replica *replica, struct tc_
         }
         struct tc_header *placeholder = &out[count++];
         tc_header_reserved(placeholder, replica->options.cluster, replica->options.group, op);
-        if (tc_journal_slot_state(replica->journal, op) == TC_SLOT_FAULTY) {
+        // Not a nack: a faulty slot may have held it, and an op at or below commit_min was
+        // committed (a restart from a checkpoint forgets the headers below it).
+        if (op <= replica->commit_min ||
+            tc_journal_slot_state(replica->journal, op) == TC_SLOT_FAULTY) {
             placeholder->request = 1;
             tc_header_set_checksum(placeholder);
         }

@@ -120,6 +120,7 @@ static void send_do_view_change(struct tc_replica *replica, bool broadcast) {
     for (uint32_t i = 0; i < count; i++) {
         uint64_t op = body[i].op;
         if (body[i].command != TC_COMMAND_PREPARE || replica_log_clean(replica, op)) continue;
+        if (op <= replica->commit_min) continue; // committed and applied here
         if (tc_journal_slot_corrupt(replica->journal, op)) continue;
         header->request |= 1u << i;
     }
@@ -242,6 +243,9 @@ static void canonical_install(struct tc_replica *replica) {
 // prepares only while normal in its log_view, and it is now durably in a later view.
 static bool dvc_nacks(const struct dvc_record *record, uint64_t op,
                       const struct tc_checksum *checksum, uint32_t view) {
+    // The sender knew the op committed: it never says otherwise (defence in depth: the sender's
+    // placeholders and nack bits already spare committed ops).
+    if (op <= record->header.commit) return false;
     if (dvc_uncertain(record)) return view > record->header.log_view;
     uint64_t head = record->header.op;
     if (op > head) return true;
@@ -332,11 +336,34 @@ static const struct tc_header *dvc_log_view_prepare(struct tc_replica *replica, 
     return found;
 }
 
+// Whether the do_view_change of `record` proves its sender never acknowledged any version of `op`:
+// a certain head below it, or a blank placeholder. A held prepare may be the canonical version (an
+// op keeps the view it was first prepared in), so it never counts here.
+static bool dvc_nacks_any(const struct dvc_record *record, uint64_t op) {
+    if (op <= record->header.commit || dvc_uncertain(record)) return false;
+    uint64_t head = record->header.op;
+    if (op > head) return true;
+    uint64_t first = head - (record->count - 1);
+    if (op < first) return false;
+    const struct tc_header *entry = &record->headers[op - first];
+    return entry->command != TC_COMMAND_PREPARE && entry->request == 0;
+}
+
+static uint32_t dvc_nack_any_count(const struct tc_replica *replica, uint64_t op) {
+    uint32_t nacks = 0;
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        if (replica->dvcs[r].present && dvc_nacks_any(&replica->dvcs[r], op)) nacks++;
+    }
+    return nacks;
+}
+
 // The op just below our chained suffix may be held by nobody, not even as a header (its only copy
 // was an unsynced write on a primary that crashed): we know its checksum only as the parent of the
 // op above. If a nack quorum proves that it never committed, nothing above it did either, and the
 // log is cut below it. The new head must be the op of the highest log_view's primary there (that
-// primary's log holds every committed op), identified by its view; without one we keep waiting.
+// primary's log holds every committed op), identified by its view. Below an op nobody holds, the
+// ops under it may be lost the same way: while a nack quorum proves that no version of the next op
+// down committed either, the cut moves down; without a head we keep waiting.
 static bool nack_truncate_unknown(struct tc_replica *replica) {
     uint64_t below = replica->op_chained_min;
     if (below < 2 || below - 1 <= replica->commit_max) return false;
@@ -346,15 +373,26 @@ static bool nack_truncate_unknown(struct tc_replica *replica) {
     struct tc_checksum checksum = upper->parent;
     uint32_t nacks = dvc_nack_count(replica, op, &checksum, 0);
     if (nacks < replica->quorum_nack) return false;
-    const struct tc_header *head = dvc_log_view_prepare(replica, op - 1);
+    const struct tc_header *head = NULL;
+    uint64_t head_op = op - 1;
+    for (uint32_t guard = 0; guard < TC_VIEW_HEADERS_MAX; guard++) {
+        head = dvc_log_view_prepare(replica, head_op);
+        if (head != NULL) break;
+        if (head_op <= replica->commit_max + 1 || head_op < 2) return false;
+        if (dvc_nack_any_count(replica, head_op) < replica->quorum_nack) return false;
+        head_op--;
+    }
     if (head == NULL) return false;
+    tc_assert(head->op == head_op);
+    tc_assert(head_op >= replica->commit_max);
     struct tc_header head_copy = *head;
-    replica_log(replica, TC_LOG_INFO, "nack quorum (%u) for unknown op %llu: truncating from it",
-                nacks, (unsigned long long)op);
-    replica_log_truncate(replica, op - 1);
+    replica_log(replica, TC_LOG_INFO,
+                "nack quorum (%u) for unknown op %llu: truncating from it (new head %llu)", nacks,
+                (unsigned long long)op, (unsigned long long)head_op);
+    replica_log_truncate(replica, head_op);
     replica_log_set(replica, &head_copy);
-    tc_assert(replica->op_head == op - 1);
-    tc_assert(replica->op_chained_min <= op - 1);
+    tc_assert(replica->op_head == head_op);
+    tc_assert(replica->op_chained_min <= head_op);
     return true;
 }
 
