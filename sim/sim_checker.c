@@ -3,6 +3,7 @@
 
 #include "sim_cluster.h"
 #include "tc_assert.h"
+#include "tc_le.h"
 #include "tc_err.h"
 
 // Invariant checkers. The canonical history of a group is built from commit hooks: the first
@@ -173,6 +174,12 @@ static void canonical_append(struct sim_cluster *cluster, struct sim_group *grou
                  (unsigned long long)op, (unsigned long long)prepare->client, prepare->request);
     }
     if (applied && prepare->operation == TC_OPERATION_CHAT) model_check(cluster, group, event);
+    if (applied && prepare->operation == TC_OPERATION_RECONFIGURE &&
+        event->reply_size == TC_RECONFIGURE_REPLY_SIZE &&
+        tc_le_get_u32(event->reply) == TC_RECONFIGURE_OK) {
+        uint32_t epoch = tc_le_get_u32(event->reply + 4);
+        if (epoch > group->epoch) group->epoch = epoch; // routing follows the committed epoch
+    }
     commits_reserve(group, op + 1);
     struct sim_commit *commit = &group->commits[op];
     memset(commit, 0, sizeof(*commit));
@@ -294,10 +301,12 @@ void sim_checker_tick(struct sim_cluster *cluster) {
         struct sim_group *group = &cluster->groups[g];
         // Summary accounting: a view change completed when a replica is first seen normal in a
         // view higher than any before in its group.
-        for (uint8_t r = 0; r < group->replica_count; r++) {
-            if (group->replicas[r].replica == NULL) continue;
+        for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+            struct sim_replica *holder = sim_holder(group, h);
+            if (holder == NULL || holder->replica == NULL) continue;
+            uint8_t r = holder->index;
             struct tc_replica_status status;
-            tc_replica_status_get(group->replicas[r].replica, &status);
+            tc_replica_status_get(holder->replica, &status);
             if (status.state == TC_REPLICA_NORMAL && status.view > group->view_normal_max) {
                 group->view_normal_max = status.view;
                 cluster->stats.view_changes += 1;
@@ -313,8 +322,8 @@ void sim_checker_tick(struct sim_cluster *cluster) {
                 group->transfer_view = 0; // done, or superseded by a later view change
             }
         }
-        struct sim_replica *replica = &group->replicas[cluster->tick % group->replica_count];
-        if (replica->replica == NULL) continue;
+        struct sim_replica *replica = sim_holder(group, (uint32_t)(cluster->tick % SIM_HOLDERS));
+        if (replica == NULL || replica->replica == NULL) continue;
         struct tc_replica_status status;
         tc_replica_status_get(replica->replica, &status);
         if (status.commit_min >= group->commit_count) {
@@ -365,9 +374,10 @@ static bool group_converged(struct sim_cluster *cluster, struct sim_group *group
                             uint32_t why_size) {
     struct tc_checksum digest_first;
     bool have_first = false;
-    for (uint8_t r = 0; r < group->replica_count; r++) {
-        struct sim_replica *replica = &group->replicas[r];
-        if (!replica->core) continue;
+    for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+        struct sim_replica *replica = sim_holder(group, h);
+        if (replica == NULL || !replica->core) continue;
+        uint8_t r = replica->index;
         if (replica->replica == NULL) {
             snprintf(why, why_size, "group %u replica %u is down", group->index, r);
             return false;
@@ -420,15 +430,23 @@ bool sim_checker_converged(struct sim_cluster *cluster, char *why, uint32_t why_
         }
     }
     for (uint32_t g = 0; g < cluster->group_count; g++) {
+        const struct sim_group *group = &cluster->groups[g];
+        if (group->reconfig.state != SIM_RECONFIG_IDLE) {
+            snprintf(why, why_size, "group %u: replacement of slot %u (epoch %u) in state %d",
+                     g, group->reconfig.slot, group->reconfig.epoch, (int)group->reconfig.state);
+            return false;
+        }
+    }
+    for (uint32_t g = 0; g < cluster->group_count; g++) {
         if (!group_converged(cluster, &cluster->groups[g], why, why_size)) return false;
     }
     return true;
 }
 
-static bool op_clean_in_core(const struct sim_group *group, uint64_t op) {
-    for (uint8_t r = 0; r < group->replica_count; r++) {
-        const struct sim_replica *replica = &group->replicas[r];
-        if (!replica->core || replica->replica == NULL) continue;
+static bool op_clean_in_core(struct sim_group *group, uint64_t op) {
+    for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+        const struct sim_replica *replica = sim_holder(group, h);
+        if (replica == NULL || !replica->core || replica->replica == NULL) continue;
         const struct tc_header *header = tc_replica_log_header(replica->replica, op);
         if (header != NULL && tc_checksum_equal(&header->checksum, &group->commits[op].checksum)) {
             return true;
@@ -439,10 +457,11 @@ static bool op_clean_in_core(const struct sim_group *group, uint64_t op) {
 
 bool sim_checker_liveness_excusable(struct sim_cluster *cluster, char *why, uint32_t why_size) {
     for (uint32_t g = 0; g < cluster->group_count; g++) {
-        const struct sim_group *group = &cluster->groups[g];
-        for (uint8_t r = 0; r < group->replica_count; r++) {
-            const struct sim_replica *replica = &group->replicas[r];
-            if (!replica->core) continue;
+        struct sim_group *group = &cluster->groups[g];
+        for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+            const struct sim_replica *replica = sim_holder(group, h);
+            if (replica == NULL || !replica->core) continue;
+            uint8_t r = replica->index;
             tc_assert(replica->replica != NULL);
             struct tc_replica_status status;
             tc_replica_status_get(replica->replica, &status);

@@ -10,16 +10,21 @@
 
 // Building the cluster, the tc_io implementations of replicas, crash/restart, and one tick.
 
-uint32_t sim_endpoint_replica(uint32_t group, uint8_t replica) {
+uint32_t sim_endpoint_replica(uint32_t group, uint8_t address) {
     tc_assert(group < SIM_GROUPS_MAX);
-    tc_assert(replica < TC_REPLICAS_MAX);
-    return group * SIM_ENDPOINTS_PER_GROUP + replica;
+    tc_assert(address < TC_REPLICA_ADDRESSES_MAX);
+    return group * SIM_ENDPOINTS_PER_GROUP + address;
 }
 
 uint32_t sim_endpoint_session(uint32_t group, uint32_t app) {
     tc_assert(group < SIM_GROUPS_MAX);
     tc_assert(app < SIM_APPS_MAX);
-    return group * SIM_ENDPOINTS_PER_GROUP + TC_REPLICAS_MAX + app;
+    return group * SIM_ENDPOINTS_PER_GROUP + TC_REPLICA_ADDRESSES_MAX + app;
+}
+
+uint32_t sim_endpoint_operator(uint32_t group) {
+    tc_assert(group < SIM_GROUPS_MAX);
+    return group * SIM_ENDPOINTS_PER_GROUP + TC_REPLICA_ADDRESSES_MAX + SIM_APPS_MAX;
 }
 
 uint32_t sim_group_of_room(const struct sim_cluster *cluster, uint64_t room) {
@@ -55,8 +60,8 @@ static struct sim_replica *io_replica(struct tc_io *io) { return io->context; }
 
 static void replica_send_to_replica(struct tc_io *io, uint8_t replica, const uint8_t *message) {
     struct sim_replica *self = io_replica(io);
-    tc_assert(replica < self->group->replica_count);
-    tc_assert(replica != self->index);
+    tc_assert(replica < TC_REPLICA_ADDRESSES_MAX);
+    tc_assert(replica % TC_REPLICAS_MAX < self->group->replica_count);
     sim_durability_on_send(self, message);
     sim_network_send(&self->cluster->network, self->endpoint,
                      sim_endpoint_replica(self->group->index, replica), message,
@@ -65,6 +70,11 @@ static void replica_send_to_replica(struct tc_io *io, uint8_t replica, const uin
 
 static void replica_send_to_client(struct tc_io *io, uint64_t client, const uint8_t *message) {
     struct sim_replica *self = io_replica(io);
+    if (client == self->group->reconfig.client_id) {
+        sim_network_send(&self->cluster->network, self->endpoint, self->group->reconfig.endpoint,
+                         message, message_size(message));
+        return;
+    }
     struct sim_session *session = sim_session_by_client(self->group, client);
     if (session == NULL) return; // an old (evicted) client id: nobody listens there any more
     sim_network_send(&self->cluster->network, self->endpoint, session->endpoint, message,
@@ -91,8 +101,11 @@ static void replica_log(struct tc_io *io, enum tc_log_level level, const char *l
     struct sim_replica *self = io_replica(io);
     static const char *const levels[] = {"error", "warn", "info", "debug"};
     if (!self->cluster->verbose) return;
-    printf("%llu g%u r%u %s: %s\n", (unsigned long long)self->cluster->tick, self->group->index,
-           self->index, (uint32_t)level < 4 ? levels[level] : "?", line);
+    // A holder that joined by replacement is marked with the epoch it was added for.
+    char mark[16] = "";
+    if (self->since_epoch > 0) snprintf(mark, sizeof(mark), "@e%u", self->since_epoch);
+    printf("%llu g%u r%u%s %s: %s\n", (unsigned long long)self->cluster->tick, self->group->index,
+           self->index, mark, (uint32_t)level < 4 ? levels[level] : "?", line);
 }
 
 static const struct tc_io_vtable replica_vtable = {
@@ -114,7 +127,7 @@ static void format_write(void *context, uint64_t offset, const uint8_t *data, ui
 static struct tc_replica_options replica_options(const struct sim_replica *replica) {
     struct tc_replica_options options = replica->group->options;
     options.replica = replica->index;
-    options.replica_id = replica->group->options.members[replica->index];
+    options.replica_id = replica->replica_id;
     options.seed = replica->cluster->seed * 131u + replica->group->index * 8u + replica->index +
                    replica->restarts * 1000003u;
     options.io = (struct tc_io *)&replica->io;
@@ -202,13 +215,18 @@ void sim_replica_crash(struct sim_replica *replica, bool machine) {
     }
 }
 
-static int replica_init(struct sim_cluster *cluster, struct sim_group *group, uint8_t index) {
-    struct sim_replica *replica = &group->replicas[index];
+int sim_holder_start(struct sim_cluster *cluster, struct sim_group *group,
+                     struct sim_replica *replica, uint8_t index, uint64_t replica_id,
+                     uint32_t since_epoch, bool learner) {
     memset(replica, 0, sizeof(*replica));
     replica->cluster = cluster;
     replica->group = group;
     replica->index = index;
-    replica->endpoint = sim_endpoint_replica(group->index, index);
+    replica->exists = true;
+    replica->replica_id = replica_id;
+    replica->since_epoch = since_epoch;
+    replica->endpoint = sim_endpoint_replica(
+        group->index, learner ? TC_REPLICA_ADDRESS_LEARNER(index) : index);
     replica->io.vtable = &replica_vtable;
     replica->io.context = replica;
     replica->io.log_level = cluster->verbose ? TC_LOG_DEBUG : TC_LOG_ERROR;
@@ -218,7 +236,13 @@ static int replica_init(struct sim_cluster *cluster, struct sim_group *group, ui
     struct sim_storage_options storage_options;
     sim_storage_options_draw(cluster, &storage_options);
     storage_options.size_bytes = tc_replica_storage_size(&options);
-    storage_options.atlas = &group->atlas;
+    // A learner's disk is outside the fault atlas (it is faulted only by crashes): the atlas
+    // budgets faults per slot, and the slot's member is still running.
+    storage_options.atlas = learner ? NULL : &group->atlas;
+    if (learner) {
+        storage_options.read_error_ppm = 0;
+        storage_options.bit_flip_ppm = 0;
+    }
     storage_options.replica = index;
     struct tc_storage_zone zones[TC_REPLICA_STORAGE_ZONES];
     tc_replica_storage_zones(&options, zones);
@@ -304,7 +328,7 @@ static int group_init(struct sim_cluster *cluster, uint32_t index) {
     layout_from_journal(&group->layout, &group->options);
     int result = sim_atlas_init(&group->atlas, &group->layout, group->replica_count);
     if (result != TC_OK) return result;
-    return TC_OK;
+    return sim_reconfig_init(cluster, group);
 }
 
 static void cluster_deliver(void *context, uint32_t from, uint32_t to, const uint8_t *message,
@@ -318,17 +342,21 @@ static void cluster_deliver(void *context, uint32_t from, uint32_t to, const uin
     uint32_t local = to % SIM_ENDPOINTS_PER_GROUP;
     tc_assert(group_index < cluster->group_count);
     struct sim_group *group = &cluster->groups[group_index];
-    if (local < TC_REPLICAS_MAX) {
-        tc_assert(local < group->replica_count);
-        struct sim_replica *replica = &group->replicas[local];
-        if (!sim_replica_up(replica)) { // down or paused: the packet is lost
+    if (local < TC_REPLICA_ADDRESSES_MAX) {
+        struct sim_replica *replica = sim_route(group, (uint8_t)local, message);
+        if (replica == NULL || !sim_replica_up(replica)) { // down, paused, retired: lost
             cluster->stats.lost_at_down += 1;
             return;
         }
         tc_replica_on_message(replica->replica, message, size);
-    } else {
-        struct sim_session *session = &cluster->apps[local - TC_REPLICAS_MAX].sessions[group_index];
+    } else if (local < TC_REPLICA_ADDRESSES_MAX + SIM_APPS_MAX) {
+        uint32_t app = local - TC_REPLICA_ADDRESSES_MAX;
+        struct sim_session *session = &cluster->apps[app].sessions[group_index];
         tc_client_on_message(session->client, message, size);
+    } else {
+        if (group->reconfig.client != NULL) {
+            tc_client_on_message(group->reconfig.client, message, size);
+        }
     }
 }
 
@@ -364,7 +392,9 @@ int sim_cluster_init(struct sim_cluster *cluster, uint64_t seed, bool verbose,
     // Replicas start last: their first commits reach the checker.
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         for (uint8_t r = 0; r < cluster->groups[g].replica_count; r++) {
-            result = replica_init(cluster, &cluster->groups[g], r);
+            struct sim_group *group = &cluster->groups[g];
+            result = sim_holder_start(cluster, group, &group->replicas[r], r,
+                                      group->options.members[r], 0, false);
             if (result != TC_OK) return result;
         }
     }
@@ -374,12 +404,11 @@ int sim_cluster_init(struct sim_cluster *cluster, uint64_t seed, bool verbose,
 void sim_cluster_deinit(struct sim_cluster *cluster) {
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         struct sim_group *group = &cluster->groups[g];
-        for (uint8_t r = 0; r < group->replica_count; r++) {
-            sim_storage_deinit(&group->replicas[r].storage);
-            sim_durability_deinit(&group->replicas[r]);
-            free(group->replicas[r].memory);
-            group->replicas[r].memory = NULL;
+        for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+            struct sim_replica *replica = sim_holder(group, h);
+            if (replica != NULL) sim_holder_free(replica);
         }
+        sim_reconfig_deinit(group);
         sim_atlas_deinit(&group->atlas);
     }
     sim_workload_deinit(cluster);
@@ -389,13 +418,29 @@ void sim_cluster_deinit(struct sim_cluster *cluster) {
     cluster->scratch = NULL;
 }
 
+// Frees a holder's process, storage and checker state (a retired or rolled-back replica, or at
+// the end of the run). Its statistics are folded into the group's first.
+void sim_holder_free(struct sim_replica *replica) {
+    tc_assert(replica->exists);
+    replica->cluster->stats.freed_read_errors += replica->storage.stats.read_errors;
+    replica->cluster->stats.freed_bit_flips += replica->storage.stats.bit_flips;
+    sim_storage_deinit(&replica->storage);
+    sim_durability_deinit(replica);
+    free(replica->memory);
+    replica->memory = NULL;
+    replica->replica = NULL;
+    replica->exists = false;
+}
+
 static void storage_coverage(struct sim_cluster *cluster) {
-    uint64_t read_errors = 0;
-    uint64_t bit_flips = 0;
+    uint64_t read_errors = cluster->stats.freed_read_errors;
+    uint64_t bit_flips = cluster->stats.freed_bit_flips;
     for (uint32_t g = 0; g < cluster->group_count; g++) {
-        for (uint8_t r = 0; r < cluster->groups[g].replica_count; r++) {
-            read_errors += cluster->groups[g].replicas[r].storage.stats.read_errors;
-            bit_flips += cluster->groups[g].replicas[r].storage.stats.bit_flips;
+        for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+            struct sim_replica *replica = sim_holder(&cluster->groups[g], h);
+            if (replica == NULL) continue;
+            read_errors += replica->storage.stats.read_errors;
+            bit_flips += replica->storage.stats.bit_flips;
         }
     }
     cluster->coverage.faults[SIM_FAULT_READ_ERROR] = read_errors;
@@ -413,9 +458,9 @@ void sim_cluster_tick(struct sim_cluster *cluster) {
     sim_network_step(&cluster->network, cluster->tick);
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         struct sim_group *group = &cluster->groups[g];
-        for (uint8_t r = 0; r < group->replica_count; r++) {
-            struct sim_replica *replica = &group->replicas[r];
-            if (!sim_replica_up(replica)) continue;
+        for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+            struct sim_replica *replica = sim_holder(group, h);
+            if (replica == NULL || !sim_replica_up(replica)) continue;
             if (replica->crash_pending &&
                 (sim_storage_at_risk(&replica->storage) ||
                  cluster->tick >= replica->crash_deadline_tick)) {
@@ -429,6 +474,7 @@ void sim_cluster_tick(struct sim_cluster *cluster) {
         }
     }
     sim_workload_tick(cluster);
+    sim_reconfig_tick(cluster);
     sim_checker_tick(cluster);
     storage_coverage(cluster);
 }

@@ -28,7 +28,9 @@
 #define SIM_BATCH_OPS_MAX 4u
 #define SIM_SEND_BODY_MAX 48u
 #define SIM_BATCH_SIZE_MAX 1024u
-#define SIM_ENDPOINTS_PER_GROUP (TC_REPLICAS_MAX + SIM_APPS_MAX)
+// Per group: one endpoint per replica address (slots, then learner addresses, docs/vsr.md §11.4),
+// one per app session, one for the group's operator (reconfigurations).
+#define SIM_ENDPOINTS_PER_GROUP (TC_REPLICA_ADDRESSES_MAX + SIM_APPS_MAX + 1u)
 #define SIM_TIME_EPOCH_NS 1700000000000000000ull // sim time 0 on every replica's wall clock
 #define SIM_NS_PER_TICK (TC_TICK_MS * 1000000ull)
 
@@ -77,6 +79,7 @@ struct sim_swarm {
     uint32_t clock_skew_ns_max;  // initial offset bound
     uint32_t clock_drift_ppm_max;
     uint32_t transfer_ppm;       // per group per tick: the primary hands over to another replica
+    uint32_t replace_ppm;        // per group per tick: start replacing a member (sim_reconfig.c)
 };
 
 // An acknowledged prepare (sim_durability.c): what a replica's prepare_ok promised is on its disk.
@@ -94,8 +97,14 @@ struct sim_ack {
 struct sim_replica {
     struct sim_cluster *cluster;
     struct sim_group *group;
-    uint8_t index;
-    uint32_t endpoint;
+    uint8_t index;     // the slot
+    uint32_t endpoint; // where it sends from: its slot's endpoint, or the slot's learner endpoint
+    // Replacement (sim_reconfig.c): each slot has two process holders, `replicas[slot]` and
+    // `spares[slot]`; a holder is a member from `since_epoch` on until its successor's.
+    bool exists;       // the holder holds a process (running, down or paused)
+    bool retired;      // replaced: it is shut down once the new epoch has a normal primary
+    uint32_t since_epoch;
+    uint64_t replica_id;
     struct tc_io io;
     struct sim_storage storage;
     uint8_t *memory;
@@ -131,10 +140,42 @@ struct sim_commit {
     uint8_t reserved[3];
 };
 
+// A replacement of one member in progress (sim_reconfig.c, docs/simulator.md).
+enum sim_reconfig_state {
+    SIM_RECONFIG_IDLE = 0,
+    SIM_RECONFIG_LEARNING = 1,  // the new replica runs as a learner, catching up
+    SIM_RECONFIG_SUBMITTED = 2, // the reconfigure request is in flight
+    SIM_RECONFIG_RETIRING = 3,  // committed: the old member stops once the new epoch runs
+};
+
+struct sim_reconfig {
+    enum sim_reconfig_state state;
+    uint8_t slot;
+    uint32_t epoch;             // the epoch the change starts
+    uint64_t start_tick;
+    uint64_t replica_id_old;
+    uint64_t replica_id_new;
+    // The group's operator: one VSR session that sends the reconfigure requests.
+    struct tc_client *client;
+    struct tc_io io;
+    uint8_t *memory;
+    uint64_t memory_size;
+    struct tc_arena arena;
+    uint64_t client_id;
+    uint32_t endpoint;
+    uint8_t body[TC_RECONFIGURE_BODY_SIZE];
+};
+
 struct sim_group {
     uint32_t index;
     uint8_t replica_count;
     uint8_t quorum; // view-change quorum
+    uint32_t epoch;  // the newest epoch a reconfigure reply or a commit reported
+    struct sim_replica spares[TC_REPLICAS_MAX]; // the second holder of each slot
+    struct sim_reconfig reconfig;
+    uint64_t replacements_requested;
+    uint64_t replacements_done;
+    uint64_t replacements_rolled_back;
     struct tc_replica_options options; // template (replica, io, seed differ per replica)
     struct sim_layout layout;
     struct sim_atlas atlas;
@@ -222,6 +263,8 @@ struct sim_stats {
     uint64_t restarts;
     uint64_t view_changes;    // times a group's highest normal view grew (all groups)
     uint64_t lost_at_down;    // packets that reached a crashed or paused replica
+    uint64_t freed_read_errors; // storage counters of holders freed during the run
+    uint64_t freed_bit_flips;
     uint64_t history_replicas;  // core replicas whose store the history checker read
     uint64_t history_pages;     // store pages read
     uint64_t history_messages;  // messages compared with the model
@@ -263,8 +306,15 @@ void sim_cluster_tick(struct sim_cluster *cluster);
 void sim_replica_crash(struct sim_replica *replica, bool machine);
 void sim_replica_start(struct sim_replica *replica);
 bool sim_replica_up(const struct sim_replica *replica);
-uint32_t sim_endpoint_replica(uint32_t group, uint8_t replica);
+uint32_t sim_endpoint_replica(uint32_t group, uint8_t address);
 uint32_t sim_endpoint_session(uint32_t group, uint32_t app);
+uint32_t sim_endpoint_operator(uint32_t group);
+// A process in `replica` (a holder of `group`): formatted storage, started. learner: a new replica
+// joining (a fresh identity, its own endpoint, no storage faults but crashes).
+int sim_holder_start(struct sim_cluster *cluster, struct sim_group *group,
+                     struct sim_replica *replica, uint8_t index, uint64_t replica_id,
+                     uint32_t since_epoch, bool learner);
+void sim_holder_free(struct sim_replica *replica);
 uint32_t sim_group_of_room(const struct sim_cluster *cluster, uint64_t room);
 void sim_fail(struct sim_cluster *cluster, const char *invariant, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
@@ -310,6 +360,22 @@ bool sim_checker_liveness_excusable(struct sim_cluster *cluster, char *why, uint
 void sim_checker_digest(const struct sim_cluster *cluster, const char *outcome,
                         struct tc_checksum *out);
 uint64_t sim_checker_commits(const struct sim_cluster *cluster);
+
+// sim_reconfig.c: replica replacement (learner, reconfigure, retire) and routing by epoch.
+int sim_reconfig_init(struct sim_cluster *cluster, struct sim_group *group);
+void sim_reconfig_deinit(struct sim_group *group);
+void sim_reconfig_tick(struct sim_cluster *cluster);
+// Liveness: a replacement not yet submitted is rolled back; a submitted one must complete.
+void sim_reconfig_liveness_begin(struct sim_cluster *cluster);
+bool sim_reconfig_idle(const struct sim_cluster *cluster);
+// The member of `slot` in `epoch` (the holder with the newest since_epoch <= epoch).
+struct sim_replica *sim_member(struct sim_group *group, uint8_t slot, uint32_t epoch);
+// The process a message to `address` reaches (NULL: nobody listens there).
+struct sim_replica *sim_route(struct sim_group *group, uint8_t address, const uint8_t *message);
+// Every holder of the group (slot holders then spares); NULL for an empty holder.
+struct sim_replica *sim_holder(struct sim_group *group, uint32_t index);
+const struct sim_replica *sim_holder_view(const struct sim_group *group, uint32_t index);
+#define SIM_HOLDERS (2u * TC_REPLICAS_MAX)
 
 // sim_history.c: after convergence, every core replica's store serves every room's history exactly
 // as the model committed it (fails the run otherwise).

@@ -186,8 +186,9 @@ void sim_durability_on_crash(struct sim_replica *replica, bool machine) {
 
 void sim_durability_on_commit(struct sim_cluster *cluster, struct sim_group *group, uint64_t op) {
     tc_assert(op < group->commit_count);
-    for (uint8_t r = 0; r < group->replica_count; r++) {
-        const struct sim_replica *replica = &group->replicas[r];
+    for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+        const struct sim_replica *replica = sim_holder(group, h);
+        if (replica == NULL) continue;
         const struct sim_ack *suspect = &replica->suspects[op % acks_count(replica)];
         if (!suspect->valid || suspect->op != op) continue;
         if (tc_checksum_equal(&group->commits[op].checksum, &suspect->checksum)) {

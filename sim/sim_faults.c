@@ -33,6 +33,9 @@ void sim_swarm_draw(struct sim_cluster *cluster) {
     swarm->clock_drift_ppm_max = (uint32_t)tc_prng_range(prng, 0, 200);
     swarm->transfer_ppm = cluster->reconfig_heavy ? (uint32_t)tc_prng_range(prng, 2000, 20000)
                                                   : swarm_rate(prng, 20, 1000);
+    // Replacements are long (a learner catches up first): rarer than transfers.
+    swarm->replace_ppm = cluster->reconfig_heavy ? (uint32_t)tc_prng_range(prng, 1000, 5000)
+                                                 : swarm_rate(prng, 50, 600);
 }
 
 void sim_network_options_draw(struct sim_cluster *cluster, struct sim_network_options *options) {
@@ -84,7 +87,7 @@ static int64_t signed_range(struct tc_prng *prng, uint64_t magnitude_max) {
 static void clock_init(struct sim_cluster *cluster) {
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         for (uint8_t r = 0; r < cluster->groups[g].replica_count; r++) {
-            struct sim_replica *replica = &cluster->groups[g].replicas[r];
+            struct sim_replica *replica = &cluster->groups[g].replicas[r]; // the initial members
             replica->clock_offset_ns = signed_range(&cluster->fault_prng, cluster->swarm.clock_skew_ns_max);
             replica->clock_drift_ppm = signed_range(&cluster->fault_prng, cluster->swarm.clock_drift_ppm_max);
             if (replica->clock_offset_ns != 0 || replica->clock_drift_ppm != 0) {
@@ -97,10 +100,10 @@ static void clock_init(struct sim_cluster *cluster) {
 // A machine crash may lose unsynced writes: allowed only while every other replica of the group is
 // up and in normal or view-change status, so that a quorum can always recover what it acked.
 static bool machine_crash_allowed(const struct sim_replica *replica) {
-    const struct sim_group *group = replica->group;
+    struct sim_group *group = replica->group;
     for (uint8_t r = 0; r < group->replica_count; r++) {
-        const struct sim_replica *other = &group->replicas[r];
-        if (other == replica) continue;
+        const struct sim_replica *other = sim_member(group, r, group->epoch);
+        if (other == replica || other == NULL) continue;
         if (!sim_replica_up(other)) return false;
         struct tc_replica_status status;
         tc_replica_status_get(other->replica, &status);
@@ -112,8 +115,9 @@ static bool machine_crash_allowed(const struct sim_replica *replica) {
 // A crash decided for another replica of the group and not yet struck: a machine crash's rule above
 // was checked with this replica up, so it stays up until then (one pending crash per group).
 static bool group_crash_pending(const struct sim_replica *replica) {
-    for (uint8_t r = 0; r < replica->group->replica_count; r++) {
-        if (replica->group->replicas[r].crash_pending) return true;
+    for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+        const struct sim_replica *other = sim_holder(replica->group, h);
+        if (other != NULL && other->crash_pending) return true;
     }
     return false;
 }
@@ -139,6 +143,12 @@ static void partition_start(struct sim_cluster *cluster, struct sim_group *group
         uint8_t r = (uint8_t)tc_prng_below(prng, group->replica_count);
         uint32_t endpoint = sim_endpoint_replica(group->index, r);
         sides[endpoint] = (uint8_t)(3 - sides[endpoint]);
+    }
+    // A slot's second holder (a learner, or a member that replaced one) sends from the slot's
+    // learner address: it shares the slot's side.
+    for (uint8_t r = 0; r < group->replica_count; r++) {
+        sides[sim_endpoint_replica(group->index, TC_REPLICA_ADDRESS_LEARNER(r))] =
+            sides[sim_endpoint_replica(group->index, r)];
     }
     bool asymmetric = tc_prng_below(prng, 2) == 0;
     sim_network_partition(&cluster->network, sides, asymmetric);
@@ -220,8 +230,8 @@ static void transfer_tick(struct sim_cluster *cluster, struct sim_group *group) 
     if (group->replica_count < 2 || cluster->liveness) return;
     if (!tc_prng_chance_ppm(prng, cluster->swarm.transfer_ppm)) return;
     for (uint8_t r = 0; r < group->replica_count; r++) {
-        struct sim_replica *replica = &group->replicas[r];
-        if (!sim_replica_up(replica)) continue;
+        struct sim_replica *replica = sim_member(group, r, group->epoch);
+        if (replica == NULL || !sim_replica_up(replica)) continue;
         struct tc_replica_status status;
         tc_replica_status_get(replica->replica, &status);
         if (!status.primary) continue;
@@ -244,10 +254,22 @@ void sim_faults_tick(struct sim_cluster *cluster) {
     partitions_tick(cluster);
     for (uint32_t g = 0; g < cluster->group_count; g++) transfer_tick(cluster, &cluster->groups[g]);
     for (uint32_t g = 0; g < cluster->group_count; g++) {
-        for (uint8_t r = 0; r < cluster->groups[g].replica_count; r++) {
-            replica_faults_tick(cluster, &cluster->groups[g].replicas[r]);
+        for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+            struct sim_replica *replica = sim_holder(&cluster->groups[g], h);
+            if (replica != NULL) replica_faults_tick(cluster, replica);
         }
     }
+}
+
+// Liveness: a holder of the core is restarted if down, unpaused, and spared further faults.
+static void core_heal(struct sim_cluster *cluster, struct sim_replica *replica) {
+    replica->core = true;
+    replica->stay_down = false;
+    replica->crash_pending = false;
+    replica->storage.faults_enabled = false;
+    sim_network_faults_disable(&cluster->network, replica->endpoint, true);
+    replica->paused_until_tick = 0;
+    if (replica->replica == NULL) sim_replica_start(replica);
 }
 
 // Picks a view-change quorum per group as the core, heals it and stops its faults. Replicas
@@ -268,22 +290,30 @@ void sim_faults_liveness_begin(struct sim_cluster *cluster) {
             order[j] = swap;
         }
         for (uint8_t i = 0; i < group->replica_count; i++) {
-            struct sim_replica *replica = &group->replicas[order[i]];
+            struct sim_replica *replica = sim_member(group, order[i], group->epoch);
+            tc_assert(replica != NULL);
             replica->crash_pending = false;
-            replica->core = chosen < group->quorum;
+            if (chosen < group->quorum) {
+                core_heal(cluster, replica);
+            } else {
+                replica->core = false;
+                if (replica->replica == NULL) replica->stay_down = true;
+            }
             chosen += 1;
-            if (replica->core) {
-                replica->storage.faults_enabled = false;
-                sim_network_faults_disable(&cluster->network, replica->endpoint, true);
-                replica->paused_until_tick = 0;
-                if (replica->replica == NULL) sim_replica_start(replica);
-            } else if (replica->replica == NULL) {
-                replica->stay_down = true;
+        }
+        // A replacement that must complete (sim_reconfig.c): both holders of its slot heal.
+        if (group->reconfig.state != SIM_RECONFIG_IDLE) {
+            for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+                struct sim_replica *replica = sim_holder(group, h);
+                if (replica != NULL && replica->index == group->reconfig.slot) {
+                    core_heal(cluster, replica);
+                }
             }
         }
         for (uint32_t a = 0; a < cluster->app_count; a++) {
             sim_network_faults_disable(&cluster->network, sim_endpoint_session(g, a), true);
         }
+        sim_network_faults_disable(&cluster->network, sim_endpoint_operator(g), true);
     }
     partition_heal(cluster);
     sim_network_unclog_all(&cluster->network);
@@ -295,15 +325,9 @@ void sim_faults_liveness_heal_all(struct sim_cluster *cluster) {
     tc_assert(cluster->liveness);
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         struct sim_group *group = &cluster->groups[g];
-        for (uint8_t r = 0; r < group->replica_count; r++) {
-            struct sim_replica *replica = &group->replicas[r];
-            replica->core = true;
-            replica->stay_down = false;
-            replica->crash_pending = false;
-            replica->storage.faults_enabled = false;
-            sim_network_faults_disable(&cluster->network, replica->endpoint, true);
-            replica->paused_until_tick = 0;
-            if (replica->replica == NULL) sim_replica_start(replica);
+        for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+            struct sim_replica *replica = sim_holder(group, h);
+            if (replica != NULL) core_heal(cluster, replica);
         }
     }
     partition_heal(cluster);

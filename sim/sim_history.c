@@ -208,9 +208,9 @@ void sim_history_check(struct sim_cluster *cluster) {
     for (uint32_t g = 0; g < cluster->group_count && !cluster->failed; g++) {
         struct sim_group *group = &cluster->groups[g];
         if (tc_room_model_history_dropped(group->model) != 0) continue; // model capacity
-        for (uint8_t r = 0; r < group->replica_count && !cluster->failed; r++) {
-            struct sim_replica *replica = &group->replicas[r];
-            if (!replica->core || replica->replica == NULL) continue;
+        for (uint32_t h = 0; h < SIM_HOLDERS && !cluster->failed; h++) {
+            struct sim_replica *replica = sim_holder(group, h);
+            if (replica == NULL || !replica->core || replica->replica == NULL) continue;
             cluster->stats.history_replicas += 1;
             for (uint32_t i = 0; i < group->rooms_count && !cluster->failed; i++) {
                 bool touched = false; // the workload may have drawn the same room id twice

@@ -48,9 +48,11 @@ static void cores_describe(const struct sim_cluster *cluster, char *out, uint32_
         int n = snprintf(out + used, size - used, "%sg%u(%u replicas):", g ? " " : "", g,
                          group->replica_count);
         used += n > 0 ? (uint32_t)n : 0;
-        for (uint8_t r = 0; r < group->replica_count && used < size; r++) {
-            if (!group->replicas[r].core) continue;
-            n = snprintf(out + used, size - used, "r%u", r);
+        for (uint32_t h = 0; h < SIM_HOLDERS && used < size; h++) {
+            const struct sim_replica *replica = sim_holder_view(group, h);
+            if (replica == NULL || !replica->core) continue;
+            n = snprintf(out + used, size - used, "r%u%s", replica->index,
+                         replica->since_epoch > 0 ? "'" : "");
             used += n > 0 ? (uint32_t)n : 0;
         }
     }
@@ -67,6 +69,7 @@ static void phases(struct sim_cluster *cluster, struct sim_run_result *result) {
     }
     if (cluster->failed) return;
     if (cluster->verbose) printf("%llu sim: liveness phase\n", (unsigned long long)cluster->tick);
+    sim_reconfig_liveness_begin(cluster);
     sim_faults_liveness_begin(cluster);
     char why[512] = "";
     char cores[160] = "";
@@ -179,10 +182,11 @@ static void summary_build(const struct sim_cluster *cluster, struct sim_run_resu
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         const struct sim_group *group = &cluster->groups[g];
         uint64_t newest = 0;
-        for (uint8_t r = 0; r < group->replica_count; r++) {
-            if (group->replicas[r].replica == NULL) continue;
+        for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+            const struct sim_replica *replica = sim_holder_view(group, h);
+            if (replica == NULL || replica->replica == NULL) continue;
             struct tc_replica_status status;
-            tc_replica_status_get(group->replicas[r].replica, &status);
+            tc_replica_status_get(replica->replica, &status);
             if (status.checkpoint_op > newest) newest = status.checkpoint_op;
         }
         text_add(&text, " g%u every %llu ops, newest at op %llu (ring laps %llu);", g,
@@ -205,6 +209,15 @@ static void summary_build(const struct sim_cluster *cluster, struct sim_run_resu
                      (unsigned long long)(group->transfer_ticks_max * TC_TICK_MS));
         }
         text_add(&text, ";");
+    }
+    text_add(&text, "\n");
+    text_add(&text, "replacements:");
+    for (uint32_t g = 0; g < cluster->group_count; g++) {
+        const struct sim_group *group = &cluster->groups[g];
+        text_add(&text, " g%u %llu started, %llu committed, %llu rolled back, epoch %u;", g,
+                 (unsigned long long)group->replacements_requested,
+                 (unsigned long long)group->replacements_done,
+                 (unsigned long long)group->replacements_rolled_back, group->epoch);
     }
     text_add(&text, "\n");
     text_add(&text, "history: %llu retention ops; %llu pages, %llu messages compared with the "
@@ -230,9 +243,11 @@ static void summary_build(const struct sim_cluster *cluster, struct sim_run_resu
     text_add(&text, "final replica states:\n");
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         const struct sim_group *group = &cluster->groups[g];
-        for (uint8_t r = 0; r < group->replica_count; r++) {
-            const struct sim_replica *replica = &group->replicas[r];
-            text_add(&text, "  g%u r%u %-5s", g, r, replica->core ? "core" : "");
+        for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+            const struct sim_replica *replica = sim_holder_view(group, h);
+            if (replica == NULL) continue;
+            text_add(&text, "  g%u r%u%s %-5s", g, replica->index,
+                     replica->since_epoch > 0 ? "'" : " ", replica->core ? "core" : "");
             if (replica->replica == NULL) {
                 text_add(&text, " down                                  restarts %llu\n",
                          (unsigned long long)replica->restarts);

@@ -89,7 +89,8 @@ struct tc_journal {
     struct tc_io_storage_op checkpoint_io;
     struct tc_header checkpoint_header; // of the checkpoint being written
     uint64_t checkpoint_size;
-    uint32_t epoch_next; // the epoch superblock writes persist (tc_journal_set_epoch)
+    uint32_t epoch_next; // the epoch superblock writes persist (tc_journal_set_epoch) ...
+    uint64_t epoch_members_next[TC_REPLICAS_MAX]; // ... and its configuration
     uint64_t checkpoint_written; // bytes of the area written and synced so far
     struct tc_checksum_state checkpoint_hash; // the id, computed chunk by chunk
     uint32_t checkpoint_area;
@@ -232,6 +233,11 @@ static const char *superblock_invalid(const struct tc_superblock *sb, uint32_t c
     }
     if (sb->checkpoint_area > 1 || sb->checkpoint_reserved != 0) return "checkpoint area";
     if (sb->replica_id == 0 || sb->epoch_reserved != 0) return "replica id / epoch";
+    for (uint8_t slot = 0; slot < TC_REPLICAS_MAX; slot++) {
+        // Epoch 0 names nobody here; a later epoch names every slot of the group.
+        bool named = sb->epoch_members[slot] != 0;
+        if (named != (sb->epoch > 0 && slot < sb->replica_count)) return "epoch members";
+    }
     if ((sb->checkpoint_op == 0) != (sb->checkpoint_size == 0)) return "checkpoint size";
     return NULL;
 }
@@ -713,6 +719,8 @@ void tc_journal_write_superblock(struct tc_journal *journal, uint32_t view, uint
     tc_assert(log_view >= journal->durable.log_view);
     superblock_build(&journal->options, &journal->desired, 0, view, log_view, view_headers, count);
     journal->desired.epoch = journal->epoch_next;
+    memcpy(journal->desired.epoch_members, journal->epoch_members_next,
+           sizeof(journal->desired.epoch_members));
     journal->superblock_pending = true;
     if (journal->superblock_writing) return;
     superblock_write_start(journal);
@@ -720,10 +728,16 @@ void tc_journal_write_superblock(struct tc_journal *journal, uint32_t view, uint
 
 uint32_t tc_journal_durable_view(const struct tc_journal *journal) { return journal->durable.view; }
 
-void tc_journal_set_epoch(struct tc_journal *journal, uint32_t epoch) {
+void tc_journal_set_epoch(struct tc_journal *journal, uint32_t epoch,
+                          const uint64_t members[TC_REPLICAS_MAX]) {
     tc_assert(journal->recover_stage == recover_done);
+    tc_assert(epoch > 0);
     tc_assert(epoch >= journal->epoch_next);
+    for (uint8_t slot = 0; slot < TC_REPLICAS_MAX; slot++) {
+        tc_assert((members[slot] != 0) == (slot < journal->options.replica_count));
+    }
     journal->epoch_next = epoch;
+    memcpy(journal->epoch_members_next, members, sizeof(journal->epoch_members_next));
 }
 
 uint32_t tc_journal_durable_epoch(const struct tc_journal *journal) {
@@ -885,6 +899,7 @@ static int recover_choose_superblock(struct tc_journal *journal) {
     }
     journal->durable = *best;
     journal->epoch_next = best->epoch;
+    memcpy(journal->epoch_members_next, best->epoch_members, sizeof(journal->epoch_members_next));
     journal->superblock_copies_agree = true;
     for (uint32_t copy = 0; copy < TC_SUPERBLOCK_COPIES; copy++) {
         const struct tc_superblock *sb = (const struct tc_superblock *)(const void *)(

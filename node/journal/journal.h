@@ -63,14 +63,17 @@ struct tc_superblock {
     uint32_t checkpoint_area;
     uint32_t checkpoint_reserved;
     struct tc_header checkpoint_header; // the prepare of checkpoint_op: anchors the hash chain
-    // The highest epoch this replica acted in as a member (voted, acknowledged, led): it never
-    // acts in an older one again, even before its state has replayed up to this epoch.
+    // The highest epoch this replica acted in as a member (voted, acknowledged, led) and that
+    // epoch's configuration (the replica id per slot; all zero for epoch 0, whose configuration
+    // is the group's static member list). After a restart the replica acts in this configuration
+    // even while its state replays from an older checkpoint (docs/vsr.md §11.4).
     uint32_t epoch;
     uint32_t epoch_reserved;
+    uint64_t epoch_members[TC_REPLICAS_MAX];
 };
 _Static_assert(sizeof(struct tc_superblock) <= TC_SECTOR_SIZE, "superblock fits a sector");
 
-#define TC_SUPERBLOCK_VERSION 3u
+#define TC_SUPERBLOCK_VERSION 4u
 
 // In-memory state of each slot after recovery and during operation.
 enum tc_slot_state {
@@ -171,7 +174,8 @@ void tc_journal_write_superblock(struct tc_journal *journal, uint32_t view, uint
                                  const struct tc_header *view_headers, uint32_t count);
 // The epoch the next superblock writes persist (monotonic; the view change into a new epoch writes
 // it before the replica acts in that epoch). 0 at format.
-void tc_journal_set_epoch(struct tc_journal *journal, uint32_t epoch);
+void tc_journal_set_epoch(struct tc_journal *journal, uint32_t epoch,
+                          const uint64_t members[TC_REPLICAS_MAX]);
 uint32_t tc_journal_durable_epoch(const struct tc_journal *journal);
 // The (view, log_view) currently durable, and whether a write is pending/in flight.
 uint32_t tc_journal_durable_view(const struct tc_journal *journal);

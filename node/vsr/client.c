@@ -156,7 +156,7 @@ static void request_start(struct tc_client *client, uint8_t operation, uint32_t 
     header->client = client->id;
     header->view = client->view;
     header->request = client->request_number;
-    header->session = operation == TC_OPERATION_CHAT ? client->session : 0;
+    header->session = operation == TC_OPERATION_REGISTER ? 0 : client->session;
     header->size = TC_HEADER_SIZE + body_size;
     header->version = TC_HEADER_VERSION;
     header->command = TC_COMMAND_REQUEST;
@@ -185,6 +185,12 @@ void tc_client_register(struct tc_client *client, tc_client_reply_cb callback, v
 
 void tc_client_request(struct tc_client *client, const uint8_t *body, uint32_t body_size,
                        tc_client_reply_cb callback, void *context) {
+    tc_client_request_operation(client, TC_OPERATION_CHAT, body, body_size, callback, context);
+}
+
+void tc_client_request_operation(struct tc_client *client, uint8_t operation, const uint8_t *body,
+                                 uint32_t body_size, tc_client_reply_cb callback, void *context) {
+    tc_assert(operation == TC_OPERATION_CHAT || operation == TC_OPERATION_RECONFIGURE);
     client_invariants(client);
     tc_assert(client->state == TC_CLIENT_READY);
     tc_assert(body != NULL || body_size == 0);
@@ -193,7 +199,7 @@ void tc_client_request(struct tc_client *client, const uint8_t *body, uint32_t b
     if (body_size > 0) memcpy(client->request + TC_HEADER_SIZE, body, body_size);
     client->state = TC_CLIENT_BUSY;
     client->request_number += 1;
-    request_start(client, TC_OPERATION_CHAT, body_size, callback, context);
+    request_start(client, operation, body_size, callback, context);
     client_invariants(client);
 }
 

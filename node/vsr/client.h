@@ -49,6 +49,10 @@ void tc_client_register(struct tc_client *client, tc_client_reply_cb callback, v
 // Sends a chat batch (state must be READY). body_size <= TC_MESSAGE_BODY_SIZE_MAX.
 void tc_client_request(struct tc_client *client, const uint8_t *body, uint32_t body_size,
                        tc_client_reply_cb callback, void *context);
+// The same for another operation of a registered session: TC_OPERATION_CHAT or
+// TC_OPERATION_RECONFIGURE (body: struct tc_reconfigure, little-endian; docs/vsr.md §11.4).
+void tc_client_request_operation(struct tc_client *client, uint8_t operation, const uint8_t *body,
+                                 uint32_t body_size, tc_client_reply_cb callback, void *context);
 enum tc_client_state tc_client_state_get(const struct tc_client *client);
 uint64_t tc_client_id(const struct tc_client *client);
 uint32_t tc_client_request_number(const struct tc_client *client); // of the in-flight/last request

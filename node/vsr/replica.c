@@ -56,6 +56,15 @@ void replica_send(struct tc_replica *replica, uint8_t target, const uint8_t *mes
     bool learner = target >= TC_REPLICAS_MAX && target - TC_REPLICAS_MAX < replica->replica_count;
     tc_assert(slot || learner);
     tc_assert(target != replica_address(replica));
+    if (replica_retired(replica)) {
+        // A retired replica only answers: prepares it serves by checksum, state sync and store
+        // chunks, start_epoch (the group may need it: its successor can still be catching up).
+        uint8_t command = ((const struct tc_header *)(const void *)message)->command;
+        if (command != TC_COMMAND_PREPARE && command != TC_COMMAND_SYNC &&
+            command != TC_COMMAND_STORE_CHUNK && command != TC_COMMAND_START_EPOCH) {
+            return;
+        }
+    }
     replica->io->vtable->send_to_replica(replica->io, target, message);
 }
 
@@ -67,7 +76,7 @@ void replica_header_init(const struct tc_replica *replica, struct tc_header *hea
     header->cluster = replica->options.cluster;
     header->group = replica->options.group;
     header->view = replica->view;
-    header->epoch = replica->epoch;
+    header->epoch = replica->acting_epoch;
     header->replica = replica_address(replica);
     header->size = TC_HEADER_SIZE;
 }
@@ -528,6 +537,8 @@ int tc_replica_init(struct tc_replica **out, const struct tc_replica_options *op
     replica->view_lead_forbidden = UINT32_MAX;
     replica->epoch = 0; // the initial configuration until a checkpoint or a reconfigure says else
     memcpy(replica->members, options->members, sizeof(replica->members));
+    replica->acting_epoch = 0;
+    memcpy(replica->acting_members, options->members, sizeof(replica->acting_members));
     for (uint8_t slot = 0; slot < TC_REPLICAS_MAX; slot++) {
         replica->learner_heard_ticks[slot] = REPLICA_LEARNER_HEARD_TICKS; // none heard yet
     }
@@ -623,7 +634,15 @@ static void store_recover_callback(void *context, int result) {
     }
     const struct tc_superblock *sb = tc_journal_superblock(replica->journal);
     replica->applied_timestamp_ns = sb->checkpoint_header.timestamp;
-    replica->epoch_floor = sb->epoch; // we acted in this epoch: never act in an older one again
+    // We act in the configuration our superblock persisted if our state (from an older
+    // checkpoint) has not reached it yet: we acted in that epoch, never in an older one again.
+    replica->epoch_persisted = sb->epoch;
+    if (sb->epoch > replica->epoch) {
+        replica->acting_epoch = sb->epoch;
+        memcpy(replica->acting_members, sb->epoch_members, sizeof(replica->acting_members));
+    } else {
+        replica_config_adopt(replica);
+    }
     replica->view = sb->view;
     replica->log_view = sb->log_view;
     replica->view_headers_count = sb->view_headers_count;
@@ -941,7 +960,10 @@ static void journal_write_callback(void *context, uint64_t op, const struct tc_c
 static void serve_read_done(struct tc_replica *replica, struct serve_read *read, int result) {
     read->busy = false;
     if (result == TC_OK) {
-        if (read->target != replica->replica) replica_send(replica, read->target, read->buffer);
+        // Our address may have changed since (a member that became a follower).
+        if (read->target != replica_address(replica)) {
+            replica_send(replica, read->target, read->buffer);
+        }
         return;
     }
     if (result != TC_OK && log_clean(replica, read->op)) {
@@ -1149,7 +1171,7 @@ static void primary_prepare(struct tc_replica *replica, const struct tc_header *
     header->op = op;
     header->commit = replica->commit_max;
     header->view = replica->view;
-    header->epoch = replica->epoch;
+    header->epoch = replica->acting_epoch;
     header->replica = replica->replica;
     header->parent = parent->checksum;
     header->context = request->checksum;
@@ -1248,7 +1270,7 @@ static void on_prepare(struct tc_replica *replica, const struct tc_header *heade
     // covered by it.
     if (header->op == 0 || !replica_op_writable(replica, header->op)) return;
     bool from_primary = replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica) &&
-                        header->view == replica->view && header->epoch == replica->epoch &&
+                        header->view == replica->view && header->epoch == replica->acting_epoch &&
                         header->replica == replica_primary_index(replica, replica->view);
     if (header->view > replica->view && replica->state != TC_REPLICA_RECOVERING_HEAD) {
         // We missed a view change: ask the new primary for its log.
@@ -1415,9 +1437,12 @@ static void on_request_prepare(struct tc_replica *replica, const struct tc_heade
 
 static uint8_t repair_target(struct tc_replica *replica) {
     uint8_t primary = replica_primary_index(replica, replica->view);
-    if (replica->state == TC_REPLICA_NORMAL && primary != replica->replica &&
+    if (replica->state == TC_REPLICA_NORMAL && !replica_slot_self(replica, primary) &&
         tc_prng_below(&replica->prng, 2) == 0) {
         return primary;
+    }
+    if (!replica_slot_self(replica, replica->replica)) {
+        return (uint8_t)tc_prng_below(&replica->prng, replica->replica_count); // a learner
     }
     uint8_t target = (uint8_t)tc_prng_below(&replica->prng, replica->replica_count - 1u);
     return target >= replica->replica ? (uint8_t)(target + 1) : target;
@@ -1544,11 +1569,11 @@ void tc_replica_tick(struct tc_replica *replica) {
             replica_normal_timeout_reset(replica);
             if (replica_member(replica)) {
                 replica_vote(replica, replica->view + 1);
-            } else {
+            } else if (!replica_retired(replica)) {
                 replica_learner_poll(replica);
             }
         }
-    } else if (!replica_member(replica) &&
+    } else if (!replica_member(replica) && !replica_retired(replica) &&
                ++replica->normal_ticks >= replica->normal_timeout_ticks) {
         replica_normal_timeout_reset(replica); // a learner outside normal: poll too
         replica_learner_poll(replica);
@@ -1565,7 +1590,7 @@ void tc_replica_tick(struct tc_replica *replica) {
         replica->repair_ticks = 0;
         bool repairing = replica->state == TC_REPLICA_NORMAL ||
                          (replica->state == TC_REPLICA_VIEW_CHANGE && replica->canonical_installed) ||
-                         replica->epoch_heard > replica->epoch; // catching up to a newer epoch
+                         replica->epoch_heard > replica->acting_epoch; // catching up to a newer epoch
         if (repairing) replica_repair(replica);
         if (replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica)) {
             replica_send_prepare_ok(replica);
@@ -1612,13 +1637,13 @@ static bool epoch_admits(struct tc_replica *replica, const struct tc_header *hea
     if (command == TC_COMMAND_REQUEST || command == TC_COMMAND_PREPARE) return true;
     if (command == TC_COMMAND_START_EPOCH || command_read_only(command)) return true;
     bool learner = header->replica >= TC_REPLICAS_MAX;
-    if (header->epoch < replica->epoch) {
+    if (header->epoch < replica->acting_epoch) {
         replica_send_start_epoch(replica, header->replica);
 #if !defined(TC_PLANTED_BUG_OLD_EPOCH_ACCEPTED)
         return false;
 #endif
     }
-    if (header->epoch > replica->epoch) return false;
+    if (header->epoch > replica->acting_epoch) return false;
     // A learner may only ask for the current view (it polls); it never votes or acknowledges.
     if (learner && command != TC_COMMAND_REQUEST_START_VIEW) return false;
     return true;
@@ -1700,6 +1725,7 @@ void tc_replica_status_get(const struct tc_replica *replica, struct tc_replica_s
     status->syncs_done = replica->syncs_done;
     status->epoch = replica->epoch;
     status->member = replica_member(replica);
+    status->retired = replica_retired(replica);
     status->sync_store_bytes = replica->sync_store_bytes;
 }
 

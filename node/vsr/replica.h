@@ -78,6 +78,7 @@ struct tc_replica_status {
     uint64_t checkpoints_durable;   // checkpoints written since start (synced ones included)
     uint32_t epoch;                 // the configuration epoch of the applied state
     bool member;                    // the configuration names this replica for its slot
+    bool retired;                   // replaced: it only answers read-only requests (§11.4)
     uint64_t syncs_done;            // state syncs completed since start
     uint64_t sync_store_bytes;      // message store bytes received by state syncs since start
 };

@@ -19,6 +19,7 @@
 static bool epoch_start_op(const struct tc_replica *replica, uint64_t *op,
                            struct tc_checksum *checksum) {
     if (replica->epoch == 0 || replica->epoch_op == 0) return false;
+    if (replica->epoch != replica->acting_epoch) return false; // R not replayed yet: unknown
     *op = replica->epoch_op;
     *checksum = replica->epoch_op_checksum;
     return true;
@@ -39,20 +40,45 @@ void replica_send_start_epoch(struct tc_replica *replica, uint8_t target) {
 }
 
 // A replica of a newer epoch says our epoch ended at op R: R is committed (a newer epoch exists
-// only once it is). Commit up to it; applying R moves us into the new epoch (or further).
+// only once it is), and nothing after it in our epoch ever will be. Our log becomes the canonical
+// history up to R: R is our head, and our entries below it count only once the hash chain from R
+// reaches them (our suffix may be a fork from a view the group left: seed 544 committed one).
+// Commit up to R; applying R moves us into the new epoch (or further).
 void replica_on_start_epoch(struct tc_replica *replica, const struct tc_header *header) {
     if (replica->state == TC_REPLICA_RECOVERING || replica->state == TC_REPLICA_STOPPED) return;
-    if (header->epoch <= replica->epoch || header->replica >= replica->replica_count) return;
+    if (header->epoch <= replica->acting_epoch || header->replica >= replica->replica_count) return;
+    bool announced = header->epoch <= replica->epoch_heard; // logged once per epoch
     if (header->epoch > replica->epoch_heard) replica->epoch_heard = header->epoch;
+    tc_assert(!replica_member(replica)); // our epoch is closed: we only follow now
     replica_checkpoint_heard(replica, header->replica, header->checkpoint_op);
-    if (header->op > replica->commit_max) replica->commit_max = header->op;
-    const struct tc_header *entry = tc_journal_header(replica->journal, header->op);
-    if (entry == NULL || !tc_checksum_equal(&entry->checksum, &header->context)) {
-        replica->anchor_op = header->op; // fetched by repair (or reached by state sync)
-        replica->anchor_checksum = header->context;
+    uint64_t op = header->op;
+    if (op <= replica->commit_min) return; // applied (our state then is in a newer epoch)
+    if (op > replica_op_write_max(replica)) {
+        replica_sync_start(replica, header->replica); // R is beyond our journal: sync past it
+        return;
     }
-    replica_log(replica, TC_LOG_INFO, "epoch %u began at op %llu: catching up", header->epoch,
-                (unsigned long long)header->op);
+    if (replica->op_head > op) replica_log_truncate(replica, op);
+    const struct tc_header *entry = tc_journal_header(replica->journal, op);
+    if (entry == NULL || !tc_checksum_equal(&entry->checksum, &header->context)) {
+        if (entry != NULL) tc_journal_remove(replica->journal, op);
+        replica->op_head = op;
+        replica->op_chained_min = op; // nothing below counts until the chain from R reaches it
+        replica->anchor_op = op;      // fetched by repair
+        replica->anchor_checksum = header->context;
+    } else if (replica->op_chained_min > op) {
+        replica->op_chained_min = op;
+        replica_chain_extend(replica);
+    }
+    if (replica->state == TC_REPLICA_RECOVERING_HEAD) {
+        // Our head is certain now: R is committed and nothing above it in our epoch can be.
+        replica->state = TC_REPLICA_VIEW_CHANGE;
+        replica->head_uncertain = false;
+    }
+    if (op > replica->commit_max) replica->commit_max = op;
+    if (!announced) {
+        replica_log(replica, TC_LOG_INFO, "epoch %u began at op %llu: catching up",
+                    header->epoch, (unsigned long long)op);
+    }
     replica_commit_journal(replica);
 }
 
@@ -130,15 +156,35 @@ bool replica_epoch_closing(const struct tc_replica *replica) {
     return false;
 }
 
-// Right after applying a reconfigure that changed the configuration: leave the old epoch's view.
+// The applied configuration becomes the acting one when it is at least as new (after a checkpoint
+// restore, a state sync or applying a reconfigure). Returns whether the acting epoch grew.
+bool replica_config_adopt(struct tc_replica *replica) {
+    if (replica->epoch < replica->acting_epoch) return false;
+    if (replica->epoch == replica->acting_epoch) {
+        // One epoch, one configuration: the superblock's and the replicated state's agree.
+        tc_assert(memcmp(replica->members, replica->acting_members, sizeof(replica->members)) == 0);
+        return false;
+    }
+    replica->acting_epoch = replica->epoch;
+    memcpy(replica->acting_members, replica->members, sizeof(replica->acting_members));
+    return true;
+}
+
+// Right after applying a reconfigure (or installing a synced checkpoint) that changed the
+// configuration: leave the old epoch's view. Nothing to do if we already act in that epoch (a
+// replay after a restart from an older checkpoint).
 void replica_epoch_enter(struct tc_replica *replica) {
+    if (!replica_config_adopt(replica)) return;
     replica_log(replica, TC_LOG_INFO, "entered epoch %u as %s", replica->epoch,
-                replica_member(replica) ? "member" : "learner");
+                replica_member(replica)    ? "member"
+                : replica_retired(replica) ? "retired replica (answers read-only requests)"
+                                           : "learner");
     replica_pipeline_reset(replica); // nothing after the reconfigure op belongs to the old epoch
     replica->abdicating = false;
     memset(replica->svc_votes, 0, sizeof(replica->svc_votes));
     if (!replica_member(replica)) return; // replaced, or still a learner: follow by polling
-    tc_journal_set_epoch(replica->journal, replica->epoch);
+    tc_journal_set_epoch(replica->journal, replica->acting_epoch, replica->acting_members);
+    replica->epoch_persisted = replica->acting_epoch;
     if (replica->state == TC_REPLICA_NORMAL || replica->state == TC_REPLICA_VIEW_CHANGE) {
         replica_view_change_start(replica, replica->view + 1); // persists epoch with the view
     }
@@ -150,7 +196,7 @@ void replica_learner_poll(struct tc_replica *replica) {
     struct tc_header request;
     replica_header_init(replica, &request, TC_COMMAND_REQUEST_START_VIEW);
     for (uint8_t slot = 0; slot < replica->replica_count; slot++) {
-        if (slot == replica_address(replica)) continue;
+        if (replica_slot_self(replica, slot)) continue; // a learner polls its predecessor too
         replica_send_header(replica, slot, &request);
     }
 }

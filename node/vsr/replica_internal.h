@@ -105,8 +105,13 @@ struct tc_replica {
     uint64_t members[TC_REPLICAS_MAX];
     uint64_t epoch_op;                    // the reconfigure op that started `epoch` (0: epoch 0)
     struct tc_checksum epoch_op_checksum; // its checksum (start_epoch answers name it)
-    uint32_t epoch_floor;  // the durable superblock epoch at recovery: we never act below it
+    // The configuration we act in (membership, quorums, the epoch our messages carry): the applied
+    // one, or the one our superblock persisted if newer (a restart from a checkpoint taken before
+    // the reconfigure op: the state replays up to it while we already act in its epoch).
+    uint32_t acting_epoch;
+    uint64_t acting_members[TC_REPLICAS_MAX];
     uint32_t epoch_heard;  // the newest epoch a start_epoch named (we are catching up to it)
+    uint32_t epoch_persisted; // the epoch our superblock holds (or will: set with the next view)
     bool epoch_entered;    // the op being applied changed the configuration
     uint32_t learner_heard_ticks[TC_REPLICAS_MAX]; // primary: since each slot's learner spoke
     uint32_t view;
@@ -187,17 +192,36 @@ struct tc_replica {
     uint64_t requests_dropped;
 };
 
-// Membership (vsr.md §11.4): we are a member while the configuration names our id for our slot.
-// Below the epoch our superblock says we already acted in, we only follow (our state replays or
-// syncs up to it first): acting in an older epoch could contradict what we acknowledged later.
+// Membership (vsr.md §11.4): we are a member while the acting configuration names our id for our
+// slot. Once a start_epoch told us a newer epoch began, our epoch is closed (its last op
+// committed): we only follow until we apply that op (a primary of the old epoch would heartbeat a
+// commit beyond its log, and nothing it could still prepare would ever commit).
 static inline bool replica_member(const struct tc_replica *replica) {
-    return replica->members[replica->replica] == replica->options.replica_id &&
-           replica->epoch >= replica->epoch_floor;
+    return replica->acting_members[replica->replica] == replica->options.replica_id &&
+           replica->acting_epoch >= replica->epoch_heard;
+}
+// Replaced (vsr.md §11.4): the acting configuration no longer names us, though we were a member
+// once (in epoch 0's configuration, or we acted in a later epoch: our superblock says so). We only
+// answer (prepares, state sync, start_epoch) until the operator stops us, under our slot's address
+// (we were its member in the epoch our reconfigure op closed; our learner address is our
+// successor's now).
+static inline bool replica_retired(const struct tc_replica *replica) {
+    uint8_t slot = replica->replica;
+    if (replica->acting_members[slot] == replica->options.replica_id) return false;
+    return replica->options.members[slot] == replica->options.replica_id ||
+           replica->epoch_persisted > 0;
+}
+// Whether slot `slot`'s address reaches ourselves: the acting configuration names us there. A
+// learner's own slot reaches its predecessor, a good source for repair and state sync.
+static inline bool replica_slot_self(const struct tc_replica *replica, uint8_t slot) {
+    return slot == replica->replica &&
+           replica->acting_members[slot] == replica->options.replica_id;
 }
 // What we send as: our slot while a member, the slot's learner address otherwise.
 static inline uint8_t replica_address(const struct tc_replica *replica) {
-    return replica_member(replica) ? replica->replica
-                                   : TC_REPLICA_ADDRESS_LEARNER(replica->replica);
+    return replica_member(replica) || replica_retired(replica)
+               ? replica->replica
+               : TC_REPLICA_ADDRESS_LEARNER(replica->replica);
 }
 
 // replica.c helpers used by replica_view.c.
@@ -266,6 +290,7 @@ uint32_t replica_reconfigure_apply(struct tc_replica *replica, const struct tc_h
                                    const uint8_t *body, uint8_t *reply, bool *entered);
 bool replica_epoch_closing(const struct tc_replica *replica);
 void replica_epoch_enter(struct tc_replica *replica);
+bool replica_config_adopt(struct tc_replica *replica);
 void replica_learner_poll(struct tc_replica *replica);
 
 // replica_view.c.

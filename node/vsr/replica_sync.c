@@ -48,7 +48,7 @@ static void sync_request(struct tc_replica *replica) {
 // Starts a transfer from `target` (any peer whose checkpoint is newer than our commit answers).
 void replica_sync_start(struct tc_replica *replica, uint8_t target) {
     struct replica_sync *sync = &replica->sync;
-    if (sync->active || replica->replica_count == 1 || target == replica->replica) return;
+    if (sync->active || replica->replica_count == 1 || replica_slot_self(replica, target)) return;
     if (replica_checkpoint_busy(replica)) return; // its buffer receives the bytes
     sync_reset(replica);
     sync->active = true;
@@ -69,7 +69,7 @@ static bool sync_best_peer(const struct tc_replica *replica, uint8_t *peer) {
     uint64_t best_op = replica->commit_min;
     bool found = false;
     for (uint8_t r = 0; r < replica->replica_count; r++) {
-        if (r != replica->replica && replica->checkpoint_op_heard[r] > best_op) {
+        if (!replica_slot_self(replica, r) && replica->checkpoint_op_heard[r] > best_op) {
             best_op = replica->checkpoint_op_heard[r];
             *peer = r;
             found = true;
@@ -93,7 +93,7 @@ void replica_sync_tick(struct tc_replica *replica) {
         if (sync->installing || sync->store_writing || sync->store_syncing) return;
         if (++sync->stall_ticks < SYNC_STALL_TICKS) return;
         uint8_t next = (uint8_t)((sync->target + 1) % replica->replica_count);
-        if (next == replica->replica) next = (uint8_t)((next + 1) % replica->replica_count);
+        if (replica_slot_self(replica, next)) next = (uint8_t)((next + 1) % replica->replica_count);
         sync_reset(replica);
         if (sync->stuck_ticks < SYNC_STUCK_TICKS) {
             // Commits moved meanwhile (repair caught up): no transfer needed (seed 22863: a sync
@@ -253,6 +253,7 @@ void replica_sync_installed(struct tc_replica *replica) {
     replica->syncs_done++;
     replica_log_adopt_checkpoint(replica, &sync->header);
     replica_log(replica, TC_LOG_INFO, "state sync done: checkpoint at op %llu", (unsigned long long)op);
+    replica_epoch_enter(replica); // the checkpoint may be of a newer epoch (vsr.md §11.4)
 }
 
 // ---------------------------------------------------------------------------------------------
