@@ -27,7 +27,9 @@ static struct bench_replica *replica_of(struct tc_io *io) {
     return replica;
 }
 
-static void replica_send_to_replica(struct tc_io *io, uint8_t target, const uint8_t *message) {
+static void replica_send_to_replica(struct tc_io *io, uint8_t target, uint32_t epoch,
+                                    const uint8_t *message) {
+    (void)epoch; // the bench never reconfigures: epoch 0 throughout
     struct bench_replica *replica = replica_of(io);
     tc_assert(target < BENCH_REPLICAS);
     if (bench_lag_blocks(replica->bench, target, true, message)) return; // --lag-mib

@@ -24,7 +24,9 @@ static struct bench_client *client_of(struct tc_io *io) {
     return client;
 }
 
-static void client_send_to_replica(struct tc_io *io, uint8_t replica, const uint8_t *message) {
+static void client_send_to_replica(struct tc_io *io, uint8_t replica, uint32_t epoch,
+                                   const uint8_t *message) {
+    (void)epoch;
     struct bench_client *client = client_of(io);
     tc_assert(replica < BENCH_REPLICAS);
     if (bench_lag_blocks(client->bench, replica, true, message)) return; // --lag-mib

@@ -58,7 +58,13 @@ enum tc_log_level {
 
 struct tc_io_vtable {
     // Messages. `message` starts with a struct tc_header; its size is header->size.
-    void (*send_to_replica)(struct tc_io *io, uint8_t replica, const uint8_t *message);
+    // `address` is a slot or a learner address (header.h); `epoch` is the configuration epoch in
+    // which a slot address is resolved: the replica that was the slot's member in that epoch (the
+    // sender's own epoch for its consensus messages, the asker's for an answer), or the slot's
+    // newest replica once that one is stopped. TC_EPOCH_CURRENT: the newest epoch the io knows
+    // (clients know no epochs).
+    void (*send_to_replica)(struct tc_io *io, uint8_t address, uint32_t epoch,
+                            const uint8_t *message);
     void (*send_to_client)(struct tc_io *io, uint64_t client, const uint8_t *message);
     // Storage of this replica: one linear byte space of storage_size_bytes (see journal layout).
     void (*storage_read)(struct tc_io *io, struct tc_io_storage_op *op);

@@ -192,6 +192,7 @@ static void canonical_append(struct sim_cluster *cluster, struct sim_group *grou
     commit->operation = prepare->operation;
     group->commit_count = op + 1;
     sim_durability_on_commit(cluster, group, op);
+    sim_durability_commit_quorum(cluster, group, prepare);
 }
 
 static bool commit_order(struct sim_cluster *cluster, struct sim_replica *replica, uint64_t op) {

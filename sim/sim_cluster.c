@@ -58,13 +58,15 @@ static uint32_t message_size(const uint8_t *message) {
 
 static struct sim_replica *io_replica(struct tc_io *io) { return io->context; }
 
-static void replica_send_to_replica(struct tc_io *io, uint8_t replica, const uint8_t *message) {
+// The routing epoch travels with the packet as its tag: the holder is chosen at delivery.
+static void replica_send_to_replica(struct tc_io *io, uint8_t replica, uint32_t epoch,
+                                    const uint8_t *message) {
     struct sim_replica *self = io_replica(io);
     tc_assert(replica < TC_REPLICA_ADDRESSES_MAX);
     tc_assert(replica % TC_REPLICAS_MAX < self->group->replica_count);
     sim_durability_on_send(self, message);
     sim_network_send(&self->cluster->network, self->endpoint,
-                     sim_endpoint_replica(self->group->index, replica), message,
+                     sim_endpoint_replica(self->group->index, replica), epoch, message,
                      message_size(message));
 }
 
@@ -72,12 +74,12 @@ static void replica_send_to_client(struct tc_io *io, uint64_t client, const uint
     struct sim_replica *self = io_replica(io);
     if (client == self->group->reconfig.client_id) {
         sim_network_send(&self->cluster->network, self->endpoint, self->group->reconfig.endpoint,
-                         message, message_size(message));
+                         0, message, message_size(message));
         return;
     }
     struct sim_session *session = sim_session_by_client(self->group, client);
     if (session == NULL) return; // an old (evicted) client id: nobody listens there any more
-    sim_network_send(&self->cluster->network, self->endpoint, session->endpoint, message,
+    sim_network_send(&self->cluster->network, self->endpoint, session->endpoint, 0, message,
                      message_size(message));
 }
 
@@ -331,8 +333,8 @@ static int group_init(struct sim_cluster *cluster, uint32_t index) {
     return sim_reconfig_init(cluster, group);
 }
 
-static void cluster_deliver(void *context, uint32_t from, uint32_t to, const uint8_t *message,
-                            uint32_t size) {
+static void cluster_deliver(void *context, uint32_t from, uint32_t to, uint32_t tag,
+                            const uint8_t *message, uint32_t size) {
     struct sim_cluster *cluster = context;
     (void)from;
     struct tc_header header;
@@ -343,7 +345,7 @@ static void cluster_deliver(void *context, uint32_t from, uint32_t to, const uin
     tc_assert(group_index < cluster->group_count);
     struct sim_group *group = &cluster->groups[group_index];
     if (local < TC_REPLICA_ADDRESSES_MAX) {
-        struct sim_replica *replica = sim_route(group, (uint8_t)local, message);
+        struct sim_replica *replica = sim_route(group, (uint8_t)local, tag);
         if (replica == NULL || !sim_replica_up(replica)) { // down, paused, retired: lost
             cluster->stats.lost_at_down += 1;
             return;

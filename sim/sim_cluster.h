@@ -53,6 +53,7 @@ enum sim_fault {
     SIM_FAULT_LEADER_TRANSFER, // an operator-style leadership transfer (not a fault either)
     SIM_FAULT_STORE_FULL,      // a send refused because the message store's budget is spent
     SIM_FAULT_RETENTION_TRUNCATED, // a history read answered "truncated by retention"
+    SIM_FAULT_REPLACEMENT,         // a replica replacement committed (sim_reconfig.c)
     SIM_FAULT_COUNT,
 };
 
@@ -341,6 +342,8 @@ void sim_durability_deinit(struct sim_replica *replica);
 void sim_durability_on_send(struct sim_replica *replica, const uint8_t *message);
 void sim_durability_on_crash(struct sim_replica *replica, bool machine);
 void sim_durability_on_commit(struct sim_cluster *cluster, struct sim_group *group, uint64_t op);
+void sim_durability_commit_quorum(struct sim_cluster *cluster, struct sim_group *group,
+                                  const struct tc_header *prepare);
 
 // sim_checker.c
 int sim_checker_init(struct sim_cluster *cluster);
@@ -370,8 +373,8 @@ void sim_reconfig_liveness_begin(struct sim_cluster *cluster);
 bool sim_reconfig_idle(const struct sim_cluster *cluster);
 // The member of `slot` in `epoch` (the holder with the newest since_epoch <= epoch).
 struct sim_replica *sim_member(struct sim_group *group, uint8_t slot, uint32_t epoch);
-// The process a message to `address` reaches (NULL: nobody listens there).
-struct sim_replica *sim_route(struct sim_group *group, uint8_t address, const uint8_t *message);
+// The process a message to `address`, resolved in `epoch`, reaches (NULL: nobody listens there).
+struct sim_replica *sim_route(struct sim_group *group, uint8_t address, uint32_t epoch);
 // Every holder of the group (slot holders then spares); NULL for an empty holder.
 struct sim_replica *sim_holder(struct sim_group *group, uint32_t index);
 const struct sim_replica *sim_holder_view(const struct sim_group *group, uint32_t index);

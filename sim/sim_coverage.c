@@ -22,6 +22,7 @@ static const char *const fault_names[SIM_FAULT_COUNT] = {
     [SIM_FAULT_LEADER_TRANSFER] = "leadership_transfer",
     [SIM_FAULT_STORE_FULL] = "store_full",
     [SIM_FAULT_RETENTION_TRUNCATED] = "retention_truncated",
+    [SIM_FAULT_REPLACEMENT] = "replica_replaced",
 };
 
 const char *sim_fault_name(uint32_t fault) {
@@ -35,10 +36,11 @@ void sim_coverage_add(struct sim_coverage *into, const struct sim_coverage *from
     for (uint32_t i = 0; i < SIM_FAULT_COUNT; i++) into->faults[i] += from->faults[i];
 }
 
-// Commands the simulator does not drive yet, so their count may be zero: start_epoch appears only
-// after a reconfiguration, and the simulator does not replace replicas yet (docs/vsr.md §11.4).
+// Commands the simulator does not drive, so their count may be zero (none at present: the
+// replacement driver brings start_epoch, docs/simulator.md).
 static bool command_not_required(uint32_t command) {
-    return command == TC_COMMAND_START_EPOCH;
+    (void)command;
+    return false;
 }
 
 uint32_t sim_coverage_print(const struct sim_coverage *coverage, FILE *out) {

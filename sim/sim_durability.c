@@ -196,3 +196,29 @@ void sim_durability_on_commit(struct sim_cluster *cluster, struct sim_group *gro
         }
     }
 }
+
+// commit_quorum: when op k first commits, members of its epoch other than the committing primary
+// have sent prepare_ok for (k, checksum): at least quorum_replication - 1 of them (the primary's
+// own durable copy is the last vote). An acknowledgement counts only from the replica that is its
+// slot's member in the prepare's epoch: a learner's, or a replaced member's in a later epoch,
+// never does (planted bugs learner_quorum, old_epoch_accepted).
+void sim_durability_commit_quorum(struct sim_cluster *cluster, struct sim_group *group,
+                                  const struct tc_header *prepare) {
+    uint32_t f = (group->replica_count - 1u) / 2u;
+    uint32_t needed = f; // quorum_replication (f + 1) minus the primary
+    uint32_t acks = 0;
+    for (uint8_t slot = 0; slot < group->replica_count; slot++) {
+        const struct sim_replica *member = sim_member(group, slot, prepare->epoch);
+        if (member == NULL) continue;
+        const struct sim_ack *ack = &member->acks[prepare->op % acks_count(member)];
+        if (ack->valid && ack->op == prepare->op &&
+            tc_checksum_equal(&ack->checksum, &prepare->checksum)) {
+            acks += 1;
+        }
+    }
+    if (acks < needed) {
+        sim_fail(cluster, "commit_quorum",
+                 "group %u op %llu (epoch %u) committed with %u member acknowledgements, needs %u",
+                 group->index, (unsigned long long)prepare->op, prepare->epoch, acks, needed);
+    }
+}

@@ -162,7 +162,7 @@ static void clog_maybe(struct sim_network *network, uint32_t path, bool clean) {
 }
 
 // Copies the message into a pool buffer and queues it. Returns false if dropped.
-static bool packet_enqueue(struct sim_network *network, uint32_t from, uint32_t to,
+static bool packet_enqueue(struct sim_network *network, uint32_t from, uint32_t to, uint32_t tag,
                            const uint8_t *message, uint32_t size, bool clean) {
     uint32_t path = path_index(network, from, to);
     if (network->path_queued[path] >= network->options.path_capacity) {
@@ -187,6 +187,7 @@ static bool packet_enqueue(struct sim_network *network, uint32_t from, uint32_t 
     memcpy(buffer, message, size);
     packet.from = from;
     packet.to = to;
+    packet.tag = tag;
     packet.size = size;
     packet.sequence = network->sequence++;
     packet.path_sequence = ++network->path_sent[path];
@@ -196,7 +197,7 @@ static bool packet_enqueue(struct sim_network *network, uint32_t from, uint32_t 
     return true;
 }
 
-void sim_network_send(struct sim_network *network, uint32_t from, uint32_t to,
+void sim_network_send(struct sim_network *network, uint32_t from, uint32_t to, uint32_t tag,
                       const uint8_t *message, uint32_t size) {
     tc_assert(size > 0);
     tc_assert(size <= network->options.message_size_max);
@@ -212,9 +213,11 @@ void sim_network_send(struct sim_network *network, uint32_t from, uint32_t to,
         network->stats.dropped[SIM_DROP_LOSS] += 1;
         return;
     }
-    if (!packet_enqueue(network, from, to, message, size, clean)) return;
+    if (!packet_enqueue(network, from, to, tag, message, size, clean)) return;
     if (tc_prng_chance_ppm(&network->prng, network->options.duplicate_ppm)) {
-        if (packet_enqueue(network, from, to, message, size, clean)) network->stats.duplicated += 1;
+        if (packet_enqueue(network, from, to, tag, message, size, clean)) {
+            network->stats.duplicated += 1;
+        }
     }
 }
 
@@ -259,7 +262,7 @@ uint32_t sim_network_step(struct sim_network *network, uint64_t now_tick) {
         network->stats.delivered += 1;
         deliveries += 1;
         // The buffer stays owned by this packet during the callback (which may send).
-        network->deliver(network->deliver_context, packet.from, packet.to,
+        network->deliver(network->deliver_context, packet.from, packet.to, packet.tag,
                          packet_buffer(network, &packet), packet.size);
         packet_free(network, &packet);
     }

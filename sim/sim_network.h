@@ -43,7 +43,7 @@ struct sim_network_options {
     uint32_t clog_delay_ticks;   // extra delay of a packet sent on a clogged path
 };
 
-typedef void (*sim_network_deliver_fn)(void *context, uint32_t from, uint32_t to,
+typedef void (*sim_network_deliver_fn)(void *context, uint32_t from, uint32_t to, uint32_t tag,
                                        const uint8_t *message, uint32_t size);
 
 struct sim_network_stats {
@@ -63,8 +63,9 @@ struct sim_packet {
     uint32_t to;
     uint32_t size;
     uint32_t buffer;        // index into the small or large pool
+    uint32_t tag;           // opaque to the network, handed to deliver (the cluster's routing epoch)
     bool large;
-    uint8_t reserved[7];
+    uint8_t reserved[3];
 };
 
 struct sim_network {
@@ -101,7 +102,7 @@ int sim_network_init(struct sim_network *network, const struct sim_network_optio
                      sim_network_deliver_fn deliver, void *deliver_context);
 void sim_network_deinit(struct sim_network *network);
 
-void sim_network_send(struct sim_network *network, uint32_t from, uint32_t to,
+void sim_network_send(struct sim_network *network, uint32_t from, uint32_t to, uint32_t tag,
                       const uint8_t *message, uint32_t size);
 // Delivers every packet due at `now_tick`, in (deliver tick, send order). Returns the count.
 uint32_t sim_network_step(struct sim_network *network, uint64_t now_tick);

@@ -12,8 +12,8 @@
 //   A learner that does not catch up in time is rolled back (its process and disk discarded), as
 //   is one still learning when the liveness phase begins.
 //
-// Routing: a message to a slot goes to the holder that is the slot's member in the message's
-// epoch (a client request, which carries no epoch, to the member in the group's newest epoch), or
+// Routing: a message to a slot goes to the holder that is the slot's member in the epoch the
+// sender names (a client, which knows no epochs, names the current one: the group's newest), or
 // to the slot's newest holder once that member has retired and stopped; a
 // message to a learner address goes to the slot's newest holder (the learner, or the new member
 // until it has applied the reconfigure; the replaced replica is retired and asks nothing).
@@ -73,9 +73,7 @@ static struct sim_replica *slot_newest(struct sim_group *group, uint8_t slot) {
     return a->since_epoch >= b->since_epoch ? a : b;
 }
 
-struct sim_replica *sim_route(struct sim_group *group, uint8_t address, const uint8_t *message) {
-    struct tc_header header;
-    memcpy(&header, message, sizeof(header));
+struct sim_replica *sim_route(struct sim_group *group, uint8_t address, uint32_t epoch) {
     uint8_t slot = (uint8_t)(address % TC_REPLICAS_MAX);
     tc_assert(slot < group->replica_count);
     if (address >= TC_REPLICAS_MAX) {
@@ -84,7 +82,7 @@ struct sim_replica *sim_route(struct sim_group *group, uint8_t address, const ui
         // holder, it is a member that restarted below its epoch floor and follows meanwhile.
         return slot_newest(group, slot);
     }
-    uint32_t epoch = header.command == TC_COMMAND_REQUEST ? group->epoch : header.epoch;
+    if (epoch == TC_EPOCH_CURRENT) epoch = group->epoch;
     struct sim_replica *member = sim_member(group, slot, epoch);
     // The epoch's member retired and stopped: its successor answers (a replica left behind in an
     // older epoch must still reach somebody in every slot to hear start_epoch).
@@ -94,13 +92,15 @@ struct sim_replica *sim_route(struct sim_group *group, uint8_t address, const ui
 // ---------------------------------------------------------------------------------------------
 // The operator's session.
 
-static void operator_send(struct tc_io *io, uint8_t replica, const uint8_t *message) {
+static void operator_send(struct tc_io *io, uint8_t replica, uint32_t epoch,
+                          const uint8_t *message) {
     struct sim_group *group = io->context;
     struct tc_header header;
     memcpy(&header, message, sizeof(header));
     struct sim_cluster *cluster = group->replicas[0].cluster;
+    tc_assert(epoch == TC_EPOCH_CURRENT);
     sim_network_send(&cluster->network, group->reconfig.endpoint,
-                     sim_endpoint_replica(group->index, replica), message, header.size);
+                     sim_endpoint_replica(group->index, replica), epoch, message, header.size);
 }
 
 static void operator_send_to_client(struct tc_io *io, uint64_t client, const uint8_t *message) {
@@ -240,6 +240,7 @@ static void reconfig_on_reply(void *context, struct tc_client *client,
     reconfig->state = SIM_RECONFIG_RETIRING;
     reconfig->start_tick = cluster->tick;
     group->replacements_done += 1;
+    cluster->coverage.faults[SIM_FAULT_REPLACEMENT] += 1;
 }
 
 // Starts a learner for a random slot in that slot's free holder.

@@ -15,13 +15,16 @@
 
 static struct sim_session *io_session(struct tc_io *io) { return io->context; }
 
-static void session_send_to_replica(struct tc_io *io, uint8_t replica, const uint8_t *message) {
+static void session_send_to_replica(struct tc_io *io, uint8_t replica, uint32_t epoch,
+                                    const uint8_t *message) {
     struct sim_session *session = io_session(io);
     tc_assert(replica < session->group->replica_count);
+    tc_assert(epoch == TC_EPOCH_CURRENT); // clients know no epochs
     struct tc_header header;
     memcpy(&header, message, sizeof(header));
     sim_network_send(&session->cluster->network, session->endpoint,
-                     sim_endpoint_replica(session->group->index, replica), message, header.size);
+                     sim_endpoint_replica(session->group->index, replica), epoch, message,
+                     header.size);
 }
 
 static void session_send_to_client(struct tc_io *io, uint64_t client, const uint8_t *message) {

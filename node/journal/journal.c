@@ -89,8 +89,7 @@ struct tc_journal {
     struct tc_io_storage_op checkpoint_io;
     struct tc_header checkpoint_header; // of the checkpoint being written
     uint64_t checkpoint_size;
-    uint32_t epoch_next; // the epoch superblock writes persist (tc_journal_set_epoch) ...
-    uint64_t epoch_members_next[TC_REPLICAS_MAX]; // ... and its configuration
+    struct tc_journal_epoch epoch_next; // what superblock writes persist (tc_journal_set_epoch)
     uint64_t checkpoint_written; // bytes of the area written and synced so far
     struct tc_checksum_state checkpoint_hash; // the id, computed chunk by chunk
     uint32_t checkpoint_area;
@@ -238,6 +237,7 @@ static const char *superblock_invalid(const struct tc_superblock *sb, uint32_t c
         bool named = sb->epoch_members[slot] != 0;
         if (named != (sb->epoch > 0 && slot < sb->replica_count)) return "epoch members";
     }
+    if ((sb->epoch == 0) != (sb->epoch_op == 0)) return "epoch op";
     if ((sb->checkpoint_op == 0) != (sb->checkpoint_size == 0)) return "checkpoint size";
     return NULL;
 }
@@ -718,9 +718,11 @@ void tc_journal_write_superblock(struct tc_journal *journal, uint32_t view, uint
     tc_assert(view >= journal->durable.view);
     tc_assert(log_view >= journal->durable.log_view);
     superblock_build(&journal->options, &journal->desired, 0, view, log_view, view_headers, count);
-    journal->desired.epoch = journal->epoch_next;
-    memcpy(journal->desired.epoch_members, journal->epoch_members_next,
+    journal->desired.epoch = journal->epoch_next.epoch;
+    memcpy(journal->desired.epoch_members, journal->epoch_next.members,
            sizeof(journal->desired.epoch_members));
+    journal->desired.epoch_op = journal->epoch_next.op;
+    journal->desired.epoch_op_checksum = journal->epoch_next.checksum;
     journal->superblock_pending = true;
     if (journal->superblock_writing) return;
     superblock_write_start(journal);
@@ -728,16 +730,15 @@ void tc_journal_write_superblock(struct tc_journal *journal, uint32_t view, uint
 
 uint32_t tc_journal_durable_view(const struct tc_journal *journal) { return journal->durable.view; }
 
-void tc_journal_set_epoch(struct tc_journal *journal, uint32_t epoch,
-                          const uint64_t members[TC_REPLICAS_MAX]) {
+void tc_journal_set_epoch(struct tc_journal *journal, const struct tc_journal_epoch *epoch) {
     tc_assert(journal->recover_stage == recover_done);
-    tc_assert(epoch > 0);
-    tc_assert(epoch >= journal->epoch_next);
+    tc_assert(epoch->epoch > 0 && epoch->op > 0);
+    tc_assert(epoch->epoch >= journal->epoch_next.epoch);
+    tc_assert(epoch->op >= journal->epoch_next.op);
     for (uint8_t slot = 0; slot < TC_REPLICAS_MAX; slot++) {
-        tc_assert((members[slot] != 0) == (slot < journal->options.replica_count));
+        tc_assert((epoch->members[slot] != 0) == (slot < journal->options.replica_count));
     }
-    journal->epoch_next = epoch;
-    memcpy(journal->epoch_members_next, members, sizeof(journal->epoch_members_next));
+    journal->epoch_next = *epoch;
 }
 
 uint32_t tc_journal_durable_epoch(const struct tc_journal *journal) {
@@ -898,8 +899,10 @@ static int recover_choose_superblock(struct tc_journal *journal) {
         return TC_EINVAL;
     }
     journal->durable = *best;
-    journal->epoch_next = best->epoch;
-    memcpy(journal->epoch_members_next, best->epoch_members, sizeof(journal->epoch_members_next));
+    journal->epoch_next.epoch = best->epoch;
+    memcpy(journal->epoch_next.members, best->epoch_members, sizeof(journal->epoch_next.members));
+    journal->epoch_next.op = best->epoch_op;
+    journal->epoch_next.checksum = best->epoch_op_checksum;
     journal->superblock_copies_agree = true;
     for (uint32_t copy = 0; copy < TC_SUPERBLOCK_COPIES; copy++) {
         const struct tc_superblock *sb = (const struct tc_superblock *)(const void *)(
@@ -982,8 +985,8 @@ static void recover_classify(struct tc_journal *journal, uint32_t slot) {
             state = TC_SLOT_DIRTY;
         }
         entry = *canonical;
-    } else if (op > view_last->op && (state == TC_SLOT_CLEAN || state == TC_SLOT_DIRTY) &&
-               entry.view != sb->log_view) {
+    } else if (op > view_last->op && op > sb->epoch_op &&
+               (state == TC_SLOT_CLEAN || state == TC_SLOT_DIRTY) && entry.view != sb->log_view) {
         state = TC_SLOT_EMPTY; // stale (older view) or never acknowledged (newer view)
     }
     if (op == sb->checkpoint_op) {

@@ -70,6 +70,10 @@ struct tc_superblock {
     uint32_t epoch;
     uint32_t epoch_reserved;
     uint64_t epoch_members[TC_REPLICAS_MAX];
+    // The reconfigure op that began `epoch` and its prepare's checksum (0 for epoch 0): committed,
+    // so recovery keeps the ops up to it whatever view wrote them (a follower repaired them).
+    uint64_t epoch_op;
+    struct tc_checksum epoch_op_checksum;
 };
 _Static_assert(sizeof(struct tc_superblock) <= TC_SECTOR_SIZE, "superblock fits a sector");
 
@@ -174,8 +178,14 @@ void tc_journal_write_superblock(struct tc_journal *journal, uint32_t view, uint
                                  const struct tc_header *view_headers, uint32_t count);
 // The epoch the next superblock writes persist (monotonic; the view change into a new epoch writes
 // it before the replica acts in that epoch). 0 at format.
-void tc_journal_set_epoch(struct tc_journal *journal, uint32_t epoch,
-                          const uint64_t members[TC_REPLICAS_MAX]);
+// The configuration a replica acts in (docs/vsr.md §11.4), persisted with the next view write.
+struct tc_journal_epoch {
+    uint32_t epoch;
+    uint64_t members[TC_REPLICAS_MAX];
+    uint64_t op;                 // the reconfigure op that began it
+    struct tc_checksum checksum; // that op's prepare checksum
+};
+void tc_journal_set_epoch(struct tc_journal *journal, const struct tc_journal_epoch *epoch);
 uint32_t tc_journal_durable_epoch(const struct tc_journal *journal);
 // The (view, log_view) currently durable, and whether a write is pending/in flight.
 uint32_t tc_journal_durable_view(const struct tc_journal *journal);

@@ -134,12 +134,12 @@ static uint64_t backoff_ticks(struct tc_client *client, uint32_t attempt) {
 static void send_to_primary(struct tc_client *client) {
     uint8_t primary = (uint8_t)(client->view % client->replica_count);
     tc_assert(primary < client->replica_count);
-    client->io->vtable->send_to_replica(client->io, primary, client->request);
+    client->io->vtable->send_to_replica(client->io, primary, TC_EPOCH_CURRENT, client->request);
 }
 
 static void send_to_all(struct tc_client *client) {
     for (uint8_t replica = 0; replica < client->replica_count; replica++) {
-        client->io->vtable->send_to_replica(client->io, replica, client->request);
+        client->io->vtable->send_to_replica(client->io, replica, TC_EPOCH_CURRENT, client->request);
     }
 }
 

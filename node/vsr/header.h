@@ -103,9 +103,11 @@ enum tc_operation {
 
 // Addresses (header.replica of a replica's message, and send_to_replica's target): a member sends
 // as its slot (< TC_REPLICAS_MAX); a learner, a replica not in its group's configuration, as
-// TC_REPLICA_ADDRESS_LEARNER(slot). The io routes a slot address by the message's epoch (the
-// member of that slot in that epoch) and a learner address to that slot's learner (vsr.md §11.4).
+// TC_REPLICA_ADDRESS_LEARNER(slot). The io routes a slot address by the epoch the sender names
+// (the member of that slot in that epoch) and a learner address to that slot's newest replica
+// (vsr.md §11.4).
 #define TC_REPLICA_ADDRESS_LEARNER(slot) ((uint8_t)(TC_REPLICAS_MAX + (slot)))
+#define TC_EPOCH_CURRENT UINT32_MAX // send_to_replica: the newest epoch the io knows
 #define TC_REPLICA_ADDRESSES_MAX (2u * TC_REPLICAS_MAX)
 
 // The body of a reconfigure request/prepare (docs/vsr.md §11.4): replace the member of `slot`

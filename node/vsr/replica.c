@@ -50,8 +50,10 @@ void replica_log(struct tc_replica *replica, enum tc_log_level level, const char
     replica->io->vtable->log(replica->io, level, line);
 }
 
-// `target` is an address: a slot (the io routes it by the message's epoch) or a learner address.
-void replica_send(struct tc_replica *replica, uint8_t target, const uint8_t *message) {
+// `target` is an address: a slot, resolved by the io in `epoch` (our acting epoch for our own
+// messages, the asker's for an answer: vsr.md §11.4), or a learner address.
+void replica_send_answer(struct tc_replica *replica, uint8_t target, uint32_t epoch,
+                         const uint8_t *message) {
     bool slot = target < replica->replica_count;
     bool learner = target >= TC_REPLICAS_MAX && target - TC_REPLICAS_MAX < replica->replica_count;
     tc_assert(slot || learner);
@@ -65,7 +67,11 @@ void replica_send(struct tc_replica *replica, uint8_t target, const uint8_t *mes
             return;
         }
     }
-    replica->io->vtable->send_to_replica(replica->io, target, message);
+    replica->io->vtable->send_to_replica(replica->io, target, epoch, message);
+}
+
+void replica_send(struct tc_replica *replica, uint8_t target, const uint8_t *message) {
+    replica_send_answer(replica, target, replica->acting_epoch, message);
 }
 
 void replica_header_init(const struct tc_replica *replica, struct tc_header *header,
@@ -656,6 +662,17 @@ static void store_recover_callback(void *context, int result) {
     replica->commit_min = sb->checkpoint_op;
     replica->commit_max = view_head > TC_PIPELINE_PREPARE_MAX ? view_head - TC_PIPELINE_PREPARE_MAX : 0;
     if (replica->commit_max < replica->commit_min) replica->commit_max = replica->commit_min;
+    // The reconfigure op that began our acting epoch is committed: our log reaches it (recovery
+    // kept the ops up to it whatever view wrote them: a follower repairs them outside any view),
+    // by checksum if our copy is gone (seed 1989: without it, a do_view_change below a committed
+    // op won the next view change and the op was lost).
+    if (sb->epoch_op > replica->commit_min) {
+        if (sb->epoch_op >= replica->op_head && sb->epoch_op <= replica_op_write_max(replica)) {
+            replica_log_anchor_committed(replica, sb->epoch_op, &sb->epoch_op_checksum);
+        } else if (sb->epoch_op > replica->commit_max) {
+            replica->commit_max = sb->epoch_op;
+        }
+    }
     replica->op_prepare_ok_max = replica->commit_min;
     replica_normal_timeout_reset(replica);
     if (tc_journal_recovered_faulty_above(replica->journal, replica->op_head)) {
@@ -881,8 +898,9 @@ static void commit_apply(struct tc_replica *replica, const struct tc_header *pre
     if (primary && session != NULL) send_stored_reply(replica, session);
     if (replica->epoch_entered) {
         replica->epoch_entered = false;
-        replica_epoch_enter(replica); // the old epoch ended at this op (vsr.md §11.4)
-        return;
+        // The old epoch ended at this op (vsr.md §11.4), and its view with it; nothing changes if
+        // we already act in the new epoch (a replay): the op then leaves the pipeline as usual.
+        if (replica_epoch_enter(replica)) return;
     }
     if (primary) {
         pipeline_pop_applied(replica);
@@ -962,7 +980,7 @@ static void serve_read_done(struct tc_replica *replica, struct serve_read *read,
     if (result == TC_OK) {
         // Our address may have changed since (a member that became a follower).
         if (read->target != replica_address(replica)) {
-            replica_send(replica, read->target, read->buffer);
+            replica_send_answer(replica, read->target, read->target_epoch, read->buffer);
         }
         return;
     }
@@ -1417,7 +1435,7 @@ static void on_request_prepare(struct tc_replica *replica, const struct tc_heade
     }
     struct pipeline_entry *pipe = pipeline_find(replica, header->op);
     if (pipe != NULL && pipe->loaded && tc_checksum_equal(&pipe->header.checksum, &entry->checksum)) {
-        replica_send(replica, header->replica, pipe->message);
+        replica_send_answer(replica, header->replica, header->epoch, pipe->message);
         return;
     }
     if (!log_clean(replica, header->op)) return;
@@ -1430,6 +1448,7 @@ static void on_request_prepare(struct tc_replica *replica, const struct tc_heade
         }
         read->busy = true;
         read->target = header->replica;
+        read->target_epoch = header->epoch;
         read->op = header->op;
         return;
     }
@@ -1482,6 +1501,7 @@ static void repair_fill_below_chain(struct tc_replica *replica) {
 
 // Requests what our log lacks: the anchor, the next link of a broken chain, dirty prepares.
 void replica_repair(struct tc_replica *replica) {
+    if (replica_retired(replica)) return; // it only answers now (vsr.md §11.4)
     uint32_t budget = REPLICA_REPAIR_REQUESTS_MAX;
     if (replica->anchor_op > 0) {
         request_prepare(replica, replica->anchor_op, &replica->anchor_checksum);
@@ -1638,7 +1658,7 @@ static bool epoch_admits(struct tc_replica *replica, const struct tc_header *hea
     if (command == TC_COMMAND_START_EPOCH || command_read_only(command)) return true;
     bool learner = header->replica >= TC_REPLICAS_MAX;
     if (header->epoch < replica->acting_epoch) {
-        replica_send_start_epoch(replica, header->replica);
+        replica_send_start_epoch(replica, header->replica, header->epoch);
 #if !defined(TC_PLANTED_BUG_OLD_EPOCH_ACCEPTED)
         return false;
 #endif

@@ -26,7 +26,7 @@ static bool epoch_start_op(const struct tc_replica *replica, uint64_t *op,
 }
 
 // Answers a message from an older epoch: "epoch E began at op R (checksum)".
-void replica_send_start_epoch(struct tc_replica *replica, uint8_t target) {
+void replica_send_start_epoch(struct tc_replica *replica, uint8_t target, uint32_t epoch) {
     struct tc_header start;
     uint64_t op = 0;
     struct tc_checksum checksum;
@@ -36,7 +36,30 @@ void replica_send_start_epoch(struct tc_replica *replica, uint8_t target) {
     start.commit = op;
     start.context = checksum;
     start.checkpoint_op = tc_journal_checkpoint_op(replica->journal);
-    replica_send_header(replica, target, &start);
+    tc_header_set_checksum_body(&start, NULL, 0);
+    tc_header_set_checksum(&start);
+    replica_send_answer(replica, target, epoch, (const uint8_t *)&start); // to the asker's epoch
+}
+
+// Op `op` (our head or beyond it, within our journal) is committed with prepare checksum
+// `checksum`: it becomes our head if our entry differs or is missing (known by checksum only, fetched
+// by repair), and nothing below counts until the hash chain from it reaches it.
+void replica_log_anchor_committed(struct tc_replica *replica, uint64_t op,
+                                  const struct tc_checksum *checksum) {
+    tc_assert(op > replica->commit_min && op >= replica->op_head);
+    tc_assert(op <= replica_op_write_max(replica));
+    const struct tc_header *entry = tc_journal_header(replica->journal, op);
+    if (entry == NULL || !tc_checksum_equal(&entry->checksum, checksum)) {
+        if (entry != NULL) tc_journal_remove(replica->journal, op);
+        replica->op_head = op;
+        replica->op_chained_min = op;
+        replica->anchor_op = op;
+        replica->anchor_checksum = *checksum;
+    } else if (replica->op_chained_min > op) {
+        replica->op_chained_min = op;
+        replica_chain_extend(replica);
+    }
+    if (op > replica->commit_max) replica->commit_max = op;
 }
 
 // A replica of a newer epoch says our epoch ended at op R: R is committed (a newer epoch exists
@@ -58,23 +81,12 @@ void replica_on_start_epoch(struct tc_replica *replica, const struct tc_header *
         return;
     }
     if (replica->op_head > op) replica_log_truncate(replica, op);
-    const struct tc_header *entry = tc_journal_header(replica->journal, op);
-    if (entry == NULL || !tc_checksum_equal(&entry->checksum, &header->context)) {
-        if (entry != NULL) tc_journal_remove(replica->journal, op);
-        replica->op_head = op;
-        replica->op_chained_min = op; // nothing below counts until the chain from R reaches it
-        replica->anchor_op = op;      // fetched by repair
-        replica->anchor_checksum = header->context;
-    } else if (replica->op_chained_min > op) {
-        replica->op_chained_min = op;
-        replica_chain_extend(replica);
-    }
+    replica_log_anchor_committed(replica, op, &header->context);
     if (replica->state == TC_REPLICA_RECOVERING_HEAD) {
         // Our head is certain now: R is committed and nothing above it in our epoch can be.
         replica->state = TC_REPLICA_VIEW_CHANGE;
         replica->head_uncertain = false;
     }
-    if (op > replica->commit_max) replica->commit_max = op;
     if (!announced) {
         replica_log(replica, TC_LOG_INFO, "epoch %u began at op %llu: catching up",
                     header->epoch, (unsigned long long)op);
@@ -172,9 +184,9 @@ bool replica_config_adopt(struct tc_replica *replica) {
 
 // Right after applying a reconfigure (or installing a synced checkpoint) that changed the
 // configuration: leave the old epoch's view. Nothing to do if we already act in that epoch (a
-// replay after a restart from an older checkpoint).
-void replica_epoch_enter(struct tc_replica *replica) {
-    if (!replica_config_adopt(replica)) return;
+// replay after a restart from an older checkpoint). Returns whether we entered a new epoch.
+bool replica_epoch_enter(struct tc_replica *replica) {
+    if (!replica_config_adopt(replica)) return false;
     replica_log(replica, TC_LOG_INFO, "entered epoch %u as %s", replica->epoch,
                 replica_member(replica)    ? "member"
                 : replica_retired(replica) ? "retired replica (answers read-only requests)"
@@ -182,12 +194,19 @@ void replica_epoch_enter(struct tc_replica *replica) {
     replica_pipeline_reset(replica); // nothing after the reconfigure op belongs to the old epoch
     replica->abdicating = false;
     memset(replica->svc_votes, 0, sizeof(replica->svc_votes));
-    if (!replica_member(replica)) return; // replaced, or still a learner: follow by polling
-    tc_journal_set_epoch(replica->journal, replica->acting_epoch, replica->acting_members);
+    if (!replica_member(replica)) return true; // replaced, or still a learner: follow by polling
+    struct tc_journal_epoch persisted = {
+        .epoch = replica->acting_epoch,
+        .op = replica->epoch_op,
+        .checksum = replica->epoch_op_checksum,
+    };
+    memcpy(persisted.members, replica->acting_members, sizeof(persisted.members));
+    tc_journal_set_epoch(replica->journal, &persisted); // with R: recovery keeps the ops below it
     replica->epoch_persisted = replica->acting_epoch;
     if (replica->state == TC_REPLICA_NORMAL || replica->state == TC_REPLICA_VIEW_CHANGE) {
         replica_view_change_start(replica, replica->view + 1); // persists epoch with the view
     }
+    return true;
 }
 
 // A learner (or a replica passive until its state reaches its durable epoch) does not vote when

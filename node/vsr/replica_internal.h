@@ -80,6 +80,7 @@ struct replica_sync {
 struct serve_read {
     bool busy;
     uint8_t target;
+    uint32_t target_epoch; // the asker's epoch: its address resolves there
     uint64_t op;
     uint8_t *buffer;
 };
@@ -184,6 +185,7 @@ struct tc_replica {
     uint8_t *store_serve_buffer; // TC_MESSAGE_SIZE_MAX
     bool store_serving;
     uint8_t store_serve_target;
+    uint32_t store_serve_epoch;
     uint64_t store_serve_segment;
     uint32_t store_serve_offset;
     uint32_t store_serve_size;
@@ -230,6 +232,8 @@ bool replica_is_primary(const struct tc_replica *replica);
 void replica_log(struct tc_replica *replica, enum tc_log_level level, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 void replica_send(struct tc_replica *replica, uint8_t target, const uint8_t *message);
+void replica_send_answer(struct tc_replica *replica, uint8_t target, uint32_t epoch,
+                         const uint8_t *message);
 void replica_send_header(struct tc_replica *replica, uint8_t target, struct tc_header *header);
 void replica_header_init(const struct tc_replica *replica, struct tc_header *header,
                          enum tc_command command);
@@ -284,13 +288,15 @@ void replica_on_store_chunk(struct tc_replica *replica, const struct tc_header *
 void replica_log_adopt_checkpoint(struct tc_replica *replica, const struct tc_header *header);
 
 // replica_epoch.c.
-void replica_send_start_epoch(struct tc_replica *replica, uint8_t target);
+void replica_send_start_epoch(struct tc_replica *replica, uint8_t target, uint32_t epoch);
 void replica_on_start_epoch(struct tc_replica *replica, const struct tc_header *header);
 uint32_t replica_reconfigure_apply(struct tc_replica *replica, const struct tc_header *prepare,
                                    const uint8_t *body, uint8_t *reply, bool *entered);
 bool replica_epoch_closing(const struct tc_replica *replica);
-void replica_epoch_enter(struct tc_replica *replica);
+bool replica_epoch_enter(struct tc_replica *replica);
 bool replica_config_adopt(struct tc_replica *replica);
+void replica_log_anchor_committed(struct tc_replica *replica, uint64_t op,
+                                  const struct tc_checksum *checksum);
 void replica_learner_poll(struct tc_replica *replica);
 
 // replica_view.c.

@@ -34,9 +34,18 @@ static void sync_reset(struct tc_replica *replica) {
     }
 }
 
+// Our membership may have changed since the transfer started (a learner became its slot's member,
+// a member retired): a target that now reaches ourselves gets nothing, and the stall timer moves
+// the transfer on to another peer.
+static bool sync_target_ok(const struct tc_replica *replica) {
+    uint8_t target = replica->sync.target;
+    return !replica_slot_self(replica, target) && target != replica_address(replica);
+}
+
 static void sync_request(struct tc_replica *replica) {
     struct replica_sync *sync = &replica->sync;
     tc_assert(sync->active && !sync->installing);
+    if (!sync_target_ok(replica)) return;
     struct tc_header request;
     replica_header_init(replica, &request, TC_COMMAND_REQUEST_SYNC);
     request.op = sync->received;
@@ -49,6 +58,7 @@ static void sync_request(struct tc_replica *replica) {
 void replica_sync_start(struct tc_replica *replica, uint8_t target) {
     struct replica_sync *sync = &replica->sync;
     if (sync->active || replica->replica_count == 1 || replica_slot_self(replica, target)) return;
+    if (replica_retired(replica)) return; // it only answers now
     if (replica_checkpoint_busy(replica)) return; // its buffer receives the bytes
     sync_reset(replica);
     sync->active = true;
@@ -136,7 +146,7 @@ void replica_on_request_sync(struct tc_replica *replica, const struct tc_header 
     tc_header_set_checksum_body(sync, replica->send_buffer + TC_HEADER_SIZE,
                                 sync->size - TC_HEADER_SIZE);
     tc_header_set_checksum(sync);
-    replica_send(replica, header->replica, replica->send_buffer);
+    replica_send_answer(replica, header->replica, header->epoch, replica->send_buffer);
 }
 
 // The first chunk fixes the checkpoint (op, id, size, header) the transfer is about.
@@ -253,7 +263,7 @@ void replica_sync_installed(struct tc_replica *replica) {
     replica->syncs_done++;
     replica_log_adopt_checkpoint(replica, &sync->header);
     replica_log(replica, TC_LOG_INFO, "state sync done: checkpoint at op %llu", (unsigned long long)op);
-    replica_epoch_enter(replica); // the checkpoint may be of a newer epoch (vsr.md §11.4)
+    (void)replica_epoch_enter(replica); // the checkpoint may be of a newer epoch (§11.4)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,6 +293,7 @@ static uint32_t store_fetch_size(const struct tc_replica *replica) {
 static void store_fetch_request(struct tc_replica *replica) {
     struct replica_sync *sync = &replica->sync;
     tc_assert(sync->fetching_store && sync->store_buffer != NULL);
+    if (!sync_target_ok(replica)) return;
     struct tc_header request;
     replica_header_init(replica, &request, TC_COMMAND_REQUEST_STORE);
     request.op = sync->store_segment;
@@ -494,7 +505,8 @@ static void store_serve_done(void *context, int result) {
     tc_header_set_checksum_body(chunk, replica->send_buffer + TC_HEADER_SIZE,
                                 replica->store_serve_size);
     tc_header_set_checksum(chunk);
-    replica_send(replica, replica->store_serve_target, replica->send_buffer);
+    replica_send_answer(replica, replica->store_serve_target, replica->store_serve_epoch,
+                        replica->send_buffer);
 }
 
 void replica_on_request_store(struct tc_replica *replica, const struct tc_header *header) {
@@ -517,6 +529,7 @@ void replica_on_request_store(struct tc_replica *replica, const struct tc_header
     if (rc != TC_OK) return; // busy: the peer asks again
     replica->store_serving = true;
     replica->store_serve_target = header->replica;
+    replica->store_serve_epoch = header->epoch;
     replica->store_serve_segment = header->op;
     replica->store_serve_offset = offset;
     replica->store_serve_size = size;

@@ -216,6 +216,11 @@ static void canonical_install(struct tc_replica *replica) {
         if (record->present && !dvc_uncertain(record) && record->header.commit > replica->commit_max) {
             replica->commit_max = record->header.commit;
         }
+        // The canonical log holds every op a sender knew committed when it sent (I3): the op
+        // was in a quorum's logs at a log_view no lower than the sender's (seed 1989 broke this
+        // across an epoch change, before recovery kept the ops up to the epoch's op).
+        tc_assert(!record->present || dvc_uncertain(record) ||
+                  record->header.commit <= best->header.op);
     }
     // Install the hash-chained top of the canonical suffix (anything below a placeholder or a
     // broken link is repaired along the hash chain).
@@ -336,6 +341,23 @@ static const struct tc_header *dvc_log_view_prepare(struct tc_replica *replica, 
     return found;
 }
 
+// The committed prepare at `op` (<= commit_max): ours if we applied it, else one from a certain
+// do_view_change whose sender knew it committed (a log is canonical up to its sender's commit).
+static const struct tc_header *dvc_committed_prepare(const struct tc_replica *replica,
+                                                     uint64_t op) {
+    tc_assert(op <= replica->commit_max);
+    if (op <= replica->commit_min) return tc_journal_header(replica->journal, op);
+    for (uint8_t r = 0; r < replica->replica_count; r++) {
+        const struct dvc_record *record = &replica->dvcs[r];
+        if (!record->present || dvc_uncertain(record) || record->header.commit < op) continue;
+        uint64_t first = record->header.op - (record->count - 1);
+        if (op < first || op > record->header.op) continue;
+        const struct tc_header *entry = &record->headers[op - first];
+        if (entry->command == TC_COMMAND_PREPARE) return entry;
+    }
+    return NULL;
+}
+
 // Whether the do_view_change of `record` proves its sender never acknowledged any version of `op`:
 // a certain head below it, or a blank placeholder. A held prepare may be the canonical version (an
 // op keeps the view it was first prepared in), so it never counts here.
@@ -376,7 +398,8 @@ static bool nack_truncate_unknown(struct tc_replica *replica) {
     const struct tc_header *head = NULL;
     uint64_t head_op = op - 1;
     for (uint32_t guard = 0; guard < TC_VIEW_HEADERS_MAX; guard++) {
-        head = dvc_log_view_prepare(replica, head_op);
+        head = head_op <= replica->commit_max ? dvc_committed_prepare(replica, head_op)
+                                              : dvc_log_view_prepare(replica, head_op);
         if (head != NULL) break;
         if (head_op <= replica->commit_max + 1 || head_op < 2) return false;
         if (dvc_nack_any_count(replica, head_op) < replica->quorum_nack) return false;
@@ -384,7 +407,7 @@ static bool nack_truncate_unknown(struct tc_replica *replica) {
     }
     if (head == NULL) return false;
     tc_assert(head->op == head_op);
-    tc_assert(head_op >= replica->commit_max);
+    tc_assert(head_op >= replica->commit_min);
     struct tc_header head_copy = *head;
     replica_log(replica, TC_LOG_INFO,
                 "nack quorum (%u) for unknown op %llu: truncating from it (new head %llu)", nacks,
@@ -477,6 +500,18 @@ void replica_view_change_progress(struct tc_replica *replica) {
     if (count < replica->quorum_view_change) return;
     if (!replica->canonical_installed) {
         const struct dvc_record *best = canonical_choose(replica);
+        if (best->header.op < replica->commit_min) {
+            // Every committed op is in some do_view_change of a quorum of the view being formed,
+            // so this quorum's view was superseded before we committed (we synced a checkpoint the
+            // group took in a later view, then delayed do_view_changes of a dead view arrived:
+            // seed 698 --reconfig-heavy). We never lead it; the live primary's heartbeats bring
+            // us into its view.
+            replica_log(replica, TC_LOG_WARN, "view %u is stale: its canonical head %llu is below "
+                        "our commit %llu", replica->view, (unsigned long long)best->header.op,
+                        (unsigned long long)replica->commit_min);
+            replica->view_lead_forbidden = replica->view;
+            return;
+        }
         if (best->header.op > replica_op_write_max(replica)) {
             // Our journal cannot hold the canonical head before our next checkpoint: we are too
             // far behind to lead (state sync, docs/vsr.md §11.3); the view change moves on.

@@ -30,9 +30,13 @@ struct sink {
     bool echo;
 };
 
-static void sink_deliver(void *context, uint32_t from, uint32_t to, const uint8_t *message,
-                         uint32_t size) {
+// Every send tags its packet with from + 7: the network hands the tag back unchanged.
+#define TAG_OF(from) ((from) + 7u)
+
+static void sink_deliver(void *context, uint32_t from, uint32_t to, uint32_t tag,
+                         const uint8_t *message, uint32_t size) {
     struct sink *sink = context;
+    assert_int_equal(tag, TAG_OF(from));
     assert_true(sink->count < RECEIVED_MAX);
     struct received *r = &sink->received[sink->count++];
     r->from = from;
@@ -40,7 +44,7 @@ static void sink_deliver(void *context, uint32_t from, uint32_t to, const uint8_
     r->size = size;
     memcpy(&r->value, message, sizeof(r->value));
     r->tick = sink->tick;
-    if (sink->echo && to != 0) sim_network_send(sink->network, to, 0, message, size);
+    if (sink->echo && to != 0) sim_network_send(sink->network, to, 0, TAG_OF(to), message, size);
 }
 
 static struct sim_network_options options_default(void) {
@@ -61,7 +65,7 @@ static void send_value(struct sim_network *network, uint32_t from, uint32_t to, 
     uint8_t message[64];
     memset(message, 0, sizeof(message));
     memcpy(message, &value, sizeof(value));
-    sim_network_send(network, from, to, message, sizeof(message));
+    sim_network_send(network, from, to, TAG_OF(from), message, sizeof(message));
 }
 
 static void run(struct sim_network *network, struct sink *sink, uint64_t ticks) {
@@ -113,7 +117,7 @@ static void test_large_messages_and_send_during_delivery(void **state) {
     memset(big, 0x77, sizeof(big));
     uint32_t value = 1234;
     memcpy(big, &value, sizeof(value));
-    sim_network_send(&network, 3, 1, big, sizeof(big));
+    sim_network_send(&network, 3, 1, TAG_OF(3), big, sizeof(big));
     run(&network, sink, 500);
     assert_int_equal(sink->count, 2); // 3 -> 1, echoed 1 -> 0
     assert_int_equal(sink->received[0].size, sizeof(big));
@@ -121,7 +125,7 @@ static void test_large_messages_and_send_during_delivery(void **state) {
     assert_int_equal(sink->received[1].value, 1234);
     // The large pool is bounded: 5 large sends with 4 buffers drop one.
     sink->echo = false;
-    for (uint32_t i = 0; i < 5; i++) sim_network_send(&network, 3, 2, big, sizeof(big));
+    for (uint32_t i = 0; i < 5; i++) sim_network_send(&network, 3, 2, TAG_OF(3), big, sizeof(big));
     assert_int_equal(network.stats.dropped[SIM_DROP_POOL_FULL], 1);
     run(&network, sink, 500);
     assert_int_equal(sink->count, 6);

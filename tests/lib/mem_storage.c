@@ -61,8 +61,10 @@ static void ms_enqueue(struct mem_storage *ms, struct tc_io_storage_op *op, uint
     ms->pending++;
 }
 
-static void ms_send_to_replica(struct tc_io *io, uint8_t replica, const uint8_t *message) {
+static void ms_send_to_replica(struct tc_io *io, uint8_t replica, uint32_t epoch,
+                               const uint8_t *message) {
     (void)replica;
+    (void)epoch;
     tc_assert(message != NULL);
     ms_of(io)->stats.sends_to_replica++;
 }

@@ -43,7 +43,9 @@ struct fake {
 
 static struct fake *fake_of(struct tc_io *io) { return io->context; }
 
-static void fake_send_to_replica(struct tc_io *io, uint8_t replica, const uint8_t *message) {
+static void fake_send_to_replica(struct tc_io *io, uint8_t replica, uint32_t epoch,
+                                 const uint8_t *message) {
+    assert_int_equal(epoch, TC_EPOCH_CURRENT); // clients know no epochs
     struct fake *fake = fake_of(io);
     assert_true(fake->sent_count < SENT_MAX);
     struct sent *sent = &fake->sent[fake->sent_count++];
