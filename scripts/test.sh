@@ -23,8 +23,10 @@ echo "== simulator sweep: seeds $seeds (Release)"
 "$rel/sim/tigerchat-sim" --seeds "$seeds" --require-coverage
 
 echo "== simulator regression seeds (sim/regression-seeds)"
-grep -vE '^[[:space:]]*(#|$)' "$root/sim/regression-seeds" | while read -r seed _; do
-  "$rel/sim/tigerchat-sim" --seed "$seed" --quiet | tail -n 1
+grep -vE '^[[:space:]]*(#|$)' "$root/sim/regression-seeds" | while read -r seed mode _; do
+  flags=()
+  [ "$mode" = heavy ] && flags=(--reconfig-heavy)
+  "$rel/sim/tigerchat-sim" --seed "$seed" "${flags[@]}" --quiet | tail -n 1
 done
 
 echo "== simulator determinism (same seed, same digest; Release vs Sanitize build)"
