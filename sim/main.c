@@ -33,8 +33,9 @@ static void usage(FILE *out) {
             "  --ticks-max N        cap the safety phase at N ticks (the liveness phase follows)\n"
             "  --verbose            per-event trace: replica logs and simulator events, by tick\n"
             "  --quiet              only the result lines\n"
-            "  --reconfig-heavy     reconfiguration-heavy seeds: frequent leadership transfers,\n"
-            "                       64-slot journals (many checkpoints and state syncs)\n"
+            "  --reconfig-heavy     reconfiguration-heavy seeds: frequent leadership transfers and\n"
+            "                       replica replacements, 64-slot journals (many checkpoints and\n"
+            "                       state syncs)\n"
             "exit status: 0 all seeds passed, 1 an invariant was violated, 2 usage error\n");
 }
 

@@ -54,6 +54,7 @@ enum sim_fault {
     SIM_FAULT_STORE_FULL,      // a send refused because the message store's budget is spent
     SIM_FAULT_RETENTION_TRUNCATED, // a history read answered "truncated by retention"
     SIM_FAULT_REPLACEMENT,         // a replica replacement committed (sim_reconfig.c)
+    SIM_FAULT_REQUESTER_CRASH,     // the operator session lost with its change in flight
     SIM_FAULT_COUNT,
 };
 
@@ -177,6 +178,7 @@ struct sim_group {
     uint64_t replacements_requested;
     uint64_t replacements_done;
     uint64_t replacements_rolled_back;
+    uint64_t replacement_requester_crashes; // the operator session lost with its change in flight
     struct tc_replica_options options; // template (replica, io, seed differ per replica)
     struct sim_layout layout;
     struct sim_atlas atlas;

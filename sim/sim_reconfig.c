@@ -27,6 +27,7 @@
 #include "tc_le.h"
 
 #define RECONFIG_LEARN_TICKS_MAX 4000u // a learner must catch up within this many ticks
+#define RECONFIG_REQUESTER_CRASH_PPM 5000u // per tick while a change is in flight
 
 const struct sim_replica *sim_holder_view(const struct sim_group *group, uint32_t index) {
     tc_assert(index < SIM_HOLDERS);
@@ -206,8 +207,14 @@ static struct sim_replica *reconfig_learner(struct sim_group *group) {
     return a->exists && a->replica_id == reconfig->replica_id_new ? a : b;
 }
 
+// The change committed (the group's newest epoch reached it), whatever the requester saw.
+static bool reconfig_committed(const struct sim_group *group) {
+    return group->epoch >= group->reconfig.epoch;
+}
+
 static void reconfig_rollback(struct sim_cluster *cluster, struct sim_group *group,
                               const char *why) {
+    tc_assert(!reconfig_committed(group)); // a member is never discarded
     struct sim_replica *learner = reconfig_learner(group);
     tc_assert(learner->exists && learner->replica_id == group->reconfig.replica_id_new);
     reconfig_discard(cluster, group, learner, why);
@@ -332,9 +339,23 @@ static void reconfig_group_tick(struct sim_cluster *cluster, struct sim_group *g
             learner_caught_up(group, reconfig_learner(group)) &&
             epoch_running(group, group->epoch)) {
             reconfig_submit(group);
-        } else if (ticks > RECONFIG_LEARN_TICKS_MAX) {
+        } else if (ticks > RECONFIG_LEARN_TICKS_MAX && !reconfig_committed(group)) {
             reconfig_rollback(cluster, group, "replacement: learner did not catch up, rolled back");
         }
+        return;
+    }
+    if (reconfig->state == SIM_RECONFIG_SUBMITTED && !cluster->liveness &&
+        tc_prng_chance_ppm(&cluster->fault_prng, RECONFIG_REQUESTER_CRASH_PPM)) {
+        // The requester crashes with its change in flight: a new session retries the same change
+        // once its conditions hold again; it committed already or it did not (vsr.md §11.4).
+        if (cluster->verbose) {
+            printf("%llu g%u sim: replacement: requester crash, retrying as a new session\n",
+                   (unsigned long long)cluster->tick, group->index);
+        }
+        group->replacement_requester_crashes += 1;
+        cluster->coverage.faults[SIM_FAULT_REQUESTER_CRASH] += 1;
+        reconfig->state = SIM_RECONFIG_LEARNING;
+        operator_reopen(group, cluster);
         return;
     }
     if (reconfig->state == SIM_RECONFIG_RETIRING && successor_entered(group)) {
@@ -359,7 +380,7 @@ void sim_reconfig_tick(struct sim_cluster *cluster) {
 void sim_reconfig_liveness_begin(struct sim_cluster *cluster) {
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         struct sim_group *group = &cluster->groups[g];
-        if (group->reconfig.state == SIM_RECONFIG_LEARNING) {
+        if (group->reconfig.state == SIM_RECONFIG_LEARNING && !reconfig_committed(group)) {
             reconfig_rollback(cluster, group, "replacement: still learning at liveness, rolled back");
         }
     }

@@ -214,10 +214,12 @@ static void summary_build(const struct sim_cluster *cluster, struct sim_run_resu
     text_add(&text, "replacements:");
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         const struct sim_group *group = &cluster->groups[g];
-        text_add(&text, " g%u %llu started, %llu committed, %llu rolled back, epoch %u;", g,
+        text_add(&text, " g%u %llu started, %llu committed, %llu rolled back, %llu requester "
+                 "crashes, epoch %u;", g,
                  (unsigned long long)group->replacements_requested,
                  (unsigned long long)group->replacements_done,
-                 (unsigned long long)group->replacements_rolled_back, group->epoch);
+                 (unsigned long long)group->replacements_rolled_back,
+                 (unsigned long long)group->replacement_requester_crashes, group->epoch);
     }
     text_add(&text, "\n");
     text_add(&text, "history: %llu retention ops; %llu pages, %llu messages compared with the "
