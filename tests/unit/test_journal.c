@@ -717,6 +717,40 @@ static void test_view_filtering(void **state) {
     fx_destroy(f);
 }
 
+// The acting configuration (docs/vsr.md §11.4) persists with the view, and recovery keeps every op
+// up to the epoch's reconfigure op whatever view wrote it: a follower repairs them outside any view
+// and commits them (seed 1989 lost such ops at a restart before this rule).
+static void test_epoch_persisted_keeps_ops_below_its_op(void **state) {
+    (void)state;
+    struct fx *f = fx_create(12);
+    fx_open_ok(f);
+    fx_write_ops(f, 1, 8, 0); // view 0
+    const struct tc_superblock *sb = tc_journal_superblock(f->journal);
+    assert_int_equal(sb->epoch, 0);
+    assert_int_equal(sb->epoch_op, 0);
+    struct tc_journal_epoch epoch = {.epoch = 1, .op = 6, .checksum = f->headers[6].checksum};
+    for (uint8_t slot = 0; slot < REPLICA_COUNT; slot++) epoch.members[slot] = 0xabc0u + slot;
+    tc_journal_set_epoch(f->journal, &epoch);
+    // Log view 2 with ops 1..3 as its suffix: without the epoch, ops 4..8 (view 0) are stale.
+    fx_write_superblock(f, 3, 2, &f->headers[1], 3);
+    fx_open_ok(f);
+    sb = tc_journal_superblock(f->journal);
+    assert_int_equal(sb->epoch, 1);
+    assert_int_equal(sb->epoch_op, 6);
+    assert_memory_equal(&sb->epoch_op_checksum, &f->headers[6].checksum, sizeof(struct tc_checksum));
+    for (uint8_t slot = 0; slot < TC_REPLICAS_MAX; slot++) {
+        assert_int_equal(sb->epoch_members[slot], slot < REPLICA_COUNT ? 0xabc0u + slot : 0);
+    }
+    for (uint64_t op = 1; op <= 6; op++) assert_slot(f, op, TC_SLOT_CLEAN, &f->headers[op]);
+    for (uint64_t op = 7; op <= 8; op++) assert_slot(f, op, TC_SLOT_EMPTY, NULL);
+    assert_int_equal(tc_journal_recovered_op_max(f->journal), 6);
+    // The epoch survives later view writes (it is carried, not rewritten by the caller).
+    fx_write_superblock(f, 4, 2, &f->headers[1], 3);
+    fx_open_ok(f);
+    assert_int_equal(tc_journal_superblock(f->journal)->epoch_op, 6);
+    fx_destroy(f);
+}
+
 // ------------------------------------------------------------------------------------------------
 // Superblock.
 
@@ -1513,6 +1547,7 @@ int main(void) {
         cmocka_unit_test(test_classify_faulty),
         cmocka_unit_test(test_classify_misdirected),
         cmocka_unit_test(test_view_filtering),
+        cmocka_unit_test(test_epoch_persisted_keeps_ops_below_its_op),
         cmocka_unit_test(test_superblock_sequence),
         cmocka_unit_test(test_superblock_write_order),
         cmocka_unit_test(test_superblock_corrupt_copies),
