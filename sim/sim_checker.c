@@ -295,6 +295,60 @@ static void checkpoint_agreement(struct sim_cluster *cluster, struct sim_group *
     }
 }
 
+// The holder of `group` that sends from `endpoint` (NULL: none now).
+static const struct sim_replica *holder_at(struct sim_group *group, uint32_t endpoint) {
+    for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
+        const struct sim_replica *holder = sim_holder(group, h);
+        if (holder != NULL && holder->endpoint == endpoint) return holder;
+    }
+    return NULL;
+}
+
+void sim_checker_on_deliver(struct sim_replica *to, uint32_t from_endpoint,
+                            const uint8_t *message) {
+    struct tc_header header;
+    memcpy(&header, message, sizeof(header));
+    if (header.command != TC_COMMAND_DO_VIEW_CHANGE || to->replica == NULL) return;
+    struct tc_replica_status status;
+    tc_replica_status_get(to->replica, &status);
+    if (header.view < to->dvc_view) return; // a late one for a view we left (resent, delayed)
+    if (header.view > to->dvc_view || status.acting_epoch != to->dvc_epoch) {
+        to->dvc_view = header.view;
+        to->dvc_epoch = status.acting_epoch;
+        to->dvc_slots = 0;
+        to->dvc_checked = false;
+    }
+    // Counted only from the member of its slot in the receiver's epoch: what a correct receiver
+    // accepts. Anything else a primary used would be missing from its count.
+    if (header.epoch != status.acting_epoch || header.replica >= to->group->replica_count) return;
+    const struct sim_replica *sender = holder_at(to->group, from_endpoint);
+    if (sender == NULL || sender != sim_member(to->group, header.replica, header.epoch)) return;
+    to->dvc_slots |= (uint8_t)(1u << header.replica);
+}
+
+// view_change_quorum: a primary first seen normal in a view formed it from the do_view_changes of
+// a view-change quorum of its epoch's members (its own counts; it never sends it) that reached it.
+// Catches one counted from a replica that is not its epoch's member for its slot (planted bug
+// old_epoch_accepted).
+static void view_change_quorum(struct sim_cluster *cluster, struct sim_group *group,
+                               struct sim_replica *primary, const struct tc_replica_status *status) {
+    if (primary->dvc_view != status->view || primary->dvc_epoch != status->acting_epoch) return;
+    if (primary->dvc_checked) return;
+    primary->dvc_checked = true;
+    cluster->stats.view_change_quorums_checked += 1;
+    uint32_t count = 1; // the primary's own
+    for (uint8_t slot = 0; slot < group->replica_count; slot++) {
+        if (slot != primary->index && (primary->dvc_slots & (1u << slot)) != 0) count++;
+    }
+    uint32_t f = (group->replica_count - 1u) / 2u;
+    if (count < group->replica_count - f) {
+        sim_fail(cluster, "view_change_quorum",
+                 "group %u: r%u leads view %u of epoch %u with do_view_changes from %u members "
+                 "(a quorum is %u)", group->index, primary->index, status->view,
+                 status->acting_epoch, count, group->replica_count - f);
+    }
+}
+
 // Samples one replica per group per tick: a header its log shows for an op it committed must be
 // the canonical one, and it cannot have applied more than the canonical history.
 void sim_checker_tick(struct sim_cluster *cluster) {
@@ -313,6 +367,9 @@ void sim_checker_tick(struct sim_cluster *cluster) {
                 cluster->stats.view_changes += 1;
             }
             checkpoint_agreement(cluster, group, r, &status);
+            if (status.state == TC_REPLICA_NORMAL && status.primary && status.member) {
+                view_change_quorum(cluster, group, holder, &status);
+            }
             if (group->transfer_view != 0 && status.primary && status.view >= group->transfer_view) {
                 if (r == group->transfer_target && status.view == group->transfer_view) {
                     uint64_t ticks = cluster->tick - group->transfer_tick;

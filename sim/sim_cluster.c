@@ -227,8 +227,11 @@ int sim_holder_start(struct sim_cluster *cluster, struct sim_group *group,
     replica->exists = true;
     replica->replica_id = replica_id;
     replica->since_epoch = since_epoch;
+    // Each of a slot's two holders sends from its own endpoint (both share the slot's side in a
+    // partition): replicas[k] from the slot's, spares[k] from the slot's learner address's.
+    bool spare = replica == &group->spares[index];
     replica->endpoint = sim_endpoint_replica(
-        group->index, learner ? TC_REPLICA_ADDRESS_LEARNER(index) : index);
+        group->index, spare ? TC_REPLICA_ADDRESS_LEARNER(index) : index);
     replica->io.vtable = &replica_vtable;
     replica->io.context = replica;
     replica->io.log_level = cluster->verbose ? TC_LOG_DEBUG : TC_LOG_ERROR;
@@ -336,7 +339,6 @@ static int group_init(struct sim_cluster *cluster, uint32_t index) {
 static void cluster_deliver(void *context, uint32_t from, uint32_t to, uint32_t tag,
                             const uint8_t *message, uint32_t size) {
     struct sim_cluster *cluster = context;
-    (void)from;
     struct tc_header header;
     memcpy(&header, message, sizeof(header));
     if (header.command < TC_COMMAND_COUNT) cluster->coverage.commands[header.command] += 1;
@@ -350,6 +352,7 @@ static void cluster_deliver(void *context, uint32_t from, uint32_t to, uint32_t 
             cluster->stats.lost_at_down += 1;
             return;
         }
+        sim_checker_on_deliver(replica, from, message);
         tc_replica_on_message(replica->replica, message, size);
     } else if (local < TC_REPLICA_ADDRESSES_MAX + SIM_APPS_MAX) {
         uint32_t app = local - TC_REPLICA_ADDRESSES_MAX;

@@ -100,7 +100,8 @@ struct sim_replica {
     struct sim_cluster *cluster;
     struct sim_group *group;
     uint8_t index;     // the slot
-    uint32_t endpoint; // where it sends from: its slot's endpoint, or the slot's learner endpoint
+    uint32_t endpoint; // where it sends from: the slot's endpoint (replicas[k]) or the slot's
+                       // learner endpoint (spares[k])
     // Replacement (sim_reconfig.c): each slot has two process holders, `replicas[slot]` and
     // `spares[slot]`; a holder is a member from `since_epoch` on until its successor's.
     bool exists;       // the holder holds a process (running, down or paused)
@@ -125,6 +126,13 @@ struct sim_replica {
     int64_t clock_drift_ppm;
     uint64_t restarts;
     // Checker state.
+    // view_change_quorum: the do_view_changes of view `dvc_view` delivered to this holder from the
+    // members of the epoch it acted in (slot bitmask), and whether its leading that view was
+    // checked.
+    uint32_t dvc_view;
+    uint32_t dvc_epoch;
+    uint8_t dvc_slots;
+    bool dvc_checked;
     uint64_t commit_last; // last op committed since (re)start; 0 after a restart
     bool fresh;           // no commit since (re)start
     struct sim_ack *acks;     // [journal_slot_count] by op: the latest prepare_ok covering it
@@ -186,6 +194,7 @@ struct sim_group {
     uint64_t partition_until_tick; // 0: none
     uint64_t ops_limit;            // the workload stops before the journal could wrap
     uint32_t view_normal_max;      // highest view a replica of the group was seen normal in
+
     // Checker: the canonical committed history, op -> commit (index 0 is the root).
     struct sim_commit *commits;
     uint64_t commit_count; // highest canonical op + 1
@@ -265,6 +274,7 @@ struct sim_stats {
                               // superseded, i.e. never committed)
     uint64_t restarts;
     uint64_t view_changes;    // times a group's highest normal view grew (all groups)
+    uint64_t view_change_quorums_checked; // view_change_quorum checks made
     uint64_t lost_at_down;    // packets that reached a crashed or paused replica
     uint64_t freed_read_errors; // storage counters of holders freed during the run
     uint64_t freed_bit_flips;
@@ -355,6 +365,9 @@ void sim_checker_client_reply(struct sim_cluster *cluster, struct sim_session *s
                               const struct tc_header *reply, const uint8_t *body,
                               uint32_t body_size);
 void sim_checker_tick(struct sim_cluster *cluster);
+// Every message delivered to a replica (do_view_changes feed view_change_quorum).
+void sim_checker_on_deliver(struct sim_replica *to, uint32_t from_endpoint,
+                            const uint8_t *message);
 // Liveness: true once every core replica is normal, has committed the whole canonical history and
 // the core agrees on the state digest. *why explains what is missing (for the failure report).
 bool sim_checker_converged(struct sim_cluster *cluster, char *why, uint32_t why_size);

@@ -147,9 +147,11 @@ static void summary_build(const struct sim_cluster *cluster, struct sim_run_resu
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         text_add(&text, " g%u %llu ops", g, (unsigned long long)(cluster->groups[g].commit_count - 1));
     }
-    text_add(&text, "; %llu replies accepted by clients; %llu view changes\n",
+    text_add(&text, "; %llu replies accepted by clients; %llu view changes (%llu primaries' "
+                    "do_view_change quorums checked)\n",
              (unsigned long long)cluster->client_replies,
-             (unsigned long long)cluster->stats.view_changes);
+             (unsigned long long)cluster->stats.view_changes,
+             (unsigned long long)cluster->stats.view_change_quorums_checked);
     text_add(&text, "processes: %llu process crashes, %llu machine crashes, %llu restarts, %llu pauses\n",
              (unsigned long long)faults[SIM_FAULT_CRASH_PROCESS],
              (unsigned long long)faults[SIM_FAULT_CRASH_MACHINE],

@@ -1744,6 +1744,7 @@ void tc_replica_status_get(const struct tc_replica *replica, struct tc_replica_s
     status->checkpoints_durable = replica->checkpoints_durable;
     status->syncs_done = replica->syncs_done;
     status->epoch = replica->epoch;
+    status->acting_epoch = replica->acting_epoch;
     status->member = replica_member(replica);
     status->retired = replica_retired(replica);
     status->sync_store_bytes = replica->sync_store_bytes;

@@ -77,6 +77,7 @@ struct tc_replica_status {
     struct tc_checksum checkpoint_id; // checksum of its bytes (zero for the initial state)
     uint64_t checkpoints_durable;   // checkpoints written since start (synced ones included)
     uint32_t epoch;                 // the configuration epoch of the applied state
+    uint32_t acting_epoch;          // the epoch it acts in (its messages carry it; >= epoch)
     bool member;                    // the configuration names this replica for its slot
     bool retired;                   // replaced: it only answers read-only requests (§11.4)
     uint64_t syncs_done;            // state syncs completed since start
