@@ -646,6 +646,8 @@ static void store_recover_callback(void *context, int result) {
     if (sb->epoch > replica->epoch) {
         replica->acting_epoch = sb->epoch;
         memcpy(replica->acting_members, sb->epoch_members, sizeof(replica->acting_members));
+        replica->acting_epoch_op = sb->epoch_op;
+        replica->acting_epoch_op_checksum = sb->epoch_op_checksum;
     } else {
         replica_config_adopt(replica);
     }

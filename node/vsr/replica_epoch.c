@@ -18,10 +18,10 @@
 // The op that started our epoch and its checksum (0 for epoch 0), for start_epoch answers.
 static bool epoch_start_op(const struct tc_replica *replica, uint64_t *op,
                            struct tc_checksum *checksum) {
-    if (replica->epoch == 0 || replica->epoch_op == 0) return false;
-    if (replica->epoch != replica->acting_epoch) return false; // R not replayed yet: unknown
-    *op = replica->epoch_op;
-    *checksum = replica->epoch_op_checksum;
+    if (replica->acting_epoch == 0) return false;
+    tc_assert(replica->acting_epoch_op > 0);
+    *op = replica->acting_epoch_op; // known even while our state replays up to it (superblock)
+    *checksum = replica->acting_epoch_op_checksum;
     return true;
 }
 
@@ -179,6 +179,8 @@ bool replica_config_adopt(struct tc_replica *replica) {
     }
     replica->acting_epoch = replica->epoch;
     memcpy(replica->acting_members, replica->members, sizeof(replica->acting_members));
+    replica->acting_epoch_op = replica->epoch_op;
+    replica->acting_epoch_op_checksum = replica->epoch_op_checksum;
     return true;
 }
 
@@ -197,8 +199,8 @@ bool replica_epoch_enter(struct tc_replica *replica) {
     if (!replica_member(replica)) return true; // replaced, or still a learner: follow by polling
     struct tc_journal_epoch persisted = {
         .epoch = replica->acting_epoch,
-        .op = replica->epoch_op,
-        .checksum = replica->epoch_op_checksum,
+        .op = replica->acting_epoch_op,
+        .checksum = replica->acting_epoch_op_checksum,
     };
     memcpy(persisted.members, replica->acting_members, sizeof(persisted.members));
     tc_journal_set_epoch(replica->journal, &persisted); // with R: recovery keeps the ops below it

@@ -111,6 +111,8 @@ struct tc_replica {
     // the reconfigure op: the state replays up to it while we already act in its epoch).
     uint32_t acting_epoch;
     uint64_t acting_members[TC_REPLICAS_MAX];
+    uint64_t acting_epoch_op;                    // the reconfigure op that began it (0: epoch 0)
+    struct tc_checksum acting_epoch_op_checksum; // its checksum (start_epoch answers name it)
     uint32_t epoch_heard;  // the newest epoch a start_epoch named (we are catching up to it)
     uint32_t epoch_persisted; // the epoch our superblock holds (or will: set with the next view)
     bool epoch_entered;    // the op being applied changed the configuration
