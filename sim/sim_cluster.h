@@ -165,6 +165,7 @@ struct sim_reconfig {
     uint64_t start_tick;
     uint64_t replica_id_old;
     uint64_t replica_id_new;
+    bool submitted; // sent at least once: never rolled back any more
     // The group's operator: one VSR session that sends the reconfigure requests.
     struct tc_client *client;
     struct tc_io io;

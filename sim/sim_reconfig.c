@@ -212,9 +212,16 @@ static bool reconfig_committed(const struct sim_group *group) {
     return group->epoch >= group->reconfig.epoch;
 }
 
+// A change may be rolled back only if it was never sent: a sent one may still commit (a crashed
+// requester's request in flight, a pipeline of a primary the group has not yet left), naming a
+// learner we would have discarded (seed 20472). Once sent, it is driven to completion.
+static bool reconfig_cancellable(const struct sim_group *group) {
+    return !group->reconfig.submitted && !reconfig_committed(group);
+}
+
 static void reconfig_rollback(struct sim_cluster *cluster, struct sim_group *group,
                               const char *why) {
-    tc_assert(!reconfig_committed(group)); // a member is never discarded
+    tc_assert(reconfig_cancellable(group)); // a member, or a learner a change names, stays
     struct sim_replica *learner = reconfig_learner(group);
     tc_assert(learner->exists && learner->replica_id == group->reconfig.replica_id_new);
     reconfig_discard(cluster, group, learner, why);
@@ -266,6 +273,7 @@ static void reconfig_start(struct sim_cluster *cluster, struct sim_group *group)
     reconfig->replica_id_new = (tc_prng_next(prng) << 8) | 0x80u;
     reconfig->start_tick = cluster->tick;
     reconfig->state = SIM_RECONFIG_LEARNING;
+    reconfig->submitted = false;
     group->replacements_requested += 1;
     int result = sim_holder_start(cluster, group, holder, slot, reconfig->replica_id_new,
                                   reconfig->epoch, true);
@@ -286,6 +294,7 @@ static void reconfig_submit(struct sim_group *group) {
     tc_le_put_u64(body + 8, reconfig->replica_id_old);
     tc_le_put_u64(body + 16, reconfig->replica_id_new);
     reconfig->state = SIM_RECONFIG_SUBMITTED;
+    reconfig->submitted = true;
     tc_client_request_operation(reconfig->client, TC_OPERATION_RECONFIGURE, body,
                                 TC_RECONFIGURE_BODY_SIZE, reconfig_on_reply, group);
 }
@@ -339,7 +348,7 @@ static void reconfig_group_tick(struct sim_cluster *cluster, struct sim_group *g
             learner_caught_up(group, reconfig_learner(group)) &&
             epoch_running(group, group->epoch)) {
             reconfig_submit(group);
-        } else if (ticks > RECONFIG_LEARN_TICKS_MAX && !reconfig_committed(group)) {
+        } else if (ticks > RECONFIG_LEARN_TICKS_MAX && reconfig_cancellable(group)) {
             reconfig_rollback(cluster, group, "replacement: learner did not catch up, rolled back");
         }
         return;
@@ -380,7 +389,7 @@ void sim_reconfig_tick(struct sim_cluster *cluster) {
 void sim_reconfig_liveness_begin(struct sim_cluster *cluster) {
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         struct sim_group *group = &cluster->groups[g];
-        if (group->reconfig.state == SIM_RECONFIG_LEARNING && !reconfig_committed(group)) {
+        if (group->reconfig.state == SIM_RECONFIG_LEARNING && reconfig_cancellable(group)) {
             reconfig_rollback(cluster, group, "replacement: still learning at liveness, rolled back");
         }
     }

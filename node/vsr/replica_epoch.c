@@ -3,10 +3,14 @@
 //
 //   reconfigure(e+1, slot, old, new) committed at op R
 //     └─ every replica applying R: config = {e+1, members[slot] = new}
-//          ├─ member of e+1: persist epoch e+1 with the view, view change into view + 1
-//          └─ not a member (the replaced one): a learner; never acks, votes or leads again
-//   a message from epoch e reaching a replica in e+1 ─► start_epoch(e+1, R, checksum of R):
-//     the old-epoch replica commits up to R (repair or sync), applies R, and moves on.
+//          ├─ member of e+1: persist (e+1, members, R) with the view, view change into view + 1
+//          ├─ the replaced one: retired; answers prepares, sync and start_epoch, asks nothing
+//          └─ a learner not yet named: keeps following
+//   a message from epoch e reaching a replica acting in e+1 ─► start_epoch(e+1, R, checksum):
+//     the old-epoch replica stops acting in e, makes R its head, commits up to R (repair or
+//     sync), applies R, and moves on.
+//   The acting configuration (what membership and quorums use) is the applied one, or the
+//   superblock's when newer: a restart from a checkpoint below R acts in e+1 at once.
 
 #include <string.h>
 
