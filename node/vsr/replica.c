@@ -503,6 +503,37 @@ static int replica_buffers_init(struct tc_replica *replica, struct tc_arena *are
     return TC_OK;
 }
 
+// The room machine's sink: the store first (it must hold a message before anyone is told of it),
+// then the host's message hook (fan-out). Retention goes to the store only.
+static void replica_sink_message(void *context, uint32_t room_index,
+                                 const struct tc_room_message *message) {
+    struct tc_replica *replica = context;
+    replica->store_sink.message(replica->store_sink.context, room_index, message);
+    if (replica->options.message_hook != NULL) {
+        replica->options.message_hook(replica->options.hook_context, replica->options.group,
+                                      message);
+    }
+}
+
+static void replica_sink_retention(void *context, uint32_t room_index,
+                                   const struct tc_room_retention *retention,
+                                   uint64_t timestamp_ns) {
+    struct tc_replica *replica = context;
+    replica->store_sink.retention(replica->store_sink.context, room_index, retention,
+                                  timestamp_ns);
+}
+
+static void replica_sink_install(struct tc_replica *replica) {
+    replica->store_sink = *tc_store_sink(replica->store);
+    tc_assert(replica->store_sink.message != NULL && replica->store_sink.retention != NULL);
+    const struct tc_room_sink sink = {
+        .context = replica,
+        .message = replica_sink_message,
+        .retention = replica_sink_retention,
+    };
+    tc_room_set_sink(replica->room, &sink);
+}
+
 int tc_replica_init(struct tc_replica **out, const struct tc_replica_options *options,
                     struct tc_arena *arena) {
     if (tc_replica_options_invalid(options) != NULL) return TC_EINVAL;
@@ -538,7 +569,7 @@ int tc_replica_init(struct tc_replica **out, const struct tc_replica_options *op
     }
     if (rc == TC_OK) rc = replica_buffers_init(replica, arena);
     if (rc != TC_OK) return rc;
-    tc_room_set_sink(replica->room, tc_store_sink(replica->store));
+    replica_sink_install(replica);
     replica->state = TC_REPLICA_RECOVERING;
     replica->view_lead_forbidden = UINT32_MAX;
     replica->epoch = 0; // the initial configuration until a checkpoint or a reconfigure says else

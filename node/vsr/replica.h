@@ -32,6 +32,12 @@ struct tc_replica_commit_event {
 // Optional observer for the simulator's checkers and the bench; never used for I/O.
 typedef void (*tc_replica_commit_hook)(void *hook_context,
                                        const struct tc_replica_commit_event *event);
+// Optional observer of every message the state machine appends (after the store took it), in
+// apply order: the node's fan-out (docs/node.md §7). `message` and its body are valid during the
+// call only; the hook must not call into the replica.
+struct tc_room_message;
+typedef void (*tc_replica_message_hook)(void *hook_context, uint32_t group,
+                                        const struct tc_room_message *message);
 
 struct tc_replica_options {
     uint64_t cluster;
@@ -60,6 +66,7 @@ struct tc_replica_options {
     uint32_t repair_timeout_ticks;      // re-request missing prepares (default 5)
     struct tc_io *io;
     tc_replica_commit_hook commit_hook;
+    tc_replica_message_hook message_hook;
     void *hook_context;
 };
 

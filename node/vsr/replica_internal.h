@@ -92,6 +92,7 @@ struct tc_replica {
     struct tc_journal *journal;
     struct tc_room_machine *room;
     struct tc_store *store;
+    struct tc_room_sink store_sink; // the store's sink, called first by the replica's own sink
     struct tc_client_sessions sessions;
 
     enum tc_replica_state state;
