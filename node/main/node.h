@@ -1,0 +1,306 @@
+#ifndef TC_NODE_H
+#define TC_NODE_H
+
+// tigerchat-node: the host of replicas, the link, the edge and the admin port (docs/node.md).
+// Everything below is allocated once by node_init; the loop does not allocate.
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "admin_server.h"
+#include "client.h"
+#include "edge_jwt.h"
+#include "edge_proto.h"
+#include "io.h"
+#include "io_linux.h"
+#include "link.h"
+#include "loop.h"
+#include "node_config.h"
+#include "replica.h"
+#include "room.h"
+#include "store.h"
+#include "ws_server.h"
+
+#define NODE_LOCAL_QUEUE_SLOTS 256u     // deferred same-node VSR messages (docs/node.md §3)
+#define NODE_TICKS_CATCH_UP_MAX 10u     // late ticks run per loop iteration; the rest are skipped
+#define NODE_BUS_BUFFER_SIZE (64u * 1024u) // one bus frame (docs/node.md §7)
+#define NODE_LINK_KIND_VSR 1u
+#define NODE_LINK_KIND_BUS 2u
+#define NODE_RYW_GROUPS 8u              // read-your-writes: (group, op) remembered per connection
+#define NODE_PUMP_PER_ITERATION 64u     // behind subscriptions served per loop iteration
+#define NODE_PAGE_BYTES_MAX (256u * 1024u) // history page message data (docs/protocol.md §5.8)
+#define NODE_FRAME_SIZE_MAX (1024u * 1024u) // one server message (docs/protocol.md §9)
+#define NODE_MESSAGE_JSON_OVERHEAD 768u // a message object's JSON besides its escaped body
+#define NODE_REQUEST_TIMEOUT_MS 10000u  // a read waiting for the local replica gives up
+#define NODE_CLIENT_ID_NODE_SHIFT 48u
+
+struct node;
+
+// ------------------------------------------------------------------------------------------------
+// The edge's per-connection state (node_edge.c).
+
+enum node_request_state {
+    NODE_REQUEST_FREE = 0,
+    NODE_REQUEST_BATCHED,   // a chat op in its group's next or in-flight batch
+    NODE_REQUEST_READ_WAIT, // history/subscribe waiting for the local replica (RYW, store slot)
+    NODE_REQUEST_READING,   // a store read in flight
+};
+
+struct node_request {
+    uint8_t state;      // enum node_request_state
+    uint8_t op;         // enum tc_edge_op
+    uint8_t id_size;
+    char id[TC_EDGE_REQUEST_ID_SIZE_MAX + 1];
+    uint32_t generation; // bumped when freed: a late reply for an old use is ignored
+    uint32_t group;      // index into node->groups
+    uint64_t room;
+    uint64_t seq;        // history: from_seq; subscribe: since
+    uint32_t limit;      // history
+    uint64_t op_wait;    // reads: the local replica must have applied this op first
+    uint64_t deadline_ms;
+    uint32_t wait_next;  // intrusive list of waiting reads (UINT32_MAX: none)
+    uint32_t wait_prev;
+};
+
+struct node_ryw {
+    uint32_t group;
+    uint64_t op;
+};
+
+struct node_bucket {
+    double tokens;
+    uint64_t updated_ms;
+};
+
+struct node_conn {
+    uint64_t conn_id; // 0: slot free
+    struct tc_edge_jwt_claims claims;
+    struct node_bucket bucket;
+    uint32_t user_index;     // into node->users
+    uint32_t requests_used;
+    uint32_t rate_limited_streak;
+    uint32_t subscription_count;
+    struct node_ryw ryw[NODE_RYW_GROUPS];
+    uint32_t ryw_next;
+    struct node_request *requests; // requests_in_flight_max of them
+    uint32_t *subscriptions;       // subscriptions_max indices into node->subs (UINT32_MAX: none)
+};
+
+// A subscription (node_subs.c).
+struct node_sub {
+    bool used;
+    bool behind;          // in the pump list: a gap, a replay or a slow-consumer catch-up
+    bool reading;         // a store read in flight
+    bool catch_up_notice; // send a catch_up event before the next delivery
+    uint32_t conn;        // index into node->conns
+    uint64_t conn_id;
+    uint64_t room;
+    uint32_t group;
+    uint32_t generation;
+    uint64_t next_seq;
+    uint32_t room_next; // room list (node->rooms), UINT32_MAX ends it
+    uint32_t room_prev;
+    uint32_t behind_next; // pump list
+    uint32_t behind_prev;
+};
+
+// ------------------------------------------------------------------------------------------------
+// A group this node knows (hosts a replica of, or only routes to).
+
+struct node_batch {
+    uint8_t *body;         // TC_MESSAGE_BODY_SIZE_MAX
+    struct tc_room_batch batch;
+    uint32_t count;
+    // Origin of op i: the connection slot, request slot and its generation.
+    uint32_t *origin_conn;
+    uint16_t *origin_request;
+    uint32_t *origin_generation;
+};
+
+struct node_group {
+    struct node *node;
+    uint32_t index;
+    uint32_t id;
+    uint8_t replica_count;
+    uint16_t members[TC_REPLICAS_MAX]; // node ids by slot
+    bool hosted;
+    uint8_t slot;                      // when hosted
+    bool primary;                      // the local replica leads a normal view (refreshed per tick)
+    // The local replica.
+    struct tc_replica_options replica_options;
+    struct tc_io replica_io;
+    struct tc_replica *replica;
+    void *replica_memory;
+    struct tc_io_linux_replica_storage storage;
+    bool storage_open;
+    struct tc_loop_handler storage_handlers[TC_IO_LINUX_REPLICA_ZONES];
+    char path[600];
+    // The edge's VSR client session for this group.
+    struct tc_io client_io;
+    struct tc_client *client;
+    void *client_memory;
+    uint64_t client_id;
+    bool client_registered;
+    struct node_batch batches[2]; // [in_flight], [next]
+    uint32_t batch_in_flight;     // index of the in-flight batch; the other accumulates
+    bool request_busy;
+    uint64_t request_sent_ms;
+    uint64_t commits_acked;
+};
+
+// ------------------------------------------------------------------------------------------------
+// Deferred local deliveries (docs/node.md §3).
+
+struct node_local_slot {
+    uint32_t group;  // index
+    bool to_client;  // else to the replica
+    uint32_t size;
+    uint8_t *message; // TC_MESSAGE_SIZE_MAX
+};
+
+struct node_stats {
+    uint64_t ticks;
+    uint64_t ticks_skipped;
+    uint64_t local_dropped;
+    uint64_t vsr_dropped_invalid;
+    uint64_t vsr_dropped_group;
+    uint64_t vsr_dropped_client;
+    uint64_t link_send_failed;
+    uint64_t bus_frames_sent;
+    uint64_t bus_frames_received;
+    uint64_t bus_frames_invalid;
+    uint64_t requests;
+    uint64_t requests_rejected;
+    uint64_t rate_limited;
+    uint64_t ops_committed;
+    uint64_t batches_sent;
+    uint64_t messages_delivered;
+    uint64_t messages_duplicate_dropped;
+    uint64_t gaps;
+    uint64_t catch_ups;
+    uint64_t store_reads;
+    uint64_t store_reads_busy;
+    uint64_t history_reads;
+    uint64_t sessions_evicted;
+};
+
+struct node_user {
+    uint64_t user; // 0: free
+    uint32_t connections;
+    struct node_bucket bucket;
+};
+
+struct node {
+    struct tc_node_config config;
+    // Derived from the config at load (node_main.c).
+    uint16_t node_id;
+    enum tc_log_level log_level;
+    bool log_json;
+    char listen_peer[24]; // "host:port"
+    char listen_client[24];
+    char listen_admin[24];
+    struct tc_loop loop;
+    struct tc_link link;
+    struct tc_ws_server ws;
+    struct tc_admin_server admin;
+    bool link_open, ws_open, admin_open, loop_open;
+    uint64_t now_ms;
+    uint64_t tick_next_ms;
+    uint64_t started_ms;
+    bool stopping;
+    bool stop_requested;
+    uint64_t stop_deadline_ms;
+    uint32_t group_count;
+    struct node_group *groups;
+    uint32_t group_hosted_count;
+    // Edge.
+    uint32_t conns_max;
+    struct node_conn *conns;
+    struct node_request *requests_pool;
+    uint32_t requests_per_conn;
+    uint32_t *conn_subscriptions_pool;
+    uint32_t subs_per_conn;
+    uint32_t subs_max;
+    struct node_sub *subs;
+    uint32_t sub_free_head; // free list through room_next
+    uint32_t behind_head;   // pump list
+    uint32_t behind_tail;
+    // room -> first subscription: open addressing, linear probing, backward-shift deletion.
+    uint32_t rooms_capacity; // power of two
+    uint64_t *room_keys;     // 0: empty
+    uint32_t *room_heads;
+    uint32_t users_capacity; // power of two
+    struct node_user *users;
+    uint32_t wait_head;      // reads waiting (node_request), as (conn << 16 | request)
+    // Deferred local deliveries.
+    struct node_local_slot local[NODE_LOCAL_QUEUE_SLOTS];
+    uint32_t local_head;
+    uint32_t local_count;
+    // Bus.
+    uint8_t *bus_buffer;
+    uint32_t bus_used;
+    uint32_t bus_count;
+    // Scratch.
+    char *frame;             // NODE_FRAME_SIZE_MAX, one server message being written
+    uint8_t *json_scratch_memory;
+    struct tc_edge_json_scratch json_scratch;
+    uint8_t *jwt_scratch_memory;
+    struct tc_edge_json_scratch jwt_scratch;
+    struct node_stats stats;
+    char error[2048];
+};
+
+// node_host.c: replicas, their io, the router and deferred local deliveries.
+int node_hosts_init(struct node *node, bool format);
+void node_hosts_deinit(struct node *node);
+void node_hosts_tick(struct node *node);
+void node_local_flush(struct node *node);
+void node_link_on_frame(void *context, uint16_t from_node, uint8_t kind, const uint8_t *payload,
+                        uint32_t size);
+uint32_t node_hosts_inflight(struct node *node);
+void node_log(struct node *node, enum tc_log_level level, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+// node_edge.c: WebSocket callbacks, request handling, batching.
+int node_edge_init(struct node *node);
+void node_edge_deinit(struct node *node);
+void node_edge_on_open(void *context, uint64_t conn_id, const struct tc_edge_jwt_claims *claims,
+                       const char *peer_ip);
+void node_edge_on_text(void *context, uint64_t conn_id, const uint8_t *data, uint32_t size);
+void node_edge_on_close(void *context, uint64_t conn_id);
+void node_edge_tick(struct node *node);
+void node_edge_flush(struct node *node); // send the next batch of every idle group
+struct node_conn *node_conn_get(struct node *node, uint64_t conn_id);
+void node_edge_error(struct node *node, uint64_t conn_id, const char *id, uint32_t id_size,
+                     enum tc_edge_error error, const char *field);
+void node_edge_send(struct node *node, uint64_t conn_id, int32_t size);
+void node_request_free(struct node_conn *conn, struct node_request *request);
+bool node_edge_ryw_ready(struct node *node, const struct node_conn *conn, uint32_t group);
+
+// node_subs.c: subscriptions, the pump, history reads, the bus.
+int node_subs_init(struct node *node);
+void node_subs_deinit(struct node *node);
+void node_subs_on_message(void *context, uint32_t group_id, const struct tc_room_message *message);
+void node_subs_conn_closed(struct node *node, struct node_conn *conn);
+void node_subs_subscribe(struct node *node, struct node_conn *conn, struct node_request *request);
+void node_subs_unsubscribe(struct node *node, struct node_conn *conn, const char *id,
+                           uint32_t id_size, uint64_t room);
+void node_subs_history(struct node *node, struct node_conn *conn, struct node_request *request);
+void node_subs_pump(struct node *node);
+void node_bus_on_frame(struct node *node, const uint8_t *payload, uint32_t size);
+void node_bus_flush(struct node *node);
+void node_bus_typing(struct node *node, uint64_t room, uint64_t user);
+void node_subs_typing(struct node *node, uint64_t room, uint64_t user);
+void node_subs_end(struct node *node, struct node_conn *conn, uint64_t room, const char *reason);
+void node_subs_conn_claims_changed(struct node *node, struct node_conn *conn);
+void node_wait_remove(struct node *node, struct node_request *request);
+
+// node_metrics.c: /metrics and /healthz.
+int32_t node_metrics_write(void *context, char *out, uint32_t out_size);
+bool node_healthy(void *context);
+
+// Groups by id (NULL if unknown) and the group of a room.
+struct node_group *node_group_find(struct node *node, uint32_t group_id);
+struct node_group *node_room_group(struct node *node, uint64_t room);
+
+#endif

@@ -1,0 +1,598 @@
+// The edge's chat layer (docs/node.md §5, docs/protocol.md §5): connections, rate limits,
+// requests, and batching chat ops into one VSR request per group.
+#include <stdlib.h>
+#include <string.h>
+
+#include "node.h"
+#include "tc_arena.h"
+#include "tc_assert.h"
+#include "tc_err.h"
+
+int node_client_renew(struct node *node, struct node_group *group); // node_host.c
+
+// ------------------------------------------------------------------------------------------------
+// Connections and users.
+
+struct node_conn *node_conn_get(struct node *node, uint64_t conn_id) {
+    const uint32_t slot = (uint32_t)(conn_id & 0xffffffffu);
+    if (conn_id == 0 || slot >= node->conns_max) return NULL;
+    struct node_conn *conn = &node->conns[slot];
+    return conn->conn_id == conn_id ? conn : NULL;
+}
+
+static uint32_t conn_index(struct node *node, const struct node_conn *conn) {
+    tc_assert(conn >= node->conns && conn < node->conns + node->conns_max);
+    return (uint32_t)(conn - node->conns);
+}
+
+static uint64_t mix64(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return x;
+}
+
+// Users with at least one connection (open addressing, linear probing, backward-shift delete).
+static uint32_t user_slot(struct node *node, uint64_t user, bool insert) {
+    tc_assert(user != 0);
+    const uint32_t mask = node->users_capacity - 1;
+    for (uint32_t probe = 0, i = (uint32_t)mix64(user) & mask; probe < node->users_capacity;
+         probe++, i = (i + 1) & mask) {
+        if (node->users[i].user == user) return i;
+        if (node->users[i].user == 0) {
+            if (!insert) return UINT32_MAX;
+            node->users[i] = (struct node_user){.user = user};
+            return i;
+        }
+    }
+    tc_assert(false); // capacity is twice the connections: never full
+    return UINT32_MAX;
+}
+
+static void user_release(struct node *node, uint32_t index) {
+    struct node_user *entry = &node->users[index];
+    tc_assert(entry->user != 0 && entry->connections > 0);
+    if (--entry->connections > 0) return;
+    const uint32_t mask = node->users_capacity - 1;
+    uint32_t hole = index;
+    node->users[hole].user = 0;
+    for (uint32_t i = (hole + 1) & mask; node->users[i].user != 0; i = (i + 1) & mask) {
+        const uint32_t home = (uint32_t)mix64(node->users[i].user) & mask;
+        // Move entry i into the hole if its home is not in (hole, i] (cyclically).
+        const bool stays = (hole <= i) ? (home > hole && home <= i) : (home > hole || home <= i);
+        if (stays) continue;
+        node->users[hole] = node->users[i];
+        node->users[i].user = 0;
+        hole = i;
+    }
+}
+
+// Token bucket: true (and one token taken) when a token is available; else the wait in ms.
+static bool bucket_take(struct node_bucket *bucket, uint64_t now_ms, uint32_t rate_per_s,
+                        uint32_t burst, uint32_t *retry_after_ms) {
+    if (now_ms > bucket->updated_ms) {
+        bucket->tokens += (double)(now_ms - bucket->updated_ms) * rate_per_s / 1000.0;
+        if (bucket->tokens > burst) bucket->tokens = burst;
+        bucket->updated_ms = now_ms;
+    }
+    if (bucket->tokens >= 1.0) {
+        bucket->tokens -= 1.0;
+        return true;
+    }
+    *retry_after_ms = (uint32_t)((1.0 - bucket->tokens) * 1000.0 / rate_per_s) + 1;
+    return false;
+}
+
+void node_edge_on_open(void *context, uint64_t conn_id, const struct tc_edge_jwt_claims *claims,
+                       const char *peer_ip) {
+    struct node *node = context;
+    (void)peer_ip;
+    const uint32_t slot = (uint32_t)(conn_id & 0xffffffffu);
+    tc_assert(slot < node->conns_max);
+    struct node_conn *conn = &node->conns[slot];
+    tc_assert(conn->conn_id == 0);
+    conn->conn_id = conn_id;
+    conn->claims = *claims;
+    conn->bucket = (struct node_bucket){.tokens = node->config.rate_connection_burst,
+                                        .updated_ms = node->now_ms};
+    conn->user_index = user_slot(node, claims->user, true);
+    struct node_user *user = &node->users[conn->user_index];
+    if (user->connections++ == 0) {
+        user->bucket = (struct node_bucket){.tokens = node->config.rate_user_burst,
+                                            .updated_ms = node->now_ms};
+    }
+    conn->requests_used = 0;
+    conn->rate_limited_streak = 0;
+    conn->subscription_count = 0;
+    conn->ryw_next = 0;
+    memset(conn->ryw, 0, sizeof(conn->ryw));
+    for (uint32_t i = 0; i < node->subs_per_conn; i++) conn->subscriptions[i] = UINT32_MAX;
+}
+
+void node_edge_on_close(void *context, uint64_t conn_id) {
+    struct node *node = context;
+    struct node_conn *conn = node_conn_get(node, conn_id);
+    tc_assert(conn != NULL);
+    node_subs_conn_closed(node, conn);
+    for (uint32_t i = 0; i < node->requests_per_conn; i++) {
+        // Batched ops stay in their batch; their answers are dropped by the generation check.
+        if (conn->requests[i].state != NODE_REQUEST_FREE) node_request_free(conn, &conn->requests[i]);
+    }
+    user_release(node, conn->user_index);
+    conn->conn_id = 0;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Answers.
+
+void node_edge_send(struct node *node, uint64_t conn_id, int32_t size) {
+    tc_assert(size > 0 && (uint32_t)size <= NODE_FRAME_SIZE_MAX);
+    const int result = tc_ws_server_send_text(&node->ws, conn_id, node->frame, (uint32_t)size);
+    if (result == TC_ETOOBIG) {
+        // Answers are bounded below the send buffer (node_page_json_max); a bug if reached.
+        node_log(node, TC_LOG_ERROR, "answer of %d bytes exceeds the connection's send buffer",
+                 size);
+        tc_ws_server_close(&node->ws, conn_id, 1011, "internal error");
+    } else if (result == TC_ENOSPC) {
+        // An answer must not be lost silently: a client that does not read is told to reconnect
+        // (its sends are idempotent, its subscriptions resume with `since`).
+        tc_ws_server_close(&node->ws, conn_id, 4002, "slow_consumer");
+    }
+}
+
+void node_edge_error(struct node *node, uint64_t conn_id, const char *id, uint32_t id_size,
+                     enum tc_edge_error error, const char *field) {
+    const int32_t size = tc_edge_response_error(node->frame, NODE_FRAME_SIZE_MAX, id, id_size,
+                                                error, field, 0);
+    node_edge_send(node, conn_id, size);
+}
+
+void node_request_free(struct node_conn *conn, struct node_request *request) {
+    tc_assert(request->state != NODE_REQUEST_FREE);
+    tc_assert(conn->requests_used > 0);
+    request->state = NODE_REQUEST_FREE;
+    request->generation += 1;
+    conn->requests_used -= 1;
+}
+
+static struct node_request *request_alloc(struct node *node, struct node_conn *conn,
+                                          const struct tc_edge_request *parsed,
+                                          enum tc_edge_error *error) {
+    struct node_request *free_slot = NULL;
+    for (uint32_t i = 0; i < node->requests_per_conn; i++) {
+        struct node_request *request = &conn->requests[i];
+        if (request->state == NODE_REQUEST_FREE) {
+            if (free_slot == NULL) free_slot = request;
+        } else if (request->id_size == parsed->id_size &&
+                   memcmp(request->id, parsed->id, parsed->id_size) == 0) {
+            *error = TC_EDGE_ERROR_DUPLICATE_REQUEST_ID;
+            return NULL;
+        }
+    }
+    if (free_slot == NULL) {
+        *error = TC_EDGE_ERROR_TOO_MANY_IN_FLIGHT;
+        return NULL;
+    }
+    free_slot->state = NODE_REQUEST_BATCHED; // the caller sets the final state
+    free_slot->op = (uint8_t)parsed->op;
+    free_slot->id_size = (uint8_t)parsed->id_size;
+    memcpy(free_slot->id, parsed->id, parsed->id_size);
+    free_slot->id[parsed->id_size] = '\0';
+    free_slot->room = parsed->room;
+    free_slot->seq = parsed->seq;
+    free_slot->limit = parsed->limit;
+    free_slot->group = 0;
+    free_slot->op_wait = 0;
+    free_slot->deadline_ms = node->now_ms + NODE_REQUEST_TIMEOUT_MS;
+    conn->requests_used += 1;
+    return free_slot;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Read your writes (docs/node.md §6).
+
+static void ryw_note(struct node_conn *conn, uint32_t group, uint64_t op) {
+    for (uint32_t i = 0; i < NODE_RYW_GROUPS; i++) {
+        if (conn->ryw[i].op != 0 && conn->ryw[i].group == group) {
+            if (op > conn->ryw[i].op) conn->ryw[i].op = op;
+            return;
+        }
+    }
+    conn->ryw[conn->ryw_next] = (struct node_ryw){.group = group, .op = op};
+    conn->ryw_next = (conn->ryw_next + 1) % NODE_RYW_GROUPS;
+}
+
+bool node_edge_ryw_ready(struct node *node, const struct node_conn *conn, uint32_t group) {
+    const struct node_group *g = &node->groups[group];
+    if (!g->hosted) return false;
+    struct tc_replica_status status;
+    tc_replica_status_get(g->replica, &status);
+    if (status.state == TC_REPLICA_RECOVERING) return false;
+    for (uint32_t i = 0; i < NODE_RYW_GROUPS; i++) {
+        if (conn->ryw[i].op != 0 && conn->ryw[i].group == group) {
+            return status.commit_min >= conn->ryw[i].op;
+        }
+    }
+    return true;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Batching (docs/node.md §5).
+
+static int batch_add(struct node_batch *batch, const struct tc_edge_request *parsed,
+                     uint64_t user) {
+    struct tc_room_batch *b = &batch->batch;
+    switch (parsed->op) {
+    case TC_EDGE_OP_CREATE_ROOM: return tc_room_batch_add_create_room(b, parsed->room, user);
+    case TC_EDGE_OP_CREATE_DM:
+        return tc_room_batch_add_create_dm(b, parsed->room, user, parsed->peer);
+    case TC_EDGE_OP_JOIN: return tc_room_batch_add_join(b, parsed->room, user);
+    case TC_EDGE_OP_LEAVE: return tc_room_batch_add_leave(b, parsed->room, user);
+    case TC_EDGE_OP_SEND:
+        return tc_room_batch_add_send(b, parsed->room, user, parsed->key, parsed->seq,
+                                      (const uint8_t *)parsed->body, parsed->body_size);
+    case TC_EDGE_OP_SET_RETENTION:
+        return tc_room_batch_add_set_retention(b, parsed->room, user,
+                                               (uint8_t)parsed->retention_mode,
+                                               parsed->retention_value);
+    default: tc_assert(false); return TC_EINVAL;
+    }
+}
+
+static void edge_chat_op(struct node *node, struct node_conn *conn,
+                         const struct tc_edge_request *parsed) {
+    enum tc_edge_error error = TC_EDGE_ERROR_NONE;
+    struct node_group *group = node_room_group(node, parsed->room);
+    struct node_batch *batch = &group->batches[1 - group->batch_in_flight];
+    if (!group->client_registered) {
+        error = TC_EDGE_ERROR_NOT_LEADER; // no session with the group yet: retry
+    } else if (batch->count == TC_ROOM_BATCH_OPS_MAX) {
+        error = TC_EDGE_ERROR_SERVER_BUSY;
+    }
+    struct node_request *request = NULL;
+    if (error == TC_EDGE_ERROR_NONE) request = request_alloc(node, conn, parsed, &error);
+    if (request == NULL) {
+        node_edge_error(node, conn->conn_id, parsed->id, parsed->id_size, error, NULL);
+        return;
+    }
+    const int result = batch_add(batch, parsed, conn->claims.user);
+    if (result != TC_OK) {
+        node_request_free(conn, request);
+        node_edge_error(node, conn->conn_id, parsed->id, parsed->id_size,
+                        result == TC_ENOSPC ? TC_EDGE_ERROR_SERVER_BUSY
+                                            : TC_EDGE_ERROR_INVALID_FIELD, NULL);
+        return;
+    }
+    request->group = group->index;
+    batch->origin_conn[batch->count] = conn_index(node, conn);
+    batch->origin_request[batch->count] = (uint16_t)(request - conn->requests);
+    batch->origin_generation[batch->count] = request->generation;
+    batch->count += 1;
+    tc_assert(batch->count == batch->batch.op_count);
+}
+
+static int32_t write_result(struct node *node, const struct node_request *request,
+                            const struct tc_room_result *result) {
+    char *out = node->frame;
+    const uint32_t size = NODE_FRAME_SIZE_MAX;
+    if (result->status != TC_ROOM_OK) {
+        return tc_edge_response_error(out, size, request->id, request->id_size,
+                                      tc_edge_error_from_room_status(result->status), NULL, 0);
+    }
+    if (request->op == TC_EDGE_OP_SEND) {
+        return tc_edge_response_send(out, size, request->id, request->id_size, request->room,
+                                     result->seq, result->thread_seq, result->hash.bytes,
+                                     result->duplicate);
+    }
+    return tc_edge_response_chain_head(out, size, request->id, request->id_size, request->room,
+                                       result->seq, result->hash.bytes);
+}
+
+static void batch_reset(struct node_batch *batch) {
+    tc_room_batch_init(&batch->batch, batch->body, TC_MESSAGE_BODY_SIZE_MAX);
+    batch->count = 0;
+}
+
+static void batch_answer(struct node *node, struct node_group *group, const struct tc_header *reply,
+                         const uint8_t *body, uint32_t body_size) {
+    struct node_batch *batch = &group->batches[group->batch_in_flight];
+    const int count = reply == NULL ? 0 : tc_room_reply_count(body, body_size);
+    tc_assert(reply == NULL || count == (int)batch->count); // one result per op, always
+    for (uint32_t i = 0; i < batch->count; i++) {
+        struct node_conn *conn = &node->conns[batch->origin_conn[i]];
+        if (conn->conn_id == 0) continue;
+        struct node_request *request = &conn->requests[batch->origin_request[i]];
+        if (request->generation != batch->origin_generation[i]) continue; // closed, reused
+        tc_assert(request->state == NODE_REQUEST_BATCHED);
+        int32_t size;
+        bool left = false;
+        if (reply == NULL) {
+            size = tc_edge_response_error(node->frame, NODE_FRAME_SIZE_MAX, request->id,
+                                          request->id_size, TC_EDGE_ERROR_SERVER_BUSY, NULL, 0);
+        } else {
+            struct tc_room_result result;
+            tc_assert(tc_room_reply_get(body, body_size, i, &result) == TC_OK);
+            ryw_note(conn, group->index, reply->op);
+            size = write_result(node, request, &result);
+            if (result.status == TC_ROOM_OK) node->stats.ops_committed += 1;
+            left = result.status == TC_ROOM_OK && request->op == TC_EDGE_OP_LEAVE;
+        }
+        const uint64_t conn_id = conn->conn_id;
+        const uint64_t room = request->room;
+        node_request_free(conn, request);
+        node_edge_send(node, conn_id, size);
+        // Leaving ends the connection's subscription to the room (docs/protocol.md §5.4).
+        if (left && node_conn_get(node, conn_id) == conn) node_subs_end(node, conn, room, "left");
+    }
+    batch_reset(batch);
+}
+
+static void group_on_reply(void *context, struct tc_client *client, const struct tc_header *reply,
+                           const uint8_t *body, uint32_t body_size) {
+    struct node_group *group = context;
+    struct node *node = group->node;
+    tc_assert(client == group->client && group->request_busy);
+    group->request_busy = false;
+    batch_answer(node, group, reply, body, body_size);
+    if (reply == NULL) {
+        node->stats.sessions_evicted += 1;
+        node_log(node, TC_LOG_WARN, "group=%u edge session evicted; registering a new one",
+                 group->id);
+        tc_assert(node_client_renew(node, group) == TC_OK);
+    }
+}
+
+static void group_on_registered(void *context, struct tc_client *client,
+                                const struct tc_header *reply, const uint8_t *body,
+                                uint32_t body_size) {
+    struct node_group *group = context;
+    (void)client, (void)body, (void)body_size;
+    if (reply == NULL) {
+        tc_assert(node_client_renew(group->node, group) == TC_OK);
+        return;
+    }
+    group->client_registered = true;
+    node_log(group->node, TC_LOG_INFO, "group=%u edge session registered client=%llx", group->id,
+             (unsigned long long)group->client_id);
+}
+
+void node_edge_flush(struct node *node) {
+    for (uint32_t i = 0; i < node->group_count; i++) {
+        struct node_group *group = &node->groups[i];
+        const enum tc_client_state state = tc_client_state_get(group->client);
+        if (state == TC_CLIENT_IDLE) {
+            tc_client_register(group->client, group_on_registered, group);
+            continue;
+        }
+        if (state != TC_CLIENT_READY || group->request_busy) continue;
+        struct node_batch *next = &group->batches[1 - group->batch_in_flight];
+        if (next->count == 0) continue;
+        group->batch_in_flight = 1 - group->batch_in_flight;
+        group->request_busy = true;
+        group->request_sent_ms = node->now_ms;
+        node->stats.batches_sent += 1;
+        tc_client_request(group->client, next->body, next->batch.size, group_on_reply, group);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Requests.
+
+static bool room_allowed(const struct node_conn *conn, uint64_t room) {
+    return tc_edge_jwt_claims_allow_room(&conn->claims, room);
+}
+
+static void edge_auth(struct node *node, struct node_conn *conn,
+                      const struct tc_edge_request *parsed) {
+    struct tc_edge_jwt_claims claims;
+    const enum tc_edge_jwt_status status =
+        tc_edge_jwt_verify(&node->config.jwt, parsed->token, parsed->token_size,
+                           tc_io_linux_realtime_ns() / 1000000000u, &node->jwt_scratch, &claims);
+    enum tc_edge_error error = TC_EDGE_ERROR_NONE;
+    if (status != TC_EDGE_JWT_OK) {
+        error = (enum tc_edge_error)tc_edge_jwt_status_code(status);
+    } else if (claims.user != conn->claims.user) {
+        error = TC_EDGE_ERROR_USER_MISMATCH;
+    }
+    if (error != TC_EDGE_ERROR_NONE) {
+        node_edge_error(node, conn->conn_id, parsed->id, parsed->id_size, error, NULL);
+        return;
+    }
+    conn->claims = claims;
+    tc_ws_server_set_expiry(&node->ws, conn->conn_id, claims.exp_s);
+    struct tc_edge_json_writer writer;
+    tc_edge_json_writer_init(&writer, node->frame, NODE_FRAME_SIZE_MAX);
+    tc_edge_json_object_begin(&writer);
+    tc_edge_json_key(&writer, "type");
+    tc_edge_json_cstring(&writer, "result");
+    tc_edge_json_key(&writer, "id");
+    tc_edge_json_string(&writer, parsed->id, parsed->id_size);
+    tc_edge_json_key(&writer, "exp");
+    tc_edge_json_u64(&writer, claims.exp_s);
+    tc_edge_json_object_end(&writer);
+    node_edge_send(node, conn->conn_id, tc_edge_json_writer_finish(&writer));
+    node_subs_conn_claims_changed(node, conn);
+}
+
+static void edge_typing(struct node *node, struct node_conn *conn,
+                        const struct tc_edge_request *parsed) {
+    node_subs_typing(node, parsed->room, conn->claims.user);
+    node_bus_typing(node, parsed->room, conn->claims.user);
+    node_edge_send(node, conn->conn_id,
+                   tc_edge_response_ok(node->frame, NODE_FRAME_SIZE_MAX, parsed->id,
+                                       parsed->id_size, parsed->room));
+}
+
+static void edge_read(struct node *node, struct node_conn *conn,
+                      const struct tc_edge_request *parsed) {
+    enum tc_edge_error error = TC_EDGE_ERROR_NONE;
+    struct node_group *group = node_room_group(node, parsed->room);
+    if (!group->hosted) error = TC_EDGE_ERROR_SERVER_BUSY; // forwarded reads: docs/node.md §6
+    struct node_request *request = NULL;
+    if (error == TC_EDGE_ERROR_NONE) request = request_alloc(node, conn, parsed, &error);
+    if (request == NULL) {
+        node_edge_error(node, conn->conn_id, parsed->id, parsed->id_size, error, NULL);
+        return;
+    }
+    request->group = group->index;
+    if (parsed->op == TC_EDGE_OP_HISTORY) {
+        node_subs_history(node, conn, request);
+    } else {
+        node_subs_subscribe(node, conn, request);
+    }
+}
+
+static bool edge_rate_allowed(struct node *node, struct node_conn *conn, const char *id,
+                              uint32_t id_size) {
+    uint32_t retry_after_ms = 0;
+    struct node_user *user = &node->users[conn->user_index];
+    if (bucket_take(&conn->bucket, node->now_ms, node->config.rate_connection_per_s,
+                    node->config.rate_connection_burst, &retry_after_ms) &&
+        bucket_take(&user->bucket, node->now_ms, node->config.rate_user_per_s,
+                    node->config.rate_user_burst, &retry_after_ms)) {
+        conn->rate_limited_streak = 0;
+        return true;
+    }
+    node->stats.rate_limited += 1;
+    const int32_t size = tc_edge_response_error(node->frame, NODE_FRAME_SIZE_MAX, id, id_size,
+                                                TC_EDGE_ERROR_RATE_LIMITED, NULL, retry_after_ms);
+    node_edge_send(node, conn->conn_id, size);
+    if (++conn->rate_limited_streak >= 100) {
+        tc_ws_server_close(&node->ws, conn->conn_id, 4003, "rate_limited");
+    }
+    return false;
+}
+
+static bool room_op(enum tc_edge_op op) {
+    return op != TC_EDGE_OP_PING && op != TC_EDGE_OP_AUTH;
+}
+
+void node_edge_on_text(void *context, uint64_t conn_id, const uint8_t *data, uint32_t size) {
+    struct node *node = context;
+    struct node_conn *conn = node_conn_get(node, conn_id);
+    tc_assert(conn != NULL);
+    node->stats.requests += 1;
+    struct tc_edge_request parsed;
+    const char *field = NULL;
+    const enum tc_edge_error error = tc_edge_request_parse(&node->json_scratch, (const char *)data,
+                                                           size, &parsed, &field);
+    if (!edge_rate_allowed(node, conn, parsed.id, parsed.id_size)) return;
+    if (error != TC_EDGE_ERROR_NONE) {
+        node->stats.requests_rejected += 1;
+        node_edge_error(node, conn_id, parsed.id, parsed.id_size, error, field);
+        return;
+    }
+    if (room_op(parsed.op) && !room_allowed(conn, parsed.room)) {
+        node_edge_error(node, conn_id, parsed.id, parsed.id_size, TC_EDGE_ERROR_FORBIDDEN_ROOM,
+                        "room");
+        return;
+    }
+    switch (parsed.op) {
+    case TC_EDGE_OP_CREATE_ROOM:
+    case TC_EDGE_OP_CREATE_DM:
+    case TC_EDGE_OP_JOIN:
+    case TC_EDGE_OP_LEAVE:
+    case TC_EDGE_OP_SEND:
+    case TC_EDGE_OP_SET_RETENTION: edge_chat_op(node, conn, &parsed); break;
+    case TC_EDGE_OP_SUBSCRIBE:
+    case TC_EDGE_OP_HISTORY: edge_read(node, conn, &parsed); break;
+    case TC_EDGE_OP_UNSUBSCRIBE:
+        node_subs_unsubscribe(node, conn, parsed.id, parsed.id_size, parsed.room);
+        break;
+    case TC_EDGE_OP_TYPING: edge_typing(node, conn, &parsed); break;
+    case TC_EDGE_OP_PING:
+        node_edge_send(node, conn_id, tc_edge_response_ok(node->frame, NODE_FRAME_SIZE_MAX,
+                                                          parsed.id, parsed.id_size, 0));
+        break;
+    case TC_EDGE_OP_AUTH: edge_auth(node, conn, &parsed); break;
+    case TC_EDGE_OP_READ_MARKER:
+    case TC_EDGE_OP_REDACT:
+        node_edge_error(node, conn_id, parsed.id, parsed.id_size, TC_EDGE_ERROR_NOT_IMPLEMENTED,
+                        NULL);
+        break;
+    default: tc_assert(false);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Set-up.
+
+static int batch_alloc(struct node_batch *batch) {
+    batch->body = aligned_alloc(16, TC_MESSAGE_BODY_SIZE_MAX);
+    batch->origin_conn = calloc(TC_ROOM_BATCH_OPS_MAX, sizeof(batch->origin_conn[0]));
+    batch->origin_request = calloc(TC_ROOM_BATCH_OPS_MAX, sizeof(batch->origin_request[0]));
+    batch->origin_generation = calloc(TC_ROOM_BATCH_OPS_MAX, sizeof(batch->origin_generation[0]));
+    if (batch->body == NULL || batch->origin_conn == NULL || batch->origin_request == NULL ||
+        batch->origin_generation == NULL) {
+        return TC_ENOMEM;
+    }
+    batch_reset(batch);
+    return TC_OK;
+}
+
+int node_edge_init(struct node *node) {
+    const struct tc_node_config *config = &node->config;
+    node->conns_max = config->connections_max;
+    node->requests_per_conn = config->requests_in_flight_per_connection_max;
+    node->subs_per_conn = config->subscriptions_per_connection_max;
+    node->conns = calloc(node->conns_max, sizeof(node->conns[0]));
+    node->requests_pool = calloc((uint64_t)node->conns_max * node->requests_per_conn,
+                                 sizeof(node->requests_pool[0]));
+    node->conn_subscriptions_pool = calloc((uint64_t)node->conns_max * node->subs_per_conn,
+                                           sizeof(uint32_t));
+    node->users_capacity = 1;
+    while (node->users_capacity < 2 * node->conns_max) node->users_capacity *= 2;
+    node->users = calloc(node->users_capacity, sizeof(node->users[0]));
+    node->frame = malloc(NODE_FRAME_SIZE_MAX);
+    const uint32_t scratch_size =
+        (uint32_t)tc_align_up(TC_EDGE_JSON_SCRATCH_SIZE(config->message_size_bytes_max), 16);
+    node->json_scratch_memory = aligned_alloc(16, scratch_size);
+    const uint32_t jwt_scratch_size = (uint32_t)tc_align_up(TC_EDGE_JWT_SCRATCH_SIZE, 16);
+    node->jwt_scratch_memory = aligned_alloc(16, jwt_scratch_size);
+    if (node->conns == NULL || node->requests_pool == NULL ||
+        node->conn_subscriptions_pool == NULL || node->users == NULL || node->frame == NULL ||
+        node->json_scratch_memory == NULL || node->jwt_scratch_memory == NULL) {
+        return TC_ENOMEM;
+    }
+    tc_edge_json_scratch_init(&node->json_scratch, node->json_scratch_memory,
+                              scratch_size);
+    tc_edge_json_scratch_init(&node->jwt_scratch, node->jwt_scratch_memory,
+                              jwt_scratch_size);
+    for (uint32_t i = 0; i < node->conns_max; i++) {
+        node->conns[i].requests = &node->requests_pool[(uint64_t)i * node->requests_per_conn];
+        node->conns[i].subscriptions =
+            &node->conn_subscriptions_pool[(uint64_t)i * node->subs_per_conn];
+    }
+    for (uint32_t g = 0; g < node->group_count; g++) {
+        for (uint32_t b = 0; b < 2; b++) {
+            const int result = batch_alloc(&node->groups[g].batches[b]);
+            if (result != TC_OK) return result;
+        }
+    }
+    return TC_OK;
+}
+
+void node_edge_deinit(struct node *node) {
+    for (uint32_t g = 0; g < node->group_count && node->groups != NULL; g++) {
+        for (uint32_t b = 0; b < 2; b++) {
+            struct node_batch *batch = &node->groups[g].batches[b];
+            free(batch->body);
+            free(batch->origin_conn);
+            free(batch->origin_request);
+            free(batch->origin_generation);
+        }
+    }
+    free(node->conns);
+    free(node->requests_pool);
+    free(node->conn_subscriptions_pool);
+    free(node->users);
+    free(node->frame);
+    free(node->json_scratch_memory);
+    free(node->jwt_scratch_memory);
+}
+
+void node_edge_tick(struct node *node) {
+    // A batch waits for its group as long as the VSR client retries (exactly once is kept by the
+    // session); nothing to expire here. Reads that wait too long are expired by the pump.
+    (void)node;
+}

@@ -1,0 +1,367 @@
+// The admin port's HTTP server (see admin_server.h).
+#include "admin_server.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io_linux.h"
+#include "tc_assert.h"
+#include "tc_err.h"
+
+void tc_admin_server_options_default(struct tc_admin_server_options *options) {
+    tc_assert(options != NULL);
+    memset(options, 0, sizeof(*options));
+    options->listen_backlog = 64;
+    options->connections_max = 16;
+    options->body_size_max = 256u * 1024u;
+    options->timeout_ms = 5000;
+}
+
+// Fills the fields left 0 with the defaults.
+static void admin_options_resolve(struct tc_admin_server_options *o) {
+    struct tc_admin_server_options d;
+    tc_admin_server_options_default(&d);
+    if (o->listen_backlog == 0) o->listen_backlog = d.listen_backlog;
+    if (o->connections_max == 0) o->connections_max = d.connections_max;
+    if (o->body_size_max == 0) o->body_size_max = d.body_size_max;
+    if (o->timeout_ms == 0) o->timeout_ms = d.timeout_ms;
+}
+
+static const char *admin_options_invalid(const struct tc_admin_server_options *o) {
+    if (o->loop == NULL) return "loop";
+    if (o->listen_address == NULL || strlen(o->listen_address) >= 256) return "listen_address";
+    if (o->listen_backlog < 1 || o->listen_backlog > TC_SERVER_NET_BACKLOG_MAX) {
+        return "listen_backlog";
+    }
+    if (o->connections_max < 1 || o->connections_max > TC_ADMIN_SERVER_CONNECTIONS_LIMIT) {
+        return "connections_max";
+    }
+    if (o->body_size_max < 1 || o->body_size_max > TC_ADMIN_SERVER_BODY_SIZE_LIMIT) {
+        return "body_size_max";
+    }
+    if (o->timeout_ms == 0) return "timeout_ms";
+    if (o->metrics == NULL) return "metrics";
+    return NULL;
+}
+
+static void admin_log(struct tc_admin_server *server, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void admin_log(struct tc_admin_server *server, const char *format, ...) {
+    if (server->options.log == NULL) return;
+    char line[512];
+    va_list arguments;
+    va_start(arguments, format);
+    (void)vsnprintf(line, sizeof(line), format, arguments);
+    va_end(arguments);
+    server->options.log(server->options.log_context, line);
+}
+
+static void admin_free(struct tc_admin_server *server) {
+    free(server->conns);
+    free(server->out_buffers);
+    free(server->body);
+    server->conns = NULL;
+    server->out_buffers = NULL;
+    server->body = NULL;
+}
+
+static void admin_on_listen(struct tc_loop_handler *handler, uint32_t ready);
+static void admin_conn_on_ready(struct tc_loop_handler *handler, uint32_t ready);
+
+static int admin_allocate(struct tc_admin_server *server) {
+    const struct tc_admin_server_options *o = &server->options;
+    const uint64_t out_size = (uint64_t)TC_ADMIN_SERVER_HEAD_ROOM + o->body_size_max;
+    server->conns = calloc(o->connections_max, sizeof(struct tc_admin_conn));
+    server->out_buffers = calloc(o->connections_max, out_size);
+    server->body = calloc(1, o->body_size_max);
+    if (server->conns == NULL || server->out_buffers == NULL || server->body == NULL) {
+        admin_free(server);
+        (void)snprintf(server->error, sizeof(server->error), "admin server %s: out of memory",
+                       server->listen_address);
+        return TC_ENOMEM;
+    }
+    for (uint32_t i = 0; i < o->connections_max; i++) {
+        struct tc_admin_conn *conn = &server->conns[i];
+        conn->server = server;
+        conn->state = TC_ADMIN_CONN_FREE;
+        conn->out = server->out_buffers + (uint64_t)i * out_size;
+        tc_loop_handler_init(&conn->handler, admin_conn_on_ready, conn);
+    }
+    return TC_OK;
+}
+
+int tc_admin_server_init(struct tc_admin_server *server,
+                         const struct tc_admin_server_options *options) {
+    tc_assert(server != NULL && options != NULL);
+    memset(server, 0, sizeof(*server));
+    server->listen_fd = -1;
+    server->options = *options;
+    admin_options_resolve(&server->options);
+    const char *invalid = admin_options_invalid(&server->options);
+    if (invalid != NULL) {
+        (void)snprintf(server->error, sizeof(server->error), "admin server options: invalid %s",
+                       invalid);
+        return TC_EINVAL;
+    }
+    (void)snprintf(server->listen_address, sizeof(server->listen_address), "%s",
+                   options->listen_address);
+    server->options.listen_address = server->listen_address;
+    server->loop = options->loop;
+    server->now_ms = tc_io_linux_monotonic_ns() / 1000000u;
+    int result = admin_allocate(server);
+    if (result != TC_OK) return result;
+    result = tc_server_net_listen(server->listen_address, server->options.listen_backlog,
+                                  &server->port, server->error, sizeof(server->error));
+    if (result < 0) {
+        admin_free(server);
+        return result;
+    }
+    server->listen_fd = result;
+    tc_loop_handler_init(&server->listen_handler, admin_on_listen, server);
+    result = tc_loop_add(server->loop, &server->listen_handler, server->listen_fd, TC_LOOP_READ);
+    if (result != TC_OK) {
+        (void)snprintf(server->error, sizeof(server->error), "admin server %s: epoll add: %s",
+                       server->listen_address, tc_strerror(result));
+        tc_server_net_close(server->listen_fd);
+        admin_free(server);
+        return result;
+    }
+    return TC_OK;
+}
+
+static void admin_conn_release(struct tc_admin_conn *conn) {
+    tc_assert(conn->state != TC_ADMIN_CONN_FREE);
+    tc_assert(conn->handler.registered);
+    const int fd = conn->handler.fd;
+    tc_loop_remove(conn->server->loop, &conn->handler);
+    tc_server_net_close(fd);
+    conn->state = TC_ADMIN_CONN_FREE;
+}
+
+void tc_admin_server_deinit(struct tc_admin_server *server) {
+    tc_assert(server->listen_fd >= 0);
+    for (uint32_t i = 0; i < server->options.connections_max; i++) {
+        if (server->conns[i].state != TC_ADMIN_CONN_FREE) admin_conn_release(&server->conns[i]);
+    }
+    tc_loop_remove(server->loop, &server->listen_handler);
+    tc_server_net_close(server->listen_fd);
+    server->listen_fd = -1;
+    admin_free(server);
+}
+
+uint16_t tc_admin_server_port(const struct tc_admin_server *server) {
+    return server->port;
+}
+
+void tc_admin_server_tick(struct tc_admin_server *server, uint64_t now_ms) {
+    tc_assert(now_ms >= server->now_ms);
+    server->now_ms = now_ms;
+    if (server->accept_paused &&
+        tc_loop_modify(server->loop, &server->listen_handler, TC_LOOP_READ) == TC_OK) {
+        server->accept_paused = false;
+    }
+    for (uint32_t i = 0; i < server->options.connections_max; i++) {
+        struct tc_admin_conn *conn = &server->conns[i];
+        if (conn->state != TC_ADMIN_CONN_FREE && now_ms >= conn->deadline_ms) {
+            server->stats.timeouts += 1;
+            admin_conn_release(conn);
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Responses.
+
+static void admin_count(struct tc_admin_server_stats *stats, uint16_t status) {
+    switch (status) {
+    case 200: stats->http_200 += 1; break;
+    case 404: stats->http_404 += 1; break;
+    case 405: stats->http_405 += 1; break;
+    case 500: stats->http_500 += 1; break;
+    case 503: stats->http_503 += 1; break;
+    default: stats->http_other += 1; break;
+    }
+}
+
+// Writes as much as the socket takes; once all is written, shuts the write side and waits for
+// the peer's end of stream (or the deadline) before closing, so the answer is not lost to a reset.
+static void admin_conn_flush(struct tc_admin_conn *conn) {
+    tc_assert(conn->state == TC_ADMIN_CONN_WRITING);
+    while (conn->out_sent < conn->out_size) {
+        const int32_t written =
+            tc_server_net_write(conn->handler.fd, (const uint8_t *)conn->out + conn->out_sent,
+                                conn->out_size - conn->out_sent);
+        if (written == TC_EAGAIN) break;
+        if (written < 0) {
+            admin_conn_release(conn);
+            return;
+        }
+        conn->out_sent += (uint32_t)written;
+    }
+    uint32_t interest = conn->read_eof ? 0u : (uint32_t)TC_LOOP_READ;
+    if (conn->out_sent < conn->out_size) {
+        interest |= TC_LOOP_WRITE;
+    } else if (conn->read_eof) {
+        admin_conn_release(conn); // written, and the peer is done
+        return;
+    } else if (!conn->write_shut) {
+        tc_server_net_shutdown_write(conn->handler.fd);
+        conn->write_shut = true;
+    }
+    if (tc_loop_modify(conn->server->loop, &conn->handler, interest) != TC_OK) {
+        admin_conn_release(conn);
+    }
+}
+
+static void admin_respond(struct tc_admin_conn *conn, uint16_t status, int32_t size) {
+    tc_assert(size > 0);
+    tc_assert((uint32_t)size <= TC_ADMIN_SERVER_HEAD_ROOM + conn->server->options.body_size_max);
+    admin_count(&conn->server->stats, status);
+    conn->state = TC_ADMIN_CONN_WRITING;
+    conn->out_size = (uint32_t)size;
+    conn->out_sent = 0;
+    admin_conn_flush(conn);
+}
+
+static uint32_t admin_out_capacity(const struct tc_admin_conn *conn) {
+    return TC_ADMIN_SERVER_HEAD_ROOM + conn->server->options.body_size_max;
+}
+
+static void admin_metrics(struct tc_admin_conn *conn) {
+    struct tc_admin_server *server = conn->server;
+    const uint32_t body_size_max = server->options.body_size_max;
+    const int32_t size = server->options.metrics(server->options.context, server->body,
+                                                 body_size_max);
+    if (size < 0) {
+        admin_log(server, "admin server: metrics failed: %s", tc_strerror(size));
+        admin_respond(conn, 500,
+                      tc_edge_http_write_text(conn->out, admin_out_capacity(conn), 500,
+                                              size == TC_ENOSPC ? "metrics too large\n"
+                                                                : "metrics failed\n"));
+        return;
+    }
+    tc_assert((uint32_t)size <= body_size_max);
+    const struct tc_edge_http_response response = {
+        .status = 200,
+        .content_type = "text/plain; version=0.0.4",
+        .body = server->body,
+        .body_size = (uint32_t)size,
+    };
+    admin_respond(conn, 200,
+                  tc_edge_http_response_write(conn->out, admin_out_capacity(conn), &response));
+}
+
+static void admin_route(struct tc_admin_conn *conn) {
+    struct tc_admin_server *server = conn->server;
+    const struct tc_edge_http_request *request = &conn->request;
+    const uint32_t capacity = admin_out_capacity(conn);
+    const bool healthz = tc_edge_http_path_equal(request, "/healthz");
+    const bool metrics = tc_edge_http_path_equal(request, "/metrics");
+    if (!healthz && !metrics) {
+        admin_respond(conn, 404, tc_edge_http_write_error(conn->out, capacity, 404, 404,
+                                                          "not_found", "no such path", 0));
+        return;
+    }
+    enum tc_edge_http_status status = TC_EDGE_HTTP_METHOD_NOT_ALLOWED;
+    if (tc_edge_http_method_equal(request, "GET")) status = tc_edge_http_request_check(request);
+    if (status != TC_EDGE_HTTP_DONE) {
+        admin_respond(conn, tc_edge_http_status_code(status),
+                      tc_edge_http_write_status(conn->out, capacity, status));
+        return;
+    }
+    if (metrics) {
+        admin_metrics(conn);
+        return;
+    }
+    const bool healthy = server->options.healthy == NULL ||
+                         server->options.healthy(server->options.context);
+    const uint16_t code = healthy ? 200 : 503;
+    admin_respond(conn, code, tc_edge_http_write_text(conn->out, capacity, code,
+                                                      healthy ? "ok\n" : "unhealthy\n"));
+}
+
+// ------------------------------------------------------------------------------------------------
+// I/O.
+
+static void admin_conn_read(struct tc_admin_conn *conn) {
+    struct tc_admin_server *server = conn->server;
+    const int32_t result =
+        tc_server_net_read(conn->handler.fd, server->read_buffer, sizeof(server->read_buffer));
+    if (result == TC_EAGAIN) return;
+    if (result == 0 && conn->state == TC_ADMIN_CONN_WRITING) { // half-closed: finish writing
+        conn->read_eof = true;
+        admin_conn_flush(conn);
+        return;
+    }
+    if (result <= 0) { // end of stream or a broken connection: nothing more to answer
+        admin_conn_release(conn);
+        return;
+    }
+    if (conn->state != TC_ADMIN_CONN_READING) return; // after the request: discarded
+    uint32_t consumed = 0;
+    const enum tc_edge_http_status status =
+        tc_edge_http_parse(&conn->request, server->read_buffer, (uint32_t)result, &consumed);
+    if (status == TC_EDGE_HTTP_NEED_MORE) return;
+    if (status != TC_EDGE_HTTP_DONE) {
+        admin_respond(conn, tc_edge_http_status_code(status),
+                      tc_edge_http_write_status(conn->out, admin_out_capacity(conn), status));
+        return;
+    }
+    admin_route(conn);
+}
+
+static void admin_conn_on_ready(struct tc_loop_handler *handler, uint32_t ready) {
+    struct tc_admin_conn *conn = handler->context;
+    tc_assert(conn->state != TC_ADMIN_CONN_FREE);
+    if (ready & (TC_LOOP_READ | TC_LOOP_HANGUP)) admin_conn_read(conn);
+    if ((ready & TC_LOOP_WRITE) && conn->state == TC_ADMIN_CONN_WRITING) admin_conn_flush(conn);
+}
+
+static void admin_admit(struct tc_admin_server *server, int fd) {
+    for (uint32_t i = 0; i < server->options.connections_max; i++) {
+        struct tc_admin_conn *conn = &server->conns[i];
+        if (conn->state != TC_ADMIN_CONN_FREE) continue;
+        if (tc_loop_add(server->loop, &conn->handler, fd, TC_LOOP_READ) != TC_OK) break;
+        conn->state = TC_ADMIN_CONN_READING;
+        conn->write_shut = false;
+        conn->read_eof = false;
+        conn->deadline_ms = server->now_ms + server->options.timeout_ms;
+        conn->out_size = 0;
+        conn->out_sent = 0;
+        struct tc_edge_http_limits limits;
+        tc_edge_http_limits_default(&limits);
+        tc_edge_http_request_init(&conn->request, &limits);
+        return;
+    }
+    char response[256];
+    const int32_t size = tc_edge_http_write_text(response, sizeof(response), 503, "busy\n");
+    tc_assert(size > 0);
+    (void)tc_server_net_write(fd, (const uint8_t *)response, (uint32_t)size);
+    tc_server_net_close(fd);
+    server->stats.refused_busy += 1;
+    server->stats.http_503 += 1;
+}
+
+static void admin_on_listen(struct tc_loop_handler *handler, uint32_t ready) {
+    struct tc_admin_server *server = handler->context;
+    (void)ready;
+    for (uint32_t i = 0; i < 16; i++) { // bounded work per readiness
+        struct tc_server_net_peer peer;
+        const int fd = tc_server_net_accept(server->listen_fd, &peer);
+        if (fd == TC_EAGAIN) return;
+        if (fd == TC_EBUSY) {
+            // Level-triggered: the listener would fire again at once. Resume at the next tick.
+            admin_log(server, "admin server %s: out of descriptors", server->listen_address);
+            if (tc_loop_modify(server->loop, &server->listen_handler, 0) == TC_OK) {
+                server->accept_paused = true;
+            }
+            return;
+        }
+        if (fd < 0) continue;
+        server->stats.accepted += 1;
+        admin_admit(server, fd);
+    }
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# A local 3-node TigerChat cluster on loopback (docs/node.md, docs/node-config.md).
+#
+#   scripts/cluster.sh up      [--dir DIR] [--base-port P] [--groups N]   format (first time) + start
+#   scripts/cluster.sh down    [--dir DIR]                               SIGTERM, wait
+#   scripts/cluster.sh status  [--dir DIR]                               health and replica states
+#   scripts/cluster.sh token   [--dir DIR] SUB [ROOMS]                   a development token
+#   scripts/cluster.sh kill    [--dir DIR] NODE                          SIGKILL one node (tests)
+#   scripts/cluster.sh start   [--dir DIR] NODE                          restart one node
+#
+# Everything lives under DIR (default: $TC_CLUSTER_DIR or ./cluster): node-N.conf, data/node-N/,
+# node-N.log, node-N.pid and jwt.key. Ports: client BASE+N, peer BASE+100+N, admin BASE+200+N
+# (BASE defaults to 7000). The binary is $TC_NODE_BIN or build/release/node/tigerchat-node.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+command=${1:-}
+shift || true
+dir=${TC_CLUSTER_DIR:-$root/cluster}
+base=${TC_CLUSTER_BASE_PORT:-7000}
+groups=4
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dir) dir=$2; shift 2 ;;
+    --base-port) base=$2; shift 2 ;;
+    --groups) groups=$2; shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+bin=${TC_NODE_BIN:-$root/build/release/node/tigerchat-node}
+nodes=(1 2 3)
+
+die() { echo "cluster: $*" >&2; exit 1; }
+
+write_config() {
+  local n=$1 file="$dir/node-$1.conf"
+  {
+    echo "# tigerchat-node $n of the local cluster (written by scripts/cluster.sh)"
+    echo "cluster = 1"
+    echo "node = $n"
+    echo "data_dir = $dir/data/node-$n"
+    echo "listen_client = 127.0.0.1:$((base + n))"
+    echo "listen_peer = 127.0.0.1:$((base + 100 + n))"
+    echo "listen_admin = 127.0.0.1:$((base + 200 + n))"
+    for p in "${nodes[@]}"; do echo "peer.$p = 127.0.0.1:$((base + 100 + p))"; done
+    # Every node hosts every group; the slot order rotates so primaries (view 0 leads slot 0)
+    # spread over the nodes.
+    for g in $(seq 1 "$groups"); do
+      local a=$(( (g - 1) % 3 + 1 )) b=$(( g % 3 + 1 )) c=$(( (g + 1) % 3 + 1 ))
+      echo "group.$g = $a,$b,$c"
+    done
+    echo "jwt_key_file = $dir/jwt.key"
+    echo "journal_slots = ${TC_CLUSTER_JOURNAL_SLOTS:-1024}"
+    echo "store_segments = ${TC_CLUSTER_STORE_SEGMENTS:-64}"
+  } > "$file"
+}
+
+health() { curl -fsS -m 1 "http://127.0.0.1:$((base + 200 + $1))/healthz" >/dev/null 2>&1; }
+
+start_node() {
+  local n=$1
+  [ -x "$bin" ] || die "no binary at $bin (run scripts/build.sh Release)"
+  if [ -f "$dir/node-$n.pid" ] && kill -0 "$(cat "$dir/node-$n.pid")" 2>/dev/null; then
+    echo "node $n already running (pid $(cat "$dir/node-$n.pid"))"; return
+  fi
+  "$bin" start --config "$dir/node-$n.conf" >> "$dir/node-$n.log" 2>&1 &
+  echo $! > "$dir/node-$n.pid"
+}
+
+wait_healthy() {
+  local deadline=$(( $(date +%s) + ${TC_CLUSTER_WAIT_S:-30} ))
+  for n in "$@"; do
+    until health "$n"; do
+      [ "$(date +%s)" -lt "$deadline" ] || die "node $n not healthy; see $dir/node-$n.log"
+      kill -0 "$(cat "$dir/node-$n.pid")" 2>/dev/null || die "node $n exited; see $dir/node-$n.log"
+      sleep 0.1
+    done
+  done
+}
+
+case "$command" in
+  up)
+    mkdir -p "$dir/data"
+    if [ ! -f "$dir/jwt.key" ]; then
+      head -c 32 /dev/urandom > "$dir/jwt.key.tmp" && chmod 600 "$dir/jwt.key.tmp"
+      mv "$dir/jwt.key.tmp" "$dir/jwt.key"
+    fi
+    for n in "${nodes[@]}"; do
+      write_config "$n"
+      if [ ! -d "$dir/data/node-$n" ]; then
+        mkdir -p "$dir/data/node-$n"
+        "$bin" format --config "$dir/node-$n.conf" >/dev/null
+      fi
+    done
+    for n in "${nodes[@]}"; do start_node "$n"; done
+    wait_healthy "${nodes[@]}"
+    echo "cluster up: ws://127.0.0.1:$((base + 1))/v1/ws (and $((base + 2)), $((base + 3))); data in $dir"
+    ;;
+  start)
+    n=${args[0]:?node}
+    start_node "$n"; wait_healthy "$n"
+    ;;
+  kill)
+    n=${args[0]:?node}
+    kill -9 "$(cat "$dir/node-$n.pid")" 2>/dev/null || true
+    rm -f "$dir/node-$n.pid"
+    ;;
+  down)
+    for n in "${nodes[@]}"; do
+      [ -f "$dir/node-$n.pid" ] && kill -TERM "$(cat "$dir/node-$n.pid")" 2>/dev/null || true
+    done
+    for n in "${nodes[@]}"; do
+      if [ -f "$dir/node-$n.pid" ]; then
+        pid=$(cat "$dir/node-$n.pid")
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+        rm -f "$dir/node-$n.pid"
+      fi
+    done
+    echo "cluster down"
+    ;;
+  status)
+    for n in "${nodes[@]}"; do
+      if health "$n"; then state=healthy; else state=down; fi
+      echo "node $n: $state"
+      curl -fsS -m 1 "http://127.0.0.1:$((base + 200 + n))/metrics" 2>/dev/null |
+        grep -E '^tigerchat_replica_(view|commit|primary)\{' | sed 's/^/  /' || true
+    done
+    ;;
+  token)
+    sub=${args[0]:?sub}; rooms=${args[1]:-*}
+    "$bin" token --config "$dir/node-1.conf" --sub "$sub" --rooms "$rooms"
+    ;;
+  *)
+    sed -n '2,14p' "$0"; exit 2 ;;
+esac
