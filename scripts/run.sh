@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# The main job (for now): install dependencies, build, and run a simulated 3-replica cluster under
-# faults with real replica code, printing what it did. (The real-process cluster comes with the
-# node issue; see docs/.)
+# The main job: install dependencies, build, start a local 3-node TigerChat cluster on loopback
+# (scripts/cluster.sh; data under ./cluster) and run a short demo against it that shows messages
+# flowing between users on different nodes (scripts/demo.py). The cluster keeps running
+# afterwards; stop it with `scripts/cluster.sh down` (or pass --down to stop it after the demo).
+# The deterministic simulator of the same replica code: build/release/sim/tigerchat-sim --seed N.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/deps.sh"
 dir=$("$root/scripts/build.sh" Release | tail -n 1)
-seed=${1:-42}
-echo "running: tigerchat-sim --seed $seed"
-"$dir/sim/tigerchat-sim" --seed "$seed"
+export TC_NODE_BIN=$dir/node/tigerchat-node
+"$root/scripts/cluster.sh" up
+"$root/scripts/demo.py" --dir "${TC_CLUSTER_DIR:-$root/cluster}" \
+  --base-port "${TC_CLUSTER_BASE_PORT:-7000}"
+"$root/scripts/cluster.sh" status
+if [ "${1:-}" = "--down" ]; then
+  "$root/scripts/cluster.sh" down
+else
+  echo "the cluster is still running: ws://127.0.0.1:7001/v1/ws (docs/protocol.md);"
+  echo "  a token: scripts/cluster.sh token USER; stop: scripts/cluster.sh down"
+fi

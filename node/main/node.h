@@ -111,6 +111,8 @@ struct node_batch {
     uint8_t *body;         // TC_MESSAGE_BODY_SIZE_MAX
     struct tc_room_batch batch;
     uint32_t count;
+    uint64_t first_op_ms; // when the first op joined (a batch not sent in time expires)
+    bool expired;         // in flight, its ops already answered `timeout`
     // Origin of op i: the connection slot, request slot and its generation.
     uint32_t *origin_conn;
     uint16_t *origin_request;

@@ -244,9 +244,7 @@ static void edge_chat_op(struct node *node, struct node_conn *conn,
     enum tc_edge_error error = TC_EDGE_ERROR_NONE;
     struct node_group *group = node_room_group(node, parsed->room);
     struct node_batch *batch = &group->batches[1 - group->batch_in_flight];
-    if (!group->client_registered) {
-        error = TC_EDGE_ERROR_NOT_LEADER; // no session with the group yet: retry
-    } else if (batch->count == TC_ROOM_BATCH_OPS_MAX) {
+    if (batch->count == TC_ROOM_BATCH_OPS_MAX) {
         error = TC_EDGE_ERROR_SERVER_BUSY;
     }
     struct node_request *request = NULL;
@@ -264,6 +262,7 @@ static void edge_chat_op(struct node *node, struct node_conn *conn,
         return;
     }
     request->group = group->index;
+    if (batch->count == 0) batch->first_op_ms = node->now_ms;
     batch->origin_conn[batch->count] = conn_index(node, conn);
     batch->origin_request[batch->count] = (uint16_t)(request - conn->requests);
     batch->origin_generation[batch->count] = request->generation;
@@ -291,6 +290,7 @@ static int32_t write_result(struct node *node, const struct node_request *reques
 static void batch_reset(struct node_batch *batch) {
     tc_room_batch_init(&batch->batch, batch->body, TC_MESSAGE_BODY_SIZE_MAX);
     batch->count = 0;
+    batch->expired = false;
 }
 
 static void batch_answer(struct node *node, struct node_group *group, const struct tc_header *reply,
@@ -591,8 +591,41 @@ void node_edge_deinit(struct node *node) {
     free(node->jwt_scratch_memory);
 }
 
+// Answers `timeout` to the ops of a batch whose group did not answer in time. A batch that was
+// never sent is discarded (nothing of it can commit); an in-flight batch stays in flight (the VSR
+// client keeps retrying it) but its ops are answered now: the outcome of a send is then unknown
+// and the client retries with the same key, which commits at most once (docs/protocol.md §5.5).
+static void batch_expire(struct node *node, struct node_group *group, struct node_batch *batch,
+                         bool discard) {
+    for (uint32_t i = 0; i < batch->count; i++) {
+        struct node_conn *conn = &node->conns[batch->origin_conn[i]];
+        if (conn->conn_id == 0) continue;
+        struct node_request *request = &conn->requests[batch->origin_request[i]];
+        if (request->generation != batch->origin_generation[i]) continue;
+        const uint64_t conn_id = conn->conn_id;
+        const int32_t size = tc_edge_response_error(node->frame, NODE_FRAME_SIZE_MAX, request->id,
+                                                    request->id_size, TC_EDGE_ERROR_TIMEOUT,
+                                                    NULL, 0);
+        node_request_free(conn, request); // a late reply finds another generation: dropped
+        node_edge_send(node, conn_id, size);
+    }
+    node_log(node, TC_LOG_WARN, "group=%u %u ops timed out (%s)", group->id, batch->count,
+             discard ? "never sent: discarded" : "in flight: still retried");
+    if (discard) batch_reset(batch);
+}
+
 void node_edge_tick(struct node *node) {
-    // A batch waits for its group as long as the VSR client retries (exactly once is kept by the
-    // session); nothing to expire here. Reads that wait too long are expired by the pump.
-    (void)node;
+    for (uint32_t i = 0; i < node->group_count; i++) {
+        struct node_group *group = &node->groups[i];
+        struct node_batch *next = &group->batches[1 - group->batch_in_flight];
+        if (next->count > 0 && node->now_ms - next->first_op_ms >= NODE_REQUEST_TIMEOUT_MS) {
+            batch_expire(node, group, next, true);
+        }
+        struct node_batch *flight = &group->batches[group->batch_in_flight];
+        if (group->request_busy && !flight->expired &&
+            node->now_ms - group->request_sent_ms >= NODE_REQUEST_TIMEOUT_MS) {
+            batch_expire(node, group, flight, false);
+            flight->expired = true;
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //   tigerchat-node token --config FILE --sub USER [--rooms '*'|ID,ID..] [--ttl-s N]
 //                                         a development token signed with the node's HS256 key
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +248,7 @@ static void node_ticks(struct node *node) {
             break;
         }
         node_hosts_tick(node);
+        node_edge_tick(node);
         node->stats.ticks += 1;
         node->tick_next_ms += TC_TICK_MS;
         ran += 1;
@@ -288,12 +290,17 @@ static bool node_shutdown_step(struct node *node) {
            node_hosts_inflight(node) == 0;
 }
 
+// SIGTERM and SIGINT are read from a signalfd by the loop. They are blocked in main() before any
+// thread exists (storage workers inherit the mask), else a worker could take the signal and die.
+static void node_signal_mask(sigset_t *mask) {
+    sigemptyset(mask);
+    sigaddset(mask, SIGTERM);
+    sigaddset(mask, SIGINT);
+}
+
 static int node_serve(struct node *node) {
     sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    tc_assert(sigprocmask(SIG_BLOCK, &mask, NULL) == 0);
+    node_signal_mask(&mask);
     const int signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (signal_fd < 0) return TC_EIO;
     struct tc_loop_handler signal_handler;
@@ -349,6 +356,9 @@ int main(int argc, char **argv) {
     struct node_args args;
     if (args_parse(argc, argv, &args) != TC_OK) return 2;
     signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    node_signal_mask(&mask);
+    tc_assert(pthread_sigmask(SIG_BLOCK, &mask, NULL) == 0);
     if (strcmp(args.command, "example-config") == 0) {
         fputs(tc_node_config_example(), stdout);
         return 0;

@@ -159,5 +159,9 @@ bool node_healthy(void *context) {
         tc_replica_status_get(group->replica, &s);
         if (s.state == TC_REPLICA_RECOVERING || s.state == TC_REPLICA_STOPPED) return false;
     }
+    // Ready for clients: the edge holds a session with every group.
+    for (uint32_t i = 0; i < node->group_count; i++) {
+        if (!node->groups[i].client_registered) return false;
+    }
     return true;
 }
