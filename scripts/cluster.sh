@@ -11,6 +11,7 @@
 # Everything lives under DIR (default: $TC_CLUSTER_DIR or ./cluster): node-N.conf, data/node-N/,
 # node-N.log, node-N.pid and jwt.key. Ports: client BASE+N, peer BASE+100+N, admin BASE+200+N
 # (BASE defaults to 7000). The binary is $TC_NODE_BIN or build/release/node/tigerchat-node.
+# TC_CLUSTER_EXTRA: lines appended to every node's config.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 command=${1:-}
@@ -52,6 +53,8 @@ write_config() {
     echo "jwt_key_file = $dir/jwt.key"
     echo "journal_slots = ${TC_CLUSTER_JOURNAL_SLOTS:-1024}"
     echo "store_segments = ${TC_CLUSTER_STORE_SEGMENTS:-64}"
+    # Extra lines for every node's config (e.g. $'bus = redis\nredis = 127.0.0.1:6379').
+    [ -n "${TC_CLUSTER_EXTRA:-}" ] && printf '%s\n' "$TC_CLUSTER_EXTRA"
   } > "$file"
 }
 

@@ -16,6 +16,7 @@
 #include "link.h"
 #include "loop.h"
 #include "node_config.h"
+#include "node_redis.h"
 #include "replica.h"
 #include "room.h"
 #include "store.h"
@@ -33,6 +34,11 @@
 #define NODE_MESSAGE_JSON_OVERHEAD 768u // a message object's JSON besides its escaped body
 #define NODE_REQUEST_TIMEOUT_MS 10000u  // a read waiting for the local replica gives up
 #define NODE_CLIENT_ID_NODE_SHIFT 48u
+// Timeouts in ticks of TC_TICK_MS (docs/node.md §5): heartbeats every tick, a backup suspects the
+// primary after 15 silent ticks, the edge's VSR client resends after 10.
+#define NODE_NORMAL_TIMEOUT_TICKS 15u
+#define NODE_VIEW_CHANGE_TIMEOUT_TICKS 15u
+#define NODE_CLIENT_REQUEST_TIMEOUT_TICKS 10u
 
 struct node;
 
@@ -249,6 +255,8 @@ struct node {
     uint8_t *jwt_scratch_memory;
     struct tc_edge_json_scratch jwt_scratch;
     struct node_stats stats;
+    // Redis bus (node_redis.c): both connections and node_redis_stats; enabled iff bus = redis.
+    struct node_redis redis;
     char error[2048];
 };
 

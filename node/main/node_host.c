@@ -295,8 +295,11 @@ static void group_replica_options(struct node *node, struct node_group *group) {
     options->store_segment_count = config->store_segment_count;
     options->store_reads_max = 4;
     options->room.store_bytes_max = tc_replica_store_budget_bytes(options);
-    // A 10 ms commit heartbeat keeps backups' state (reads, docs/node.md §6) fresh when idle.
+    // A 10 ms commit heartbeat keeps backups' state (reads, docs/node.md §6) fresh when idle,
+    // and lets backups suspect a dead primary after 150 ms (the failover budget, docs/node.md §5).
     options->heartbeat_timeout_ticks = 1;
+    options->normal_timeout_ticks = NODE_NORMAL_TIMEOUT_TICKS;
+    options->view_change_timeout_ticks = NODE_VIEW_CHANGE_TIMEOUT_TICKS;
     options->io = &group->replica_io;
     options->message_hook = node_subs_on_message;
     options->hook_context = node;
@@ -411,7 +414,7 @@ static int group_client_init(struct node *node, struct node_group *group, uint64
         .group = group->id,
         .replica_count = group->replica_count,
         .client_id = group->client_id,
-        .request_timeout_ticks = 20,
+        .request_timeout_ticks = NODE_CLIENT_REQUEST_TIMEOUT_TICKS,
         .seed = random_bits ^ group->id,
         .io = &group->client_io,
     };
@@ -518,6 +521,8 @@ void node_hosts_tick(struct node *node) {
             struct tc_replica_status status;
             tc_replica_status_get(group->replica, &status);
             group->primary = status.state == TC_REPLICA_NORMAL && status.primary;
+            // Our replica knows of a new normal view before the edge's client could time out.
+            if (status.state == TC_REPLICA_NORMAL) tc_client_view_hint(group->client, status.view);
         }
         tc_client_tick(group->client);
     }

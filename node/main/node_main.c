@@ -234,7 +234,8 @@ static int node_listen(struct node *node) {
         return result;
     }
     node->admin_open = true;
-    return TC_OK;
+    // Redis bus (node_redis.c): connects in the background; Redis down is not a start-up error.
+    return node_redis_init(node);
 }
 
 static void node_ticks(struct node *node) {
@@ -258,6 +259,7 @@ static void node_ticks(struct node *node) {
     tc_link_tick(&node->link, node->now_ms);
     tc_ws_server_tick(&node->ws, node->now_ms);
     tc_admin_server_tick(&node->admin, node->now_ms);
+    node_redis_tick(node); // Redis bus (node_redis.c): reconnects, connect timeouts
 }
 
 static bool node_quiet(struct node *node) {
@@ -330,6 +332,7 @@ static int node_serve(struct node *node) {
 }
 
 static void node_deinit(struct node *node) {
+    node_redis_deinit(node); // Redis bus (node_redis.c): its handlers leave the loop
     if (node->admin_open) tc_admin_server_deinit(&node->admin);
     if (node->ws_open) tc_ws_server_deinit(&node->ws);
     if (node->link_open) tc_link_deinit(&node->link);

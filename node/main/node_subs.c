@@ -208,12 +208,17 @@ void node_bus_flush(struct node *node) {
     struct tc_checksum checksum;
     tc_checksum_compute(&checksum, frame + 16, node->bus_used - 16);
     memcpy(frame, &checksum, 16);
-    for (uint32_t i = 0; i < node->config.peer_count; i++) {
-        const uint16_t peer = node->config.peers[i].node_id;
-        if (peer == node->node_id) continue;
-        if (tc_link_send(&node->link, peer, NODE_LINK_KIND_BUS, TC_LINK_PRIORITY_LOW, frame,
-                         node->bus_used) != TC_OK) {
-            node->stats.link_send_failed += 1; // best-effort: subscribers close gaps from the log
+    // Redis bus (node_redis.c): with `bus = redis` the frame is PUBLISHed instead of linked.
+    if (node->config.bus == TC_NODE_CONFIG_BUS_REDIS) {
+        node_redis_publish(node, frame, node->bus_used);
+    } else {
+        for (uint32_t i = 0; i < node->config.peer_count; i++) {
+            const uint16_t peer = node->config.peers[i].node_id;
+            if (peer == node->node_id) continue;
+            if (tc_link_send(&node->link, peer, NODE_LINK_KIND_BUS, TC_LINK_PRIORITY_LOW, frame,
+                             node->bus_used) != TC_OK) {
+                node->stats.link_send_failed += 1; // best-effort: subscribers close gaps by seq
+            }
         }
     }
     node->stats.bus_frames_sent += 1;

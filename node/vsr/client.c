@@ -216,6 +216,19 @@ void tc_client_tick(struct tc_client *client) {
     client_invariants(client);
 }
 
+void tc_client_view_hint(struct tc_client *client, uint32_t view) {
+    client_invariants(client);
+    if (view <= client->view) return;
+    client->view = view;
+    if (!in_flight(client)) return;
+    // The request bytes carry the view they were built in; replicas accept a request from any
+    // view (the primary answers or prepares it), so the identical bytes are resent.
+    client->backoff_attempt = 0;
+    client->resend_deadline_ticks = client->ticks + backoff_ticks(client, 0);
+    send_to_primary(client);
+    client_invariants(client);
+}
+
 // Checks every property a message must have before the client looks at its fields.
 static bool message_valid(const struct tc_client *client, const uint8_t *message, uint32_t size) {
     if (size < TC_HEADER_SIZE || size > TC_MESSAGE_SIZE_MAX) return false;

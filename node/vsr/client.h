@@ -53,6 +53,11 @@ void tc_client_request(struct tc_client *client, const uint8_t *body, uint32_t b
 // TC_OPERATION_RECONFIGURE (body: struct tc_reconfigure, little-endian; docs/vsr.md §11.4).
 void tc_client_request_operation(struct tc_client *client, uint8_t operation, const uint8_t *body,
                                  uint32_t body_size, tc_client_reply_cb callback, void *context);
+// A hint from the host that the group runs normally in `view` (e.g. its co-located replica just
+// finished a view change). A newer view than the client knows is adopted, and a request in flight
+// is resent to that view's primary at once with its backoff reset, instead of waiting for the
+// timeout: failover then costs one hop, not a backoff period. Stale hints are ignored.
+void tc_client_view_hint(struct tc_client *client, uint32_t view);
 enum tc_client_state tc_client_state_get(const struct tc_client *client);
 uint64_t tc_client_id(const struct tc_client *client);
 uint32_t tc_client_request_number(const struct tc_client *client); // of the in-flight/last request

@@ -285,6 +285,41 @@ static void test_resend_on_timeout_to_all(void **state) {
     assert_int_equal(fake->sent_count, 0);
 }
 
+// A view hint resends the in-flight request to the new primary at once (no timeout), and
+// resets the backoff; a stale hint does nothing.
+static void test_view_hint_resends_at_once(void **state) {
+    struct fake *fake = *state;
+    register_client(fake);
+    fake->sent_count = 0;
+    const uint8_t body[] = "hint";
+    tc_client_request(fake->client, body, sizeof(body), on_reply, fake);
+    assert_int_equal(fake->sent_count, 1);
+    assert_int_equal(fake->sent[0].replica, 0);
+    // Back off a few rounds first, so that the reset is observable.
+    for (uint32_t tick = 0; tick < 20 * TIMEOUT_TICKS; tick++) tc_client_tick(fake->client);
+    const uint32_t before = fake->sent_count;
+    assert_true(before > 1);
+    fake->sent_count = 0;
+    tc_client_view_hint(fake->client, 2);
+    assert_int_equal(fake->sent_count, 1);
+    assert_int_equal(fake->sent[0].replica, 2); // view 2: primary 2 % 3
+    tc_client_view_hint(fake->client, 2);       // not newer: ignored
+    tc_client_view_hint(fake->client, 1);
+    assert_int_equal(fake->sent_count, 1);
+    // The backoff restarted from the base timeout.
+    for (uint32_t tick = 0; tick < TIMEOUT_TICKS + TIMEOUT_TICKS / 2; tick++) {
+        tc_client_tick(fake->client);
+    }
+    assert_int_equal(fake->sent_count, 4);
+    // The next request goes to the hinted view's primary; a hint while idle sends nothing.
+    deliver(fake, TC_COMMAND_REPLY, TC_OPERATION_CHAT, CLIENT_ID, 1, 2, "ok");
+    fake->sent_count = 0;
+    tc_client_view_hint(fake->client, 4);
+    assert_int_equal(fake->sent_count, 0);
+    tc_client_request(fake->client, body, sizeof(body), on_reply, fake);
+    assert_int_equal(fake->sent[0].replica, 1); // view 4: primary 4 % 3
+}
+
 static void test_stale_duplicate_invalid_ignored(void **state) {
     struct fake *fake = *state;
     register_client(fake);
@@ -431,6 +466,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_register_flow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resend_on_timeout_to_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_view_hint_resends_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_duplicate_invalid_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_reply_without_session_ignored, setup,
                                         teardown),
