@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "bench.h"
+#if TC_BENCH_WS
+#include "bench_ws.h"
+#endif
 #include "tc_assert.h"
 #include "tc_err.h"
 
@@ -23,6 +26,7 @@ static struct bench bench; // Large (clients, histograms): static storage, not t
 static void usage(FILE *out) {
     fprintf(out,
             "usage: tigerchat-bench [options]\n"
+            "       tigerchat-bench ws [options]   network load on running nodes (ws --help)\n"
             "  In-process 3-replica VSR group on real files (fdatasync), N clients with one chat\n"
             "  batch in flight each. Prints messages/s and commit latency (send -> reply).\n"
             "  --duration-s N     measured seconds after warm-up (default 5); the only bound on\n"
@@ -549,6 +553,9 @@ static int report(const struct bench_end *end) {
 }
 
 int main(int argc, char **argv) {
+#if TC_BENCH_WS
+    if (argc >= 2 && strcmp(argv[1], "ws") == 0) return bench_ws_main(argc - 1, argv + 1);
+#endif
     const int parsed = parse_options(&bench.options, argc, argv);
     if (parsed != 0) {
         usage(parsed < 0 ? stdout : stderr);

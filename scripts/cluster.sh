@@ -54,7 +54,7 @@ write_config() {
     echo "journal_slots = ${TC_CLUSTER_JOURNAL_SLOTS:-1024}"
     echo "store_segments = ${TC_CLUSTER_STORE_SEGMENTS:-64}"
     # Extra lines for every node's config (e.g. $'bus = redis\nredis = 127.0.0.1:6379').
-    [ -n "${TC_CLUSTER_EXTRA:-}" ] && printf '%s\n' "$TC_CLUSTER_EXTRA"
+    if [ -n "${TC_CLUSTER_EXTRA:-}" ]; then printf '%s\n' "$TC_CLUSTER_EXTRA"; fi
   } > "$file"
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: unit tests under ASan+UBSan, the core determinism check (no clock, rand,
-# syscalls or malloc in the core), a simulator sweep with coverage, determinism of digests, and
-# the planted-bug self-test of the simulator's checkers.
+# syscalls or malloc in the core), a simulator sweep with coverage, determinism of digests,
+# end-to-end tests against real tigerchat-node processes (protocol, faults, forwarded reads, the
+# Redis bus), and the planted-bug self-test of the simulator's checkers.
 # Environment: TC_SIM_SEEDS (default 1-600), TC_SKIP_PLANTED=1 to skip planted bugs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +40,13 @@ for seed in 7 1234 99999; do
   fi
   echo "  $a"
 done
+
+echo "== end to end: a real 3-node cluster driven by Python websockets (tests/e2e)"
+"$root/tests/e2e/run.sh" "$rel/node/tigerchat-node"
+echo "== end to end: forwarded reads through a node that hosts no replica"
+"$root/tests/e2e/remote_reads.sh" "$rel/node/tigerchat-node"
+echo "== end to end: the Redis bus against a real redis-server"
+TC_NODE_BIN="$rel/node/tigerchat-node" "$root/tests/e2e/redis_bus.sh"
 
 if [ "${TC_SKIP_PLANTED:-0}" != "1" ]; then
   echo "== planted bugs (each must be caught by the simulator)"

@@ -6,9 +6,9 @@
 #include "tc_err.h"
 
 // Simulated app clients. Each app has one VSR session (tc_client) per group and builds chat batches
-// with the room module's batch builder: create rooms and DMs, join, send with fresh random
-// idempotency keys, and sometimes re-send an earlier send with the SAME key (as an edge does after
-// a failover, possibly from a new session after an eviction).
+// with the room module's batch builder: create rooms and DMs, join, leave, set retention, move read
+// markers, send with fresh random idempotency keys, and sometimes re-send an earlier send with the
+// SAME key (as an edge does after a failover, possibly from a new session after an eviction).
 
 #define SIM_THINK_TICKS_MAX 20u
 #define SIM_ROOM_ID_MAX (1ull << 40)
@@ -260,6 +260,41 @@ static int batch_add_retention(struct sim_session *session, struct tc_room_batch
                                            value);
 }
 
+// A read marker of the app's user, appended to about one request in six that has room for it:
+// mostly at or just below the seq of one of the session's acked sends (at most its room's head: the
+// marker moves forward, or stays and the reply carries the current one; not_member if the user left
+// since), otherwise a small seq in any known room (often above its head: invalid_seq; or in a room
+// the user is not in: not_member). It draws from a stream of its own (a hash of the seed, the
+// session, the request number and the tick), never from the cluster's PRNG, so every other draw of
+// a seed stays where it was before read markers existed: the seeds that docs/simulator.md and
+// scripts/planted-bugs.sh name keep their schedules as far as the larger batches allow.
+static void batch_add_read_marker(struct sim_session *session, struct tc_room_batch *batch) {
+    struct sim_cluster *cluster = session->cluster;
+    struct sim_group *group = session->group;
+    tc_assert(session->batch_ops >= 1);
+    if (session->batch_ops == SIM_BATCH_OPS_MAX || group->rooms_count == 0) return;
+    uint64_t state = cluster->seed ^ session->client_id ^
+                     (cluster->tick * 0x9e3779b97f4a7c15ull) ^
+                     ((uint64_t)tc_client_request_number(session->client) << 40);
+    if (tc_prng_splitmix64(&state) % 6 != 0) return;
+    uint64_t room = group->rooms[tc_prng_splitmix64(&state) % group->rooms_count];
+    uint64_t seq = tc_prng_splitmix64(&state) % 12;
+    if (session->sends_count > 0 && tc_prng_splitmix64(&state) % 4 != 0) {
+        uint32_t available = tc_min_u32(session->sends_count, SIM_SENDS_PER_SESSION_MAX);
+        uint32_t back = 1 + (uint32_t)(tc_prng_splitmix64(&state) % available);
+        const struct sim_send *send =
+            &session->sends[(session->sends_count - back) % SIM_SENDS_PER_SESSION_MAX];
+        if (send->acked) {
+            tc_assert(send->seq >= 1);
+            room = send->room;
+            seq = send->seq - tc_prng_splitmix64(&state) % (tc_min_u64(send->seq, 3) + 1);
+        }
+    }
+    session->batch_send[session->batch_ops] = -1;
+    if (tc_room_batch_add_read_marker(batch, room, session->app->user, seq) != TC_OK) return;
+    session->batch_ops += 1;
+}
+
 static int batch_add_one(struct sim_session *session, struct tc_room_batch *batch) {
     struct sim_cluster *cluster = session->cluster;
     struct sim_group *group = session->group;
@@ -289,6 +324,7 @@ static void request_start(struct sim_session *session) {
         if (batch_add_one(session, &batch) == TC_OK) session->batch_ops += 1;
     }
     if (session->batch_ops == 0) return;
+    batch_add_read_marker(session, &batch);
     tc_assert(batch.op_count == session->batch_ops);
     session->batch_size = batch.size;
     session->request_start_tick = cluster->tick;

@@ -39,7 +39,7 @@ const char *tc_edge_error_message(enum tc_edge_error error) {
 }
 
 enum tc_edge_error tc_edge_error_from_room_status(uint8_t status) {
-    tc_assert(status >= 1 && status <= 16);
+    tc_assert(status >= 1 && status <= 17); // TC_ROOM_STATUS_COUNT - 1 (node/room/room.h)
     tc_assert(tc_edge_error_known(status));
     return (enum tc_edge_error)status;
 }

@@ -22,8 +22,8 @@
 // Scratch that always suffices to parse one client message of the default size limit.
 #define TC_EDGE_REQUEST_SCRATCH_SIZE TC_EDGE_JSON_SCRATCH_SIZE(32768u)
 
-// docs/protocol.md §7: code, stable name, default human message. Codes 1-14 are the room state
-// machine's statuses (node/room/room.h, docs/room.md §9) with the same numbers; 17-99 are kept
+// docs/protocol.md §7: code, stable name, default human message. Codes 1-17 are the room state
+// machine's statuses (node/room/room.h, docs/room.md §9) with the same numbers; 18-99 are kept
 // for its future statuses.
 #define TC_EDGE_ERROR_TABLE(X)                                                                     \
     X(TC_EDGE_ERROR_NONE, 0, "ok", "ok")                                                           \
@@ -46,6 +46,7 @@
       "threads are one level deep")                                                                \
     X(TC_EDGE_ERROR_STORE_FULL, 15, "store_full", "the group's message store is full")             \
     X(TC_EDGE_ERROR_INVALID_RETENTION, 16, "invalid_retention", "invalid retention policy")        \
+    X(TC_EDGE_ERROR_INVALID_SEQ, 17, "invalid_seq", "seq is above the room's head")                \
     X(TC_EDGE_ERROR_MALFORMED_FRAME, 100, "malformed_frame", "frame is not a valid request")       \
     X(TC_EDGE_ERROR_UNKNOWN_OP, 101, "unknown_op", "unknown op")                                   \
     X(TC_EDGE_ERROR_MISSING_FIELD, 102, "missing_field", "a required field is missing")            \
@@ -86,7 +87,7 @@ bool tc_edge_error_known(uint32_t code);
 // The stable name ("not_member") and default message of a known code (asserted).
 const char *tc_edge_error_name(enum tc_edge_error error);
 const char *tc_edge_error_message(enum tc_edge_error error);
-// The error for a room state machine status 1..16 (same number; asserted in range).
+// The error for a room state machine status 1..17 (same number; asserted in range).
 enum tc_edge_error tc_edge_error_from_room_status(uint8_t status);
 
 #define TC_EDGE_OP_TABLE(X)                                                                        \

@@ -112,9 +112,12 @@ static enum tc_edge_ws_error header_finish(struct tc_edge_ws_reader *reader) {
     memcpy(reader->mask, h + at, 4);
     if (!opcode_is_control(reader->opcode)) {
         if (length > reader->limits.frame_size_max) return TC_EDGE_WS_FRAME_TOO_LARGE;
-        uint64_t total = (uint64_t)reader->message_size + length;
+        // A new message starts from zero: only a continuation adds to the open message's size
+        // (the previous message's size must not count against the next one).
+        const bool continuation = reader->opcode == TC_EDGE_WS_OP_CONTINUATION;
+        uint64_t total = (continuation ? (uint64_t)reader->message_size : 0) + length;
         if (total > reader->limits.message_size_max) return TC_EDGE_WS_MESSAGE_TOO_LARGE;
-        if (reader->opcode != TC_EDGE_WS_OP_CONTINUATION) {
+        if (!continuation) {
             reader->message_open = true;
             reader->message_opcode = reader->opcode;
             reader->message_size = 0;

@@ -989,6 +989,15 @@ static void recover_classify(struct tc_journal *journal, uint32_t slot) {
                (state == TC_SLOT_CLEAN || state == TC_SLOT_DIRTY) && entry.view != sb->log_view) {
         state = TC_SLOT_EMPTY; // stale (older view) or never acknowledged (newer view)
     }
+    if (op > sb->epoch_op && (state == TC_SLOT_CLEAN || state == TC_SLOT_DIRTY) &&
+        entry.epoch < sb->epoch) {
+        // Our epoch began at op R = epoch_op: nothing after R in an older epoch ever commits, and a
+        // member of ours holds none of it. A log_view of the older epoch carried into ours would
+        // otherwise bring back a prepare of it that we truncated above R (a view number recurs
+        // across epochs; docs/vsr.md §11.4).
+        state = TC_SLOT_EMPTY;
+        corrupt = false;
+    }
     if (op == sb->checkpoint_op) {
         // Committed and applied (the checkpoint holds its effects): the superblock's header
         // anchors the chain even if this slot's copy is damaged (it is never read again).

@@ -27,12 +27,15 @@
 #define NODE_BUS_BUFFER_SIZE (64u * 1024u) // one bus frame (docs/node.md §7)
 #define NODE_LINK_KIND_VSR 1u
 #define NODE_LINK_KIND_BUS 2u
+#define NODE_LINK_KIND_READ 3u // forwarded read request (node_remote.c)
+#define NODE_LINK_KIND_PAGE 4u // its answer
 #define NODE_RYW_GROUPS 8u              // read-your-writes: (group, op) remembered per connection
 #define NODE_PUMP_PER_ITERATION 64u     // behind subscriptions served per loop iteration
 #define NODE_PAGE_BYTES_MAX (256u * 1024u) // history page message data (docs/protocol.md §5.8)
 #define NODE_FRAME_SIZE_MAX (1024u * 1024u) // one server message (docs/protocol.md §9)
 #define NODE_MESSAGE_JSON_OVERHEAD 768u // a message object's JSON besides its escaped body
-#define NODE_REQUEST_TIMEOUT_MS 10000u  // a read waiting for the local replica gives up
+#define NODE_REQUEST_TIMEOUT_MS 10000u
+#define NODE_REMOTE_POLL_MS 10u        // a forwarded subscription page that came back short  // a read waiting for the local replica gives up
 #define NODE_CLIENT_ID_NODE_SHIFT 48u
 // Timeouts in ticks of TC_TICK_MS (docs/node.md §5): heartbeats every tick, a backup suspects the
 // primary after 15 silent ticks, the edge's VSR client resends after 10.
@@ -62,6 +65,8 @@ struct node_request {
     uint64_t room;
     uint64_t seq;        // history: from_seq; subscribe: since
     uint32_t limit;      // history
+    uint8_t retention_mode; // set_retention: enum tc_edge_retention_mode, echoed in the result
+    uint64_t retention_value;
     uint64_t op_wait;    // reads: the local replica must have applied this op first
     uint64_t deadline_ms;
     uint32_t wait_next;  // intrusive list of waiting reads (UINT32_MAX: none)
@@ -82,7 +87,6 @@ struct node_conn {
     uint64_t conn_id; // 0: slot free
     struct tc_edge_jwt_claims claims;
     struct node_bucket bucket;
-    uint32_t user_index;     // into node->users
     uint32_t requests_used;
     uint32_t rate_limited_streak;
     uint32_t subscription_count;
@@ -104,6 +108,8 @@ struct node_sub {
     uint32_t group;
     uint32_t generation;
     uint64_t next_seq;
+    uint64_t seq_target;    // the highest seq known to exist (head at subscribe, seen on the bus)
+    uint64_t read_after_ms; // a remote page came back short: ask again after this
     uint32_t room_next; // room list (node->rooms), UINT32_MAX ends it
     uint32_t room_prev;
     uint32_t behind_next; // pump list
@@ -182,6 +188,9 @@ struct node_stats {
     uint64_t rate_limited;
     uint64_t ops_committed;
     uint64_t batches_sent;
+    uint64_t batches_answered;
+    uint64_t batch_rtt_ms_total; // send -> reply of the edge's batches (ms resolution: loop time)
+    uint64_t batch_rtt_ms_max;
     uint64_t messages_delivered;
     uint64_t messages_duplicate_dropped;
     uint64_t gaps;
@@ -192,10 +201,15 @@ struct node_stats {
     uint64_t sessions_evicted;
 };
 
+#define NODE_TYPING_ROOMS 4u      // typing throttle: rooms remembered per user
+#define NODE_TYPING_INTERVAL_MS 2000u // at most one typing event per user and room per interval
+
 struct node_user {
     uint64_t user; // 0: free
     uint32_t connections;
     struct node_bucket bucket;
+    uint64_t typing_room[NODE_TYPING_ROOMS];
+    uint64_t typing_ms[NODE_TYPING_ROOMS];
 };
 
 struct node {
@@ -242,6 +256,7 @@ struct node {
     uint32_t wait_head;      // reads waiting (node_request), as (conn << 16 | request)
     // Deferred local deliveries.
     struct node_local_slot local[NODE_LOCAL_QUEUE_SLOTS];
+    uint8_t *vsr_aligned; // TC_MESSAGE_SIZE_MAX: an aligned copy of a misaligned link payload
     uint32_t local_head;
     uint32_t local_count;
     // Bus.
@@ -286,6 +301,7 @@ void node_edge_error(struct node *node, uint64_t conn_id, const char *id, uint32
 void node_edge_send(struct node *node, uint64_t conn_id, int32_t size);
 void node_request_free(struct node_conn *conn, struct node_request *request);
 bool node_edge_ryw_ready(struct node *node, const struct node_conn *conn, uint32_t group);
+uint64_t node_edge_ryw_op(const struct node_conn *conn, uint32_t group);
 
 // node_subs.c: subscriptions, the pump, history reads, the bus.
 int node_subs_init(struct node *node);
@@ -301,8 +317,14 @@ void node_bus_on_frame(struct node *node, const uint8_t *payload, uint32_t size)
 void node_bus_flush(struct node *node);
 void node_bus_typing(struct node *node, uint64_t room, uint64_t user);
 void node_subs_typing(struct node *node, uint64_t room, uint64_t user);
+void node_subs_read_marker(struct node *node, uint64_t room, uint64_t user, uint64_t seq,
+                           bool publish);
+int32_t write_read_marker(struct node *node, const char *id, uint32_t id_size, uint64_t room,
+                          uint64_t user, uint64_t seq, const char *type);
 void node_subs_end(struct node *node, struct node_conn *conn, uint64_t room, const char *reason);
 void node_subs_conn_claims_changed(struct node *node, struct node_conn *conn);
+void node_subs_user_left(struct node *node, uint64_t room, uint64_t user, uint64_t conn_id_left,
+                         bool publish);
 void node_wait_remove(struct node *node, struct node_request *request);
 
 // node_metrics.c: /metrics and /healthz.

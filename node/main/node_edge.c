@@ -49,7 +49,16 @@ static uint32_t user_slot(struct node *node, uint64_t user, bool insert) {
     return UINT32_MAX;
 }
 
+// The entry of a connection's user. Looked up each time: a deletion moves entries (backward
+// shift), so a slot index kept in the connection would go stale.
+static struct node_user *conn_user(struct node *node, const struct node_conn *conn) {
+    const uint32_t slot = user_slot(node, conn->claims.user, false);
+    tc_assert(slot != UINT32_MAX); // present while any connection of the user is open
+    return &node->users[slot];
+}
+
 static void user_release(struct node *node, uint32_t index) {
+    tc_assert(index < node->users_capacity);
     struct node_user *entry = &node->users[index];
     tc_assert(entry->user != 0 && entry->connections > 0);
     if (--entry->connections > 0) return;
@@ -67,20 +76,20 @@ static void user_release(struct node *node, uint32_t index) {
     }
 }
 
-// Token bucket: true (and one token taken) when a token is available; else the wait in ms.
-static bool bucket_take(struct node_bucket *bucket, uint64_t now_ms, uint32_t rate_per_s,
-                        uint32_t burst, uint32_t *retry_after_ms) {
+// Token buckets (capacity `burst`, refilled continuously at rate_per_s).
+static void bucket_refill(struct node_bucket *bucket, uint64_t now_ms, uint32_t rate_per_s,
+                          uint32_t burst) {
     if (now_ms > bucket->updated_ms) {
         bucket->tokens += (double)(now_ms - bucket->updated_ms) * rate_per_s / 1000.0;
         if (bucket->tokens > burst) bucket->tokens = burst;
         bucket->updated_ms = now_ms;
     }
-    if (bucket->tokens >= 1.0) {
-        bucket->tokens -= 1.0;
-        return true;
-    }
-    *retry_after_ms = (uint32_t)((1.0 - bucket->tokens) * 1000.0 / rate_per_s) + 1;
-    return false;
+}
+
+// The time until the bucket holds one token again.
+static uint32_t bucket_wait_ms(const struct node_bucket *bucket, uint32_t rate_per_s) {
+    if (bucket->tokens >= 1.0) return 0;
+    return (uint32_t)((1.0 - bucket->tokens) * 1000.0 / rate_per_s) + 1;
 }
 
 void node_edge_on_open(void *context, uint64_t conn_id, const struct tc_edge_jwt_claims *claims,
@@ -95,11 +104,12 @@ void node_edge_on_open(void *context, uint64_t conn_id, const struct tc_edge_jwt
     conn->claims = *claims;
     conn->bucket = (struct node_bucket){.tokens = node->config.rate_connection_burst,
                                         .updated_ms = node->now_ms};
-    conn->user_index = user_slot(node, claims->user, true);
-    struct node_user *user = &node->users[conn->user_index];
+    struct node_user *user = &node->users[user_slot(node, claims->user, true)];
     if (user->connections++ == 0) {
         user->bucket = (struct node_bucket){.tokens = node->config.rate_user_burst,
                                             .updated_ms = node->now_ms};
+        memset(user->typing_room, 0, sizeof(user->typing_room));
+        memset(user->typing_ms, 0, sizeof(user->typing_ms));
     }
     conn->requests_used = 0;
     conn->rate_limited_streak = 0;
@@ -118,7 +128,7 @@ void node_edge_on_close(void *context, uint64_t conn_id) {
         // Batched ops stay in their batch; their answers are dropped by the generation check.
         if (conn->requests[i].state != NODE_REQUEST_FREE) node_request_free(conn, &conn->requests[i]);
     }
-    user_release(node, conn->user_index);
+    user_release(node, user_slot(node, conn->claims.user, false));
     conn->conn_id = 0;
 }
 
@@ -181,6 +191,8 @@ static struct node_request *request_alloc(struct node *node, struct node_conn *c
     free_slot->room = parsed->room;
     free_slot->seq = parsed->seq;
     free_slot->limit = parsed->limit;
+    free_slot->retention_mode = (uint8_t)parsed->retention_mode;
+    free_slot->retention_value = parsed->retention_value;
     free_slot->group = 0;
     free_slot->op_wait = 0;
     free_slot->deadline_ms = node->now_ms + NODE_REQUEST_TIMEOUT_MS;
@@ -202,6 +214,13 @@ static void ryw_note(struct node_conn *conn, uint32_t group, uint64_t op) {
     conn->ryw_next = (conn->ryw_next + 1) % NODE_RYW_GROUPS;
 }
 
+uint64_t node_edge_ryw_op(const struct node_conn *conn, uint32_t group) {
+    for (uint32_t i = 0; i < NODE_RYW_GROUPS; i++) {
+        if (conn->ryw[i].op != 0 && conn->ryw[i].group == group) return conn->ryw[i].op;
+    }
+    return 0;
+}
+
 bool node_edge_ryw_ready(struct node *node, const struct node_conn *conn, uint32_t group) {
     const struct node_group *g = &node->groups[group];
     if (!g->hosted) return false;
@@ -219,6 +238,17 @@ bool node_edge_ryw_ready(struct node *node, const struct node_conn *conn, uint32
 // ------------------------------------------------------------------------------------------------
 // Batching (docs/node.md §5).
 
+// The protocol's retention modes (edge_proto.h) are not the room machine's wire numbers.
+static uint8_t retention_mode_room(enum tc_edge_retention_mode mode) {
+    switch (mode) {
+    case TC_EDGE_RETENTION_ALL: return TC_ROOM_RETENTION_KEEP_ALL;
+    case TC_EDGE_RETENTION_DAYS: return TC_ROOM_RETENTION_KEEP_DAYS;
+    case TC_EDGE_RETENTION_MESSAGES: return TC_ROOM_RETENTION_KEEP_MESSAGES;
+    }
+    tc_assert(false); // the parser yields only these
+    return UINT8_MAX;
+}
+
 static int batch_add(struct node_batch *batch, const struct tc_edge_request *parsed,
                      uint64_t user) {
     struct tc_room_batch *b = &batch->batch;
@@ -233,8 +263,10 @@ static int batch_add(struct node_batch *batch, const struct tc_edge_request *par
                                       (const uint8_t *)parsed->body, parsed->body_size);
     case TC_EDGE_OP_SET_RETENTION:
         return tc_room_batch_add_set_retention(b, parsed->room, user,
-                                               (uint8_t)parsed->retention_mode,
+                                               retention_mode_room(parsed->retention_mode),
                                                parsed->retention_value);
+    case TC_EDGE_OP_READ_MARKER:
+        return tc_room_batch_add_read_marker(b, parsed->room, user, parsed->seq);
     default: tc_assert(false); return TC_EINVAL;
     }
 }
@@ -270,6 +302,53 @@ static void edge_chat_op(struct node *node, struct node_conn *conn,
     tc_assert(batch->count == batch->batch.op_count);
 }
 
+// read_marker's result {"type":"result","id":..,"room":..,"seq":..} (the marker after the op) and
+// the event {"type":"read_marker","room":..,"user":..,"seq":..} (docs/protocol.md §5.10, §6).
+int32_t write_read_marker(struct node *node, const char *id, uint32_t id_size, uint64_t room,
+                          uint64_t user, uint64_t seq, const char *type) {
+    struct tc_edge_json_writer writer;
+    tc_edge_json_writer_init(&writer, node->frame, NODE_FRAME_SIZE_MAX);
+    tc_edge_json_object_begin(&writer);
+    tc_edge_json_key(&writer, "type");
+    tc_edge_json_cstring(&writer, type);
+    if (id != NULL) {
+        tc_edge_json_key(&writer, "id");
+        tc_edge_json_string(&writer, id, id_size);
+    }
+    tc_edge_json_key(&writer, "room");
+    tc_edge_json_u64_string(&writer, room);
+    if (user != 0) {
+        tc_edge_json_key(&writer, "user");
+        tc_edge_json_u64_string(&writer, user);
+    }
+    tc_edge_json_key(&writer, "seq");
+    tc_edge_json_u64_string(&writer, seq);
+    tc_edge_json_object_end(&writer);
+    return tc_edge_json_writer_finish(&writer);
+}
+
+// set_retention's result echoes the policy (docs/protocol.md §5.9): {room, mode, value}.
+static int32_t write_retention(struct node *node, const struct node_request *request) {
+    static const char *const modes[] = {"", "all", "days", "messages"};
+    tc_assert(request->retention_mode >= TC_EDGE_RETENTION_ALL &&
+              request->retention_mode <= TC_EDGE_RETENTION_MESSAGES);
+    struct tc_edge_json_writer writer;
+    tc_edge_json_writer_init(&writer, node->frame, NODE_FRAME_SIZE_MAX);
+    tc_edge_json_object_begin(&writer);
+    tc_edge_json_key(&writer, "type");
+    tc_edge_json_cstring(&writer, "result");
+    tc_edge_json_key(&writer, "id");
+    tc_edge_json_string(&writer, request->id, request->id_size);
+    tc_edge_json_key(&writer, "room");
+    tc_edge_json_u64_string(&writer, request->room);
+    tc_edge_json_key(&writer, "mode");
+    tc_edge_json_cstring(&writer, modes[request->retention_mode]);
+    tc_edge_json_key(&writer, "value");
+    tc_edge_json_u64(&writer, request->retention_value);
+    tc_edge_json_object_end(&writer);
+    return tc_edge_json_writer_finish(&writer);
+}
+
 static int32_t write_result(struct node *node, const struct node_request *request,
                             const struct tc_room_result *result) {
     char *out = node->frame;
@@ -282,6 +361,11 @@ static int32_t write_result(struct node *node, const struct node_request *reques
         return tc_edge_response_send(out, size, request->id, request->id_size, request->room,
                                      result->seq, result->thread_seq, result->hash.bytes,
                                      result->duplicate);
+    }
+    if (request->op == TC_EDGE_OP_SET_RETENTION) return write_retention(node, request);
+    if (request->op == TC_EDGE_OP_READ_MARKER) {
+        return write_read_marker(node, request->id, request->id_size, request->room, 0,
+                                 result->seq, "result");
     }
     return tc_edge_response_chain_head(out, size, request->id, request->id_size, request->room,
                                        result->seq, result->hash.bytes);
@@ -306,6 +390,7 @@ static void batch_answer(struct node *node, struct node_group *group, const stru
         tc_assert(request->state == NODE_REQUEST_BATCHED);
         int32_t size;
         bool left = false;
+        uint64_t marker = 0; // read_marker committed: its subscribers hear of it
         if (reply == NULL) {
             size = tc_edge_response_error(node->frame, NODE_FRAME_SIZE_MAX, request->id,
                                           request->id_size, TC_EDGE_ERROR_SERVER_BUSY, NULL, 0);
@@ -316,13 +401,18 @@ static void batch_answer(struct node *node, struct node_group *group, const stru
             size = write_result(node, request, &result);
             if (result.status == TC_ROOM_OK) node->stats.ops_committed += 1;
             left = result.status == TC_ROOM_OK && request->op == TC_EDGE_OP_LEAVE;
+            if (result.status == TC_ROOM_OK && request->op == TC_EDGE_OP_READ_MARKER) {
+                marker = result.seq;
+            }
         }
         const uint64_t conn_id = conn->conn_id;
         const uint64_t room = request->room;
+        const uint64_t user = conn->claims.user;
         node_request_free(conn, request);
         node_edge_send(node, conn_id, size);
         // Leaving ends the connection's subscription to the room (docs/protocol.md §5.4).
-        if (left && node_conn_get(node, conn_id) == conn) node_subs_end(node, conn, room, "left");
+        if (left) node_subs_user_left(node, room, user, conn_id, true);
+        if (marker != 0) node_subs_read_marker(node, room, user, marker, true);
     }
     batch_reset(batch);
 }
@@ -333,6 +423,10 @@ static void group_on_reply(void *context, struct tc_client *client, const struct
     struct node *node = group->node;
     tc_assert(client == group->client && group->request_busy);
     group->request_busy = false;
+    const uint64_t rtt_ms = node->now_ms - group->request_sent_ms;
+    node->stats.batch_rtt_ms_total += rtt_ms;
+    if (rtt_ms > node->stats.batch_rtt_ms_max) node->stats.batch_rtt_ms_max = rtt_ms;
+    node->stats.batches_answered += 1;
     batch_answer(node, group, reply, body, body_size);
     if (reply == NULL) {
         node->stats.sessions_evicted += 1;
@@ -414,10 +508,37 @@ static void edge_auth(struct node *node, struct node_conn *conn,
     node_subs_conn_claims_changed(node, conn);
 }
 
+// At most one typing event per user and room per NODE_TYPING_INTERVAL_MS (docs/protocol.md
+// §5.11): true when this one may go out (and it is recorded).
+static bool typing_allowed(struct node *node, struct node_user *user, uint64_t room) {
+    uint32_t oldest = 0;
+    for (uint32_t i = 0; i < NODE_TYPING_ROOMS; i++) {
+        if (user->typing_room[i] == room) {
+            if (node->now_ms - user->typing_ms[i] < NODE_TYPING_INTERVAL_MS) return false;
+            user->typing_ms[i] = node->now_ms;
+            return true;
+        }
+        if (user->typing_ms[i] < user->typing_ms[oldest]) oldest = i;
+    }
+    user->typing_room[oldest] = room;
+    user->typing_ms[oldest] = node->now_ms;
+    return true;
+}
+
 static void edge_typing(struct node *node, struct node_conn *conn,
                         const struct tc_edge_request *parsed) {
-    node_subs_typing(node, parsed->room, conn->claims.user);
-    node_bus_typing(node, parsed->room, conn->claims.user);
+    // Membership from the node's replica of the room's group (the edge's cached view).
+    const struct node_group *group = node_room_group(node, parsed->room);
+    if (group->hosted &&
+        !tc_room_is_member(tc_replica_room(group->replica), parsed->room, conn->claims.user)) {
+        node_edge_error(node, conn->conn_id, parsed->id, parsed->id_size,
+                        TC_EDGE_ERROR_NOT_MEMBER, NULL);
+        return;
+    }
+    if (typing_allowed(node, conn_user(node, conn), parsed->room)) {
+        node_subs_typing(node, parsed->room, conn->claims.user);
+        node_bus_typing(node, parsed->room, conn->claims.user);
+    }
     node_edge_send(node, conn->conn_id,
                    tc_edge_response_ok(node->frame, NODE_FRAME_SIZE_MAX, parsed->id,
                                        parsed->id_size, parsed->room));
@@ -427,7 +548,6 @@ static void edge_read(struct node *node, struct node_conn *conn,
                       const struct tc_edge_request *parsed) {
     enum tc_edge_error error = TC_EDGE_ERROR_NONE;
     struct node_group *group = node_room_group(node, parsed->room);
-    if (!group->hosted) error = TC_EDGE_ERROR_SERVER_BUSY; // forwarded reads: docs/node.md §6
     struct node_request *request = NULL;
     if (error == TC_EDGE_ERROR_NONE) request = request_alloc(node, conn, parsed, &error);
     if (request == NULL) {
@@ -444,12 +564,18 @@ static void edge_read(struct node *node, struct node_conn *conn,
 
 static bool edge_rate_allowed(struct node *node, struct node_conn *conn, const char *id,
                               uint32_t id_size) {
-    uint32_t retry_after_ms = 0;
-    struct node_user *user = &node->users[conn->user_index];
-    if (bucket_take(&conn->bucket, node->now_ms, node->config.rate_connection_per_s,
-                    node->config.rate_connection_burst, &retry_after_ms) &&
-        bucket_take(&user->bucket, node->now_ms, node->config.rate_user_per_s,
-                    node->config.rate_user_burst, &retry_after_ms)) {
+    const struct tc_node_config *config = &node->config;
+    struct node_user *user = conn_user(node, conn);
+    bucket_refill(&conn->bucket, node->now_ms, config->rate_connection_per_s,
+                  config->rate_connection_burst);
+    bucket_refill(&user->bucket, node->now_ms, config->rate_user_per_s, config->rate_user_burst);
+    // A request takes a token from both buckets or from neither.
+    const uint32_t retry_after_ms =
+        tc_max_u32(bucket_wait_ms(&conn->bucket, config->rate_connection_per_s),
+                   bucket_wait_ms(&user->bucket, config->rate_user_per_s));
+    if (retry_after_ms == 0) {
+        conn->bucket.tokens -= 1.0;
+        user->bucket.tokens -= 1.0;
         conn->rate_limited_streak = 0;
         return true;
     }
@@ -493,7 +619,8 @@ void node_edge_on_text(void *context, uint64_t conn_id, const uint8_t *data, uin
     case TC_EDGE_OP_JOIN:
     case TC_EDGE_OP_LEAVE:
     case TC_EDGE_OP_SEND:
-    case TC_EDGE_OP_SET_RETENTION: edge_chat_op(node, conn, &parsed); break;
+    case TC_EDGE_OP_SET_RETENTION:
+    case TC_EDGE_OP_READ_MARKER: edge_chat_op(node, conn, &parsed); break;
     case TC_EDGE_OP_SUBSCRIBE:
     case TC_EDGE_OP_HISTORY: edge_read(node, conn, &parsed); break;
     case TC_EDGE_OP_UNSUBSCRIBE:
@@ -505,7 +632,6 @@ void node_edge_on_text(void *context, uint64_t conn_id, const uint8_t *data, uin
                                                           parsed.id, parsed.id_size, 0));
         break;
     case TC_EDGE_OP_AUTH: edge_auth(node, conn, &parsed); break;
-    case TC_EDGE_OP_READ_MARKER:
     case TC_EDGE_OP_REDACT:
         node_edge_error(node, conn_id, parsed.id, parsed.id_size, TC_EDGE_ERROR_NOT_IMPLEMENTED,
                         NULL);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "node.h"
+#include "node_remote.h"
 #include "tc_arena.h"
 #include "tc_assert.h"
 #include "tc_err.h"
@@ -227,6 +228,12 @@ static void route_vsr(struct node *node, const uint8_t *message, uint32_t size) 
         node->stats.vsr_dropped_group += 1;
         return;
     }
+    // The core reads headers in place: hand it an aligned copy when the link's buffer is not
+    // (frames follow each other at arbitrary offsets).
+    if (((uintptr_t)message % _Alignof(struct tc_header)) != 0) {
+        memcpy(node->vsr_aligned, message, size);
+        message = node->vsr_aligned;
+    }
     if (header.command == TC_COMMAND_REPLY || header.command == TC_COMMAND_EVICTION) {
         if (group->client == NULL || header.client != group->client_id) {
             node->stats.vsr_dropped_client += 1; // a reply for an earlier incarnation
@@ -245,11 +252,14 @@ static void route_vsr(struct node *node, const uint8_t *message, uint32_t size) 
 void node_link_on_frame(void *context, uint16_t from_node, uint8_t kind, const uint8_t *payload,
                         uint32_t size) {
     struct node *node = context;
-    (void)from_node;
     if (kind == NODE_LINK_KIND_VSR) {
         route_vsr(node, payload, size);
     } else if (kind == NODE_LINK_KIND_BUS) {
         node_bus_on_frame(node, payload, size);
+    } else if (kind == NODE_LINK_KIND_READ) {
+        node_remote_on_read(node, from_node, payload, size);
+    } else if (kind == NODE_LINK_KIND_PAGE) {
+        node_remote_on_page(node, from_node, payload, size);
     } else {
         node->stats.vsr_dropped_invalid += 1;
     }
@@ -461,6 +471,8 @@ int node_hosts_init(struct node *node, bool format) {
         }
     }
     qsort(node->groups, node->group_count, sizeof(node->groups[0]), compare_groups);
+    node->vsr_aligned = format ? NULL : aligned_alloc(16, TC_MESSAGE_SIZE_MAX);
+    if (!format && node->vsr_aligned == NULL) return TC_ENOMEM;
     for (uint32_t i = 0; i < NODE_LOCAL_QUEUE_SLOTS && !format; i++) {
         node->local[i].message = aligned_alloc(16, TC_MESSAGE_SIZE_MAX);
         if (node->local[i].message == NULL) return TC_ENOMEM;
@@ -511,6 +523,7 @@ void node_hosts_deinit(struct node *node) {
     free(node->groups);
     node->groups = NULL;
     for (uint32_t i = 0; i < NODE_LOCAL_QUEUE_SLOTS; i++) free(node->local[i].message);
+    free(node->vsr_aligned);
 }
 
 void node_hosts_tick(struct node *node) {

@@ -16,11 +16,14 @@
 #include <unistd.h>
 
 #include "node.h"
+#include "node_remote.h"
 #include "tc_assert.h"
 #include "tc_err.h"
+#include "ws_tls.h"
 
 #define NODE_SHUTDOWN_TIMEOUT_MS 5000u
 #define NODE_CLOSE_GRACE_MS 500u
+#define NODE_WS_TICK_EVERY 10u // ticks between ws server ticks (100 ms)
 
 static const char usage[] =
     "usage: tigerchat-node format --config FILE\n"
@@ -168,6 +171,8 @@ static void node_settings(struct node *node) {
                    config->listen_admin.host, config->listen_admin.port);
 }
 
+static struct tc_ws_tls *node_tls; // TLS on the client listener (tls_cert_file), or NULL
+
 static int node_listen(struct node *node) {
     const struct tc_node_config *config = &node->config;
     struct tc_link_options link = {
@@ -194,6 +199,11 @@ static int node_listen(struct node *node) {
         return result;
     }
     node->link_open = true;
+    if (config->tls_cert_file[0] != '\0') {
+        result = tc_ws_tls_create(config->tls_cert_file, config->tls_key_file, &node_tls,
+                                  node->error, sizeof(node->error));
+        if (result != TC_OK) return result;
+    }
     struct tc_ws_server_options ws = {
         .loop = &node->loop,
         .listen_address = node->listen_client,
@@ -214,6 +224,8 @@ static int node_listen(struct node *node) {
         .context = node,
         .log = component_log,
         .log_context = node,
+        .transport = node_tls == NULL ? NULL : tc_ws_tls_transport(node_tls),
+        .defer_text_writes = true, // one write per connection per loop iteration (fan-out)
     };
     result = tc_ws_server_init(&node->ws, &ws);
     if (result != TC_OK) {
@@ -257,7 +269,9 @@ static void node_ticks(struct node *node) {
     if (ran == 0) return;
     // The servers' timers walk their tables: once per tick, not per loop iteration.
     tc_link_tick(&node->link, node->now_ms);
-    tc_ws_server_tick(&node->ws, node->now_ms);
+    // The ws server's timers (keepalive, idle, close and handshake timeouts, slow consumers)
+    // are seconds long and its tick walks every slot: every 10th tick is plenty.
+    if (node->stats.ticks % NODE_WS_TICK_EVERY == 0) tc_ws_server_tick(&node->ws, node->now_ms);
     tc_admin_server_tick(&node->admin, node->now_ms);
     node_redis_tick(node); // Redis bus (node_redis.c): reconnects, connect timeouts
 }
@@ -310,9 +324,11 @@ static int node_serve(struct node *node) {
     tc_assert(tc_loop_add(&node->loop, &signal_handler, signal_fd, TC_LOOP_READ) == TC_OK);
     node->now_ms = now_ms();
     node->tick_next_ms = node->now_ms + TC_TICK_MS;
-    node_log(node, TC_LOG_INFO, "serving: client %s, peer %s, admin %s, %u groups (%u hosted)",
-             node->listen_client, node->listen_peer, node->listen_admin,
-             node->group_count, node->group_hosted_count);
+    node_log(node, TC_LOG_INFO,
+             "serving: client %s (%s), peer %s, admin %s, %u groups (%u hosted), bus %s",
+             node->listen_client, node_tls != NULL ? "wss" : "ws", node->listen_peer,
+             node->listen_admin, node->group_count, node->group_hosted_count,
+             node->config.bus == TC_NODE_CONFIG_BUS_REDIS ? "redis" : "builtin");
     for (;;) {
         const uint64_t now = now_ms();
         const int32_t timeout_ms = now >= node->tick_next_ms ? 0
@@ -321,8 +337,10 @@ static int node_serve(struct node *node) {
         node_ticks(node);
         node_local_flush(node);
         node_subs_pump(node);
+        node_remote_pump(node);
         node_edge_flush(node);
         node_bus_flush(node);
+        tc_ws_server_flush(&node->ws);
         if (node->stop_requested && node_shutdown_step(node)) break;
     }
     tc_loop_remove(&node->loop, &signal_handler);
@@ -335,6 +353,8 @@ static void node_deinit(struct node *node) {
     node_redis_deinit(node); // Redis bus (node_redis.c): its handlers leave the loop
     if (node->admin_open) tc_admin_server_deinit(&node->admin);
     if (node->ws_open) tc_ws_server_deinit(&node->ws);
+    tc_ws_tls_destroy(node_tls); // after the server: its connections hold SSL objects
+    node_tls = NULL;
     if (node->link_open) tc_link_deinit(&node->link);
     node_subs_deinit(node);
     node_edge_deinit(node);

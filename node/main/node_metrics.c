@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "node.h"
+#include "node_remote.h"
 #include "tc_assert.h"
 #include "tc_err.h"
 
@@ -104,6 +105,12 @@ static void metrics_edge(struct metrics_out *m, struct node *node) {
             s->ops_committed);
     counter(m, "tigerchat_edge_batches_sent_total", "VSR requests (chat batches) sent.",
             s->batches_sent);
+    counter(m, "tigerchat_edge_batches_answered_total", "Edge batches answered by their group.",
+            s->batches_answered);
+    counter(m, "tigerchat_edge_batch_rtt_milliseconds_total",
+            "Sum of send-to-reply times of the edge's batches.", s->batch_rtt_ms_total);
+    gauge(m, "tigerchat_edge_batch_rtt_milliseconds_max", "Longest batch send-to-reply time.",
+          s->batch_rtt_ms_max);
     counter(m, "tigerchat_fanout_messages_delivered_total", "Messages sent to subscribers.",
             s->messages_delivered);
     counter(m, "tigerchat_fanout_duplicates_dropped_total",
@@ -139,12 +146,90 @@ static void metrics_edge(struct metrics_out *m, struct node *node) {
     gauge(m, "tigerchat_edge_subscriptions", "Active subscriptions.", subscriptions);
 }
 
+static void metrics_servers(struct metrics_out *m, struct node *node) {
+    const struct tc_ws_server_stats *ws = tc_ws_server_stats(&node->ws);
+    gauge(m, "tigerchat_ws_connections_open", "Open WebSocket connections.", ws->connections_open);
+    counter(m, "tigerchat_ws_accepted_total", "TCP connections accepted on the client port.",
+            ws->accepted);
+    counter(m, "tigerchat_ws_handshakes_total", "WebSocket upgrades (101).", ws->handshakes);
+    family(m, "tigerchat_ws_refused_total", "counter", "Handshakes refused, by reason.");
+    emit(m, "tigerchat_ws_refused_total{reason=\"pool_full\"} %llu\n",
+         (unsigned long long)ws->refused_pool_full);
+    emit(m, "tigerchat_ws_refused_total{reason=\"draining\"} %llu\n",
+         (unsigned long long)ws->refused_draining);
+    emit(m, "tigerchat_ws_refused_total{reason=\"rate_limited\"} %llu\n",
+         (unsigned long long)ws->refused_rate_limited);
+    emit(m, "tigerchat_ws_refused_total{reason=\"user_limit\"} %llu\n",
+         (unsigned long long)ws->refused_user_limit);
+    emit(m, "tigerchat_ws_refused_total{reason=\"auth\"} %llu\n",
+         (unsigned long long)ws->refused_auth);
+    counter(m, "tigerchat_ws_frames_in_total", "WebSocket frames received.", ws->frames_in);
+    counter(m, "tigerchat_ws_frames_out_total", "WebSocket frames sent.", ws->frames_out);
+    counter(m, "tigerchat_ws_send_buffer_full_total",
+            "Server messages that did not fit a connection's send buffer.", ws->send_buffer_full);
+    counter(m, "tigerchat_ws_tls_errors_total", "TLS handshake failures and errors.",
+            ws->tls_handshake_failures + ws->tls_errors);
+    family(m, "tigerchat_ws_closes_total", "counter", "Close frames sent, by code.");
+    const struct {
+        const char *code;
+        uint64_t value;
+    } closes[] = {{"1000", ws->close_1000}, {"1001", ws->close_1001}, {"1002", ws->close_1002},
+                  {"1003", ws->close_1003}, {"1007", ws->close_1007}, {"1008", ws->close_1008},
+                  {"1009", ws->close_1009}, {"1011", ws->close_1011}, {"4001", ws->close_4001},
+                  {"4002", ws->close_4002}, {"4003", ws->close_4003}, {"4004", ws->close_4004},
+                  {"other", ws->close_other}};
+    for (uint32_t i = 0; i < sizeof(closes) / sizeof(closes[0]); i++) {
+        emit(m, "tigerchat_ws_closes_total{code=\"%s\"} %llu\n", closes[i].code,
+             (unsigned long long)closes[i].value);
+    }
+    struct tc_link_stats link;
+    tc_link_stats_get(&node->link, &link);
+    family(m, "tigerchat_link_frames_sent_total", "counter", "Link frames sent, by priority.");
+    emit(m, "tigerchat_link_frames_sent_total{priority=\"high\"} %llu\n",
+         (unsigned long long)link.frames_sent[TC_LINK_PRIORITY_HIGH]);
+    emit(m, "tigerchat_link_frames_sent_total{priority=\"low\"} %llu\n",
+         (unsigned long long)link.frames_sent[TC_LINK_PRIORITY_LOW]);
+    counter(m, "tigerchat_link_frames_received_total", "Link frames received.",
+            link.frames_received);
+    family(m, "tigerchat_link_drops_total", "counter", "Link frames dropped, by reason.");
+    emit(m, "tigerchat_link_drops_total{reason=\"not_connected\"} %llu\n",
+         (unsigned long long)link.drops_not_connected);
+    emit(m, "tigerchat_link_drops_total{reason=\"queue_full\"} %llu\n",
+         (unsigned long long)link.drops_queue_full);
+    emit(m, "tigerchat_link_drops_total{reason=\"disconnect\"} %llu\n",
+         (unsigned long long)link.drops_disconnect_frames);
+    counter(m, "tigerchat_link_connects_total", "Outbound link connections established.",
+            link.connects);
+    counter(m, "tigerchat_link_invalid_frames_total", "Link frames refused as invalid.",
+            link.invalid_frames);
+    const struct node_redis_stats *redis = &node->redis.stats;
+    counter(m, "tigerchat_redis_published_frames_total", "Bus frames published to Redis.",
+            redis->published_frames);
+    family(m, "tigerchat_redis_dropped_total", "counter", "Bus frames not published, by reason.");
+    emit(m, "tigerchat_redis_dropped_total{reason=\"disconnected\"} %llu\n",
+         (unsigned long long)redis->dropped_disconnected);
+    emit(m, "tigerchat_redis_dropped_total{reason=\"backlog\"} %llu\n",
+         (unsigned long long)redis->dropped_backlog);
+    counter(m, "tigerchat_redis_received_frames_total", "Bus frames received from Redis.",
+            redis->received_frames);
+    gauge(m, "tigerchat_redis_connected", "1 while both Redis connections are up (bus = redis).",
+          redis->publisher_connected && redis->subscriber_connected);
+    struct node_remote_stats remote;
+    node_remote_stats_get(&remote);
+    counter(m, "tigerchat_remote_reads_sent_total", "Reads forwarded to a hosting node.",
+            remote.reads_sent);
+    counter(m, "tigerchat_remote_reads_timed_out_total", "Forwarded reads never answered.",
+            remote.reads_timed_out);
+    counter(m, "tigerchat_remote_jobs_total", "Reads served for other nodes.", remote.jobs);
+}
+
 int32_t node_metrics_write(void *context, char *out, uint32_t out_size) {
     struct node *node = context;
     struct metrics_out m = {.out = out, .size = out_size};
     gauge(&m, "tigerchat_node_draining", "1 while the node shuts down.", node->stopping);
     metrics_replicas(&m, node);
     metrics_edge(&m, node);
+    metrics_servers(&m, node);
     if (m.overflow) return TC_ENOSPC;
     return (int32_t)m.used;
 }

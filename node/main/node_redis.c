@@ -28,13 +28,13 @@ static struct node *conn_node(const struct node_redis_conn *conn) { return conn-
 // Connection state.
 
 // The context is gone (hiredis's cleanup hook): schedule the next attempt with backoff + jitter.
+// `healthy` and `close_reason` stay until the next attempt: hiredis calls on_disconnect after
+// the cleanup hook, and it reads them.
 static void conn_down(struct node_redis_conn *conn) {
     struct node_redis *redis = conn->redis;
     tc_assert(conn->inflight == 0); // hiredis ran every pending callback before the cleanup hook
     conn->ac = NULL;
     conn->state = NODE_REDIS_DOWN;
-    conn->subscribed = false;
-    conn->broken = false;
     tc_assert(conn->backoff_ms >= NODE_REDIS_BACKOFF_MIN_MS &&
               conn->backoff_ms <= NODE_REDIS_BACKOFF_MAX_MS);
     const uint64_t jitter_ms = tc_prng_below(&redis->prng, conn->backoff_ms / 4 + 1);
@@ -89,6 +89,44 @@ static void conn_ready(struct tc_loop_handler *handler, uint32_t ready) {
     if (conn->ac == ac && (ready & TC_LOOP_WRITE)) redisAsyncHandleWrite(ac);
 }
 
+// Redis answered the connection's first command: it is up.
+static void conn_healthy(struct node_redis_conn *conn) {
+    tc_assert(conn->state == NODE_REDIS_CONNECTED);
+    if (conn->healthy) return;
+    conn->healthy = true;
+    conn->failures = 0;
+    conn->backoff_ms = NODE_REDIS_BACKOFF_MIN_MS;
+    conn->error_logged = false;
+    conn->backlog_logged = false;
+    conn->redis->stats.connects += 1;
+    node_log(conn_node(conn), TC_LOG_INFO, "redis %s: connected to %s%s%s", conn->name,
+             conn->redis->address, conn->subscriber ? ", subscribed to " : "",
+             conn->subscriber ? conn->redis->channel : "");
+}
+
+// Redis refused the connection's first command (e.g. NOAUTH): the next tick closes it, and the
+// failure is logged and backed off like a refused connect.
+static void conn_refused(struct node_redis_conn *conn, const char *command,
+                         const redisReply *reply) {
+    (void)snprintf(conn->refused, sizeof(conn->refused), "%s refused: %.*s", command,
+                   reply->type == REDIS_REPLY_ERROR ? (int)(reply->len > 120 ? 120 : reply->len) : 0,
+                   reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+    conn->close_reason = conn->refused;
+    conn->broken = true;
+}
+
+static void ping_on_reply(redisAsyncContext *ac, void *reply_void, void *privdata) {
+    (void)ac;
+    struct node_redis_conn *conn = privdata;
+    const redisReply *reply = reply_void;
+    if (reply == NULL) return; // the context is going away
+    if (reply->type == REDIS_REPLY_STATUS || reply->type == REDIS_REPLY_STRING) {
+        conn_healthy(conn);
+    } else {
+        conn_refused(conn, "PING", reply);
+    }
+}
+
 static void on_connect(const redisAsyncContext *ac, int status) {
     struct node_redis_conn *conn = ac->data;
     tc_assert(conn->ac == ac && conn->state == NODE_REDIS_CONNECTING);
@@ -97,18 +135,23 @@ static void on_connect(const redisAsyncContext *ac, int status) {
         return;
     }
     conn->state = NODE_REDIS_CONNECTED;
-    conn->failures = 0;
-    conn->backoff_ms = NODE_REDIS_BACKOFF_MIN_MS;
-    conn->error_logged = false;
-    conn->backlog_logged = false;
-    conn->redis->stats.connects += 1;
-    node_log(conn_node(conn), TC_LOG_INFO, "redis %s: connected to %s", conn->name,
-             conn->redis->address);
+    // The subscriber's SUBSCRIBE is queued already; the publisher proves the peer with a PING.
+    if (!conn->subscriber &&
+        redisAsyncCommand(conn->ac, ping_on_reply, conn, "PING") != REDIS_OK) {
+        conn->broken = true; // not expected on a fresh context; the next tick starts over
+    }
 }
 
-// Only for contexts that had connected.
+// Only for contexts that had connected (TCP).
 static void on_disconnect(const redisAsyncContext *ac, int status) {
     struct node_redis_conn *conn = ac->data;
+    if (!conn->healthy) {
+        if (conn->redis->closing) return; // shutting down: not a failure
+        conn_failed(conn, conn->close_reason != NULL ? conn->close_reason
+                          : status == REDIS_OK       ? "closed"
+                                                     : ac->errstr);
+        return;
+    }
     conn->redis->stats.disconnects += 1;
     node_log(conn_node(conn), status == REDIS_OK ? TC_LOG_INFO : TC_LOG_WARN,
              "redis %s: disconnected from %s%s%s", conn->name, conn->redis->address,
@@ -169,8 +212,7 @@ static void subscriber_on_reply(redisAsyncContext *ac, void *reply_void, void *p
     const redisReply *reply = reply_void;
     if (reply == NULL) return; // the context is going away
     if (reply->type == REDIS_REPLY_ERROR) {
-        node_log(conn_node(conn), TC_LOG_WARN, "redis subscriber: SUBSCRIBE refused: %.*s",
-                 (int)(reply->len > 200 ? 200 : reply->len), reply->str);
+        conn_refused(conn, "SUBSCRIBE", reply);
         return;
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
@@ -180,9 +222,7 @@ static void subscriber_on_reply(redisAsyncContext *ac, void *reply_void, void *p
     if (reply_is(reply->element[0], "message")) {
         subscriber_on_payload(redis, reply->element[2]);
     } else if (reply_is(reply->element[0], "subscribe")) {
-        conn->subscribed = true;
-        node_log(conn_node(conn), TC_LOG_INFO, "redis subscriber: subscribed to %s",
-                 redis->channel);
+        conn_healthy(conn);
     }
 }
 
@@ -194,6 +234,9 @@ static void conn_connect(struct node_redis_conn *conn) {
     tc_assert(conn->ac == NULL && conn->state == NODE_REDIS_DOWN && !conn->handler.registered);
     if (conn->attempts > 0) redis->stats.reconnects += 1;
     conn->attempts += 1;
+    conn->healthy = false;
+    conn->broken = false;
+    conn->close_reason = NULL;
     // Non-blocking: the host is a dotted quad (node_config), so no name lookup blocks here.
     redisAsyncContext *ac = redisAsyncConnect(redis->host, redis->port);
     if (ac == NULL || ac->err) {
@@ -236,12 +279,15 @@ static void conn_tick(struct node_redis_conn *conn, uint64_t now_ms) {
         return;
     }
     tc_assert(conn->ac != NULL);
-    if (conn->state == NODE_REDIS_CONNECTING &&
-        now_ms - conn->connect_started_ms >= NODE_REDIS_CONNECT_TIMEOUT_MS) {
-        conn_failed(conn, "connect timed out");
+    if (!conn->healthy && now_ms - conn->connect_started_ms >= NODE_REDIS_CONNECT_TIMEOUT_MS) {
+        if (conn->state == NODE_REDIS_CONNECTING) {
+            conn_failed(conn, "connect timed out"); // no on_disconnect: it never connected
+        } else {
+            conn->close_reason = "no answer from Redis"; // on_disconnect counts the failure
+        }
         redisAsyncFree(conn->ac); // cleanup hook: conn_down
     } else if (conn->broken) {
-        redisAsyncFree(conn->ac); // on_disconnect logs, cleanup hook: conn_down
+        redisAsyncFree(conn->ac); // on_disconnect logs or counts, cleanup hook: conn_down
     }
 }
 
@@ -287,6 +333,7 @@ int node_redis_init(struct node *node) {
 void node_redis_deinit(struct node *node) {
     struct node_redis *redis = &node->redis;
     if (!redis->enabled) return;
+    redis->closing = true;
     struct node_redis_conn *conns[] = {&redis->publisher, &redis->subscriber};
     for (uint32_t i = 0; i < TC_ARRAY_COUNT(conns); i++) {
         if (conns[i]->ac != NULL) redisAsyncFree(conns[i]->ac); // cleanup hook: out of the loop
@@ -302,9 +349,10 @@ void node_redis_tick(struct node *node) {
     conn_tick(&redis->publisher, now_ms);
     conn_tick(&redis->subscriber, now_ms);
     const struct node_redis_conn *publisher = &redis->publisher;
-    redis->stats.publisher_connected = publisher->state == NODE_REDIS_CONNECTED;
+    redis->stats.publisher_connected = publisher->state == NODE_REDIS_CONNECTED &&
+                                       publisher->healthy;
     redis->stats.subscriber_connected = redis->subscriber.state == NODE_REDIS_CONNECTED &&
-                                        redis->subscriber.subscribed;
+                                        redis->subscriber.healthy;
     redis->stats.backlog_bytes = publisher->ac != NULL ? sdslen(publisher->ac->c.obuf) : 0;
     redis->stats.publish_inflight = publisher->inflight;
 }
@@ -314,7 +362,7 @@ void node_redis_publish(struct node *node, const uint8_t *frame, uint32_t size) 
     tc_assert(redis->enabled);
     tc_assert(size > 0 && size <= NODE_BUS_BUFFER_SIZE);
     struct node_redis_conn *conn = &redis->publisher;
-    if (conn->state != NODE_REDIS_CONNECTED || conn->broken) {
+    if (conn->state != NODE_REDIS_CONNECTED || !conn->healthy || conn->broken) {
         redis->stats.dropped_disconnected += 1;
         return;
     }

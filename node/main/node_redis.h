@@ -20,7 +20,11 @@
 // replies are outstanding), a frame is dropped and counted, never queued without bound;
 // subscribers close gaps from the local replica's log by seq. Connections are made
 // non-blocking and re-made by node_redis_tick with exponential backoff (100 ms .. 2 s, jitter).
-// Redis being down is never a start-up error.
+// A connection counts as up (backoff reset, `connected` logged, publishing allowed) only once
+// Redis has answered its first command (PING, SUBSCRIBE): a peer that accepts TCP and then fails
+// (not Redis, a proxy, a server going down) backs off like a refused connect, and an attempt that
+// is not up within NODE_REDIS_CONNECT_TIMEOUT_MS is abandoned. Redis being down is never a
+// start-up error.
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -53,9 +57,9 @@ struct node_redis_stats {
     uint64_t received_bytes;       // their payload bytes (prefix included)
     uint64_t received_self;        // our own payloads, skipped
     uint64_t received_invalid;     // bad prefix, size or reply shape (checksum: node_bus_on_frame)
-    uint64_t connects;             // connections established (publisher + subscriber)
-    uint64_t connect_failures;     // attempts that failed or timed out
-    uint64_t disconnects;          // established connections lost
+    uint64_t connects;             // connections up (Redis answered; publisher + subscriber)
+    uint64_t connect_failures;     // attempts that failed, timed out or closed before up
+    uint64_t disconnects;          // connections lost after they were up
     uint64_t reconnects;           // connection attempts after the first of each connection
     // Gauges, refreshed every tick.
     uint64_t backlog_bytes;        // unsent bytes in the publisher's hiredis output buffer
@@ -67,7 +71,7 @@ struct node_redis_stats {
 enum node_redis_state {
     NODE_REDIS_DOWN = 0,   // no context; a connect attempt is due at retry_at_ms
     NODE_REDIS_CONNECTING, // non-blocking connect in progress
-    NODE_REDIS_CONNECTED,
+    NODE_REDIS_CONNECTED,  // TCP up; `healthy` once Redis answered our first command
 };
 
 struct node_redis;
@@ -77,7 +81,9 @@ struct node_redis_conn {
     const char *name;              // "publisher" or "subscriber", for logs
     bool subscriber;
     bool broken;                   // the loop refused an interest change: free at the next tick
-    bool subscribed;               // subscriber: SUBSCRIBE confirmed
+    bool healthy;                  // Redis answered: PING (publisher) or SUBSCRIBE (subscriber)
+    const char *close_reason;      // why we are freeing a connected context that is not up
+    char refused[160];             // Redis's error reply to the first command, for the log
     bool error_logged;             // publisher: one error reply logged per connection
     bool backlog_logged;           // publisher: one backlog drop logged per connection
     uint8_t state;                 // enum node_redis_state
@@ -85,7 +91,7 @@ struct node_redis_conn {
     struct tc_loop_handler handler;
     uint32_t backoff_ms;
     uint64_t retry_at_ms;
-    uint64_t connect_started_ms;
+    uint64_t connect_started_ms;   // the attempt must be up within NODE_REDIS_CONNECT_TIMEOUT_MS
     uint32_t failures;             // consecutive failed attempts
     uint32_t attempts;             // connection attempts made
     uint32_t inflight;             // publisher: PUBLISH replies outstanding
@@ -94,6 +100,7 @@ struct node_redis_conn {
 struct node_redis {
     struct node *node;
     bool enabled; // bus = redis and node_redis_init ran
+    bool closing; // node_redis_deinit: disconnects are expected
     char host[16];
     uint16_t port;
     char address[24]; // "host:port", for logs

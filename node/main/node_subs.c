@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "node.h"
+#include "node_remote.h"
 #include "tc_arena.h"
 #include "tc_assert.h"
 #include "tc_err.h"
@@ -22,6 +23,8 @@
 #define BUS_EVENT_HEADER_SIZE 120u
 #define BUS_EVENT_MESSAGE 1u
 #define BUS_EVENT_TYPING 2u
+#define BUS_EVENT_LEFT 3u // a user left a room: their subscriptions to it end on every node
+#define BUS_EVENT_READ_MARKER 4u // a member's read marker moved (seq: the marker)
 
 // A store read in flight: for a subscription's gap or a history request.
 struct node_read {
@@ -137,24 +140,31 @@ static void message_from_room(struct tc_edge_message *out, const struct tc_room_
     out->body_size = message->body_size;
 }
 
-// The delivery rule. Returns false when the subscription is (now) behind.
-static bool sub_offer(struct node *node, uint32_t index, const struct tc_room_message *message) {
+// The delivery rule. Returns false when the subscription is (now) behind. `encoded` caches the
+// event's JSON in node->frame across the subscribers of one event: 0 until the first delivery
+// encodes it (the body hash and the JSON are computed once per event, not per subscriber).
+static bool sub_offer(struct node *node, uint32_t index, const struct tc_room_message *message,
+                      int32_t *encoded) {
     struct node_sub *sub = &node->subs[index];
     tc_assert(sub->used && sub->room == message->room);
     if (message->seq < sub->next_seq) {
         node->stats.messages_duplicate_dropped += 1;
         return true;
     }
+    if (message->seq > sub->seq_target) sub->seq_target = message->seq;
     if (message->seq > sub->next_seq || sub->catch_up_notice) {
         if (!sub->behind) node->stats.gaps += 1;
         behind_set(node, index);
         return false;
     }
-    struct tc_edge_message edge_message;
-    message_from_room(&edge_message, message);
-    const int32_t size = tc_edge_event_message(node->frame, NODE_FRAME_SIZE_MAX, &edge_message);
-    tc_assert(size > 0);
-    if (tc_ws_server_send_text(&node->ws, sub->conn_id, node->frame, (uint32_t)size) != TC_OK) {
+    if (*encoded == 0) {
+        struct tc_edge_message edge_message;
+        message_from_room(&edge_message, message);
+        *encoded = tc_edge_event_message(node->frame, NODE_FRAME_SIZE_MAX, &edge_message);
+        tc_assert(*encoded > 0);
+    }
+    if (tc_ws_server_send_text(&node->ws, sub->conn_id, node->frame, (uint32_t)*encoded) !=
+        TC_OK) {
         // A slow consumer: it catches up from the store once it reads (docs/node.md §7).
         sub->catch_up_notice = true;
         node->stats.catch_ups += 1;
@@ -169,10 +179,11 @@ static bool sub_offer(struct node *node, uint32_t index, const struct tc_room_me
 static void room_offer(struct node *node, const struct tc_room_message *message) {
     const uint32_t slot = room_find(node, message->room);
     if (slot == SUB_NONE) return;
+    int32_t encoded = 0;
     for (uint32_t index = node->room_heads[slot]; index != SUB_NONE;
          index = node->subs[index].room_next) {
         if (node->subs[index].behind && message->seq != node->subs[index].next_seq) continue;
-        (void)sub_offer(node, index, message);
+        (void)sub_offer(node, index, message, &encoded);
     }
 }
 
@@ -259,6 +270,10 @@ void node_bus_on_frame(struct node *node, const uint8_t *payload, uint32_t size)
             room_offer(node, &message);
         } else if (event[0] == BUS_EVENT_TYPING) {
             node_subs_typing(node, message.room, message.sender);
+        } else if (event[0] == BUS_EVENT_READ_MARKER) {
+            node_subs_read_marker(node, message.room, message.sender, message.seq, false);
+        } else if (event[0] == BUS_EVENT_LEFT) {
+            node_subs_user_left(node, message.room, message.sender, 0, false);
         }
         offset += BUS_EVENT_HEADER_SIZE + (uint32_t)padded;
     }
@@ -279,6 +294,26 @@ void node_subs_on_message(void *context, uint32_t group_id, const struct tc_room
     tc_assert(group != NULL && group->hosted);
     if (group->primary) bus_event_write(node, BUS_EVENT_MESSAGE, message);
     room_offer(node, message);
+}
+
+// A committed read marker: an event to the room's subscribers here, and with `publish` on the bus
+// for the other nodes (best-effort, like typing: markers are state a client reads back by
+// setting its own; the event only tells others).
+void node_subs_read_marker(struct node *node, uint64_t room, uint64_t user, uint64_t seq,
+                           bool publish) {
+    if (publish) {
+        const struct tc_room_message message = {.room = room, .sender = user, .seq = seq};
+        bus_event_write(node, BUS_EVENT_READ_MARKER, &message);
+    }
+    const uint32_t slot = room_find(node, room);
+    if (slot == SUB_NONE) return;
+    const int32_t size = write_read_marker(node, NULL, 0, room, user, seq, "read_marker");
+    tc_assert(size > 0);
+    for (uint32_t index = node->room_heads[slot]; index != SUB_NONE;
+         index = node->subs[index].room_next) {
+        (void)tc_ws_server_send_text(&node->ws, node->subs[index].conn_id, node->frame,
+                                     (uint32_t)size);
+    }
 }
 
 void node_subs_typing(struct node *node, uint64_t room, uint64_t user) {
@@ -333,7 +368,7 @@ static void sub_remove(struct node *node, struct node_conn *conn, uint32_t conn_
 }
 
 static void sub_add(struct node *node, struct node_conn *conn, uint32_t conn_slot,
-                    uint64_t room, uint32_t group, uint64_t next_seq) {
+                    uint64_t room, uint32_t group, uint64_t next_seq, uint64_t head) {
     const uint32_t index = node->sub_free_head;
     tc_assert(index != SUB_NONE); // subs_max = connections x subscriptions per connection
     struct node_sub *sub = &node->subs[index];
@@ -348,6 +383,7 @@ static void sub_add(struct node *node, struct node_conn *conn, uint32_t conn_slo
         .group = group,
         .generation = generation,
         .next_seq = next_seq,
+        .seq_target = head,
         .room_prev = SUB_NONE,
         .behind_next = SUB_NONE,
         .behind_prev = SUB_NONE,
@@ -382,6 +418,32 @@ void node_subs_end(struct node *node, struct node_conn *conn, uint64_t room, con
     if (conn_slot == SUB_NONE) return;
     sub_remove(node, conn, conn_slot);
     write_unsubscribed(node, conn->conn_id, room, reason);
+}
+
+// `user` left `room`: every subscription of theirs to it on this node ends, with reason "left"
+// on the connection that left and "not_member" elsewhere (docs/protocol.md §6). `publish`: also
+// tell the other nodes (bus).
+void node_subs_user_left(struct node *node, uint64_t room, uint64_t user, uint64_t conn_id_left,
+                         bool publish) {
+    if (publish) {
+        const struct tc_room_message message = {.room = room, .sender = user};
+        bus_event_write(node, BUS_EVENT_LEFT, &message);
+    }
+    const uint32_t slot = room_find(node, room);
+    if (slot == SUB_NONE) return;
+    // Collect first: ending a subscription edits the room's list (and may delete the room).
+    uint32_t ending[64];
+    uint32_t count = 0;
+    for (uint32_t index = node->room_heads[slot]; index != SUB_NONE && count < 64;
+         index = node->subs[index].room_next) {
+        if (node->conns[node->subs[index].conn].claims.user == user) ending[count++] = index;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        const struct node_sub *sub = &node->subs[ending[i]];
+        if (!sub->used || sub->room != room) continue;
+        struct node_conn *conn = &node->conns[sub->conn];
+        node_subs_end(node, conn, room, conn->conn_id == conn_id_left ? "left" : "not_member");
+    }
 }
 
 void node_subs_conn_claims_changed(struct node *node, struct node_conn *conn) {
@@ -476,10 +538,10 @@ static void request_fail(struct node *node, struct node_conn *conn, struct node_
     node_edge_send(node, conn_id, size);
 }
 
-static void subscribe_now(struct node *node, struct node_conn *conn,
-                          struct node_request *request) {
-    struct tc_room_info info;
-    enum tc_edge_error error = room_check(node, conn, request, &info);
+// The room checks passed (here or on a hosting node) and `head` is the room's last seq there.
+static void subscribe_finish(struct node *node, struct node_conn *conn,
+                             struct node_request *request, enum tc_edge_error error,
+                             uint64_t head) {
     uint32_t free_slot = SUB_NONE;
     if (error == TC_EDGE_ERROR_NONE && sub_find(node, conn, request->room, &free_slot) != SUB_NONE) {
         error = TC_EDGE_ERROR_ALREADY_SUBSCRIBED;
@@ -493,15 +555,37 @@ static void subscribe_now(struct node *node, struct node_conn *conn,
     }
     const uint64_t conn_id = conn->conn_id;
     const int32_t size = tc_edge_response_subscribed(node->frame, NODE_FRAME_SIZE_MAX, request->id,
-                                                     request->id_size, request->room,
-                                                     info.seq_last);
+                                                     request->id_size, request->room, head);
     node_edge_send(node, conn_id, size);
     if (node_conn_get(node, conn_id) == NULL) return; // closed as a slow consumer
-    sub_add(node, conn, free_slot, request->room, request->group, request->seq + 1);
+    sub_add(node, conn, free_slot, request->room, request->group, request->seq + 1, head);
     node_request_free(conn, request);
 }
 
+static void subscribe_now(struct node *node, struct node_conn *conn,
+                          struct node_request *request) {
+    struct tc_room_info info;
+    const enum tc_edge_error error = room_check(node, conn, request, &info);
+    subscribe_finish(node, conn, request, error, info.seq_last);
+}
+
+// A read of a group this node does not host goes to a node that does (node_remote.c).
+static void remote_request(struct node *node, struct node_conn *conn, struct node_request *request,
+                           uint32_t limit) {
+    const struct node_group *group = &node->groups[request->group];
+    request->state = NODE_REQUEST_READING;
+    const int result = node_remote_read(node, group, false, request_index(node, request),
+                                        request->generation, conn->conn_id, request->room,
+                                        conn->claims.user, request->seq, limit,
+                                        node_edge_ryw_op(conn, request->group));
+    if (result != TC_OK) request_fail(node, conn, request, TC_EDGE_ERROR_SERVER_BUSY);
+}
+
 void node_subs_subscribe(struct node *node, struct node_conn *conn, struct node_request *request) {
+    if (!node->groups[request->group].hosted) {
+        remote_request(node, conn, request, 0);
+        return;
+    }
     if (!node_edge_ryw_ready(node, conn, request->group)) {
         wait_add(node, request);
         return;
@@ -520,6 +604,21 @@ static struct node_read *read_alloc(void) {
         }
     }
     return NULL;
+}
+
+// Bytes of a body as a JSON string's content: what tc_edge_json_string writes.
+static uint64_t json_escaped_size(const uint8_t *body, uint32_t size) {
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < size; i++) {
+        if (body[i] == '"' || body[i] == '\\') {
+            total += 2;
+        } else if (body[i] < 0x20) {
+            total += 6;
+        } else {
+            total += 1;
+        }
+    }
+    return total;
 }
 
 // A history page's JSON stays below half the connection's send buffer (so it always fits an
@@ -550,7 +649,8 @@ static void history_write(struct node *node, struct node_conn *conn, struct node
     if (page->kind == TC_STORE_PAGE_MESSAGES) {
         for (; count < page->count; count++) {
             const uint32_t body_size = page->messages[count].body_size;
-            const uint64_t json = (uint64_t)body_size * 6u + NODE_MESSAGE_JSON_OVERHEAD;
+            const uint64_t json = json_escaped_size(page->messages[count].body, body_size) +
+                                  NODE_MESSAGE_JSON_OVERHEAD;
             if (count > 0 && (data_bytes + body_size > NODE_PAGE_BYTES_MAX ||
                               json_bytes_max + json > node_page_json_max(node))) {
                 break;
@@ -580,7 +680,7 @@ static void history_write(struct node *node, struct node_conn *conn, struct node
     node_edge_send(node, conn_id, size);
 }
 
-static void history_done(struct node *node, struct node_read *read,
+static void history_done(struct node *node, const struct node_read *read,
                          const struct tc_store_page *page) {
     struct node_conn *conn = request_conn(node, read->index);
     struct node_request *request = &node->requests_pool[read->index];
@@ -604,7 +704,7 @@ static void history_done(struct node *node, struct node_read *read,
     }
 }
 
-static void sub_read_done(struct node *node, struct node_read *read,
+static void sub_read_done(struct node *node, const struct node_read *read,
                           const struct tc_store_page *page) {
     struct node_sub *sub = &node->subs[read->index];
     if (!sub->used || sub->generation != read->generation) return;
@@ -618,17 +718,62 @@ static void sub_read_done(struct node *node, struct node_read *read,
         }
         return;
     }
-    if (page->kind == TC_STORE_PAGE_EMPTY) {
-        behind_clear(node, read->index); // caught up with the local head; live from here
+    for (uint32_t i = 0; page->kind == TC_STORE_PAGE_MESSAGES && i < page->count; i++) {
+        int32_t encoded = 0;
+        if (!sub_offer(node, read->index, &page->messages[i], &encoded)) return; // slow: behind
+    }
+    const struct node_group *group = &node->groups[sub->group];
+    if (group->hosted) {
+        // Caught up with the local replica's head: live from here. Whatever it applies later
+        // reaches the subscription through the message hook, in order (events dropped meanwhile
+        // open a new gap, closed the same way).
+        struct tc_room_info info;
+        if (tc_room_info(tc_replica_room(group->replica), sub->room, &info) == TC_OK &&
+            sub->next_seq > info.seq_last) {
+            behind_clear(node, read->index);
+        }
         return;
     }
-    for (uint32_t i = 0; i < page->count; i++) {
-        if (!sub_offer(node, read->index, &page->messages[i])) return; // slow: stays behind
+    // Served by another node, whose replica may lag what the subscription already knows exists
+    // (the head promised at subscribe, seqs seen on the bus): only the bus brings live events
+    // here, so the subscription stays behind, polling gently, until it holds seq_target.
+    if (sub->next_seq > page->seq_last && sub->next_seq > sub->seq_target) {
+        behind_clear(node, read->index);
+    } else if (page->kind != TC_STORE_PAGE_MESSAGES) {
+        sub->read_after_ms = node->now_ms + NODE_REMOTE_POLL_MS;
     }
-    struct tc_room_info info;
-    const struct tc_room_machine *room = tc_replica_room(node->groups[sub->group].replica);
-    if (tc_room_info(room, sub->room, &info) == TC_OK && sub->next_seq > info.seq_last) {
-        behind_clear(node, read->index); // caught up with the local head: live from here
+}
+
+void node_subs_remote_done(struct node *node, bool for_sub, uint32_t index,
+                           uint32_t index_generation, uint64_t conn_id, enum tc_edge_error error,
+                           const struct tc_store_page *page) {
+    const struct node_read read = {.node = node, .for_sub = for_sub, .index = index,
+                                   .generation = index_generation, .conn_id = conn_id};
+    if (for_sub) {
+        struct node_sub *sub = &node->subs[index];
+        if (!sub->used || sub->generation != index_generation) return;
+        if (error == TC_EDGE_ERROR_NOT_MEMBER || error == TC_EDGE_ERROR_ROOM_NOT_FOUND) {
+            struct node_conn *conn = &node->conns[sub->conn];
+            node_subs_end(node, conn, sub->room, "not_member");
+            return;
+        }
+        if (error != TC_EDGE_ERROR_NONE || page == NULL) {
+            sub->reading = false; // the pump asks again
+            return;
+        }
+        sub_read_done(node, &read, page);
+        return;
+    }
+    struct node_conn *conn = request_conn(node, index);
+    struct node_request *request = &node->requests_pool[index];
+    if (conn->conn_id != conn_id || request->generation != index_generation) return;
+    tc_assert(request->state == NODE_REQUEST_READING);
+    if (error != TC_EDGE_ERROR_NONE || page == NULL) {
+        request_fail(node, conn, request, page == NULL ? TC_EDGE_ERROR_TIMEOUT : error);
+    } else if (request->op == TC_EDGE_OP_SUBSCRIBE) {
+        subscribe_finish(node, conn, request, TC_EDGE_ERROR_NONE, page->seq_last);
+    } else {
+        history_done(node, &read, page);
     }
 }
 
@@ -684,6 +829,11 @@ static void history_now(struct node *node, struct node_conn *conn, struct node_r
 
 void node_subs_history(struct node *node, struct node_conn *conn, struct node_request *request) {
     node->stats.history_reads += 1;
+    if (!node->groups[request->group].hosted) {
+        remote_request(node, conn, request,
+                       request->limit == 0 ? TC_EDGE_HISTORY_LIMIT_DEFAULT : request->limit);
+        return;
+    }
     if (!node_edge_ryw_ready(node, conn, request->group)) {
         wait_add(node, request);
         return;
@@ -719,7 +869,7 @@ static void pump_waiting(struct node *node) {
 
 static void pump_sub(struct node *node, uint32_t index) {
     struct node_sub *sub = &node->subs[index];
-    if (sub->reading) return;
+    if (sub->reading || node->now_ms < sub->read_after_ms) return;
     const uint32_t space = tc_ws_server_send_space(&node->ws, sub->conn_id);
     if (space < 64u * 1024u) return; // the connection is not reading: wait
     if (sub->catch_up_notice) {
@@ -731,10 +881,18 @@ static void pump_sub(struct node *node, uint32_t index) {
         sub->catch_up_notice = false;
     }
     sub->reading = true;
-    if (read_start(node, &node->groups[sub->group], true, index, sub->generation, sub->conn_id,
-                   sub->room, sub->next_seq, NODE_SUB_PAGE_LIMIT) != TC_OK) {
-        sub->reading = false;
+    const struct node_group *group = &node->groups[sub->group];
+    int result;
+    if (group->hosted) {
+        result = read_start(node, &node->groups[sub->group], true, index, sub->generation,
+                            sub->conn_id, sub->room, sub->next_seq, NODE_SUB_PAGE_LIMIT);
+    } else {
+        const struct node_conn *conn = &node->conns[sub->conn];
+        result = node_remote_read(node, group, true, index, sub->generation, sub->conn_id,
+                                  sub->room, conn->claims.user, sub->next_seq,
+                                  NODE_SUB_PAGE_LIMIT, 0);
     }
+    if (result != TC_OK) sub->reading = false;
 }
 
 void node_subs_pump(struct node *node) {

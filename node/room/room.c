@@ -145,25 +145,29 @@ void tc_room_chain_hash(struct tc_hash256 *out, const struct tc_hash256 *prev, u
 
 // ------------------------------------------------------------------------------------------------
 // Digest: BLAKE2b-128 of a BLAKE2b-256 stream over the logical state in canonical order: rooms in
-// creation order (with their retention policies), the member set as an order-independent sum (a
-// set has no order), idempotency entries oldest first, the thread window oldest first, the store
-// budget used.
+// creation order (with their retention policies), the member set (with each member's read marker)
+// as an order-independent sum (a set has no order), idempotency entries oldest first, the thread
+// window oldest first, the store budget used.
 
 static void digest_members(const struct tc_room_machine *machine, struct tc_hash256_state *state) {
     uint64_t sum_a = 0;
     uint64_t sum_b = 0;
+    uint64_t sum_c = 0; // the read markers, each tied to its (room, user)
     uint32_t seen = 0;
     for (uint32_t i = 0; i < machine->config.members_max; i++) {
         const struct room_member *member = &machine->members[i];
         if (member->used == 0) continue;
-        sum_a += tc_room__hash_u64(member->room, member->user);
+        uint64_t mix = tc_room__hash_u64(member->room, member->user);
+        sum_a += mix;
         sum_b += tc_room__hash_u64(member->user ^ 0x5bd1e9955bd1e995ull, member->room);
+        sum_c += tc_room__hash_u64(mix ^ 0xc2b2ae3d27d4eb4full, member->read_seq);
         seen += 1;
     }
     tc_assert(seen == machine->members_count);
     hash_u64(state, seen);
     hash_u64(state, sum_a);
     hash_u64(state, sum_b);
+    hash_u64(state, sum_c);
 }
 
 static void digest_rooms(const struct tc_room_machine *machine, struct tc_hash256_state *state) {
@@ -210,7 +214,7 @@ static void digest_window(const struct tc_room_machine *machine, struct tc_hash2
 void tc_room_digest(const struct tc_room_machine *machine, struct tc_checksum *out) {
     tc_assert(machine != NULL);
     tc_assert(out != NULL);
-    static const char tag[] = "tigerchat.room.digest.v2";
+    static const char tag[] = "tigerchat.room.digest.v3";
     struct tc_hash256_state state;
     tc_hash256_init(&state);
     tc_hash256_update(&state, tag, sizeof(tag));

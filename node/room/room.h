@@ -72,9 +72,9 @@ uint32_t tc_room_apply(struct tc_room_machine *machine, uint64_t op, uint64_t ti
                        uint64_t client, const uint8_t *body, uint32_t body_size, uint8_t *reply,
                        uint32_t reply_size_max);
 
-// BLAKE2b-128 over the entire logical state (rooms with their retention policies, members, chain
-// heads, idempotency table, thread window, store budget used) in a canonical order: replicas that
-// applied the same ops have equal digests.
+// BLAKE2b-128 over the entire logical state (rooms with their retention policies, members with
+// their read markers, chain heads, idempotency table, thread window, store budget used) in a
+// canonical order: replicas that applied the same ops have equal digests.
 void tc_room_digest(const struct tc_room_machine *machine, struct tc_checksum *out);
 
 // ------------------------------------------------------------------------------------------------
@@ -92,6 +92,7 @@ void tc_room_digest(const struct tc_room_machine *machine, struct tc_checksum *o
 #define TC_ROOM_OP_DM_SIZE (TC_ROOM_OP_HEADER_SIZE + 24u)   // create_dm
 #define TC_ROOM_OP_SEND_FIXED_SIZE (TC_ROOM_OP_HEADER_SIZE + 48u) // send, before the body
 #define TC_ROOM_OP_RETENTION_SIZE (TC_ROOM_OP_HEADER_SIZE + 32u)  // set_retention
+#define TC_ROOM_OP_READ_MARKER_SIZE (TC_ROOM_OP_HEADER_SIZE + 24u) // read_marker
 #define TC_ROOM_REPLY_HEADER_SIZE 16u
 #define TC_ROOM_RESULT_SIZE 56u
 #define TC_ROOM_REPLY_SIZE_MAX                                                                     \
@@ -102,6 +103,10 @@ void tc_room_digest(const struct tc_room_machine *machine, struct tc_checksum *o
 
 _Static_assert(TC_ROOM_REPLY_SIZE_MAX <= TC_REPLY_SIZE_MAX - TC_HEADER_SIZE,
                "a reply for a full batch fits in a client reply");
+_Static_assert(TC_ROOM_OP_ROOM_SIZE <= TC_ROOM_OP_RETENTION_SIZE &&
+                   TC_ROOM_OP_DM_SIZE <= TC_ROOM_OP_RETENTION_SIZE &&
+                   TC_ROOM_OP_READ_MARKER_SIZE <= TC_ROOM_OP_RETENTION_SIZE,
+               "set_retention is the largest fixed-size op");
 _Static_assert(TC_ROOM_BATCH_HEADER_SIZE + TC_ROOM_BATCH_OPS_MAX * TC_ROOM_OP_RETENTION_SIZE <=
                    TC_MESSAGE_BODY_SIZE_MAX,
                "a full batch of fixed-size ops fits in a message body");
@@ -117,6 +122,7 @@ enum tc_room_op_kind {
     TC_ROOM_OP_LEAVE = 4,
     TC_ROOM_OP_SEND = 5,
     TC_ROOM_OP_SET_RETENTION = 6,
+    TC_ROOM_OP_READ_MARKER = 7,
 };
 
 // Retention policy of a room (docs/store.md §7). Stable numbers (on the wire).
@@ -133,7 +139,8 @@ struct tc_room_retention {
     uint64_t value;
 };
 
-// Per-op result status: stable numbers (they are on the wire). Never renumber; only append.
+// Per-op result status: stable numbers (they are on the wire). Never renumber; only append (and
+// keep node/edge/edge_proto.h's error table, which maps them by number, in step).
 #define TC_ROOM_STATUS_TABLE(X)                                                                    \
     X(TC_ROOM_OK, 0, "ok")                                                                         \
     X(TC_ROOM_MALFORMED_BATCH, 1, "malformed_batch")                                               \
@@ -151,13 +158,14 @@ struct tc_room_retention {
     X(TC_ROOM_THREAD_PARENT_EVICTED, 13, "thread_parent_evicted")                                  \
     X(TC_ROOM_THREAD_PARENT_IS_REPLY, 14, "thread_parent_is_reply")                              \
     X(TC_ROOM_STORE_FULL, 15, "store_full")                                                        \
-    X(TC_ROOM_INVALID_RETENTION, 16, "invalid_retention")
+    X(TC_ROOM_INVALID_RETENTION, 16, "invalid_retention")                                          \
+    X(TC_ROOM_INVALID_SEQ, 17, "invalid_seq")
 
 enum tc_room_status {
 #define TC_ROOM_STATUS_ENUM(name, value, text) name = value,
     TC_ROOM_STATUS_TABLE(TC_ROOM_STATUS_ENUM)
 #undef TC_ROOM_STATUS_ENUM
-        TC_ROOM_STATUS_COUNT = 17,
+        TC_ROOM_STATUS_COUNT = 18,
 };
 
 // "ok", "room_exists", ...; "unknown" for a number outside the table.
@@ -167,18 +175,22 @@ const char *tc_room_status_name(uint32_t status);
 struct tc_room_result {
     uint8_t status;     // enum tc_room_status
     bool duplicate;     // send: the key was seen before; seq/thread_seq/hash are the original ones
-    uint64_t seq;       // send: the message's room seq; other ok ops: the room's chain head seq
+    uint64_t seq;       // send: the message's room seq; read_marker: the member's read marker after
+                        // the op; other ok ops: the room's chain head seq
     uint64_t thread_seq; // send in a thread: the sub-sequence within the thread root; else 0
-    struct tc_hash256 hash; // send: the message hash; other ok ops: the chain head hash
+    struct tc_hash256 hash; // send: the message hash; read_marker: zero; other ok ops: the chain
+                            // head hash
 };
 
 // One decoded op (see tc_room_batch_reader).
 struct tc_room_op {
     uint8_t kind;      // enum tc_room_op_kind
     uint64_t room;
-    // creator (create_room), user_a (create_dm), user (join/leave/set_retention), sender (send)
+    // creator (create_room), user_a (create_dm), user (join/leave/set_retention/read_marker),
+    // sender (send)
     uint64_t user;
     uint64_t user_b;   // create_dm only
+    uint64_t seq;      // read_marker only: the seq read up to
     uint8_t key[TC_ROOM_KEY_SIZE]; // send only
     uint64_t thread_parent_seq;    // send only
     const uint8_t *body;           // send only: points into the batch
@@ -212,6 +224,9 @@ int tc_room_batch_add_send(struct tc_room_batch *batch, uint64_t room, uint64_t 
 // TC_EINVAL if the mode is unknown or the value is outside its range (the machine checks again).
 int tc_room_batch_add_set_retention(struct tc_room_batch *batch, uint64_t room, uint64_t user,
                                     uint8_t mode, uint64_t value);
+// Any seq encodes (the machine checks it against the room's head: invalid_seq).
+int tc_room_batch_add_read_marker(struct tc_room_batch *batch, uint64_t room, uint64_t user,
+                                  uint64_t seq);
 
 // Batch decoder. init validates the whole batch (0 or TC_ECORRUPT); next then yields every op in
 // order and returns false after the last one.
@@ -283,6 +298,10 @@ void tc_room_info_at(const struct tc_room_machine *machine, uint32_t index,
                      struct tc_room_info *info);
 // Whether `user` is a member of `room` (false for an unknown room).
 bool tc_room_is_member(const struct tc_room_machine *machine, uint64_t room, uint64_t user);
+// The member's read marker in the room (0 until a read_marker op moves it; a leave forgets it).
+// TC_OK and *seq, or TC_ENOENT if the room does not exist or the user is not a member.
+int tc_room_read_marker(const struct tc_room_machine *machine, uint64_t room, uint64_t user,
+                        uint64_t *seq);
 // Store budget used so far (sum of TC_ROOM_STORE_COST over committed messages).
 uint64_t tc_room_store_bytes_used(const struct tc_room_machine *machine);
 
@@ -304,10 +323,10 @@ void tc_room_chain_hash(struct tc_hash256 *out, const struct tc_hash256 *prev, u
 // can name the checkpoint across replicas. Hash indexes are not encoded: decode rebuilds them.
 
 #define TC_ROOM_CHECKPOINT_MAGIC 0x43524354u // "TCRC" little-endian
-#define TC_ROOM_CHECKPOINT_VERSION 2u
+#define TC_ROOM_CHECKPOINT_VERSION 3u // 3: members carry their read marker (2: without)
 #define TC_ROOM_CHECKPOINT_HEADER_SIZE 72u // config, op_last, store_bytes_used, counts
 #define TC_ROOM_CHECKPOINT_ROOM_SIZE 80u   // chain head, window start, members, kind, retention
-#define TC_ROOM_CHECKPOINT_MEMBER_SIZE 16u // (room, user)
+#define TC_ROOM_CHECKPOINT_MEMBER_SIZE 24u // (room, user, read marker)
 #define TC_ROOM_CHECKPOINT_WINDOW_SIZE 40u // thread-window entry: no body, no hashes
 #define TC_ROOM_CHECKPOINT_KEY_SIZE 72u    // idempotency entry
 

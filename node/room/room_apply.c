@@ -1,7 +1,7 @@
-// Applying a committed chat batch: validation, the six ops, membership and idempotency tables, the
-// store budget and the sink. Every op checks all of its preconditions before it changes anything,
-// so a failed op leaves the state untouched (and the sink hears nothing of it). The order of the
-// checks is part of the semantics (docs/room.md §3).
+// Applying a committed chat batch: validation, the seven ops, membership (with read markers) and
+// idempotency tables, the store budget and the sink. Every op checks all of its preconditions
+// before it changes anything, so a failed op leaves the state untouched (and the sink hears nothing
+// of it). The order of the checks is part of the semantics (docs/room.md §3).
 
 #include <string.h>
 
@@ -72,6 +72,16 @@ bool tc_room__member_exists(const struct tc_room_machine *machine, uint64_t room
     return member_find_position(machine, room, user) != ROOM_INDEX_NONE;
 }
 
+uint32_t tc_room__member_find(const struct tc_room_machine *machine, uint64_t room, uint64_t user) {
+    uint32_t position = member_find_position(machine, room, user);
+    if (position == ROOM_INDEX_NONE) return ROOM_INDEX_NONE;
+    uint32_t index = tc_room__index_value(&machine->members_index, position);
+    tc_assert(index < machine->config.members_max);
+    tc_assert(machine->members[index].used == 1);
+    tc_assert(machine->members[index].room == room && machine->members[index].user == user);
+    return index;
+}
+
 static bool member_exists(const struct tc_room_machine *machine, uint64_t room, uint64_t user) {
     return tc_room__member_exists(machine, room, user);
 }
@@ -87,6 +97,7 @@ static void member_add(struct tc_room_machine *machine, uint32_t room_index, uin
     machine->members_free = member->free_next;
     member->room = room->id;
     member->user = user;
+    member->read_seq = 0; // a (re-)joining member starts unread
     member->free_next = 0;
     member->used = 1;
     machine->members_count += 1;
@@ -102,8 +113,9 @@ static void member_remove(struct tc_room_machine *machine, uint32_t room_index, 
     tc_room__index_remove_at(&machine->members_index, position);
     struct room_member *member = &machine->members[index];
     tc_assert(member->used == 1);
+    tc_assert(member->read_seq <= room->seq_last);
     tc_assert(room->member_count > 0);
-    memset(member, 0, sizeof(*member));
+    memset(member, 0, sizeof(*member)); // the read marker goes with the membership
     member->free_next = machine->members_free;
     machine->members_free = index + 1u;
     machine->members_count -= 1;
@@ -358,6 +370,28 @@ static uint8_t op_set_retention(struct tc_room_machine *machine, const struct tc
     return TC_ROOM_OK;
 }
 
+// Moves the member's read marker forward to `seq` (a lower or equal seq leaves it). No message, no
+// sink event; the result carries the marker after the op and a zero hash.
+static uint8_t op_read_marker(struct tc_room_machine *machine, const struct tc_room_op *op,
+                              struct tc_room_result *result) {
+    if (op->room == 0) return TC_ROOM_INVALID_ROOM;
+    if (op->user == 0) return TC_ROOM_INVALID_USER;
+    uint32_t index = tc_room__find(machine, op->room);
+    if (index == ROOM_INDEX_NONE) return TC_ROOM_ROOM_NOT_FOUND;
+    uint32_t member_index = tc_room__member_find(machine, op->room, op->user);
+    if (member_index == ROOM_INDEX_NONE) return TC_ROOM_NOT_MEMBER;
+    const struct room_entry *room = &machine->rooms[index];
+    tc_assert(room->id == op->room);
+    if (op->seq > room->seq_last) return TC_ROOM_INVALID_SEQ;
+    struct room_member *member = &machine->members[member_index];
+    tc_assert(member->read_seq <= room->seq_last);
+    if (op->seq > member->read_seq) member->read_seq = op->seq;
+    tc_assert(member->read_seq >= op->seq);
+    tc_assert(member->read_seq <= room->seq_last);
+    result->seq = member->read_seq;
+    return TC_ROOM_OK;
+}
+
 static void op_apply(struct tc_room_machine *machine, const struct tc_room_op *op,
                      uint64_t timestamp_ns, struct tc_room_result *result) {
     memset(result, 0, sizeof(*result));
@@ -371,6 +405,7 @@ static void op_apply(struct tc_room_machine *machine, const struct tc_room_op *o
     case TC_ROOM_OP_SET_RETENTION:
         status = op_set_retention(machine, op, timestamp_ns, result);
         break;
+    case TC_ROOM_OP_READ_MARKER: status = op_read_marker(machine, op, result); break;
     default: tc_unreachable();
     }
     if (status != TC_ROOM_OK) memset(result, 0, sizeof(*result));

@@ -28,6 +28,7 @@ _Static_assert(TC_ROOM_CHECKPOINT_HEADER_SIZE == 4u * 2u + 8u + 4u * 4u + 8u * 3
                "header layout");
 _Static_assert(TC_ROOM_CHECKPOINT_ROOM_SIZE == 8u * 3u + 32u + 4u * 4u + 8u, "room record layout");
 _Static_assert(TC_ROOM_CHECKPOINT_WINDOW_SIZE == 8u * 5u, "window record layout");
+_Static_assert(TC_ROOM_CHECKPOINT_MEMBER_SIZE == 8u * 3u, "member record layout");
 _Static_assert(TC_ROOM_CHECKPOINT_KEY_SIZE == 8u + TC_ROOM_KEY_SIZE + 8u * 2u + 32u, "key layout");
 _Static_assert(ROOM_STORE_COST_MIN % 8u == 0 && ROOM_STORE_COST_MAX % 8u == 0, "costs of 8");
 
@@ -103,7 +104,8 @@ static void encode_rooms(const struct tc_room_machine *machine, struct checkpoin
     }
 }
 
-// Member records are (room u64, user u64); the canonical order is ascending (room, user).
+// Member records are (room u64, user u64, read marker u64); the canonical order is ascending
+// (room, user), which names each record once (the marker is not part of the order).
 static bool member_record_less(const uint8_t *a, const uint8_t *b) {
     uint64_t room_a = tc_le_get_u64(a);
     uint64_t room_b = tc_le_get_u64(b);
@@ -163,6 +165,7 @@ static void encode_members(const struct tc_room_machine *machine,
         uint8_t *p = writer_take(writer, TC_ROOM_CHECKPOINT_MEMBER_SIZE);
         tc_le_put_u64(p + 0, member->room);
         tc_le_put_u64(p + 8, member->user);
+        tc_le_put_u64(p + 16, member->read_seq);
         count += 1;
     }
     tc_assert(count == machine->members_count);
@@ -317,6 +320,7 @@ static int decode_header(struct tc_room_machine *machine, struct checkpoint_read
     const uint8_t *p = reader_take(reader, TC_ROOM_CHECKPOINT_HEADER_SIZE);
     if (p == NULL) return TC_ECORRUPT;
     if (tc_le_get_u32(p + 0) != TC_ROOM_CHECKPOINT_MAGIC) return TC_ECORRUPT;
+    // Only the current version: 1 (with bodies) and 2 (members without read markers) are refused.
     if (tc_le_get_u32(p + 4) != TC_ROOM_CHECKPOINT_VERSION) return TC_ECORRUPT;
     if (tc_le_get_u64(p + 8) != reader->size) return TC_ECORRUPT;
     if (!header_config_equal(config, p)) return TC_ECORRUPT;
@@ -414,7 +418,8 @@ static int decode_budget(const struct tc_room_machine *machine,
 
 // Takes the next pool record: reset left the free list 0, 1, 2, ..., so the decoded members fill
 // the pool from index 0 and the free list continues after them.
-static void member_insert(struct tc_room_machine *machine, uint64_t room, uint64_t user) {
+static void member_insert(struct tc_room_machine *machine, uint64_t room, uint64_t user,
+                          uint64_t read_seq) {
     uint32_t index = machine->members_count;
     tc_assert(index < machine->config.members_max);
     tc_assert(machine->members_free == index + 1u);
@@ -423,6 +428,7 @@ static void member_insert(struct tc_room_machine *machine, uint64_t room, uint64
     machine->members_free = member->free_next;
     member->room = room;
     member->user = user;
+    member->read_seq = read_seq;
     member->free_next = 0;
     member->used = 1;
     machine->members_count += 1;
@@ -443,6 +449,7 @@ static bool member_run_complete(const struct tc_room_machine *machine,
 
 // Members must be strictly ascending by (room, user), which also rules out duplicates; each run
 // must be as long as its room's member_count. With decode_rooms' sum check, every count is exact.
+// A read marker is at most its room's seq_last (a marker only ever names a committed seq).
 static int decode_members(struct tc_room_machine *machine, struct checkpoint_reader *reader,
                           const struct checkpoint_counts *counts) {
     struct member_run run = {.room_index = ROOM_INDEX_NONE, .length = 0};
@@ -452,6 +459,7 @@ static int decode_members(struct tc_room_machine *machine, struct checkpoint_rea
         if (p == NULL) return TC_ECORRUPT;
         uint64_t room = tc_le_get_u64(p + 0);
         uint64_t user = tc_le_get_u64(p + 8);
+        uint64_t read_seq = tc_le_get_u64(p + 16);
         if (user == 0) return TC_ECORRUPT;
         if (previous != NULL && !member_record_less(previous, p)) return TC_ECORRUPT;
         if (previous == NULL || tc_le_get_u64(previous) != room) {
@@ -460,7 +468,9 @@ static int decode_members(struct tc_room_machine *machine, struct checkpoint_rea
             run.length = 0;
             if (run.room_index == ROOM_INDEX_NONE) return TC_ECORRUPT;
         }
-        member_insert(machine, room, user);
+        tc_assert(machine->rooms[run.room_index].id == room);
+        if (read_seq > machine->rooms[run.room_index].seq_last) return TC_ECORRUPT;
+        member_insert(machine, room, user, read_seq);
         run.length += 1;
         previous = p;
     }

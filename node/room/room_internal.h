@@ -69,6 +69,7 @@ struct room_entry {
 struct room_member {
     uint64_t room;
     uint64_t user;
+    uint64_t read_seq;  // the read marker: 0 at join, only moves forward, <= the room's seq_last
     uint32_t free_next; // free list link (pool index + 1; 0 = end) while free
     uint32_t used;      // 1 while a member
 };
@@ -129,6 +130,8 @@ void tc_room__window_append(struct tc_room_machine *machine, const struct room_w
 // room_apply.c.
 uint32_t tc_room__find(const struct tc_room_machine *machine, uint64_t room);
 bool tc_room__member_exists(const struct tc_room_machine *machine, uint64_t room, uint64_t user);
+// The member record of (room, user), or ROOM_INDEX_NONE.
+uint32_t tc_room__member_find(const struct tc_room_machine *machine, uint64_t room, uint64_t user);
 
 // room_codec.c: the retention rule shared by the encoder, apply and checkpoint decode.
 bool tc_room__retention_valid(uint32_t mode, uint64_t value);

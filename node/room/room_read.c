@@ -1,5 +1,5 @@
 // Local reads of the room state machine (not through consensus): chain heads, room info,
-// membership and the store budget. History is not here: the message store serves it
+// membership, read markers and the store budget. History is not here: the message store serves it
 // (docs/store.md §6).
 
 #include <string.h>
@@ -56,6 +56,20 @@ bool tc_room_is_member(const struct tc_room_machine *machine, uint64_t room, uin
     tc_assert(machine != NULL);
     tc_assert(machine->members_count <= machine->config.members_max);
     return tc_room__member_exists(machine, room, user);
+}
+
+int tc_room_read_marker(const struct tc_room_machine *machine, uint64_t room, uint64_t user,
+                        uint64_t *seq) {
+    tc_assert(machine != NULL);
+    tc_assert(seq != NULL);
+    uint32_t member_index = tc_room__member_find(machine, room, user);
+    if (member_index == ROOM_INDEX_NONE) return TC_ENOENT; // also: no such room
+    const struct room_member *member = &machine->members[member_index];
+    uint32_t room_index = tc_room__find(machine, room);
+    tc_assert(room_index != ROOM_INDEX_NONE); // a member's room exists
+    tc_assert(member->read_seq <= machine->rooms[room_index].seq_last);
+    *seq = member->read_seq;
+    return TC_OK;
 }
 
 uint64_t tc_room_store_bytes_used(const struct tc_room_machine *machine) {

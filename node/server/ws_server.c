@@ -103,6 +103,19 @@ static const char *options_invalid_times(const struct tc_ws_server_options *o) {
     return NULL;
 }
 
+static const char *options_invalid_transport(const struct tc_ws_transport *t) {
+    if (t == NULL) return NULL;
+    if (t->open == NULL || t->close == NULL || t->read == NULL || t->write == NULL ||
+        t->pending == NULL || t->interest == NULL || t->established == NULL ||
+        t->shutdown_write == NULL) {
+        return "transport (every hook is required)";
+    }
+    if (!range_ok(t->context_size, 1, TC_WS_TRANSPORT_CONTEXT_SIZE_MAX)) {
+        return "transport context_size";
+    }
+    return NULL;
+}
+
 static const char *options_invalid(const struct tc_ws_server_options *o) {
     if (o->loop == NULL) return "loop";
     if (o->listen_address == NULL || strlen(o->listen_address) >= 256) return "listen_address";
@@ -112,6 +125,7 @@ static const char *options_invalid(const struct tc_ws_server_options *o) {
     }
     const char *invalid = options_invalid_sizes(o);
     if (invalid == NULL) invalid = options_invalid_times(o);
+    if (invalid == NULL) invalid = options_invalid_transport(o->transport);
     if (invalid == NULL) invalid = tc_edge_jwt_config_invalid(&o->jwt);
     return invalid;
 }
@@ -122,14 +136,19 @@ static void server_free(struct tc_ws_server *server) {
     free(server->send_buffers);
     free(server->message_buffers);
     free(server->read_buffer);
+    free(server->transport_contexts);
     free(server->ip_table);
     free(server->users);
     free(server->jwt_scratch);
+    free(server->dirty);
+    server->dirty = NULL;
+    server->dirty_count = 0;
     server->conns = NULL;
     server->free_slots = NULL;
     server->send_buffers = NULL;
     server->message_buffers = NULL;
     server->read_buffer = NULL;
+    server->transport_contexts = NULL;
     server->ip_table = NULL;
     server->users = NULL;
     server->jwt_scratch = NULL;
@@ -146,12 +165,22 @@ static int server_allocate(struct tc_ws_server *server) {
     server->send_buffers = calloc(count, o->send_buffer_bytes);
     server->message_buffers = calloc(count, o->message_size_max);
     server->read_buffer = calloc(1, o->read_buffer_bytes);
+    bool transport_ok = true;
+    if (o->transport != NULL) {
+        // Rounded up so every slot's context is 16-byte aligned (calloc's base is).
+        server->transport_context_size = (uint32_t)tc_div_ceil(o->transport->context_size, 16) * 16;
+        server->transport_contexts = calloc(count, server->transport_context_size);
+        transport_ok = server->transport_contexts != NULL;
+    }
     server->ip_table = calloc(o->ip_table_size, sizeof(struct ws_ip_entry));
     server->users = calloc(server->users_capacity, sizeof(struct ws_user_entry));
     server->jwt_scratch = aligned_alloc(16, TC_EDGE_JWT_SCRATCH_SIZE);
-    if (server->conns == NULL || server->free_slots == NULL || server->send_buffers == NULL ||
+    server->dirty = calloc(count, sizeof(uint32_t));
+    server->dirty_count = 0;
+    if (server->dirty == NULL || server->conns == NULL || server->free_slots == NULL || server->send_buffers == NULL ||
         server->message_buffers == NULL || server->read_buffer == NULL ||
-        server->ip_table == NULL || server->users == NULL || server->jwt_scratch == NULL) {
+        server->ip_table == NULL || server->users == NULL || server->jwt_scratch == NULL ||
+        !transport_ok) {
         server_free(server);
         (void)snprintf(server->error, sizeof(server->error),
                        "ws server %s: out of memory for %llu connections", o->listen_address,
@@ -171,6 +200,11 @@ static void server_slots_init(struct tc_ws_server *server) {
         conn->queue_next = WS_QUEUE_NONE;
         conn->send_ring = server->send_buffers + (uint64_t)i * o->send_buffer_bytes;
         conn->message = server->message_buffers + (uint64_t)i * o->message_size_max;
+        conn->transport_context = NULL;
+        if (o->transport != NULL) {
+            conn->transport_context =
+                server->transport_contexts + (uint64_t)i * server->transport_context_size;
+        }
         tc_loop_handler_init(&conn->handler, ws_conn_on_ready, conn);
         // Popped from the top: slot 0 first.
         server->free_slots[i] = o->connections_max - 1 - i;
@@ -244,7 +278,7 @@ void tc_ws_server_deinit(struct tc_ws_server *server) {
     tc_assert(server->listen_fd >= 0);
     for (uint32_t i = 0; i < server->options.connections_max; i++) {
         struct tc_ws_conn *conn = &server->conns[i];
-        if (conn->state != WS_CONN_FREE) handler_close(server->loop, &conn->handler);
+        if (conn->state != WS_CONN_FREE) ws_conn_socket_close(conn);
     }
     for (uint32_t i = 0; i < TC_WS_SERVER_REFUSALS_MAX; i++) {
         if (server->refusals[i].handler.registered) {
@@ -315,7 +349,7 @@ static void conn_release(struct tc_ws_conn *conn) {
     struct tc_ws_server *server = conn->server;
     tc_assert(conn->state == WS_CONN_DEAD);
     tc_assert(!conn->app_open && !conn->close_callback_due && !conn->queued);
-    handler_close(server->loop, &conn->handler);
+    ws_conn_socket_close(conn);
     conn->state = WS_CONN_FREE;
     tc_assert(server->free_count < server->options.connections_max);
     server->free_slots[server->free_count] = conn->index;
@@ -360,8 +394,14 @@ static void refusal_linger(struct tc_ws_server *server, int fd) {
     tc_server_net_close(fd); // no room to linger: the answer may be lost to a reset
 }
 
-// No free slot: answer 503 at once (it fits any fresh socket buffer), then linger.
+// No free slot: answer 503 at once (it fits any fresh socket buffer), then linger. Over a
+// transport (TLS) an answer would need a handshake, hence a slot: the socket is just closed.
 static void server_refuse_busy(struct tc_ws_server *server, int fd) {
+    if (server->options.transport != NULL) {
+        server->stats.refused_pool_full += 1;
+        tc_server_net_close(fd);
+        return;
+    }
     char response[512];
     const int32_t size = ws_http_write_busy(server, response, sizeof(response));
     tc_assert(size > 0);
@@ -382,6 +422,18 @@ static void server_on_refusal(struct tc_loop_handler *handler, uint32_t ready) {
     handler_close(server->loop, handler);
 }
 
+// The transport's state for a new connection (plain TCP has none). False when it failed.
+static bool server_transport_open(struct tc_ws_conn *conn, int fd) {
+    struct tc_ws_server *server = conn->server;
+    const struct tc_ws_transport *transport = server->options.transport;
+    tc_assert(!conn->transport_open);
+    if (transport == NULL) return true;
+    memset(conn->transport_context, 0, server->transport_context_size);
+    conn->transport_open =
+        transport->open(transport->instance, conn->transport_context, fd) == TC_OK;
+    return conn->transport_open;
+}
+
 static void server_admit(struct tc_ws_server *server, int fd,
                          const struct tc_server_net_peer *peer) {
     if (server->free_count == 0) {
@@ -398,15 +450,21 @@ static void server_admit(struct tc_ws_server *server, int fd,
     conn->read_eof = false;
     conn->write_shut = false;
     conn->high_water = false;
+    // conn->dirty is left alone: it mirrors the slot's presence in server->dirty, which only
+    // tc_ws_server_flush clears (flushing a reused slot early is harmless).
     conn->deadline_ms = server->now_ms + server->options.handshake_timeout_ms;
     conn->peer = *peer;
     conn->send_head = 0;
     conn->send_used = 0;
-    conn->transport_context = NULL;
+    conn->transport_open = false;
     struct tc_edge_http_limits limits;
     tc_edge_http_limits_default(&limits);
     tc_edge_http_request_init(&conn->protocol.http, &limits);
-    if (tc_loop_add(server->loop, &conn->handler, fd, TC_LOOP_READ) != TC_OK) {
+    if (!server_transport_open(conn, fd) ||
+        tc_loop_add(server->loop, &conn->handler, fd, TC_LOOP_READ) != TC_OK) {
+        const struct tc_ws_transport *transport = server->options.transport;
+        if (conn->transport_open) transport->close(transport->instance, conn->transport_context);
+        conn->transport_open = false;
         tc_server_net_close(fd);
         conn->state = WS_CONN_FREE;
         server->free_slots[server->free_count] = conn->index;
@@ -491,8 +549,26 @@ int tc_ws_server_send_text(struct tc_ws_server *server, uint64_t conn_id, const 
         server->stats.send_buffer_full += 1;
         return result;
     }
-    ws_conn_flush(conn);
+    if (!server->options.defer_text_writes) {
+        ws_conn_flush(conn);
+    } else if (!conn->dirty) {
+        conn->dirty = true;
+        tc_assert(server->dirty_count < server->options.connections_max);
+        server->dirty[server->dirty_count++] = conn->index;
+    }
     return TC_OK;
+}
+
+void tc_ws_server_flush(struct tc_ws_server *server) {
+    // Bounded by connections_max: each slot is listed at most once (its dirty flag).
+    const uint32_t count = server->dirty_count;
+    server->dirty_count = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        struct tc_ws_conn *conn = &server->conns[server->dirty[i]];
+        tc_assert(conn->dirty);
+        conn->dirty = false;
+        ws_conn_flush(conn); // a dead or freed slot returns at once
+    }
 }
 
 uint32_t tc_ws_server_send_space(const struct tc_ws_server *server, uint64_t conn_id) {

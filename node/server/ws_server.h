@@ -43,12 +43,41 @@
 #define TC_WS_SERVER_RESERVE_CLOSE 128u
 
 // The byte stream under a connection. Plain TCP (server_net.h) when options.transport is NULL;
-// TLS will be a second implementation (its per-connection state in transport_context). Results
-// as tc_server_net_read/write: bytes (> 0), 0 = end of stream (read only), TC_EAGAIN, or a
-// negative TC_E* code for a broken connection.
+// TLS is ws_tls.h. A transport keeps per-connection state in `context_size` bytes per slot,
+// allocated (zeroed, 16-byte aligned) by tc_ws_server_init; it may allocate more inside `open`
+// (OpenSSL does), released by `close`. All hooks are required; they never call back into the
+// server. `instance` is passed to open and close.
+//
+// read/write answer as tc_server_net_read/write: bytes (> 0), 0 = end of stream (read only),
+// TC_EAGAIN (wait for the readiness `interest` names), TC_ECORRUPT when the transport's own
+// protocol failed (a TLS alert, a bad record, plain HTTP on a TLS port: counted in
+// tls_handshake_failures or tls_errors), or another negative TC_E* code for a broken socket.
+#define TC_WS_TRANSPORT_CONTEXT_SIZE_MAX 4096u
+// The most plaintext a transport holds after a read (`pending`): one TLS record (RFC 8446 §5.1).
+#define TC_WS_TRANSPORT_PENDING_MAX 16384u
+
 struct tc_ws_transport {
-    int32_t (*read)(void *transport_context, int fd, uint8_t *buffer, uint32_t size);
-    int32_t (*write)(void *transport_context, int fd, const uint8_t *data, uint32_t size);
+    void *instance;
+    uint32_t context_size; // 1..TC_WS_TRANSPORT_CONTEXT_SIZE_MAX
+    // An accepted socket, before its first read: fills `context`. TC_OK, or a negative code (the
+    // socket is closed at once and counted in accept_errors).
+    int (*open)(void *instance, void *context, int fd);
+    // Before the server closes the socket (also without a handshake, and at deinit).
+    void (*close)(void *instance, void *context);
+    int32_t (*read)(void *context, int fd, uint8_t *buffer, uint32_t size);
+    int32_t (*write)(void *context, int fd, const uint8_t *data, uint32_t size);
+    // Bytes already read from the socket and decoded that the next read returns: epoll does not
+    // report them, so the server reads again until this is 0 (<= TC_WS_TRANSPORT_PENDING_MAX).
+    uint32_t (*pending)(void *context);
+    // The socket readiness (TC_LOOP_READ | TC_LOOP_WRITE bits) to wait for when the connection
+    // wants `wanted`: TC_LOOP_READ to read, TC_LOOP_WRITE to write. A TLS read may wait for the
+    // socket to be writable (a handshake flight), a TLS write for it to be readable.
+    uint32_t (*interest)(void *context, uint32_t wanted);
+    // The transport's own handshake is done (a protocol failure before it is a handshake failure).
+    bool (*established)(void *context);
+    // Ends the write side after the last byte (TLS: close_notify, best effort), then
+    // shutdown(SHUT_WR).
+    void (*shutdown_write)(void *context, int fd);
 };
 
 // Numeric fields left 0 select the default of tc_ws_server_options_default (docs/protocol.md's
@@ -67,7 +96,7 @@ struct tc_ws_server_options {
     uint32_t ping_interval_ms;         // §11: 30 s
     uint32_t idle_timeout_ms;          // §11: no frame for this long: close 4004 (60 s)
     uint32_t close_timeout_ms;         // close handshake and lingering close (5 s)
-    uint32_t handshake_timeout_ms;     // accept to complete request head (10 s)
+    uint32_t handshake_timeout_ms;     // accept to complete request head, TLS included (10 s)
     uint32_t slow_consumer_timeout_ms; // send buffer over 3/4 for this long: 4002 (30 s)
     uint32_t handshake_rate_per_s;     // per peer IP (§8: 20/s)
     uint32_t handshake_burst;          // bucket capacity (§8: 50)
@@ -88,6 +117,7 @@ struct tc_ws_server_options {
     void (*log)(void *log_context, const char *line); // optional; one line, no newline
     void *log_context;
     const struct tc_ws_transport *transport; // NULL: plain TCP
+    bool defer_text_writes; // send_text queues; tc_ws_server_flush writes (see there); else outlives the server (ws_tls.h)
 };
 
 // The defaults, spelled out. The caller still sets loop, listen_address, jwt and the callbacks.
@@ -97,7 +127,7 @@ struct tc_ws_server_stats {
     uint64_t connections_active;  // slots in use (handshake, open, closing)
     uint64_t connections_open;    // WebSockets between on_open and on_close
     uint64_t accepted;
-    uint64_t refused_pool_full;   // 503 at accept: no free slot
+    uint64_t refused_pool_full;   // 503 at accept: no free slot (with a transport: closed)
     uint64_t refused_draining;    // 503
     uint64_t refused_rate_limited; // 429: per-IP handshake bucket
     uint64_t refused_user_limit;  // 429: connections_per_user_max
@@ -105,7 +135,7 @@ struct tc_ws_server_stats {
     uint64_t accept_errors;
     uint64_t handshakes;          // 101 sent
     uint64_t healthz;
-    uint64_t header_timeouts;
+    uint64_t header_timeouts;     // no complete request head (or TLS handshake) in time
     uint64_t http_400, http_401, http_404, http_405, http_414, http_426, http_429, http_431,
         http_503, http_505;
     uint64_t frames_in, frames_out, bytes_in, bytes_out;
@@ -115,6 +145,9 @@ struct tc_ws_server_stats {
     uint64_t closes_by_peer;       // the client's close frame came first
     uint64_t closes_aborted;       // TCP ended without a close handshake (1006)
     uint64_t close_timeouts;       // the peer did not finish the close handshake in time
+    // The transport's protocol (TLS) failed, closing the connection: before its handshake was
+    // done (e.g. plain HTTP on a TLS port, no common version or cipher), or after it.
+    uint64_t tls_handshake_failures, tls_errors;
     // Close frames sent by the server, by code.
     uint64_t close_1000, close_1001, close_1002, close_1003, close_1007, close_1008, close_1009,
         close_1011, close_4001, close_4002, close_4003, close_4004, close_other;
@@ -150,6 +183,8 @@ struct tc_ws_server {
     uint8_t *send_buffers;        // connections_max * send_buffer_bytes
     uint8_t *message_buffers;     // connections_max * message_size_max
     uint8_t *read_buffer;         // read_buffer_bytes, shared
+    uint8_t *transport_contexts;  // connections_max * transport_context_size (TLS state)
+    uint32_t transport_context_size;
     struct ws_ip_entry *ip_table; // ip_table_size
     uint8_t ip_hash_key[16];
     struct ws_user_entry *users;  // users_capacity (power of two, >= 2 * connections_max)
@@ -157,6 +192,8 @@ struct tc_ws_server {
     uint8_t *jwt_scratch;         // TC_EDGE_JWT_SCRATCH_SIZE
     char token[TC_EDGE_JWT_TOKEN_SIZE_MAX + 1];
     struct tc_ws_refusal refusals[TC_WS_SERVER_REFUSALS_MAX];
+    uint32_t *dirty;             // connections_max: slots with text frames awaiting flush
+    uint32_t dirty_count;
     struct tc_ws_server_stats stats;
     char error[TC_WS_SERVER_ERROR_SIZE_MAX];
 };
@@ -188,6 +225,10 @@ int tc_ws_server_send_text(struct tc_ws_server *server, uint64_t conn_id, const 
 // The largest payload a text frame could have and still be accepted by send_text now (header
 // accounted for); 0 for a stale id.
 uint32_t tc_ws_server_send_space(const struct tc_ws_server *server, uint64_t conn_id);
+// With options.defer_text_writes, send_text only queues the frame; this writes every connection
+// that has queued frames (one write per connection for everything sent since the last flush:
+// fan-out of many events costs one syscall, not one per event). Call once per loop iteration.
+void tc_ws_server_flush(struct tc_ws_server *server);
 // Graceful close: a close frame with `code` (valid to send, not 1005/1006/1015) and `reason`
 // (UTF-8, <= 123 bytes), then the close handshake with close_timeout_ms, then TCP close.
 // on_close follows (deferred). TC_OK or TC_ENOENT.

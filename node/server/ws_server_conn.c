@@ -22,13 +22,73 @@ uint32_t ws_frame_header_size(uint64_t payload_size) {
 static int32_t conn_read(struct tc_ws_conn *conn, uint8_t *buffer, uint32_t size) {
     const struct tc_ws_transport *transport = conn->server->options.transport;
     if (transport == NULL) return tc_server_net_read(conn->handler.fd, buffer, size);
+    tc_assert(conn->transport_open);
     return transport->read(conn->transport_context, conn->handler.fd, buffer, size);
 }
 
 static int32_t conn_write(struct tc_ws_conn *conn, const uint8_t *data, uint32_t size) {
     const struct tc_ws_transport *transport = conn->server->options.transport;
     if (transport == NULL) return tc_server_net_write(conn->handler.fd, data, size);
+    tc_assert(conn->transport_open);
     return transport->write(conn->transport_context, conn->handler.fd, data, size);
+}
+
+static uint32_t conn_pending(const struct tc_ws_conn *conn) {
+    const struct tc_ws_transport *transport = conn->server->options.transport;
+    if (transport == NULL) return 0;
+    const uint32_t pending = transport->pending(conn->transport_context);
+    tc_assert(pending <= TC_WS_TRANSPORT_PENDING_MAX);
+    return pending;
+}
+
+// The socket readiness that serves `wanted` (TC_LOOP_READ: reading, TC_LOOP_WRITE: writing).
+static uint32_t conn_socket_interest(const struct tc_ws_conn *conn, uint32_t wanted) {
+    const struct tc_ws_transport *transport = conn->server->options.transport;
+    if (transport == NULL || wanted == 0) return wanted;
+    const uint32_t interest = transport->interest(conn->transport_context, wanted);
+    tc_assert((interest & ~(uint32_t)(TC_LOOP_READ | TC_LOOP_WRITE)) == 0);
+    return interest;
+}
+
+static void conn_shutdown_write(struct tc_ws_conn *conn) {
+    const struct tc_ws_transport *transport = conn->server->options.transport;
+    if (transport == NULL) {
+        tc_server_net_shutdown_write(conn->handler.fd);
+        return;
+    }
+    transport->shutdown_write(conn->transport_context, conn->handler.fd);
+}
+
+void ws_conn_socket_close(struct tc_ws_conn *conn) {
+    struct tc_ws_server *server = conn->server;
+    const struct tc_ws_transport *transport = server->options.transport;
+    tc_assert(conn->handler.registered);
+    if (conn->transport_open) {
+        tc_assert(transport != NULL);
+        transport->close(transport->instance, conn->transport_context);
+        conn->transport_open = false;
+    }
+    const int fd = conn->handler.fd;
+    tc_loop_remove(server->loop, &conn->handler);
+    tc_server_net_close(fd);
+}
+
+// A read or write failed: count it (a transport protocol failure, or an abort) and end.
+static void conn_broken(struct tc_ws_conn *conn, int32_t error) {
+    struct tc_ws_server *server = conn->server;
+    const struct tc_ws_transport *transport = server->options.transport;
+    tc_assert(error < 0 && error != TC_EAGAIN);
+    if (error == TC_ECORRUPT && transport != NULL) {
+        if (transport->established(conn->transport_context)) {
+            server->stats.tls_errors += 1;
+            ws_server_log(server, "connection from %s: TLS error", conn->peer.ip);
+        } else {
+            server->stats.tls_handshake_failures += 1;
+            ws_server_log(server, "connection from %s: TLS handshake failed", conn->peer.ip);
+        }
+    }
+    if (conn->state == WS_CONN_OPEN) server->stats.closes_aborted += 1;
+    ws_conn_kill(conn);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -74,9 +134,16 @@ int ws_conn_append_frame(struct tc_ws_conn *conn, enum tc_edge_ws_opcode opcode,
 
 static void conn_interest_update(struct tc_ws_conn *conn) {
     tc_assert(conn->state != WS_CONN_FREE && conn->state != WS_CONN_DEAD);
-    uint32_t interest = conn->read_eof ? 0u : (uint32_t)TC_LOOP_READ;
-    if (conn->send_used > 0) interest |= TC_LOOP_WRITE;
-    if (tc_loop_modify(conn->server->loop, &conn->handler, interest) != TC_OK) {
+    const uint32_t reading = conn_socket_interest(conn, conn->read_eof ? 0u : TC_LOOP_READ);
+    const uint32_t writing = conn_socket_interest(conn, conn->send_used > 0 ? TC_LOOP_WRITE : 0u);
+    if (conn->read_eof && (writing & TC_LOOP_READ) != 0) {
+        // The transport's write waits for input after the stream ended: it never comes (and the
+        // socket at end of stream would report readable forever).
+        if (conn->state == WS_CONN_OPEN) conn->server->stats.closes_aborted += 1;
+        ws_conn_kill(conn);
+        return;
+    }
+    if (tc_loop_modify(conn->server->loop, &conn->handler, reading | writing) != TC_OK) {
         ws_conn_kill(conn); // epoll out of memory: the connection cannot be served
     }
 }
@@ -89,11 +156,12 @@ void ws_conn_flush(struct tc_ws_conn *conn) {
     if (conn->state == WS_CONN_DEAD || conn->state == WS_CONN_FREE) return;
     while (conn->send_used > 0) {
         const uint32_t segment = tc_min_u32(conn->send_used, capacity - conn->send_head);
+        // After TC_EAGAIN the ring's head stays and the segment can only grow: a TLS write is
+        // retried with the same bytes, as OpenSSL requires.
         const int32_t written = conn_write(conn, conn->send_ring + conn->send_head, segment);
         if (written == TC_EAGAIN) break;
         if (written < 0) {
-            if (conn->state == WS_CONN_OPEN) server->stats.closes_aborted += 1;
-            ws_conn_kill(conn);
+            conn_broken(conn, written);
             return;
         }
         tc_assert((uint32_t)written <= segment);
@@ -108,7 +176,7 @@ void ws_conn_flush(struct tc_ws_conn *conn) {
             ws_conn_kill(conn);
             return;
         }
-        if (!conn->write_shut) tc_server_net_shutdown_write(conn->handler.fd);
+        if (!conn->write_shut) conn_shutdown_write(conn);
         conn->write_shut = true;
     }
     conn_interest_update(conn);
@@ -319,21 +387,19 @@ static void conn_on_eof(struct tc_ws_conn *conn) {
     }
 }
 
-// One read per readiness (level-triggered: more data fires again), every byte consumed before
-// returning, so the server needs only one shared read buffer.
-static void conn_on_readable(struct tc_ws_conn *conn) {
+// One read, every byte consumed before returning, so the server needs only one shared read
+// buffer. False when nothing more is to be read now (TC_EAGAIN, end of stream, an error).
+static bool conn_read_once(struct tc_ws_conn *conn) {
     struct tc_ws_server *server = conn->server;
-    if (conn->state == WS_CONN_DEAD || conn->read_eof) return;
     const int32_t result = conn_read(conn, server->read_buffer, server->options.read_buffer_bytes);
-    if (result == TC_EAGAIN) return;
+    if (result == TC_EAGAIN) return false;
     if (result == 0) {
         conn_on_eof(conn);
-        return;
+        return false;
     }
     if (result < 0) {
-        if (conn->state == WS_CONN_OPEN) server->stats.closes_aborted += 1;
-        ws_conn_kill(conn);
-        return;
+        conn_broken(conn, result);
+        return false;
     }
     server->stats.bytes_in += (uint32_t)result;
     const uint8_t *data = server->read_buffer;
@@ -345,16 +411,36 @@ static void conn_on_readable(struct tc_ws_conn *conn) {
         size -= consumed;
     }
     if (size > 0) conn_ws_feed(conn, data, size); // LINGER and DEAD drop input
-    ws_conn_flush(conn);
+    return true;
 }
 
+// Level-triggered: bytes left in the socket fire again. Bytes a transport already decoded (a TLS
+// record larger than the read buffer) do not, so they are drained here: at most
+// TC_WS_TRANSPORT_PENDING_MAX of them, read_buffer_bytes (>= READ_BUFFER_MIN) at a time.
+static void conn_on_readable(struct tc_ws_conn *conn) {
+    for (uint32_t i = 0; i < WS_READS_PER_EVENT_MAX; i++) {
+        if (conn->state == WS_CONN_DEAD || conn->read_eof) return;
+        if (!conn_read_once(conn)) return;
+        if (conn_pending(conn) == 0) return;
+    }
+    // Not reached while a transport keeps its bound; if one did not, ws_conn_tick reads the rest.
+}
+
+// A transport's read may wait for the socket to be writable (a TLS handshake flight that did not
+// fit), its write for it to be readable: each readiness retries what waits for it. The flush at
+// the end also recomputes the interest from where the transport now waits.
 void ws_conn_on_ready(struct tc_loop_handler *handler, uint32_t ready) {
     struct tc_ws_conn *conn = handler->context;
     struct tc_ws_server *server = conn->server;
     tc_assert(conn->state != WS_CONN_FREE);
     ws_server_enter(server);
-    if (ready & (TC_LOOP_READ | TC_LOOP_HANGUP)) conn_on_readable(conn);
-    if (ready & TC_LOOP_WRITE) ws_conn_flush(conn);
+    const bool read_waits_write =
+        !conn->read_eof && (conn_socket_interest(conn, TC_LOOP_READ) & TC_LOOP_WRITE) != 0;
+    if ((ready & (TC_LOOP_READ | TC_LOOP_HANGUP)) != 0 ||
+        ((ready & TC_LOOP_WRITE) != 0 && read_waits_write)) {
+        conn_on_readable(conn);
+    }
+    ws_conn_flush(conn);
     ws_server_exit(server);
 }
 
@@ -392,6 +478,12 @@ static void conn_tick_open(struct tc_ws_conn *conn, uint64_t now_s) {
 
 void ws_conn_tick(struct tc_ws_conn *conn, uint64_t now_s) {
     struct tc_ws_server *server = conn->server;
+    if (conn->state == WS_CONN_FREE || conn->state == WS_CONN_DEAD) return;
+    if (!conn->read_eof && conn_pending(conn) > 0) { // a safety net: see conn_on_readable
+        conn_on_readable(conn);
+        ws_conn_flush(conn);
+        if (conn->state == WS_CONN_DEAD) return;
+    }
     switch (conn->state) {
     case WS_CONN_FREE:
     case WS_CONN_DEAD: return;

@@ -28,6 +28,9 @@ enum ws_conn_state {
 };
 
 #define WS_QUEUE_NONE UINT32_MAX
+// Reads per readiness event: one, then as many as it takes to drain what the transport already
+// decoded (epoll cannot report it), read_buffer_bytes at a time.
+#define WS_READS_PER_EVENT_MAX (1u + TC_WS_TRANSPORT_PENDING_MAX / TC_WS_SERVER_READ_BUFFER_MIN)
 
 struct tc_ws_conn {
     struct tc_ws_server *server;
@@ -41,6 +44,7 @@ struct tc_ws_conn {
     bool read_eof;
     bool write_shut;
     bool high_water;         // send buffer above 3/4 since high_water_since_ms
+    bool dirty;              // text frames appended, not yet written (tc_ws_server_flush)
     uint32_t queue_next;
     uint64_t deadline_ms;    // HTTP: handshake timeout; CLOSING, LINGER: close timeout
     uint64_t last_in_ms;     // the last complete frame received
@@ -51,7 +55,8 @@ struct tc_ws_conn {
     uint32_t send_head;
     uint32_t send_used;
     uint8_t *message;        // the reader's message buffer
-    void *transport_context; // NULL for plain TCP
+    void *transport_context; // NULL for plain TCP; else this slot's transport_context_size bytes
+    bool transport_open;     // transport->open succeeded; close is owed
     struct tc_edge_jwt_claims claims;
     union {
         struct tc_edge_http_request http; // state HTTP
@@ -82,6 +87,8 @@ void ws_server_log(struct tc_ws_server *server, const char *format, ...)
 uint64_t ws_server_now_s(struct tc_ws_server *server);
 
 // ws_server_conn.c
+// Closes the socket (the transport's close first) and leaves the loop.
+void ws_conn_socket_close(struct tc_ws_conn *conn);
 void ws_conn_on_ready(struct tc_loop_handler *handler, uint32_t ready);
 // Appends one frame if frame + reserve fits; TC_OK, TC_ENOSPC or TC_ETOOBIG. Does not write.
 int ws_conn_append_frame(struct tc_ws_conn *conn, enum tc_edge_ws_opcode opcode,

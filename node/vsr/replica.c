@@ -1322,6 +1322,7 @@ static void on_prepare(struct tc_replica *replica, const struct tc_header *heade
     if (header->op == 0 || !replica_op_writable(replica, header->op)) return;
     bool from_primary = replica->state == TC_REPLICA_NORMAL && !replica_is_primary(replica) &&
                         header->view == replica->view && header->epoch == replica->acting_epoch &&
+                        !replica_epoch_closed(replica) && // only R's chain counts (epoch_admits)
                         header->replica == replica_primary_index(replica, replica->view);
     if (header->view > replica->view && replica->state != TC_REPLICA_RECOVERING_HEAD) {
         // We missed a view change: ask the new primary for its log.
@@ -1685,6 +1686,11 @@ static bool command_read_only(uint8_t command) {
 // One from an older epoch is answered with start_epoch; one from a newer epoch is ignored (the
 // sender answers ours). Prepares are judged by checksum (a repaired prepare keeps the epoch it
 // was prepared in); the live stream from our primary is checked in on_prepare.
+// Once a start_epoch told us that our epoch ended at op R, nothing of our epoch's consensus counts
+// either: R's hash chain is the committed history, and a start_view, heartbeat or vote of our
+// epoch may come from a primary of a view the group left long ago, whose log forks below R (seed
+// 1327 --reconfig-heavy: a learner that had heard R installed such a start_view and committed its
+// op 20 under the commit number R had given it).
 static bool epoch_admits(struct tc_replica *replica, const struct tc_header *header) {
     uint8_t command = header->command;
     if (command == TC_COMMAND_REQUEST || command == TC_COMMAND_PREPARE) return true;
@@ -1697,6 +1703,7 @@ static bool epoch_admits(struct tc_replica *replica, const struct tc_header *hea
 #endif
     }
     if (header->epoch > replica->acting_epoch) return false;
+    if (replica_epoch_closed(replica)) return false;
     // A learner may only ask for the current view (it polls); it never votes or acknowledges.
     if (learner && command != TC_COMMAND_REQUEST_START_VIEW) return false;
     return true;

@@ -205,6 +205,11 @@ static inline bool replica_member(const struct tc_replica *replica) {
     return replica->acting_members[replica->replica] == replica->options.replica_id &&
            replica->acting_epoch >= replica->epoch_heard;
 }
+// A start_epoch told us that our acting epoch ended at op R (vsr.md §11.4): until we apply R, no
+// consensus message of our epoch counts (its start_views may carry a log that forks below R).
+static inline bool replica_epoch_closed(const struct tc_replica *replica) {
+    return replica->epoch_heard > replica->acting_epoch;
+}
 // Replaced (vsr.md §11.4): the acting configuration no longer names us, though we were a member
 // once (in epoch 0's configuration, or we acted in a later epoch: our superblock says so). We only
 // answer (prepares, state sync, start_epoch) until the operator stops us, under our slot's address

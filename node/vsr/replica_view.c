@@ -189,16 +189,41 @@ void replica_on_do_view_change(struct tc_replica *replica, const struct tc_heade
 // ---------------------------------------------------------------------------------------------
 // The new primary: canonical log, repair, nack truncation, start_view.
 
+// The epoch of the prepare at the head of a do_view_change's log (the epoch it was prepared in).
+static uint32_t dvc_head_epoch(const struct dvc_record *record) {
+    return record->headers[record->count - 1].epoch;
+}
+
+// Orders do_view_change logs by recency: the epoch of the head prepare, then log_view (docs/vsr.md
+// §5, §11.4). View numbers do not grow across an epoch change: each member enters epoch e+1 at
+// its own view + 1, so a member that lagged in epoch e may open e+1's views below views that e
+// used after the reconfigure op R was prepared, and a log_view of epoch e carried into e+1 then
+// outranked the logs of e+1's own views (seed 1292 --reconfig-heavy: log_view 13 of epoch 0, head
+// R = 14, beat log_view 11 of epoch 1, head 19 with ops 15..19 committed). Every member of e+1
+// holds R's committed chain and nothing of epoch e above it, so a log whose head was prepared in
+// an older epoch ends at R; a log holding a prepare of e+1 was installed in a view of e+1, and
+// those view numbers order among themselves as in any one epoch.
+static int dvc_rank_compare(const struct dvc_record *a, const struct dvc_record *b) {
+    uint32_t epoch_a = dvc_head_epoch(a);
+    uint32_t epoch_b = dvc_head_epoch(b);
+    if (epoch_a != epoch_b) return epoch_a > epoch_b ? 1 : -1;
+    if (a->header.log_view != b->header.log_view) {
+        return a->header.log_view > b->header.log_view ? 1 : -1;
+    }
+    return 0;
+}
+
 static const struct dvc_record *canonical_choose(const struct tc_replica *replica) {
     const struct dvc_record *best = NULL;
     for (uint8_t r = 0; r < replica->replica_count; r++) {
         const struct dvc_record *record = &replica->dvcs[r];
         if (!record->present || dvc_uncertain(record)) continue;
-        if (best == NULL || record->header.log_view > best->header.log_view) {
+        int rank = best == NULL ? 1 : dvc_rank_compare(record, best);
+        if (rank > 0) {
             best = record;
             continue;
         }
-        if (record->header.log_view < best->header.log_view) continue;
+        if (rank < 0) continue;
 #if defined(TC_PLANTED_BUG_VIEW_CHANGE_SHORTEST_LOG)
         if (record->header.op < best->header.op) best = record; // planted bug
 #else
@@ -316,13 +341,11 @@ static uint32_t dvc_nack_count(const struct tc_replica *replica, uint64_t op,
 // op once per view and a restarted primary never leads its view again. Conflicting copies would be
 // a protocol violation: we then refuse to choose.
 static const struct tc_header *dvc_log_view_prepare(struct tc_replica *replica, uint64_t op) {
-    uint32_t log_view_max = 0;
-    for (uint8_t r = 0; r < replica->replica_count; r++) {
-        const struct dvc_record *record = &replica->dvcs[r];
-        if (record->present && !dvc_uncertain(record) && record->header.log_view > log_view_max) {
-            log_view_max = record->header.log_view;
-        }
-    }
+    // The highest log_view in the canonical order (dvc_rank_compare): a view number may recur in
+    // another epoch, so its primary's prepares are those of the canonical log's head epoch.
+    const struct dvc_record *best = canonical_choose(replica);
+    uint32_t log_view_max = best->header.log_view;
+    uint32_t epoch = dvc_head_epoch(best);
     const struct tc_header *found = NULL;
     for (uint8_t r = 0; r < replica->replica_count; r++) {
         const struct dvc_record *record = &replica->dvcs[r];
@@ -330,7 +353,10 @@ static const struct tc_header *dvc_log_view_prepare(struct tc_replica *replica, 
         uint64_t first = record->header.op - (record->count - 1);
         if (op < first) continue;
         const struct tc_header *entry = &record->headers[op - first];
-        if (entry->command != TC_COMMAND_PREPARE || entry->view != log_view_max) continue;
+        if (entry->command != TC_COMMAND_PREPARE || entry->view != log_view_max ||
+            entry->epoch != epoch) {
+            continue;
+        }
         if (found != NULL && !tc_checksum_equal(&found->checksum, &entry->checksum)) {
             replica_log(replica, TC_LOG_ERROR, "two prepares for op %llu in view %u",
                         (unsigned long long)op, log_view_max);

@@ -25,6 +25,7 @@ struct model_room {
 struct model_member {
     uint64_t room;
     uint64_t user;
+    uint64_t read_marker; // 0 at join; forgotten with the membership
 };
 
 struct model_key {
@@ -152,6 +153,7 @@ static void add_member(struct tc_room_model *model, uint64_t room, uint64_t user
     tc_assert(model->members_count < model->config.members_max);
     model->members[model->members_count].room = room;
     model->members[model->members_count].user = user;
+    model->members[model->members_count].read_marker = 0;
     model->members_count++;
 }
 
@@ -244,6 +246,23 @@ static uint8_t model_set_retention(struct tc_room_model *model, const struct tc_
     room->retention = op->retention;
     result->seq = room->seq_last;
     result->hash = room->hash_last;
+    return TC_ROOM_OK;
+}
+
+// docs/room.md §3 read_marker: members only, seq at most the head, the marker only moves forward;
+// the result is the marker after the op (hash zero).
+static uint8_t model_read_marker(struct tc_room_model *model, const struct tc_room_op *op,
+                                 struct tc_room_result *result) {
+    if (op->room == 0) return TC_ROOM_INVALID_ROOM;
+    if (op->user == 0) return TC_ROOM_INVALID_USER;
+    struct model_room *room = find_room(model, op->room);
+    if (room == NULL) return TC_ROOM_ROOM_NOT_FOUND;
+    int32_t member = find_member(model, op->room, op->user);
+    if (member < 0) return TC_ROOM_NOT_MEMBER;
+    if (op->seq > room->seq_last) return TC_ROOM_INVALID_SEQ;
+    uint64_t *marker = &model->members[member].read_marker;
+    if (op->seq > *marker) *marker = op->seq;
+    result->seq = *marker;
     return TC_ROOM_OK;
 }
 
@@ -367,6 +386,7 @@ static uint8_t model_op(struct tc_room_model *model, const struct tc_room_op *op
     case TC_ROOM_OP_JOIN:
     case TC_ROOM_OP_LEAVE: return model_join_leave(model, op, result);
     case TC_ROOM_OP_SET_RETENTION: return model_set_retention(model, op, result);
+    case TC_ROOM_OP_READ_MARKER: return model_read_marker(model, op, result);
     default: return model_create(model, op, result);
     }
 }
@@ -435,6 +455,15 @@ int tc_room_model_retention(const struct tc_room_model *model, uint64_t room,
     const struct model_room *entry = find_room(model, room);
     if (entry == NULL) return TC_ENOENT;
     *out = entry->retention;
+    return TC_OK;
+}
+
+int tc_room_model_read_marker(const struct tc_room_model *model, uint64_t room, uint64_t user,
+                              uint64_t *seq) {
+    tc_assert(seq != NULL);
+    int32_t member = find_member(model, room, user);
+    if (member < 0) return TC_ENOENT;
+    *seq = model->members[member].read_marker;
     return TC_OK;
 }
 

@@ -4,10 +4,10 @@
 // A deliberately simple reference model of the room state machine (docs/room.md): plain arrays,
 // linear scans, its own hash-chain computation, no hash tables and nothing from room.c's insides.
 // Given the same committed batches it must produce the same per-op results as tc_room_apply, the
-// same chain heads, retention policies and store budget. Unlike the machine it also keeps the
-// full history of every message (fields and body), which is what the message store must serve:
-// the simulator's checker compares store reads with it. Used by property tests and the checker.
-// Test-only code: it allocates with malloc at creation (never afterwards).
+// same chain heads, retention policies, read markers and store budget. Unlike the machine it also
+// keeps the full history of every message (fields and body), which is what the message store must
+// serve: the simulator's checker compares store reads with it. Used by property tests and the
+// checker. Test-only code: it allocates with malloc at creation (never afterwards).
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -51,6 +51,10 @@ int tc_room_model_message(const struct tc_room_model *model, uint64_t room, uint
 // The room's retention policy (keep_all until a set_retention succeeds). TC_OK or TC_ENOENT.
 int tc_room_model_retention(const struct tc_room_model *model, uint64_t room,
                             struct tc_room_retention *out);
+// Same contract as tc_room_read_marker: the member's read marker, or TC_ENOENT (no such room or
+// not a member).
+int tc_room_model_read_marker(const struct tc_room_model *model, uint64_t room, uint64_t user,
+                              uint64_t *seq);
 // Sum of TC_ROOM_STORE_COST over every committed message (tc_room_store_bytes_used).
 uint64_t tc_room_model_store_bytes_used(const struct tc_room_model *model);
 // Messages committed but not recorded in the history (0 while the capacity suffices).

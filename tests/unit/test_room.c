@@ -266,6 +266,31 @@ static struct tc_room_result do_retention(struct fixture *f, uint64_t room, uint
     return do_retention_raw(f, room, user, mode, 0, value);
 }
 
+static struct tc_room_result do_read_marker(struct fixture *f, uint64_t room, uint64_t user,
+                                            uint64_t seq) {
+    assert_int_equal(tc_room_batch_add_read_marker(&f->batch, room, user, seq), TC_OK);
+    apply_batch(f);
+    return result_at(f, 0);
+}
+
+// The member's read marker as the machine and the model both read it; TC_ENOENT in both when
+// `expected` is UINT64_MAX.
+static void assert_marker(const struct fixture *f, uint64_t room, uint64_t user,
+                          uint64_t expected) {
+    uint64_t seq = 77;
+    uint64_t model_seq = 77;
+    int rc = tc_room_read_marker(f->machine, room, user, &seq);
+    assert_int_equal(tc_room_model_read_marker(f->model, room, user, &model_seq), rc);
+    if (expected == UINT64_MAX) {
+        assert_int_equal(rc, TC_ENOENT);
+        assert_int_equal(seq, 77); // untouched
+        return;
+    }
+    assert_int_equal(rc, TC_OK);
+    assert_int_equal(seq, expected);
+    assert_int_equal(model_seq, expected);
+}
+
 static bool bytes_zero(const uint8_t *bytes, uint32_t size) {
     uint8_t bits = 0;
     for (uint32_t i = 0; i < size; i++) bits |= bytes[i];
@@ -373,10 +398,54 @@ static void test_codec_builder_limits(void **state) {
     assert_int_equal(tc_room_validate_batch(big, batch.size), TC_OK);
     assert_true(tc_room_status_name(TC_ROOM_DM_FIXED)[0] == 'd');
     assert_string_equal(tc_room_status_name(200), "unknown");
-    assert_string_equal(tc_room_status_name(17), "unknown");
     assert_string_equal(tc_room_status_name(TC_ROOM_MALFORMED_BATCH), "malformed_batch");
     assert_string_equal(tc_room_status_name(15), "store_full");
     assert_string_equal(tc_room_status_name(16), "invalid_retention");
+    assert_string_equal(tc_room_status_name(17), "invalid_seq");
+    assert_string_equal(tc_room_status_name(18), "unknown");
+    assert_int_equal(TC_ROOM_STATUS_COUNT, 18);
+}
+
+static void test_codec_read_marker(void **state) {
+    (void)state;
+    uint8_t buffer[TC_ROOM_BATCH_HEADER_SIZE + 3 * TC_ROOM_OP_READ_MARKER_SIZE];
+    struct tc_room_batch batch;
+    tc_room_batch_init(&batch, buffer, sizeof(buffer));
+    // Any seq encodes: the machine checks it against the head.
+    const uint64_t seqs[3] = {0, 13, UINT64_MAX};
+    for (uint32_t i = 0; i < 3; i++) {
+        assert_int_equal(tc_room_batch_add_read_marker(&batch, 10 + i, 20 + i, seqs[i]), TC_OK);
+    }
+    assert_int_equal(batch.size, sizeof(buffer));
+    assert_int_equal(tc_room_batch_add_read_marker(&batch, 1, 1, 1), TC_ENOSPC);
+    assert_int_equal(batch.size, sizeof(buffer));
+    assert_int_equal(batch.op_count, 3);
+    // The wire layout (docs/room.md §8): kind 7, op_size 32, room, user, seq.
+    const uint8_t *op = buffer + TC_ROOM_BATCH_HEADER_SIZE + TC_ROOM_OP_READ_MARKER_SIZE;
+    const uint8_t expected[32] = {7, 0, 0, 0, 32, 0, 0, 0, 11, 0, 0, 0, 0, 0, 0, 0,
+                                  21, 0, 0, 0, 0, 0, 0, 0, 13, 0, 0, 0, 0, 0, 0, 0};
+    assert_memory_equal(op, expected, sizeof(expected));
+    struct tc_room_batch_reader reader;
+    assert_int_equal(tc_room_batch_reader_init(&reader, buffer, batch.size), TC_OK);
+    struct tc_room_op decoded;
+    for (uint32_t i = 0; i < 3; i++) {
+        assert_true(tc_room_batch_reader_next(&reader, &decoded));
+        assert_int_equal(decoded.kind, TC_ROOM_OP_READ_MARKER);
+        assert_int_equal(decoded.room, 10 + i);
+        assert_int_equal(decoded.user, 20 + i);
+        assert_int_equal(decoded.seq, seqs[i]);
+        assert_int_equal(decoded.user_b, 0);
+        assert_null(decoded.body);
+    }
+    assert_false(tc_room_batch_reader_next(&reader, &decoded));
+    // 512 of them fit a message body (the largest fixed-size op, set_retention, does).
+    static uint8_t big[TC_ROOM_BATCH_SIZE_MAX];
+    tc_room_batch_init(&batch, big, sizeof(big));
+    for (uint32_t i = 0; i < TC_ROOM_BATCH_OPS_MAX; i++) {
+        assert_int_equal(tc_room_batch_add_read_marker(&batch, 1, i + 1, i), TC_OK);
+    }
+    assert_int_equal(tc_room_batch_add_read_marker(&batch, 1, 1, 1), TC_ENOSPC);
+    assert_int_equal(tc_room_validate_batch(big, batch.size), TC_OK);
 }
 
 static void test_codec_set_retention(void **state) {
@@ -996,6 +1065,146 @@ static void test_set_retention_success(void **state) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// read_marker.
+
+static void test_read_marker_errors(void **state) {
+    (void)state;
+    struct tc_room_config config = config_small();
+    struct fixture *f = fixture_create(&config);
+    assert_int_equal(do_create(f, 1, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_dm(f, 2, 3, 4).status, TC_ROOM_OK);
+    assert_int_equal(do_send(f, 1, 1, 1, 0, "a").status, TC_ROOM_OK); // head 1
+    assert_int_equal(do_read_marker(f, 1, 1, 1).status, TC_ROOM_OK);
+    uint32_t events = f->recorder.count;
+    struct tc_checksum before = digest_of(f);
+    // Each check, with every later check also failing (seq above any head): the first one wins.
+    struct {
+        uint64_t room;
+        uint64_t user;
+        uint64_t seq;
+        uint8_t status;
+    } cases[] = {
+        {0, 0, 99, TC_ROOM_INVALID_ROOM},
+        {1, 0, 99, TC_ROOM_INVALID_USER},
+        {9, 5, 99, TC_ROOM_ROOM_NOT_FOUND},
+        {1, 5, 99, TC_ROOM_NOT_MEMBER},
+        {2, 1, 99, TC_ROOM_NOT_MEMBER}, // a DM's outsider
+        {1, 1, 2, TC_ROOM_INVALID_SEQ}, // head + 1
+        {1, 1, UINT64_MAX, TC_ROOM_INVALID_SEQ},
+        {2, 3, 1, TC_ROOM_INVALID_SEQ}, // the DM has no message: only 0 is valid
+    };
+    for (uint32_t i = 0; i < TC_ARRAY_COUNT(cases); i++) {
+        struct tc_room_result result =
+            do_read_marker(f, cases[i].room, cases[i].user, cases[i].seq);
+        assert_int_equal(result.status, cases[i].status);
+        assert_int_equal(result.seq, 0); // an error carries nothing but its status
+        assert_int_equal(result.thread_seq, 0);
+        assert_true(bytes_zero(result.hash.bytes, sizeof(result.hash.bytes)));
+    }
+    assert_digest_unchanged(f, &before);
+    assert_int_equal(f->recorder.count, events); // no sink event
+    assert_marker(f, 1, 1, 1); // a refused seq left the marker
+    assert_marker(f, 2, 3, 0);
+    fixture_destroy(f);
+}
+
+static void test_read_marker_success(void **state) {
+    (void)state;
+    struct tc_room_config config = config_small();
+    config.store_bytes_max = 100 * TC_ROOM_STORE_COST(8);
+    struct fixture *f = fixture_create(&config);
+    assert_int_equal(do_create(f, 1, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_join(f, 1, 2).status, TC_ROOM_OK);
+    assert_marker(f, 1, 1, 0); // a creator and a joiner start at 0
+    assert_marker(f, 1, 2, 0);
+    assert_marker(f, 1, 3, UINT64_MAX); // not a member
+    assert_marker(f, 9, 1, UINT64_MAX); // no such room
+    // On an empty room, 0 is the only valid seq; it succeeds and changes nothing.
+    struct tc_checksum before = digest_of(f);
+    struct tc_room_result result = do_read_marker(f, 1, 1, 0);
+    assert_int_equal(result.status, TC_ROOM_OK);
+    assert_int_equal(result.seq, 0);
+    assert_digest_unchanged(f, &before);
+    for (uint64_t key = 1; key <= 5; key++) {
+        assert_int_equal(do_send(f, 1, 1, key, 0, "m").status, TC_ROOM_OK);
+    }
+    uint32_t events = f->recorder.count;
+    uint64_t store_used = tc_room_store_bytes_used(f->machine);
+    // Forward: the result is the new marker, with thread_seq 0 and a zero hash (not the head's).
+    before = digest_of(f);
+    result = do_read_marker(f, 1, 2, 3);
+    assert_int_equal(result.status, TC_ROOM_OK);
+    assert_false(result.duplicate);
+    assert_int_equal(result.seq, 3);
+    assert_int_equal(result.thread_seq, 0);
+    assert_true(bytes_zero(result.hash.bytes, sizeof(result.hash.bytes)));
+    assert_marker(f, 1, 2, 3);
+    assert_marker(f, 1, 1, 0); // per member
+    struct tc_checksum after = digest_of(f);
+    assert_false(tc_checksum_equal(&before, &after)); // the marker is state
+    // Lower or equal: unchanged, a success, and the result carries the current marker.
+    assert_int_equal(do_read_marker(f, 1, 2, 1).seq, 3);
+    assert_int_equal(do_read_marker(f, 1, 2, 0).seq, 3);
+    assert_int_equal(do_read_marker(f, 1, 2, 3).seq, 3);
+    assert_int_equal(status_at(f, 0), TC_ROOM_OK);
+    assert_digest_unchanged(f, &after);
+    // Up to the head exactly; then one above it is refused.
+    assert_int_equal(do_read_marker(f, 1, 2, 5).seq, 5);
+    assert_int_equal(do_read_marker(f, 1, 2, 6).status, TC_ROOM_INVALID_SEQ);
+    assert_marker(f, 1, 2, 5);
+    // No message, no budget, no sink event, no chain change.
+    assert_int_equal(f->recorder.count, events);
+    assert_int_equal(tc_room_store_bytes_used(f->machine), store_used);
+    struct tc_room_info info;
+    assert_int_equal(tc_room_info(f->machine, 1, &info), TC_OK);
+    assert_int_equal(info.seq_last, 5);
+    // Several in one batch apply in order: forward, back (unchanged), above the head, forward.
+    struct tc_room_batch *b = &f->batch;
+    assert_int_equal(tc_room_batch_add_read_marker(b, 1, 1, 2), TC_OK);
+    assert_int_equal(tc_room_batch_add_read_marker(b, 1, 1, 1), TC_OK);
+    assert_int_equal(tc_room_batch_add_read_marker(b, 1, 1, 9), TC_OK);
+    uint8_t key[TC_ROOM_KEY_SIZE];
+    key_from(key, 6);
+    assert_int_equal(tc_room_batch_add_send(b, 1, 2, key, 0, (const uint8_t *)"x", 1), TC_OK);
+    assert_int_equal(tc_room_batch_add_read_marker(b, 1, 1, 6), TC_OK); // the new head
+    assert_int_equal(apply_batch(f), 5);
+    assert_int_equal(result_at(f, 0).seq, 2);
+    assert_int_equal(result_at(f, 1).seq, 2);
+    assert_int_equal(status_at(f, 2), TC_ROOM_INVALID_SEQ);
+    assert_int_equal(result_at(f, 3).seq, 6);
+    assert_int_equal(result_at(f, 4).seq, 6);
+    assert_marker(f, 1, 1, 6);
+    // A leave forgets the marker; re-joining starts at 0.
+    assert_int_equal(do_leave(f, 1, 2).status, TC_ROOM_OK);
+    assert_marker(f, 1, 2, UINT64_MAX);
+    assert_int_equal(do_read_marker(f, 1, 2, 1).status, TC_ROOM_NOT_MEMBER);
+    assert_int_equal(do_join(f, 1, 2).status, TC_ROOM_OK);
+    assert_marker(f, 1, 2, 0);
+    assert_int_equal(do_read_marker(f, 1, 2, 0).seq, 0);
+    assert_int_equal(do_read_marker(f, 1, 2, 4).seq, 4);
+    // The last member leaves; the room stays, and a new member starts at 0.
+    assert_int_equal(do_leave(f, 1, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_leave(f, 1, 2).status, TC_ROOM_OK);
+    assert_int_equal(do_join(f, 1, 1).status, TC_ROOM_OK);
+    assert_marker(f, 1, 1, 0);
+    // In a DM, either user; each has their own marker.
+    assert_int_equal(do_dm(f, 2, 3, 4).status, TC_ROOM_OK);
+    assert_int_equal(do_send(f, 2, 3, 7, 0, "dm").status, TC_ROOM_OK);
+    assert_int_equal(do_read_marker(f, 2, 4, 1).seq, 1);
+    assert_marker(f, 2, 3, 0);
+    assert_marker(f, 2, 4, 1);
+    // When the store is full, markers still move (they cost no budget).
+    while (do_send(f, 2, 3, 100 + f->op, 0, "12345678").status == TC_ROOM_OK) {
+    }
+    assert_int_equal(status_at(f, 0), TC_ROOM_STORE_FULL);
+    assert_int_equal(tc_room_info(f->machine, 2, &info), TC_OK);
+    assert_int_equal(do_read_marker(f, 2, 3, info.seq_last).seq, info.seq_last);
+    // The events since: the batch's send, the DM's first send and the rest of the DM's messages.
+    assert_int_equal(f->recorder.count, events + 1u + (uint32_t)info.seq_last);
+    fixture_destroy(f);
+}
+
+// ------------------------------------------------------------------------------------------------
 // The sink's message events and the local reads.
 
 // Every event is one successful, non-duplicate send, in op order, with the fields of its result.
@@ -1154,6 +1363,7 @@ static void test_malformed_batches(void **state) {
     assert_int_equal(tc_room_batch_add_send(&batch, 1, 1, key, 0, (const uint8_t *)"abc", 3), 0);
     assert_int_equal(tc_room_batch_add_create_dm(&batch, 2, 3, 4), TC_OK);
     assert_int_equal(tc_room_batch_add_set_retention(&batch, 1, 1, 1, 30), TC_OK);
+    assert_int_equal(tc_room_batch_add_read_marker(&batch, 1, 1, 0), TC_OK);
     uint32_t good_size = batch.size;
     assert_int_equal(tc_room_validate_batch(good, good_size), TC_OK);
 
@@ -1162,13 +1372,15 @@ static void test_malformed_batches(void **state) {
     static uint8_t bad[1024];
     uint32_t send_offset = TC_ROOM_BATCH_HEADER_SIZE + TC_ROOM_OP_ROOM_SIZE;
     uint32_t retention_offset = send_offset + TC_ROOM_OP_SEND_FIXED_SIZE + 3 + TC_ROOM_OP_DM_SIZE;
+    uint32_t marker_offset = retention_offset + TC_ROOM_OP_RETENTION_SIZE;
+    assert_int_equal(marker_offset + TC_ROOM_OP_READ_MARKER_SIZE, good_size);
     struct {
         uint32_t offset;
         uint32_t value;
     } edits[] = {
         {0, 0x12345678},    // magic
-        {4, 5},             // op count too high (5 ops claimed, 4 present)
-        {4, 3},             // op count too low (trailing op)
+        {4, 6},             // op count too high (6 ops claimed, 5 present)
+        {4, 4},             // op count too low (trailing op)
         {4, 0},             // zero ops
         {8, good_size + 1}, // size field
         {12, 1},            // reserved
@@ -1182,8 +1394,14 @@ static void test_malformed_batches(void **state) {
         {retention_offset + 28, 0x80000000u},                 // reserved in set_retention
         {retention_offset + 4, TC_ROOM_OP_RETENTION_SIZE - 1}, // op size short
         {retention_offset + 4, TC_ROOM_OP_RETENTION_SIZE + 1}, // op size past the end
-        {retention_offset, 7},                                 // unknown kind
+        {retention_offset, 8},                                 // unknown kind
         {retention_offset, 0x10000 | TC_ROOM_OP_SET_RETENTION}, // reserved u16 after kind
+        {marker_offset + 4, TC_ROOM_OP_READ_MARKER_SIZE - 1},   // op size short
+        {marker_offset + 4, TC_ROOM_OP_READ_MARKER_SIZE + 1},   // op size past the end
+        {marker_offset + 4, TC_ROOM_OP_RETENTION_SIZE},         // another kind's size
+        {marker_offset, 8},                                     // unknown kind
+        {marker_offset, 0x100 | TC_ROOM_OP_READ_MARKER},        // reserved byte after kind
+        {retention_offset, TC_ROOM_OP_READ_MARKER},             // a read_marker of 40 bytes
     };
     for (uint32_t i = 0; i < TC_ARRAY_COUNT(edits); i++) {
         memcpy(bad, good, good_size);
@@ -1222,6 +1440,7 @@ static void test_corrupted_batches_vs_model(void **state) {
     assert_int_equal(tc_room_batch_add_join(&batch, 1, 2), TC_OK);
     assert_int_equal(tc_room_batch_add_send(&batch, 1, 2, key, 0, (const uint8_t *)"body", 4), 0);
     assert_int_equal(tc_room_batch_add_set_retention(&batch, 1, 2, 1, 30), TC_OK);
+    assert_int_equal(tc_room_batch_add_read_marker(&batch, 1, 2, 1), TC_OK);
     struct tc_prng prng;
     tc_prng_init(&prng, 7);
     for (uint32_t round = 0; round < 3000; round++) {
@@ -1349,6 +1568,10 @@ static void generate_op(struct generator *g, struct tc_room_batch *batch, uint64
         rc = tc_room_batch_add_leave(batch, room, user);
     } else if (roll < 34) {
         rc = generate_retention(g, batch, room, user);
+    } else if (roll < 40) { // a read marker: mostly at or below the highest head, sometimes above
+        uint64_t seq = tc_prng_below(&g->prng, seq_hint + 3);
+        if (tc_prng_chance_ppm(&g->prng, 20000)) seq = UINT64_MAX;
+        rc = tc_room_batch_add_read_marker(batch, room, user, seq);
     } else {
         uint8_t key[TC_ROOM_KEY_SIZE];
         key_from(key, pick(g, g->keys_span));
@@ -1368,10 +1591,11 @@ static void generate_op(struct generator *g, struct tc_room_batch *batch, uint64
     assert_true(rc == TC_OK || rc == TC_ENOSPC);
 }
 
-// Chain heads, policies, room info and the store budget agree with the model; every message the
-// sink heard since `*events_checked` is the model's message, field by field and byte by byte.
+// Chain heads, policies, room info, memberships, read markers and the store budget agree with the
+// model; every message the sink heard since `*events_checked` is the model's message, field by
+// field and byte by byte.
 static void check_state_equal(struct fixture *f, const struct tc_room_model *model,
-                              uint64_t rooms_span, uint32_t *events_checked) {
+                              uint64_t rooms_span, uint64_t users_span, uint32_t *events_checked) {
     assert_int_equal(tc_room_store_bytes_used(f->machine), tc_room_model_store_bytes_used(model));
     for (uint64_t room = 0; room <= rooms_span + 1; room++) {
         uint64_t seq = 0, model_seq = 0;
@@ -1388,6 +1612,15 @@ static void check_state_equal(struct fixture *f, const struct tc_room_model *mod
         assert_int_equal(info.seq_last, seq);
         assert_int_equal(info.retention.mode, retention.mode);
         assert_int_equal(info.retention.value, retention.value);
+        for (uint64_t user = 0; user <= users_span + 1; user++) {
+            uint64_t marker = UINT64_MAX;
+            uint64_t model_marker = UINT64_MAX;
+            int member = tc_room_read_marker(f->machine, room, user, &marker);
+            assert_int_equal(member, tc_room_model_read_marker(model, room, user, &model_marker));
+            assert_int_equal(member == TC_OK, tc_room_is_member(f->machine, room, user));
+            assert_int_equal(marker, model_marker);
+            if (member == TC_OK) assert_true(marker <= seq);
+        }
     }
     for (; *events_checked < f->recorder.count; *events_checked += 1) {
         const struct sink_event *event = &f->recorder.events[*events_checked];
@@ -1438,9 +1671,9 @@ static void property_run(uint64_t seed, const struct tc_room_config *config, uin
         if (f->batch.op_count == 0) continue;
         apply_and_learn(f, twin, &seq_hint);
         batch_reset(f);
-        if (b % 64 == 63) check_state_equal(f, model, g.rooms_span, &events_checked);
+        if (b % 64 == 63) check_state_equal(f, model, g.rooms_span, g.users_span, &events_checked);
     }
-    check_state_equal(f, model, g.rooms_span, &events_checked);
+    check_state_equal(f, model, g.rooms_span, g.users_span, &events_checked);
     assert_int_equal(tc_room_model_history_dropped(model), 0);
     struct tc_checksum a = digest_of(f);
     struct tc_checksum b = digest_of(twin);
@@ -1522,6 +1755,32 @@ static void test_digest_equality(void **state) {
     da = digest_of(a);
     db = digest_of(b);
     assert_true(tc_checksum_equal(&da, &db));
+    do_read_marker(a, 1, 1, 1); // diverge by a read marker only
+    do_read_marker(b, 1, 1, 2);
+    da = digest_of(a);
+    db = digest_of(b);
+    assert_false(tc_checksum_equal(&da, &db));
+    do_read_marker(a, 1, 1, 2);
+    do_read_marker(b, 1, 1, 1); // a lower seq: b's marker stays at 2
+    da = digest_of(a);
+    db = digest_of(b);
+    assert_true(tc_checksum_equal(&da, &db));
+    for (uint32_t i = 0; i < 2; i++) { // the DM gets messages 1 and 2
+        do_send(both[i], 2, 1, 10, 0, "d");
+        do_send(both[i], 2, 2, 11, 0, "e");
+    }
+    do_read_marker(a, 2, 1, 1); // the same markers on swapped members
+    do_read_marker(a, 2, 2, 2);
+    do_read_marker(b, 2, 1, 2);
+    do_read_marker(b, 2, 2, 1);
+    da = digest_of(a);
+    db = digest_of(b);
+    assert_false(tc_checksum_equal(&da, &db));
+    do_read_marker(a, 2, 1, 2);
+    do_read_marker(b, 2, 2, 2);
+    da = digest_of(a);
+    db = digest_of(b);
+    assert_true(tc_checksum_equal(&da, &db));
     do_send(a, 1, 1, 3, 0, "x"); // same op, different timestamps -> different digests
     b->op += 1;
     do_send(b, 1, 1, 3, 0, "x");
@@ -1539,6 +1798,7 @@ int main(void) {
         cmocka_unit_test(test_codec_builder_limits),
         cmocka_unit_test(test_codec_set_retention),
         cmocka_unit_test(test_codec_reply_decoder),
+        cmocka_unit_test(test_codec_read_marker),
         cmocka_unit_test(test_create_join_leave),
         cmocka_unit_test(test_dm_rules),
         cmocka_unit_test(test_capacity),
@@ -1551,6 +1811,8 @@ int main(void) {
         cmocka_unit_test(test_store_unlimited),
         cmocka_unit_test(test_set_retention_errors),
         cmocka_unit_test(test_set_retention_success),
+        cmocka_unit_test(test_read_marker_errors),
+        cmocka_unit_test(test_read_marker_success),
         cmocka_unit_test(test_sink_messages),
         cmocka_unit_test(test_reads),
         cmocka_unit_test(test_malformed_batches),

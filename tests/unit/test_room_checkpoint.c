@@ -98,6 +98,7 @@ struct workload {
     uint64_t keys_span; // small span: repeated idempotency keys (duplicates)
     uint32_t body_large_ppm;
     uint32_t retention_percent; // of the ops
+    uint32_t read_marker_percent; // of the ops
     uint64_t seq_hint; // the highest seq seen in a reply: thread parents near it
     uint8_t batch_buffer[TC_ROOM_BATCH_SIZE_MAX];
     struct tc_room_batch batch;
@@ -111,6 +112,7 @@ static void workload_init(struct workload *w, uint64_t seed, const struct tc_roo
     w->keys_span = config->idempotency_keys_max + 8u;
     w->body_large_ppm = 80000;
     w->retention_percent = 4;
+    w->read_marker_percent = 6;
 }
 
 static uint64_t pick(struct workload *w, uint64_t span) {
@@ -154,6 +156,9 @@ static void workload_add_op(struct workload *w) {
         uint8_t mode = (uint8_t)tc_prng_below(&w->prng, 3);
         uint64_t value = mode == 0 ? 0 : tc_prng_range(&w->prng, 1, 400);
         rc = tc_room_batch_add_set_retention(&w->batch, room, user, mode, value);
+    } else if (roll < 40 + w->retention_percent + w->read_marker_percent) {
+        uint64_t seq = tc_prng_below(&w->prng, w->seq_hint + 2u); // sometimes above the head
+        rc = tc_room_batch_add_read_marker(&w->batch, room, user, seq);
     } else {
         workload_add_send(w, room, user);
     }
@@ -295,6 +300,7 @@ struct coverage {
     uint32_t store_full; // the next smallest message would not fit the budget
     uint32_t retention_set; // a room with a policy other than keep_all
     uint32_t room_all_evicted; // a room with messages, none in the window
+    uint32_t read_marker_set; // a member whose read marker is above 0
 };
 
 static void coverage_note(struct coverage *coverage, const struct tc_room_machine *machine) {
@@ -320,6 +326,12 @@ static void coverage_note(struct coverage *coverage, const struct tc_room_machin
     }
     if (all_evicted) coverage->room_all_evicted += 1;
     if (retention_set) coverage->retention_set += 1;
+    for (uint32_t i = 0; i < config->members_max; i++) {
+        if (machine->members[i].used == 1 && machine->members[i].read_seq > 0) {
+            coverage->read_marker_set += 1;
+            break;
+        }
+    }
 }
 
 // Machine `a` runs the workload. Every `every` batches (and before the first) its checkpoint is
@@ -371,6 +383,8 @@ static void test_round_trip_random(void **state) {
     assert_true(tight.window_wrapped > 0);
     assert_true(tight.room_all_evicted > 0);
     assert_true(tight.retention_set > 0);
+    assert_true(tight.read_marker_set > 0);
+    assert_true(other.read_marker_set > 0);
     assert_true(other.window_wrapped > 0);
     assert_true(other.keys_wrapped > 0);
     assert_true(other.store_full > 0); // the small config's budget fills up
@@ -428,7 +442,7 @@ static void test_encoding_deterministic(void **state) {
                      TC_ROOM_CHECKPOINT_HEADER_SIZE + 32u * TC_ROOM_CHECKPOINT_ROOM_SIZE +
                          200u * TC_ROOM_CHECKPOINT_MEMBER_SIZE +
                          60u * TC_ROOM_CHECKPOINT_WINDOW_SIZE + 64u * TC_ROOM_CHECKPOINT_KEY_SIZE);
-    assert_int_equal(tc_room_checkpoint_size_max(&config), 72u + 32u * 80u + 200u * 16u +
+    assert_int_equal(tc_room_checkpoint_size_max(&config), 72u + 32u * 80u + 200u * 24u +
                                                                60u * 40u + 64u * 72u);
     image_free(&first);
     image_free(&second);
@@ -489,8 +503,8 @@ static struct tc_room_config config_known(void) {
 }
 
 // Room 1 (group: users 1, 2; keep_days 30) with "hello" (seq 1, a thread root) and "reply" (seq 2,
-// in its thread); DM 2 (users 3, 4) with no message; room 3 (group) whose only member left. Keys 1
-// and 2 name the two messages.
+// in its thread), user 2's read marker at 1; DM 2 (users 3, 4) with no message; room 3 (group)
+// whose only member left. Keys 1 and 2 name the two messages.
 static struct box *known_create_with(const struct tc_room_config *config) {
     struct box *box = box_create(config);
     static uint8_t batch_buffer[1024];
@@ -512,7 +526,11 @@ static struct box *known_create_with(const struct tc_room_config *config) {
     tc_room_batch_init(&batch, batch_buffer, sizeof(batch_buffer));
     assert_int_equal(tc_room_batch_add_send(&batch, 1, 2, key_2, 1, (const uint8_t *)"reply", 5),
                      TC_OK);
+    assert_int_equal(tc_room_batch_add_read_marker(&batch, 1, 2, 1), TC_OK);
     box_apply(box, batch.buffer, batch.size, reply);
+    uint64_t marker = 0;
+    assert_int_equal(tc_room_read_marker(box->machine, 1, 2, &marker), TC_OK);
+    assert_int_equal(marker, 1);
     assert_int_equal(box->machine->keys_count, 2);
     assert_int_equal(tc_room_store_bytes_used(box->machine), 2u * TC_ROOM_STORE_COST(5));
     return box;
@@ -579,7 +597,7 @@ static void test_known_layout(void **state) {
     assert_int_equal(image.size, KNOWN_SIZE);
     const uint8_t *p = image.bytes;
     assert_int_equal(get_u32(p + 0), TC_ROOM_CHECKPOINT_MAGIC);
-    assert_int_equal(get_u32(p + 4), 2); // version
+    assert_int_equal(get_u32(p + 4), 3); // version
     assert_int_equal(get_u64(p + 8), KNOWN_SIZE);
     assert_int_equal(get_u32(p + 16), 4);
     assert_int_equal(get_u32(p + 20), 8);
@@ -611,12 +629,13 @@ static void test_known_layout(void **state) {
     assert_int_equal(get_u64(room + 72), 0);
     assert_int_equal(get_u64(p + KNOWN_ROOM_2), 3);
     assert_int_equal(get_u32(p + KNOWN_ROOM_2 + 56), 0);
-    // Members sorted by (room, user).
-    uint64_t expected[4][2] = {{1, 1}, {1, 2}, {2, 3}, {2, 4}};
+    // Members sorted by (room, user), each with its read marker.
+    uint64_t expected[4][3] = {{1, 1, 0}, {1, 2, 1}, {2, 3, 0}, {2, 4, 0}};
     for (uint32_t i = 0; i < 4; i++) {
         const uint8_t *member = p + KNOWN_MEMBER_0 + i * TC_ROOM_CHECKPOINT_MEMBER_SIZE;
         assert_int_equal(get_u64(member), expected[i][0]);
         assert_int_equal(get_u64(member + 8), expected[i][1]);
+        assert_int_equal(get_u64(member + 16), expected[i][2]);
     }
     assert_window_record(p + KNOWN_WINDOW_0, 1, 1, 0, 0, 1);
     assert_window_record(p + KNOWN_WINDOW_1, 1, 2, 1, 1, 0);
@@ -667,7 +686,8 @@ static const struct edit known_edits[] = {
     // Header.
     EDIT("magic", 0, 1, 0x01),
     EDIT("version 1", 4, 4, 1),
-    EDIT("version 3", 4, 4, 3),
+    EDIT("version 2 (members without read markers)", 4, 4, 2),
+    EDIT("version 4", 4, 4, 4),
     EDIT("size field", 8, 8, KNOWN_SIZE + 1u),
     EDIT("rooms_max", 16, 4, 5),
     EDIT("members_max", 20, 4, 9),
@@ -733,6 +753,10 @@ static const struct edit known_edits[] = {
     EDIT("member order", KNOWN_MEMBER_0 + 8, 8, 5),
     EDIT("member of a missing room", KNOWN_MEMBER_3, 8, 9),
     EDIT("member moved to another room", KNOWN_MEMBER_1, 8, 2),
+    EDIT("member read marker above seq_last", KNOWN_MEMBER_1 + 16, 8, 3),
+    EDIT("member read marker max", KNOWN_MEMBER_0 + 16, 8, UINT64_MAX),
+    EDIT("member read marker high byte", KNOWN_MEMBER_0 + 23, 1, 0x80),
+    EDIT("member read marker in an empty DM", KNOWN_MEMBER_3 + 16, 8, 1),
     // Thread window.
     EDIT("window room missing", KNOWN_WINDOW_0, 8, 9),
     EDIT("window room other", KNOWN_WINDOW_0, 8, 2),
@@ -838,6 +862,9 @@ static void test_corrupt_fields(void **state) {
     expect_harmless(&good, a, b, 48, KNOWN_USED + 8u, true);
     expect_harmless(&good, a, b, 48, 2u * TC_ROOM_STORE_COST(TC_ROOM_BODY_SIZE_MAX), true);
     expect_harmless(&good, a, b, KNOWN_KEY_0 + 40, 0x1234, true);
+    // A read marker anywhere in 0..seq_last is a state the ops reach too; the digest sees it.
+    expect_harmless(&good, a, b, KNOWN_MEMBER_0 + 16, 2, true);
+    expect_harmless(&good, a, b, KNOWN_MEMBER_1 + 16, 0, true);
     // And the original still decodes.
     assert_int_equal(tc_room_checkpoint_decode(b->machine, good.bytes, good.size), TC_OK);
     assert_boxes_equal(a, b);
@@ -1065,6 +1092,39 @@ static void test_corrupt_more_keys_than_messages(void **state) {
     box_destroy(b);
 }
 
+// A version 2 checkpoint of the known state (member records of 16 bytes: no read marker) is refused
+// (docs/room.md §11), and so are the same bytes claiming version 3.
+static void test_version_2_refused(void **state) {
+    (void)state;
+    struct box *a = known_create();
+    struct image image;
+    image_init(&image, &a->config);
+    image_encode(&image, a);
+    const uint32_t members = 4;
+    uint64_t size = image.size - members * 8u;
+    uint8_t *old = malloc(image.size);
+    assert_non_null(old);
+    memcpy(old, image.bytes, KNOWN_MEMBER_0);
+    for (uint32_t i = 0; i < members; i++) {
+        memcpy(old + KNOWN_MEMBER_0 + i * 16u,
+               image.bytes + KNOWN_MEMBER_0 + i * TC_ROOM_CHECKPOINT_MEMBER_SIZE, 16);
+    }
+    memcpy(old + KNOWN_MEMBER_0 + members * 16u, image.bytes + KNOWN_WINDOW_0,
+           image.size - KNOWN_WINDOW_0);
+    put_u32(old + 4, 2);
+    put_u64(old + 8, size);
+    struct box *b = box_create(&a->config);
+    checkpoint_copy(a, b);
+    expect_corrupt(b, old, size);
+    put_u32(old + 4, TC_ROOM_CHECKPOINT_VERSION);
+    checkpoint_copy(a, b);
+    expect_corrupt(b, old, size);
+    free(old);
+    image_free(&image);
+    box_destroy(a);
+    box_destroy(b);
+}
+
 // The sink is not state: a decode (successful or not) neither encodes nor removes it.
 static uint32_t sink_heard;
 
@@ -1193,6 +1253,7 @@ int main(void) {
         cmocka_unit_test(test_corrupt_more_keys_than_messages),
         cmocka_unit_test(test_corrupt_thread_numbering),
         cmocka_unit_test(test_corrupt_seq_last_wrap),
+        cmocka_unit_test(test_version_2_refused),
         cmocka_unit_test(test_sink_survives_decode),
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_config_mismatch),
