@@ -181,6 +181,45 @@ static void test_write_read_round_trip(void **state) {
     tc_io_linux_storage_close(&fixture.storage);
 }
 
+// Group commit: syncs waiting behind the same writes complete with one fdatasync; a sync never
+// completes before a write submitted before it.
+static void test_syncs_coalesce(void **state) {
+    (void)state;
+    test_open(true, 1);
+    uint64_t coalesced = 0;
+    const uint32_t syncs = 8;
+    for (uint32_t round = 0; round < 20; round++) {
+        fixture.completion_count = 0;
+        test_op_prepare(0, (uint64_t)round * TEST_BLOCK_SIZE, TEST_BLOCK_SIZE);
+        memset(fixture.buffers[0], (int)round, TEST_BLOCK_SIZE);
+        tc_io_linux_storage_write(&fixture.storage, &fixture.ops[0]);
+        for (uint32_t i = 1; i <= syncs; i++) {
+            test_op_prepare(i, 0, 0);
+            tc_io_linux_storage_sync(&fixture.storage, &fixture.ops[i]);
+        }
+        // A write and a sync after the batch: that sync waits for its own write.
+        test_op_prepare(syncs + 1, (uint64_t)(round + 1) * TEST_BLOCK_SIZE, TEST_BLOCK_SIZE);
+        tc_io_linux_storage_write(&fixture.storage, &fixture.ops[syncs + 1]);
+        test_op_prepare(syncs + 2, 0, 0);
+        tc_io_linux_storage_sync(&fixture.storage, &fixture.ops[syncs + 2]);
+        test_wait_completions(syncs + 3);
+        assert_int_equal(fixture.completion_order[0], 0); // the first write before any sync
+        uint32_t position[TEST_OPS_MAX];
+        for (uint32_t i = 0; i < syncs + 3; i++) position[fixture.completion_order[i]] = i;
+        assert_true(position[syncs + 2] > position[syncs + 1]);
+        for (uint32_t i = 0; i <= syncs + 2; i++) {
+            assert_int_equal(fixture.completed[i], 1);
+            assert_int_equal(fixture.results[i], 0);
+        }
+    }
+    struct tc_io_linux_storage_stats stats;
+    tc_io_linux_storage_stats_get(&fixture.storage, &stats);
+    coalesced = stats.syncs_coalesced;
+    assert_int_equal(stats.syncs + stats.syncs_coalesced, 20u * (syncs + 1u));
+    assert_true(coalesced > 0); // the 8 syncs behind one write share fdatasyncs
+    tc_io_linux_storage_close(&fixture.storage);
+}
+
 static void test_completion_never_inside_submit(void **state) {
     (void)state;
     test_open(true, 2);
@@ -333,6 +372,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_formats_and_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_read_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_syncs_coalesce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_completion_never_inside_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlapping_writes_keep_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),

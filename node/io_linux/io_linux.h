@@ -20,6 +20,8 @@ struct tc_replica_options;
 // Ordering guarantees of the storage (stronger than node/io.h requires, so that the journal never
 // depends on which worker thread wins a race):
 //  - A sync covers every write submitted before it: it starts only after those writes finished.
+//    Group commit: when a worker starts an fdatasync, every other pending sync whose earlier
+//    writes have all finished completes with it (one fdatasync, several syncs answered).
 //  - Overlapping reads and writes execute in submission order (write/write, write->read,
 //    read->write); non-overlapping operations run in parallel.
 //  - After any write or sync failure the storage is "failed": every later write and sync completes
@@ -64,6 +66,7 @@ struct tc_io_linux_storage_stats {
     uint64_t bytes_written;
     uint64_t sync_ns_total; // time spent inside fdatasync, summed over syncs
     uint64_t sync_ns_max;
+    uint64_t syncs_coalesced; // syncs completed by another sync's fdatasync (not in `syncs`)
 };
 
 struct tc_io_linux_storage_entry {
@@ -81,6 +84,10 @@ struct tc_io_linux_storage_worker {
     pthread_t thread;
     struct tc_io_linux_storage_entry running; // op == NULL when idle
     uint32_t index;
+    // Syncs that ride on the running sync (group commit): each was pending with every write
+    // submitted before it already finished, so the running fdatasync covers them too.
+    uint32_t riders_count;
+    struct tc_io_storage_op *riders[TC_IO_LINUX_STORAGE_OPS_MAX];
 };
 
 // Caller-owned; initialise in place with tc_io_linux_storage_open. All memory is inside.

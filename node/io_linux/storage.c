@@ -109,7 +109,39 @@ static void storage_stats_count(struct tc_io_linux_storage *storage,
     }
 }
 
-// Publishes a finished operation. Caller holds the mutex.
+// Takes every pending sync that may start now (all writes submitted before it finished) as a
+// rider of the sync this worker is about to run. Caller holds the mutex.
+static void storage_sync_riders_take(struct tc_io_linux_storage *storage,
+                                     struct tc_io_linux_storage_worker *worker) {
+    tc_assert(worker->running.op != NULL && worker->running.op->kind == TC_IO_STORAGE_SYNC);
+    tc_assert(worker->riders_count == 0);
+    uint32_t index = 0;
+    while (index < storage->pending_count) {
+        struct tc_io_storage_op *op = storage->pending[index].op;
+        if (op->kind != TC_IO_STORAGE_SYNC || storage_pending_blocked(storage, index)) {
+            index++;
+            continue;
+        }
+        tc_assert(worker->riders_count < TC_IO_LINUX_STORAGE_OPS_MAX);
+        worker->riders[worker->riders_count++] = op;
+        const uint32_t after = storage->pending_count - index - 1u;
+        memmove(&storage->pending[index], &storage->pending[index + 1u],
+                after * sizeof(storage->pending[0]));
+        storage->pending_count--;
+    }
+}
+
+static void storage_completion_push(struct tc_io_linux_storage *storage,
+                                    struct tc_io_storage_op *op, int result) {
+    tc_assert(storage->completion_count < TC_IO_LINUX_STORAGE_OPS_MAX);
+    const uint32_t tail =
+        (storage->completion_head + storage->completion_count) % TC_IO_LINUX_STORAGE_OPS_MAX;
+    storage->completions[tail] = (struct tc_io_linux_storage_completion){op, result};
+    storage->completion_count++;
+    tc_assert(storage->completion_count <= storage->inflight_count);
+}
+
+// Publishes a finished operation (and the syncs that rode on it). Caller holds the mutex.
 static void storage_complete(struct tc_io_linux_storage *storage,
                              struct tc_io_linux_storage_worker *worker, int result,
                              uint64_t sync_ns) {
@@ -119,12 +151,15 @@ static void storage_complete(struct tc_io_linux_storage *storage,
     if (result != 0 && op->kind != TC_IO_STORAGE_READ) storage->failed = true;
     storage_stats_count(storage, op, result, sync_ns);
     worker->running.op = NULL;
-    tc_assert(storage->completion_count < TC_IO_LINUX_STORAGE_OPS_MAX);
-    const uint32_t tail =
-        (storage->completion_head + storage->completion_count) % TC_IO_LINUX_STORAGE_OPS_MAX;
-    storage->completions[tail] = (struct tc_io_linux_storage_completion){op, result};
-    storage->completion_count++;
-    tc_assert(storage->completion_count <= storage->inflight_count);
+    storage_completion_push(storage, op, result);
+    tc_assert(worker->riders_count == 0 || op->kind == TC_IO_STORAGE_SYNC);
+    for (uint32_t i = 0; i < worker->riders_count; i++) {
+        tc_assert(worker->riders[i]->kind == TC_IO_STORAGE_SYNC);
+        if (result != 0) storage->stats.errors++;
+        storage->stats.syncs_coalesced++;
+        storage_completion_push(storage, worker->riders[i], result);
+    }
+    worker->riders_count = 0;
     const uint64_t one = 1;
     const ssize_t written = write(storage->event_fd, &one, sizeof(one));
     tc_assert(written == (ssize_t)sizeof(one));
@@ -142,6 +177,7 @@ static void *storage_worker_main(void *argument) {
             pthread_cond_wait(&storage->work_available, &storage->mutex);
             continue;
         }
+        if (worker->running.op->kind == TC_IO_STORAGE_SYNC) storage_sync_riders_take(storage, worker);
         // Hand further work to an idle worker rather than leaving it pending behind us.
         if (storage->pending_count > 0) pthread_cond_signal(&storage->work_available);
         const bool failed = storage->failed;
@@ -176,6 +212,7 @@ static int storage_workers_start(struct tc_io_linux_storage *storage) {
         worker->storage = storage;
         worker->index = w;
         worker->running.op = NULL;
+        worker->riders_count = 0;
         const int error = pthread_create(&worker->thread, NULL, storage_worker_main, worker);
         if (error != 0) {
             storage_workers_stop(storage, w);
@@ -350,5 +387,5 @@ void tc_io_linux_storage_stats_get(struct tc_io_linux_storage *storage,
     pthread_mutex_lock(&storage->mutex);
     *stats = storage->stats;
     pthread_mutex_unlock(&storage->mutex);
-    tc_assert(stats->errors <= stats->reads + stats->writes + stats->syncs);
+    tc_assert(stats->errors <= stats->reads + stats->writes + stats->syncs + stats->syncs_coalesced);
 }

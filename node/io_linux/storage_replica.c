@@ -154,5 +154,6 @@ void tc_io_linux_replica_storage_stats_get(struct tc_io_linux_replica_storage *s
         stats->bytes_written += file.bytes_written;
         stats->sync_ns_total += file.sync_ns_total;
         if (file.sync_ns_max > stats->sync_ns_max) stats->sync_ns_max = file.sync_ns_max;
+        stats->syncs_coalesced += file.syncs_coalesced;
     }
 }
