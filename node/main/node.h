@@ -37,6 +37,10 @@
 #define NODE_REQUEST_TIMEOUT_MS 10000u
 #define NODE_REMOTE_POLL_MS 10u        // a forwarded subscription page that came back short  // a read waiting for the local replica gives up
 #define NODE_CLIENT_ID_NODE_SHIFT 48u
+// VSR sessions (batches in flight) per edge and group. More than one pipelines batches of
+// different rooms; on this 2-core, fsync-bound VM 4 sessions were slower than 1 (smaller batches,
+// more fdatasyncs: docs/benchmarks.md), so the default is 1.
+#define NODE_SESSIONS_PER_GROUP 1u
 // Timeouts in ticks of TC_TICK_MS (docs/node.md §5): heartbeats every tick, a backup suspects the
 // primary after 15 silent ticks, the edge's VSR client resends after 10.
 #define NODE_NORMAL_TIMEOUT_TICKS 15u
@@ -131,6 +135,21 @@ struct node_batch {
     uint32_t *origin_generation;
 };
 
+struct node_group;
+
+struct node_session {
+    struct node_group *group;
+    uint32_t index;
+    struct tc_client *client;
+    void *client_memory;
+    uint64_t client_id;
+    bool registered;
+    bool busy;       // `batch` is in flight
+    uint64_t sent_ms;
+    struct node_batch batch; // in flight while busy
+    struct node_batch next;  // ops accumulating for this session's next request
+};
+
 struct node_group {
     struct node *node;
     uint32_t index;
@@ -149,17 +168,11 @@ struct node_group {
     bool storage_open;
     struct tc_loop_handler storage_handlers[TC_IO_LINUX_REPLICA_ZONES];
     char path[600];
-    // The edge's VSR client session for this group.
+    // The edge's VSR client sessions for this group (docs/node.md §5): each keeps one batch in
+    // flight, so up to NODE_SESSIONS_PER_GROUP batches pipeline. A room always uses the same
+    // session (node_room_session): its ops stay in the order they arrived.
     struct tc_io client_io;
-    struct tc_client *client;
-    void *client_memory;
-    uint64_t client_id;
-    bool client_registered;
-    struct node_batch batches[2]; // [in_flight], [next]
-    uint32_t batch_in_flight;     // index of the in-flight batch; the other accumulates
-    bool request_busy;
-    uint64_t request_sent_ms;
-    uint64_t commits_acked;
+    struct node_session sessions[NODE_SESSIONS_PER_GROUP];
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -277,6 +290,9 @@ struct node {
 
 // node_host.c: replicas, their io, the router and deferred local deliveries.
 int node_hosts_init(struct node *node, bool format);
+int node_session_renew(struct node *node, struct node_session *session);
+struct node_session *node_session_find(struct node_group *group, uint64_t client_id);
+bool node_group_ready(const struct node_group *group);
 void node_hosts_deinit(struct node *node);
 void node_hosts_tick(struct node *node);
 void node_local_flush(struct node *node);

@@ -8,7 +8,6 @@
 #include "tc_assert.h"
 #include "tc_err.h"
 
-int node_client_renew(struct node *node, struct node_group *group); // node_host.c
 
 // ------------------------------------------------------------------------------------------------
 // Connections and users.
@@ -275,7 +274,11 @@ static void edge_chat_op(struct node *node, struct node_conn *conn,
                          const struct tc_edge_request *parsed) {
     enum tc_edge_error error = TC_EDGE_ERROR_NONE;
     struct node_group *group = node_room_group(node, parsed->room);
-    struct node_batch *batch = &group->batches[1 - group->batch_in_flight];
+    // One session per room: a room's ops are never in two requests in flight at once, so they
+    // commit in the order the edge received them.
+    struct node_session *session =
+        &group->sessions[mix64(parsed->room ^ 0x5bd1e995u) % NODE_SESSIONS_PER_GROUP];
+    struct node_batch *batch = &session->next;
     if (batch->count == TC_ROOM_BATCH_OPS_MAX) {
         error = TC_EDGE_ERROR_SERVER_BUSY;
     }
@@ -377,9 +380,8 @@ static void batch_reset(struct node_batch *batch) {
     batch->expired = false;
 }
 
-static void batch_answer(struct node *node, struct node_group *group, const struct tc_header *reply,
-                         const uint8_t *body, uint32_t body_size) {
-    struct node_batch *batch = &group->batches[group->batch_in_flight];
+static void batch_answer(struct node *node, struct node_group *group, struct node_batch *batch,
+                         const struct tc_header *reply, const uint8_t *body, uint32_t body_size) {
     const int count = reply == NULL ? 0 : tc_room_reply_count(body, body_size);
     tc_assert(reply == NULL || count == (int)batch->count); // one result per op, always
     for (uint32_t i = 0; i < batch->count; i++) {
@@ -417,56 +419,67 @@ static void batch_answer(struct node *node, struct node_group *group, const stru
     batch_reset(batch);
 }
 
-static void group_on_reply(void *context, struct tc_client *client, const struct tc_header *reply,
-                           const uint8_t *body, uint32_t body_size) {
-    struct node_group *group = context;
+static void session_on_reply(void *context, struct tc_client *client,
+                             const struct tc_header *reply, const uint8_t *body,
+                             uint32_t body_size) {
+    struct node_session *session = context;
+    struct node_group *group = session->group;
     struct node *node = group->node;
-    tc_assert(client == group->client && group->request_busy);
-    group->request_busy = false;
-    const uint64_t rtt_ms = node->now_ms - group->request_sent_ms;
+    tc_assert(client == session->client && session->busy);
+    session->busy = false;
+    const uint64_t rtt_ms = node->now_ms - session->sent_ms;
     node->stats.batch_rtt_ms_total += rtt_ms;
     if (rtt_ms > node->stats.batch_rtt_ms_max) node->stats.batch_rtt_ms_max = rtt_ms;
     node->stats.batches_answered += 1;
-    batch_answer(node, group, reply, body, body_size);
+    batch_answer(node, group, &session->batch, reply, body, body_size);
     if (reply == NULL) {
         node->stats.sessions_evicted += 1;
-        node_log(node, TC_LOG_WARN, "group=%u edge session evicted; registering a new one",
-                 group->id);
-        tc_assert(node_client_renew(node, group) == TC_OK);
+        node_log(node, TC_LOG_WARN, "group=%u edge session %u evicted; registering a new one",
+                 group->id, session->index);
+        tc_assert(node_session_renew(node, session) == TC_OK);
     }
 }
 
-static void group_on_registered(void *context, struct tc_client *client,
-                                const struct tc_header *reply, const uint8_t *body,
-                                uint32_t body_size) {
-    struct node_group *group = context;
+static void session_on_registered(void *context, struct tc_client *client,
+                                  const struct tc_header *reply, const uint8_t *body,
+                                  uint32_t body_size) {
+    struct node_session *session = context;
+    struct node_group *group = session->group;
     (void)client, (void)body, (void)body_size;
     if (reply == NULL) {
-        tc_assert(node_client_renew(group->node, group) == TC_OK);
+        tc_assert(node_session_renew(group->node, session) == TC_OK);
         return;
     }
-    group->client_registered = true;
-    node_log(group->node, TC_LOG_INFO, "group=%u edge session registered client=%llx", group->id,
-             (unsigned long long)group->client_id);
+    session->registered = true;
+    node_log(group->node, TC_LOG_INFO, "group=%u edge session %u registered client=%llx",
+             group->id, session->index, (unsigned long long)session->client_id);
+}
+
+// Each idle session sends the ops it accumulated as one VSR request: its two buffers swap, so
+// the (empty) in-flight batch becomes its next.
+static void group_flush(struct node *node, struct node_group *group) {
+    for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP; s++) {
+        struct node_session *session = &group->sessions[s];
+        const enum tc_client_state state = tc_client_state_get(session->client);
+        if (state == TC_CLIENT_IDLE) {
+            tc_client_register(session->client, session_on_registered, session);
+            continue;
+        }
+        if (state != TC_CLIENT_READY || session->busy || session->next.count == 0) continue;
+        tc_assert(session->batch.count == 0);
+        const struct node_batch empty = session->batch;
+        session->batch = session->next;
+        session->next = empty;
+        session->busy = true;
+        session->sent_ms = node->now_ms;
+        node->stats.batches_sent += 1;
+        tc_client_request(session->client, session->batch.body, session->batch.batch.size,
+                          session_on_reply, session);
+    }
 }
 
 void node_edge_flush(struct node *node) {
-    for (uint32_t i = 0; i < node->group_count; i++) {
-        struct node_group *group = &node->groups[i];
-        const enum tc_client_state state = tc_client_state_get(group->client);
-        if (state == TC_CLIENT_IDLE) {
-            tc_client_register(group->client, group_on_registered, group);
-            continue;
-        }
-        if (state != TC_CLIENT_READY || group->request_busy) continue;
-        struct node_batch *next = &group->batches[1 - group->batch_in_flight];
-        if (next->count == 0) continue;
-        group->batch_in_flight = 1 - group->batch_in_flight;
-        group->request_busy = true;
-        group->request_sent_ms = node->now_ms;
-        node->stats.batches_sent += 1;
-        tc_client_request(group->client, next->body, next->batch.size, group_on_reply, group);
-    }
+    for (uint32_t i = 0; i < node->group_count; i++) group_flush(node, &node->groups[i]);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -690,18 +703,23 @@ int node_edge_init(struct node *node) {
             &node->conn_subscriptions_pool[(uint64_t)i * node->subs_per_conn];
     }
     for (uint32_t g = 0; g < node->group_count; g++) {
-        for (uint32_t b = 0; b < 2; b++) {
-            const int result = batch_alloc(&node->groups[g].batches[b]);
-            if (result != TC_OK) return result;
+        struct node_group *group = &node->groups[g];
+        int result = TC_OK;
+        for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP && result == TC_OK; s++) {
+            result = batch_alloc(&group->sessions[s].batch);
+            if (result == TC_OK) result = batch_alloc(&group->sessions[s].next);
         }
+        if (result != TC_OK) return result;
     }
     return TC_OK;
 }
 
 void node_edge_deinit(struct node *node) {
     for (uint32_t g = 0; g < node->group_count && node->groups != NULL; g++) {
-        for (uint32_t b = 0; b < 2; b++) {
-            struct node_batch *batch = &node->groups[g].batches[b];
+        struct node_group *group = &node->groups[g];
+        for (uint32_t b = 0; b < 2 * NODE_SESSIONS_PER_GROUP; b++) {
+            struct node_session *session = &group->sessions[b / 2];
+            struct node_batch *batch = b % 2 == 0 ? &session->batch : &session->next;
             free(batch->body);
             free(batch->origin_conn);
             free(batch->origin_request);
@@ -743,15 +761,18 @@ static void batch_expire(struct node *node, struct node_group *group, struct nod
 void node_edge_tick(struct node *node) {
     for (uint32_t i = 0; i < node->group_count; i++) {
         struct node_group *group = &node->groups[i];
-        struct node_batch *next = &group->batches[1 - group->batch_in_flight];
-        if (next->count > 0 && node->now_ms - next->first_op_ms >= NODE_REQUEST_TIMEOUT_MS) {
-            batch_expire(node, group, next, true);
-        }
-        struct node_batch *flight = &group->batches[group->batch_in_flight];
-        if (group->request_busy && !flight->expired &&
-            node->now_ms - group->request_sent_ms >= NODE_REQUEST_TIMEOUT_MS) {
-            batch_expire(node, group, flight, false);
-            flight->expired = true;
+        for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP; s++) {
+            struct node_session *session = &group->sessions[s];
+            struct node_batch *next = &session->next;
+            if (next->count > 0 && node->now_ms - next->first_op_ms >= NODE_REQUEST_TIMEOUT_MS) {
+                batch_expire(node, group, next, true);
+            }
+            struct node_batch *flight = &session->batch;
+            if (session->busy && !flight->expired &&
+                node->now_ms - session->sent_ms >= NODE_REQUEST_TIMEOUT_MS) {
+                batch_expire(node, group, flight, false);
+                flight->expired = true;
+            }
         }
     }
 }

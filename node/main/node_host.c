@@ -98,7 +98,9 @@ void node_local_flush(struct node *node) {
         struct node_local_slot *slot = &node->local[node->local_head];
         struct node_group *group = &node->groups[slot->group];
         if (slot->to_client) {
-            if (group->client != NULL) tc_client_on_message(group->client, slot->message, slot->size);
+            const struct tc_header *header = (const struct tc_header *)slot->message;
+            struct node_session *session = node_session_find(group, header->client);
+            if (session != NULL) tc_client_on_message(session->client, slot->message, slot->size);
         } else {
             tc_assert(group->hosted);
             tc_replica_on_message(group->replica, slot->message, slot->size);
@@ -235,11 +237,12 @@ static void route_vsr(struct node *node, const uint8_t *message, uint32_t size) 
         message = node->vsr_aligned;
     }
     if (header.command == TC_COMMAND_REPLY || header.command == TC_COMMAND_EVICTION) {
-        if (group->client == NULL || header.client != group->client_id) {
+        struct node_session *session = node_session_find(group, header.client);
+        if (session == NULL) {
             node->stats.vsr_dropped_client += 1; // a reply for an earlier incarnation
             return;
         }
-        tc_client_on_message(group->client, message, size);
+        tc_client_on_message(session->client, message, size);
         return;
     }
     if (!group->hosted) {
@@ -410,40 +413,70 @@ static int group_host(struct node *node, struct node_group *group, bool format) 
     return result;
 }
 
-static int group_client_init(struct node *node, struct node_group *group, uint64_t random_bits) {
-    group->client_id = ((uint64_t)node->node_id << NODE_CLIENT_ID_NODE_SHIFT) |
-                       (random_bits & ((1ull << NODE_CLIENT_ID_NODE_SHIFT) - 1));
-    if ((group->client_id & ((1ull << NODE_CLIENT_ID_NODE_SHIFT) - 1)) == 0) group->client_id |= 1;
-    group->client_io = (struct tc_io){
-        .vtable = &client_vtable,
-        .context = group,
-        .log_level = node->log_level,
-    };
+struct node_session *node_session_find(struct node_group *group, uint64_t client_id) {
+    for (uint32_t i = 0; i < NODE_SESSIONS_PER_GROUP; i++) {
+        struct node_session *session = &group->sessions[i];
+        if (session->client != NULL && session->client_id == client_id) return session;
+    }
+    return NULL;
+}
+
+// Ready for clients: every session of the edge with the group is registered.
+bool node_group_ready(const struct node_group *group) {
+    for (uint32_t i = 0; i < NODE_SESSIONS_PER_GROUP; i++) {
+        if (!group->sessions[i].registered) return false;
+    }
+    return true;
+}
+
+static int session_client_init(struct node *node, struct node_session *session,
+                               uint64_t random_bits) {
+    struct node_group *group = session->group;
+    const uint64_t mask = (1ull << NODE_CLIENT_ID_NODE_SHIFT) - 1;
+    session->client_id = ((uint64_t)node->node_id << NODE_CLIENT_ID_NODE_SHIFT) |
+                         (random_bits & mask);
+    if ((session->client_id & mask) == 0) session->client_id |= 1;
     const struct tc_client_options options = {
         .cluster = node->config.cluster,
         .group = group->id,
         .replica_count = group->replica_count,
-        .client_id = group->client_id,
+        .client_id = session->client_id,
         .request_timeout_ticks = NODE_CLIENT_REQUEST_TIMEOUT_TICKS,
         .seed = random_bits ^ group->id,
         .io = &group->client_io,
     };
     const uint64_t size = tc_align_up(tc_client_memory_size(), 64);
-    if (group->client_memory == NULL) group->client_memory = aligned_alloc(64, size);
-    if (group->client_memory == NULL) return TC_ENOMEM;
+    if (session->client_memory == NULL) session->client_memory = aligned_alloc(64, size);
+    if (session->client_memory == NULL) return TC_ENOMEM;
     struct tc_arena arena;
-    tc_arena_init(&arena, group->client_memory, size);
-    const int result = tc_client_init(&group->client, &options, &arena);
+    tc_arena_init(&arena, session->client_memory, size);
+    const int result = tc_client_init(&session->client, &options, &arena);
     tc_arena_seal(&arena);
-    group->client_registered = false;
+    session->registered = false;
     return result;
 }
 
-int node_client_renew(struct node *node, struct node_group *group);
-int node_client_renew(struct node *node, struct node_group *group) {
+// A fresh session (new random client id): at start, and after the group evicted the old one.
+int node_session_renew(struct node *node, struct node_session *session) {
     uint64_t random_bits = 0;
     tc_assert(getentropy(&random_bits, sizeof(random_bits)) == 0);
-    return group_client_init(node, group, random_bits);
+    return session_client_init(node, session, random_bits);
+}
+
+static int group_sessions_init(struct node *node, struct node_group *group) {
+    group->client_io = (struct tc_io){
+        .vtable = &client_vtable,
+        .context = group,
+        .log_level = node->log_level,
+    };
+    for (uint32_t i = 0; i < NODE_SESSIONS_PER_GROUP; i++) {
+        struct node_session *session = &group->sessions[i];
+        session->group = group;
+        session->index = i;
+        const int result = node_session_renew(node, session);
+        if (result != TC_OK) return result;
+    }
+    return TC_OK;
 }
 
 static int compare_groups(const void *a, const void *b) {
@@ -486,7 +519,7 @@ int node_hosts_init(struct node *node, bool format) {
             node->group_hosted_count += 1;
         }
         if (!format) {
-            const int result = node_client_renew(node, group);
+            const int result = group_sessions_init(node, group);
             if (result != TC_OK) return result;
         }
     }
@@ -518,7 +551,7 @@ void node_hosts_deinit(struct node *node) {
         }
         if (group->storage_open) tc_io_linux_replica_storage_close(&group->storage);
         free(group->replica_memory);
-        free(group->client_memory);
+        for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP; s++) free(group->sessions[s].client_memory);
     }
     free(node->groups);
     node->groups = NULL;
@@ -535,8 +568,13 @@ void node_hosts_tick(struct node *node) {
             tc_replica_status_get(group->replica, &status);
             group->primary = status.state == TC_REPLICA_NORMAL && status.primary;
             // Our replica knows of a new normal view before the edge's client could time out.
-            if (status.state == TC_REPLICA_NORMAL) tc_client_view_hint(group->client, status.view);
+            for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP && status.state == TC_REPLICA_NORMAL;
+                 s++) {
+                tc_client_view_hint(group->sessions[s].client, status.view);
+            }
         }
-        tc_client_tick(group->client);
+        for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP; s++) {
+            tc_client_tick(group->sessions[s].client);
+        }
     }
 }

@@ -279,8 +279,8 @@ static void node_ticks(struct node *node) {
 static bool node_quiet(struct node *node) {
     for (uint32_t i = 0; i < node->group_count; i++) {
         const struct node_group *group = &node->groups[i];
-        if (group->request_busy || group->batches[1 - group->batch_in_flight].count > 0) {
-            return false;
+        for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP; s++) {
+            if (group->sessions[s].busy || group->sessions[s].next.count > 0) return false;
         }
     }
     return true;

@@ -246,7 +246,7 @@ bool node_healthy(void *context) {
     }
     // Ready for clients: the edge holds a session with every group.
     for (uint32_t i = 0; i < node->group_count; i++) {
-        if (!node->groups[i].client_registered) return false;
+        if (!node_group_ready(&node->groups[i])) return false;
     }
     return true;
 }
