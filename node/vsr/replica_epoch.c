@@ -201,6 +201,17 @@ bool replica_epoch_enter(struct tc_replica *replica) {
     replica->abdicating = false;
     memset(replica->svc_votes, 0, sizeof(replica->svc_votes));
     if (!replica_member(replica)) return true; // replaced, or still a learner: follow by polling
+    if (replica->op_head == replica->commit_min &&
+        tc_journal_header(replica->journal, replica->op_head) != NULL) {
+        // Our log is R's committed chain and nothing above it. The view headers persisted with the
+        // epoch (recovery takes them as authoritative) become that chain's top: those of our
+        // log_view may be a suffix of an older view that forks from it (a start_view installed
+        // before we heard of R), and our log_view is of the older epoch, so its view number may
+        // recur in ours.
+        replica->view_headers_count =
+            replica_view_headers_build(replica, replica->view_headers, replica->op_head, false);
+        tc_assert(replica->view_headers_count >= 1);
+    }
     struct tc_journal_epoch persisted = {
         .epoch = replica->acting_epoch,
         .op = replica->acting_epoch_op,

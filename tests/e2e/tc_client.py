@@ -426,9 +426,17 @@ def ws_accept(key):
 class RawWS:
     """A hand-rolled WebSocket client: arbitrary frames, reads the close code."""
 
-    def __init__(self, node, tok, timeout=5.0):
+    def __init__(self, node, tok, timeout=5.0, rcvbuf=None):
         for attempt in range(40):
-            self.s = socket.create_connection((HOST, client_port(node)), timeout=timeout)
+            if rcvbuf is None:
+                self.s = socket.create_connection((HOST, client_port(node)), timeout=timeout)
+            else:
+                # A small receive buffer set before connecting (so the window starts small): a
+                # reader that stops reading fills the server's buffer quickly.
+                self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                self.s.settimeout(timeout)
+                self.s.connect((HOST, client_port(node)))
             req, key = upgrade_request(headers=[("Authorization", "Bearer " + tok)])
             self.s.sendall(req)
             self.buf = b""
