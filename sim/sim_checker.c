@@ -424,6 +424,24 @@ static bool chain_heads_match(struct sim_cluster *cluster, struct sim_group *gro
             sim_fail(cluster, "state_digest", "%s", why);
             return false;
         }
+        // Every app's read marker in the room, replica against model (a member's marker, or
+        // TC_ENOENT for a non-member on both sides).
+        for (uint32_t a = 0; a < cluster->app_count; a++) {
+            const uint64_t user = cluster->apps[a].user;
+            uint64_t marker = 0, model_marker = 0;
+            result = tc_room_read_marker(machine, group->rooms[i], user, &marker);
+            model_result = tc_room_model_read_marker(group->model, group->rooms[i], user,
+                                                     &model_marker);
+            if (result != model_result || marker != model_marker) {
+                snprintf(why, why_size,
+                         "group %u room %llu user %llu: read marker %llu (%d), model %llu (%d)",
+                         group->index, (unsigned long long)group->rooms[i],
+                         (unsigned long long)user, (unsigned long long)marker, result,
+                         (unsigned long long)model_marker, model_result);
+                sim_fail(cluster, "state_digest", "%s", why);
+                return false;
+            }
+        }
     }
     return true;
 }
