@@ -41,6 +41,7 @@
 // different rooms; on this 2-core, fsync-bound VM 4 sessions were slower than 1 (smaller batches,
 // more fdatasyncs: docs/benchmarks.md), so the default is 1.
 #define NODE_SESSIONS_PER_GROUP 1u
+#define NODE_SESSION_PENDING 8u // batches queued per session behind the one in flight
 // Timeouts in ticks of TC_TICK_MS (docs/node.md §5): heartbeats every tick, a backup suspects the
 // primary after 15 silent ticks, the edge's VSR client resends after 10.
 #define NODE_NORMAL_TIMEOUT_TICKS 15u
@@ -147,7 +148,11 @@ struct node_session {
     bool busy;       // `batch` is in flight
     uint64_t sent_ms;
     struct node_batch batch; // in flight while busy
-    struct node_batch next;  // ops accumulating for this session's next request
+    // Ops waiting for this session, in arrival order: a ring of up to NODE_SESSION_PENDING
+    // batches (each one VSR request); only the newest takes new ops. Full: server_busy.
+    struct node_batch pending[NODE_SESSION_PENDING];
+    uint32_t pending_head;
+    uint32_t pending_count; // batches holding ops (the newest may be partly filled)
 };
 
 struct node_group {

@@ -270,6 +270,31 @@ static int batch_add(struct node_batch *batch, const struct tc_edge_request *par
     }
 }
 
+// Adds the op to the newest pending batch of the session, opening the next one of the ring when
+// that one is full. TC_OK with *batch, TC_ENOSPC when every pending batch is full (server_busy),
+// or TC_EINVAL (the op does not encode).
+static int session_add(struct node_session *session, const struct tc_edge_request *parsed,
+                       uint64_t user, struct node_batch **batch) {
+    if (session->pending_count == 0) session->pending_count = 1;
+    *batch = &session->pending[(session->pending_head + session->pending_count - 1) %
+                               NODE_SESSION_PENDING];
+    int result = (*batch)->count == TC_ROOM_BATCH_OPS_MAX ? TC_ENOSPC
+                                                           : batch_add(*batch, parsed, user);
+    if (result != TC_OK && (*batch)->count == 0) {
+        session->pending_count -= 1; // the op did not encode: leave no empty batch behind
+        return result;
+    }
+    if (result != TC_ENOSPC || session->pending_count == NODE_SESSION_PENDING) return result;
+    tc_assert((*batch)->count > 0); // an empty batch takes any single op
+    session->pending_count += 1;
+    *batch = &session->pending[(session->pending_head + session->pending_count - 1) %
+                               NODE_SESSION_PENDING];
+    tc_assert((*batch)->count == 0);
+    result = batch_add(*batch, parsed, user);
+    if (result != TC_OK) session->pending_count -= 1; // nothing in it: close it again
+    return result;
+}
+
 static void edge_chat_op(struct node *node, struct node_conn *conn,
                          const struct tc_edge_request *parsed) {
     enum tc_edge_error error = TC_EDGE_ERROR_NONE;
@@ -278,17 +303,13 @@ static void edge_chat_op(struct node *node, struct node_conn *conn,
     // commit in the order the edge received them.
     struct node_session *session =
         &group->sessions[mix64(parsed->room ^ 0x5bd1e995u) % NODE_SESSIONS_PER_GROUP];
-    struct node_batch *batch = &session->next;
-    if (batch->count == TC_ROOM_BATCH_OPS_MAX) {
-        error = TC_EDGE_ERROR_SERVER_BUSY;
-    }
-    struct node_request *request = NULL;
-    if (error == TC_EDGE_ERROR_NONE) request = request_alloc(node, conn, parsed, &error);
+    struct node_request *request = request_alloc(node, conn, parsed, &error);
     if (request == NULL) {
         node_edge_error(node, conn->conn_id, parsed->id, parsed->id_size, error, NULL);
         return;
     }
-    const int result = batch_add(batch, parsed, conn->claims.user);
+    struct node_batch *batch = NULL;
+    const int result = session_add(session, parsed, conn->claims.user, &batch);
     if (result != TC_OK) {
         node_request_free(conn, request);
         node_edge_error(node, conn->conn_id, parsed->id, parsed->id_size,
@@ -455,8 +476,8 @@ static void session_on_registered(void *context, struct tc_client *client,
              group->id, session->index, (unsigned long long)session->client_id);
 }
 
-// Each idle session sends the ops it accumulated as one VSR request: its two buffers swap, so
-// the (empty) in-flight batch becomes its next.
+// Each idle session sends its oldest pending batch as one VSR request: the batch buffers swap,
+// so the (empty) in-flight batch takes that ring slot.
 static void group_flush(struct node *node, struct node_group *group) {
     for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP; s++) {
         struct node_session *session = &group->sessions[s];
@@ -465,11 +486,15 @@ static void group_flush(struct node *node, struct node_group *group) {
             tc_client_register(session->client, session_on_registered, session);
             continue;
         }
-        if (state != TC_CLIENT_READY || session->busy || session->next.count == 0) continue;
+        if (state != TC_CLIENT_READY || session->busy || session->pending_count == 0) continue;
+        struct node_batch *oldest = &session->pending[session->pending_head];
+        if (oldest->count == 0) continue; // only the newest can be empty, and then it is alone
         tc_assert(session->batch.count == 0);
         const struct node_batch empty = session->batch;
-        session->batch = session->next;
-        session->next = empty;
+        session->batch = *oldest;
+        *oldest = empty;
+        session->pending_head = (session->pending_head + 1) % NODE_SESSION_PENDING;
+        session->pending_count -= 1;
         session->busy = true;
         session->sent_ms = node->now_ms;
         node->stats.batches_sent += 1;
@@ -707,7 +732,9 @@ int node_edge_init(struct node *node) {
         int result = TC_OK;
         for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP && result == TC_OK; s++) {
             result = batch_alloc(&group->sessions[s].batch);
-            if (result == TC_OK) result = batch_alloc(&group->sessions[s].next);
+            for (uint32_t b = 0; b < NODE_SESSION_PENDING && result == TC_OK; b++) {
+                result = batch_alloc(&group->sessions[s].pending[b]);
+            }
         }
         if (result != TC_OK) return result;
     }
@@ -717,9 +744,10 @@ int node_edge_init(struct node *node) {
 void node_edge_deinit(struct node *node) {
     for (uint32_t g = 0; g < node->group_count && node->groups != NULL; g++) {
         struct node_group *group = &node->groups[g];
-        for (uint32_t b = 0; b < 2 * NODE_SESSIONS_PER_GROUP; b++) {
-            struct node_session *session = &group->sessions[b / 2];
-            struct node_batch *batch = b % 2 == 0 ? &session->batch : &session->next;
+        for (uint32_t b = 0; b < (1 + NODE_SESSION_PENDING) * NODE_SESSIONS_PER_GROUP; b++) {
+            struct node_session *session = &group->sessions[b / (1 + NODE_SESSION_PENDING)];
+            const uint32_t k = b % (1 + NODE_SESSION_PENDING);
+            struct node_batch *batch = k == 0 ? &session->batch : &session->pending[k - 1];
             free(batch->body);
             free(batch->origin_conn);
             free(batch->origin_request);
@@ -763,9 +791,14 @@ void node_edge_tick(struct node *node) {
         struct node_group *group = &node->groups[i];
         for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP; s++) {
             struct node_session *session = &group->sessions[s];
-            struct node_batch *next = &session->next;
-            if (next->count > 0 && node->now_ms - next->first_op_ms >= NODE_REQUEST_TIMEOUT_MS) {
-                batch_expire(node, group, next, true);
+            // The oldest pending batch waits longest; expiring it (never sent: discarded) lets
+            // the next ones move up. At most one per tick per session: bounded work.
+            struct node_batch *oldest = &session->pending[session->pending_head];
+            if (session->pending_count > 0 && oldest->count > 0 &&
+                node->now_ms - oldest->first_op_ms >= NODE_REQUEST_TIMEOUT_MS) {
+                batch_expire(node, group, oldest, true);
+                session->pending_head = (session->pending_head + 1) % NODE_SESSION_PENDING;
+                session->pending_count -= 1;
             }
             struct node_batch *flight = &session->batch;
             if (session->busy && !flight->expired &&

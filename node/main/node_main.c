@@ -280,7 +280,7 @@ static bool node_quiet(struct node *node) {
     for (uint32_t i = 0; i < node->group_count; i++) {
         const struct node_group *group = &node->groups[i];
         for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP; s++) {
-            if (group->sessions[s].busy || group->sessions[s].next.count > 0) return false;
+            if (group->sessions[s].busy || group->sessions[s].pending_count > 0) return false;
         }
     }
     return true;
