@@ -336,6 +336,13 @@ void node_subs_history(struct node *node, struct node_conn *conn, struct node_re
 void node_subs_pump(struct node *node);
 void node_bus_on_frame(struct node *node, const uint8_t *payload, uint32_t size);
 void node_bus_flush(struct node *node);
+// Events of bus frames and forwarded pages (node_subs.c).
+#define NODE_EVENT_HEADER_SIZE 120u
+uint32_t node_event_size(uint32_t body_size);
+uint32_t node_event_encode(uint8_t *event, uint8_t type, const struct tc_room_message *message);
+// False when the bytes do not hold a whole, well-formed event (room 0, body over the limit).
+bool node_event_decode(const uint8_t *event, uint32_t available, uint8_t *type,
+                       struct tc_room_message *message, uint32_t *event_size);
 void node_bus_typing(struct node *node, uint64_t room, uint64_t user);
 void node_subs_typing(struct node *node, uint64_t room, uint64_t user);
 void node_subs_read_marker(struct node *node, uint64_t room, uint64_t user, uint64_t seq,

@@ -20,7 +20,7 @@
 
 #define REMOTE_READ_SIZE 64u
 #define REMOTE_PAGE_HEADER_SIZE 72u
-#define REMOTE_EVENT_HEADER_SIZE 120u
+#define REMOTE_EVENT_MESSAGE 1u // the event type of a page's messages (as on the bus)
 #define REMOTE_PAGE_BUDGET (128u * 1024u) // a page frame stays below the link's frame limit
 
 struct remote_read {
@@ -112,29 +112,6 @@ int node_remote_read(struct node *node, const struct node_group *group, bool for
     return TC_OK;
 }
 
-static bool event_decode(const uint8_t *event, uint32_t available, struct tc_room_message *message,
-                         uint32_t *event_size) {
-    if (available < REMOTE_EVENT_HEADER_SIZE) return false;
-    const uint32_t body_size = tc_le_get_u32(event + 4);
-    if (body_size > TC_ROOM_BODY_SIZE_MAX) return false;
-    const uint32_t padded = (uint32_t)tc_align_up(body_size, 8);
-    if (available - REMOTE_EVENT_HEADER_SIZE < padded) return false;
-    *message = (struct tc_room_message){
-        .room = tc_le_get_u64(event + 8),
-        .seq = tc_le_get_u64(event + 16),
-        .thread_parent_seq = tc_le_get_u64(event + 24),
-        .thread_seq = tc_le_get_u64(event + 32),
-        .sender = tc_le_get_u64(event + 40),
-        .timestamp_ns = tc_le_get_u64(event + 48),
-        .body = event + REMOTE_EVENT_HEADER_SIZE,
-        .body_size = body_size,
-    };
-    memcpy(message->prev_hash.bytes, event + 56, 32);
-    memcpy(message->hash.bytes, event + 88, 32);
-    *event_size = REMOTE_EVENT_HEADER_SIZE + padded;
-    return true;
-}
-
 static bool frame_checksum_valid(const uint8_t *payload, uint32_t size) {
     struct tc_checksum checksum, expected;
     memcpy(&expected, payload, 16);
@@ -168,7 +145,10 @@ void node_remote_on_page(struct node *node, uint16_t from_node, const uint8_t *p
     uint32_t offset = REMOTE_PAGE_HEADER_SIZE;
     for (uint32_t i = 0; i < page->count; i++) {
         uint32_t event_size = 0;
-        if (!event_decode(payload + offset, size - offset, &page->messages[i], &event_size)) {
+        uint8_t type = 0;
+        if (!node_event_decode(payload + offset, size - offset, &type, &page->messages[i],
+                               &event_size) ||
+            type != REMOTE_EVENT_MESSAGE) {
             goto invalid;
         }
         offset += event_size;
@@ -203,25 +183,11 @@ static void page_send(struct node *node, const struct remote_job *job, enum tc_e
         tc_le_put_u64(frame + 64, page->floor_seq);
         for (; page->result == TC_OK && count < page->count; count++) {
             const struct tc_room_message *message = &page->messages[count];
-            const uint32_t padded = (uint32_t)tc_align_up(message->body_size, 8);
-            if (count > 0 && offset + REMOTE_EVENT_HEADER_SIZE + padded >
-                                 REMOTE_PAGE_BUDGET + REMOTE_PAGE_HEADER_SIZE) {
+            const uint32_t event_size = node_event_size(message->body_size);
+            if (count > 0 && offset + event_size > REMOTE_PAGE_BUDGET + REMOTE_PAGE_HEADER_SIZE) {
                 break; // a shorter page: the requester asks again from the next seq
             }
-            uint8_t *event = frame + offset;
-            memset(event, 0, REMOTE_EVENT_HEADER_SIZE + padded);
-            event[0] = 1;
-            tc_le_put_u32(event + 4, message->body_size);
-            tc_le_put_u64(event + 8, message->room);
-            tc_le_put_u64(event + 16, message->seq);
-            tc_le_put_u64(event + 24, message->thread_parent_seq);
-            tc_le_put_u64(event + 32, message->thread_seq);
-            tc_le_put_u64(event + 40, message->sender);
-            tc_le_put_u64(event + 48, message->timestamp_ns);
-            memcpy(event + 56, message->prev_hash.bytes, 32);
-            memcpy(event + 88, message->hash.bytes, 32);
-            memcpy(event + REMOTE_EVENT_HEADER_SIZE, message->body, message->body_size);
-            offset += REMOTE_EVENT_HEADER_SIZE + padded;
+            offset += node_event_encode(frame + offset, REMOTE_EVENT_MESSAGE, message);
         }
     } else {
         frame[32] = TC_STORE_PAGE_EMPTY; // checks only: the head is what subscribe needs

@@ -20,7 +20,6 @@
 #define NODE_READS_MAX 256u
 #define NODE_SUB_PAGE_LIMIT 64u
 #define BUS_HEADER_SIZE 24u      // checksum(16) count(4) reserved(4)
-#define BUS_EVENT_HEADER_SIZE 120u
 #define BUS_EVENT_MESSAGE 1u
 #define BUS_EVENT_TYPING 2u
 #define BUS_EVENT_LEFT 3u // a user left a room: their subscriptions to it end on every node
@@ -190,12 +189,17 @@ static void room_offer(struct node *node, const struct tc_room_message *message)
 // ------------------------------------------------------------------------------------------------
 // The bus (docs/node.md §7): the primary's node publishes what it commits to every other node.
 
-static void bus_event_write(struct node *node, uint8_t type, const struct tc_room_message *message) {
-    const uint32_t padded = (uint32_t)tc_align_up(message->body_size, 8);
-    if (node->bus_used + BUS_EVENT_HEADER_SIZE + padded > NODE_BUS_BUFFER_SIZE) node_bus_flush(node);
-    tc_assert(node->bus_used + BUS_EVENT_HEADER_SIZE + padded <= NODE_BUS_BUFFER_SIZE);
-    uint8_t *event = node->bus_buffer + node->bus_used;
-    memset(event, 0, BUS_EVENT_HEADER_SIZE + padded);
+// One event of a bus frame or a forwarded page (docs/node.md §7): a 120-byte header (type,
+// body size, room, seq, thread parent and seq, sender, timestamp, prev_hash, hash) and the body,
+// padded to 8 bytes. The frame around it carries the checksum.
+uint32_t node_event_size(uint32_t body_size) {
+    return NODE_EVENT_HEADER_SIZE + (uint32_t)tc_align_up(body_size, 8);
+}
+
+uint32_t node_event_encode(uint8_t *event, uint8_t type, const struct tc_room_message *message) {
+    tc_assert(message->body_size <= TC_ROOM_BODY_SIZE_MAX);
+    const uint32_t size = node_event_size(message->body_size);
+    memset(event, 0, size);
     event[0] = type;
     tc_le_put_u32(event + 4, message->body_size);
     tc_le_put_u64(event + 8, message->room);
@@ -206,8 +210,37 @@ static void bus_event_write(struct node *node, uint8_t type, const struct tc_roo
     tc_le_put_u64(event + 48, message->timestamp_ns);
     memcpy(event + 56, message->prev_hash.bytes, 32);
     memcpy(event + 88, message->hash.bytes, 32);
-    if (message->body_size > 0) memcpy(event + BUS_EVENT_HEADER_SIZE, message->body, message->body_size);
-    node->bus_used += BUS_EVENT_HEADER_SIZE + padded;
+    if (message->body_size > 0) memcpy(event + NODE_EVENT_HEADER_SIZE, message->body, message->body_size);
+    return size;
+}
+
+bool node_event_decode(const uint8_t *event, uint32_t available, uint8_t *type,
+                       struct tc_room_message *message, uint32_t *event_size) {
+    if (available < NODE_EVENT_HEADER_SIZE) return false;
+    const uint32_t body_size = tc_le_get_u32(event + 4);
+    if (body_size > TC_ROOM_BODY_SIZE_MAX || available < node_event_size(body_size)) return false;
+    *type = event[0];
+    *message = (struct tc_room_message){
+        .room = tc_le_get_u64(event + 8),
+        .seq = tc_le_get_u64(event + 16),
+        .thread_parent_seq = tc_le_get_u64(event + 24),
+        .thread_seq = tc_le_get_u64(event + 32),
+        .sender = tc_le_get_u64(event + 40),
+        .timestamp_ns = tc_le_get_u64(event + 48),
+        .body = event + NODE_EVENT_HEADER_SIZE,
+        .body_size = body_size,
+    };
+    memcpy(message->prev_hash.bytes, event + 56, 32);
+    memcpy(message->hash.bytes, event + 88, 32);
+    *event_size = node_event_size(body_size);
+    return message->room != 0;
+}
+
+static void bus_event_write(struct node *node, uint8_t type, const struct tc_room_message *message) {
+    const uint32_t size = node_event_size(message->body_size);
+    if (node->bus_used + size > NODE_BUS_BUFFER_SIZE) node_bus_flush(node);
+    tc_assert(node->bus_used + size <= NODE_BUS_BUFFER_SIZE);
+    node->bus_used += node_event_encode(node->bus_buffer + node->bus_used, type, message);
     node->bus_count += 1;
 }
 
@@ -246,36 +279,22 @@ void node_bus_on_frame(struct node *node, const uint8_t *payload, uint32_t size)
     const uint32_t count = tc_le_get_u32(payload + 16);
     uint32_t offset = BUS_HEADER_SIZE;
     for (uint32_t i = 0; i < count; i++) {
-        if (size - offset < BUS_EVENT_HEADER_SIZE) goto invalid;
-        const uint8_t *event = payload + offset;
-        const uint32_t body_size = tc_le_get_u32(event + 4);
-        const uint64_t padded = tc_align_up(body_size, 8);
-        if (body_size > TC_ROOM_BODY_SIZE_MAX || size - offset - BUS_EVENT_HEADER_SIZE < padded) {
+        uint8_t type = 0;
+        uint32_t event_size = 0;
+        struct tc_room_message message;
+        if (!node_event_decode(payload + offset, size - offset, &type, &message, &event_size)) {
             goto invalid;
         }
-        struct tc_room_message message = {
-            .room = tc_le_get_u64(event + 8),
-            .seq = tc_le_get_u64(event + 16),
-            .thread_parent_seq = tc_le_get_u64(event + 24),
-            .thread_seq = tc_le_get_u64(event + 32),
-            .sender = tc_le_get_u64(event + 40),
-            .timestamp_ns = tc_le_get_u64(event + 48),
-            .body = event + BUS_EVENT_HEADER_SIZE,
-            .body_size = body_size,
-        };
-        memcpy(message.prev_hash.bytes, event + 56, 32);
-        memcpy(message.hash.bytes, event + 88, 32);
-        if (message.room == 0) goto invalid;
-        if (event[0] == BUS_EVENT_MESSAGE) {
+        if (type == BUS_EVENT_MESSAGE) {
             room_offer(node, &message);
-        } else if (event[0] == BUS_EVENT_TYPING) {
+        } else if (type == BUS_EVENT_TYPING) {
             node_subs_typing(node, message.room, message.sender);
-        } else if (event[0] == BUS_EVENT_READ_MARKER) {
+        } else if (type == BUS_EVENT_READ_MARKER) {
             node_subs_read_marker(node, message.room, message.sender, message.seq, false);
-        } else if (event[0] == BUS_EVENT_LEFT) {
+        } else if (type == BUS_EVENT_LEFT) {
             node_subs_user_left(node, message.room, message.sender, 0, false);
         }
-        offset += BUS_EVENT_HEADER_SIZE + (uint32_t)padded;
+        offset += event_size;
     }
     node->stats.bus_frames_received += 1;
     return;
