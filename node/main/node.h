@@ -347,6 +347,8 @@ void node_bus_typing(struct node *node, uint64_t room, uint64_t user);
 void node_subs_typing(struct node *node, uint64_t room, uint64_t user);
 void node_subs_read_marker(struct node *node, uint64_t room, uint64_t user, uint64_t seq,
                            bool publish);
+void node_json_begin(struct node *node, struct tc_edge_json_writer *writer, const char *type,
+                     const char *id, uint32_t id_size, uint64_t room);
 int32_t write_read_marker(struct node *node, const char *id, uint32_t id_size, uint64_t room,
                           uint64_t user, uint64_t seq, const char *type);
 void node_subs_end(struct node *node, struct node_conn *conn, uint64_t room, const char *reason);

@@ -326,21 +326,30 @@ static void edge_chat_op(struct node *node, struct node_conn *conn,
     tc_assert(batch->count == batch->batch.op_count);
 }
 
+// Opens a server message in node->frame: {"type":type[,"id":id][,"room":room] — the prologue
+// every result and event shares; the caller adds its members and finishes the writer.
+void node_json_begin(struct node *node, struct tc_edge_json_writer *writer, const char *type,
+                     const char *id, uint32_t id_size, uint64_t room) {
+    tc_edge_json_writer_init(writer, node->frame, NODE_FRAME_SIZE_MAX);
+    tc_edge_json_object_begin(writer);
+    tc_edge_json_key(writer, "type");
+    tc_edge_json_cstring(writer, type);
+    if (id != NULL) {
+        tc_edge_json_key(writer, "id");
+        tc_edge_json_string(writer, id, id_size);
+    }
+    if (room != 0) {
+        tc_edge_json_key(writer, "room");
+        tc_edge_json_u64_string(writer, room);
+    }
+}
+
 // read_marker's result {"type":"result","id":..,"room":..,"seq":..} (the marker after the op) and
 // the event {"type":"read_marker","room":..,"user":..,"seq":..} (docs/protocol.md §5.10, §6).
 int32_t write_read_marker(struct node *node, const char *id, uint32_t id_size, uint64_t room,
                           uint64_t user, uint64_t seq, const char *type) {
     struct tc_edge_json_writer writer;
-    tc_edge_json_writer_init(&writer, node->frame, NODE_FRAME_SIZE_MAX);
-    tc_edge_json_object_begin(&writer);
-    tc_edge_json_key(&writer, "type");
-    tc_edge_json_cstring(&writer, type);
-    if (id != NULL) {
-        tc_edge_json_key(&writer, "id");
-        tc_edge_json_string(&writer, id, id_size);
-    }
-    tc_edge_json_key(&writer, "room");
-    tc_edge_json_u64_string(&writer, room);
+    node_json_begin(node, &writer, type, id, id_size, room);
     if (user != 0) {
         tc_edge_json_key(&writer, "user");
         tc_edge_json_u64_string(&writer, user);
@@ -357,14 +366,7 @@ static int32_t write_retention(struct node *node, const struct node_request *req
     tc_assert(request->retention_mode >= TC_EDGE_RETENTION_ALL &&
               request->retention_mode <= TC_EDGE_RETENTION_MESSAGES);
     struct tc_edge_json_writer writer;
-    tc_edge_json_writer_init(&writer, node->frame, NODE_FRAME_SIZE_MAX);
-    tc_edge_json_object_begin(&writer);
-    tc_edge_json_key(&writer, "type");
-    tc_edge_json_cstring(&writer, "result");
-    tc_edge_json_key(&writer, "id");
-    tc_edge_json_string(&writer, request->id, request->id_size);
-    tc_edge_json_key(&writer, "room");
-    tc_edge_json_u64_string(&writer, request->room);
+    node_json_begin(node, &writer, "result", request->id, request->id_size, request->room);
     tc_edge_json_key(&writer, "mode");
     tc_edge_json_cstring(&writer, modes[request->retention_mode]);
     tc_edge_json_key(&writer, "value");
@@ -533,12 +535,7 @@ static void edge_auth(struct node *node, struct node_conn *conn,
     conn->claims = claims;
     tc_ws_server_set_expiry(&node->ws, conn->conn_id, claims.exp_s);
     struct tc_edge_json_writer writer;
-    tc_edge_json_writer_init(&writer, node->frame, NODE_FRAME_SIZE_MAX);
-    tc_edge_json_object_begin(&writer);
-    tc_edge_json_key(&writer, "type");
-    tc_edge_json_cstring(&writer, "result");
-    tc_edge_json_key(&writer, "id");
-    tc_edge_json_string(&writer, parsed->id, parsed->id_size);
+    node_json_begin(node, &writer, "result", parsed->id, parsed->id_size, 0);
     tc_edge_json_key(&writer, "exp");
     tc_edge_json_u64(&writer, claims.exp_s);
     tc_edge_json_object_end(&writer);

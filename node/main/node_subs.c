@@ -419,12 +419,7 @@ static void sub_add(struct node *node, struct node_conn *conn, uint32_t conn_slo
 static void write_unsubscribed(struct node *node, uint64_t conn_id, uint64_t room,
                                const char *reason) {
     struct tc_edge_json_writer writer;
-    tc_edge_json_writer_init(&writer, node->frame, NODE_FRAME_SIZE_MAX);
-    tc_edge_json_object_begin(&writer);
-    tc_edge_json_key(&writer, "type");
-    tc_edge_json_cstring(&writer, "unsubscribed");
-    tc_edge_json_key(&writer, "room");
-    tc_edge_json_u64_string(&writer, room);
+    node_json_begin(node, &writer, "unsubscribed", NULL, 0, room);
     tc_edge_json_key(&writer, "reason");
     tc_edge_json_cstring(&writer, reason);
     tc_edge_json_object_end(&writer);
@@ -649,14 +644,7 @@ static uint64_t node_page_json_max(const struct node *node) {
 static void history_write(struct node *node, struct node_conn *conn, struct node_request *request,
                           const struct tc_store_page *page) {
     struct tc_edge_json_writer writer;
-    tc_edge_json_writer_init(&writer, node->frame, NODE_FRAME_SIZE_MAX);
-    tc_edge_json_object_begin(&writer);
-    tc_edge_json_key(&writer, "type");
-    tc_edge_json_cstring(&writer, "result");
-    tc_edge_json_key(&writer, "id");
-    tc_edge_json_string(&writer, request->id, request->id_size);
-    tc_edge_json_key(&writer, "room");
-    tc_edge_json_u64_string(&writer, request->room);
+    node_json_begin(node, &writer, "result", request->id, request->id_size, request->room);
     tc_edge_json_key(&writer, "head_seq");
     tc_edge_json_u64_string(&writer, page->seq_last);
     uint64_t next_seq = page->from_seq == 0 ? 1 : page->from_seq;
