@@ -2,7 +2,7 @@
 # Installs TigerChat's build and test dependencies from Debian's packages (Debian 12).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
-packages=(build-essential cmake pkg-config libsodium-dev libcmocka-dev libcjson-dev libssl-dev libhiredis-dev redis-server curl python3 python3-websockets)
+packages=(build-essential cmake pkg-config libsodium-dev libcmocka-dev libcjson-dev libssl-dev libhiredis-dev libsqlite3-dev libcurl4-openssl-dev redis-server curl python3 python3-websockets)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
