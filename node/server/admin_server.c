@@ -17,6 +17,7 @@ void tc_admin_server_options_default(struct tc_admin_server_options *options) {
     options->connections_max = 16;
     options->body_size_max = 256u * 1024u;
     options->timeout_ms = 5000;
+    options->request_body_size_max = 64u * 1024u;
 }
 
 // Fills the fields left 0 with the defaults.
@@ -27,6 +28,7 @@ static void admin_options_resolve(struct tc_admin_server_options *o) {
     if (o->connections_max == 0) o->connections_max = d.connections_max;
     if (o->body_size_max == 0) o->body_size_max = d.body_size_max;
     if (o->timeout_ms == 0) o->timeout_ms = d.timeout_ms;
+    if (o->request_body_size_max == 0) o->request_body_size_max = d.request_body_size_max;
 }
 
 static const char *admin_options_invalid(const struct tc_admin_server_options *o) {
@@ -43,6 +45,9 @@ static const char *admin_options_invalid(const struct tc_admin_server_options *o
     }
     if (o->timeout_ms == 0) return "timeout_ms";
     if (o->metrics == NULL) return "metrics";
+    if (o->request_body_size_max > TC_ADMIN_SERVER_REQUEST_BODY_LIMIT) {
+        return "request_body_size_max";
+    }
     return NULL;
 }
 
@@ -62,9 +67,11 @@ static void admin_log(struct tc_admin_server *server, const char *format, ...) {
 static void admin_free(struct tc_admin_server *server) {
     free(server->conns);
     free(server->out_buffers);
+    free(server->in_buffers);
     free(server->body);
     server->conns = NULL;
     server->out_buffers = NULL;
+    server->in_buffers = NULL;
     server->body = NULL;
 }
 
@@ -77,7 +84,11 @@ static int admin_allocate(struct tc_admin_server *server) {
     server->conns = calloc(o->connections_max, sizeof(struct tc_admin_conn));
     server->out_buffers = calloc(o->connections_max, out_size);
     server->body = calloc(1, o->body_size_max);
-    if (server->conns == NULL || server->out_buffers == NULL || server->body == NULL) {
+    // POST bodies only for options.handle: a node's admin port allocates none.
+    const uint32_t in_size = o->handle == NULL ? 0u : o->request_body_size_max;
+    server->in_buffers = in_size == 0 ? NULL : calloc(o->connections_max, in_size);
+    if (server->conns == NULL || server->out_buffers == NULL || server->body == NULL ||
+        (in_size > 0 && server->in_buffers == NULL)) {
         admin_free(server);
         (void)snprintf(server->error, sizeof(server->error), "admin server %s: out of memory",
                        server->listen_address);
@@ -88,6 +99,7 @@ static int admin_allocate(struct tc_admin_server *server) {
         conn->server = server;
         conn->state = TC_ADMIN_CONN_FREE;
         conn->out = server->out_buffers + (uint64_t)i * out_size;
+        conn->in = in_size == 0 ? NULL : server->in_buffers + (uint64_t)i * in_size;
         tc_loop_handler_init(&conn->handler, admin_conn_on_ready, conn);
     }
     return TC_OK;
@@ -175,6 +187,20 @@ void tc_admin_server_tick(struct tc_admin_server *server, uint64_t now_ms) {
 // ------------------------------------------------------------------------------------------------
 // Responses.
 
+static void admin_handle(struct tc_admin_conn *conn);
+
+// Stores body bytes of a POST (bytes beyond Content-Length are ignored: one request per
+// connection); hands the request over once complete.
+static void admin_body_feed(struct tc_admin_conn *conn, const uint8_t *data, uint32_t size) {
+    tc_assert(conn->state == TC_ADMIN_CONN_READING_BODY);
+    tc_assert(conn->in_size <= conn->in_expected);
+    const uint32_t wanted = conn->in_expected - conn->in_size;
+    const uint32_t take = size < wanted ? size : wanted;
+    if (take > 0) memcpy(conn->in + conn->in_size, data, take);
+    conn->in_size += take;
+    if (conn->in_size == conn->in_expected) admin_handle(conn);
+}
+
 static void admin_count(struct tc_admin_server_stats *stats, uint16_t status) {
     switch (status) {
     case 200: stats->http_200 += 1; break;
@@ -254,12 +280,117 @@ static void admin_metrics(struct tc_admin_conn *conn) {
                   tc_edge_http_response_write(conn->out, admin_out_capacity(conn), &response));
 }
 
-static void admin_route(struct tc_admin_conn *conn) {
+// Hands a complete request (head, and the body of a POST) to options.handle.
+static void admin_handle(struct tc_admin_conn *conn) {
+    struct tc_admin_server *server = conn->server;
+    tc_assert(server->options.handle != NULL);
+    tc_assert(conn->in_size == conn->in_expected);
+    const struct tc_admin_request request = {
+        .http = &conn->request,
+        .body = conn->in,
+        .body_size = conn->in_size,
+        .remote_ip = conn->remote_ip,
+    };
+    struct tc_admin_response response = {
+        .status = 500,
+        .body = server->body,
+        .body_capacity = server->options.body_size_max,
+    };
+    server->options.handle(server->options.context, &request, &response);
+    tc_assert(response.body_size <= response.body_capacity);
+    tc_assert(response.body_size == 0 || response.content_type != NULL);
+    tc_assert(tc_edge_http_reason(response.status) != NULL);
+    server->stats.handled += 1;
+    const struct tc_edge_http_response http = {
+        .status = response.status,
+        .content_type = response.content_type,
+        .body = response.body,
+        .body_size = response.body_size,
+    };
+    admin_respond(conn, response.status,
+                  tc_edge_http_response_write(conn->out, admin_out_capacity(conn), &http));
+}
+
+// The request's Content-Length: TC_OK and *size, TC_ENOENT when absent, TC_EINVAL when repeated
+// or not a decimal number, TC_ETOOBIG when above `size_max`.
+static int admin_content_length(const struct tc_edge_http_request *request, uint32_t size_max,
+                                uint32_t *size) {
+    const uint32_t count = tc_edge_http_header_count(request, "Content-Length");
+    if (count == 0) return TC_ENOENT;
+    struct tc_edge_str value;
+    if (count > 1 || !tc_edge_http_header_get(request, "Content-Length", &value)) return TC_EINVAL;
+    if (value.size == 0 || value.size > 10) return value.size > 10 ? TC_ETOOBIG : TC_EINVAL;
+    uint64_t number = 0;
+    for (uint32_t i = 0; i < value.size; i++) {
+        const char c = value.data[i];
+        if (c < '0' || c > '9') return TC_EINVAL;
+        number = number * 10u + (uint64_t)(c - '0');
+    }
+    if (number > size_max) return TC_ETOOBIG;
+    *size = (uint32_t)number;
+    return TC_OK;
+}
+
+static void admin_refuse(struct tc_admin_conn *conn, uint16_t status, const char *name,
+                         const char *message) {
+    admin_respond(conn, status, tc_edge_http_write_error(conn->out, admin_out_capacity(conn),
+                                                         status, status, name, message, 0));
+}
+
+// GET goes to the handler at once; POST first reads its Content-Length body.
+static void admin_route_other(struct tc_admin_conn *conn, const uint8_t *rest,
+                              uint32_t rest_size) {
+    const struct tc_edge_http_request *request = &conn->request;
+    const uint32_t size_max = conn->server->options.request_body_size_max;
+    conn->in_size = 0;
+    conn->in_expected = 0;
+    if (tc_edge_http_method_equal(request, "GET")) {
+        const enum tc_edge_http_status status = tc_edge_http_request_check(request);
+        if (status != TC_EDGE_HTTP_DONE) {
+            admin_respond(conn, tc_edge_http_status_code(status),
+                          tc_edge_http_write_status(conn->out, admin_out_capacity(conn), status));
+            return;
+        }
+        admin_handle(conn);
+        return;
+    }
+    if (!tc_edge_http_method_equal(request, "POST")) {
+        admin_refuse(conn, 405, "method_not_allowed", "GET or POST");
+        return;
+    }
+    if (tc_edge_http_header_count(request, "Transfer-Encoding") > 0) {
+        admin_refuse(conn, 411, "length_required", "send a Content-Length, not chunked");
+        return;
+    }
+    uint32_t size = 0;
+    const int result = admin_content_length(request, size_max, &size);
+    if (result == TC_ENOENT) {
+        admin_refuse(conn, 411, "length_required", "POST needs a Content-Length");
+        return;
+    }
+    if (result == TC_ETOOBIG) {
+        admin_refuse(conn, 413, "body_too_large", "request body above the server's limit");
+        return;
+    }
+    if (result != TC_OK) {
+        admin_refuse(conn, 400, "content_length_invalid", "Content-Length is not one number");
+        return;
+    }
+    conn->in_expected = size;
+    conn->state = TC_ADMIN_CONN_READING_BODY;
+    admin_body_feed(conn, rest, rest_size);
+}
+
+static void admin_route(struct tc_admin_conn *conn, const uint8_t *rest, uint32_t rest_size) {
     struct tc_admin_server *server = conn->server;
     const struct tc_edge_http_request *request = &conn->request;
     const uint32_t capacity = admin_out_capacity(conn);
     const bool healthz = tc_edge_http_path_equal(request, "/healthz");
     const bool metrics = tc_edge_http_path_equal(request, "/metrics");
+    if (!healthz && !metrics && server->options.handle != NULL) {
+        admin_route_other(conn, rest, rest_size);
+        return;
+    }
     if (!healthz && !metrics) {
         admin_respond(conn, 404, tc_edge_http_write_error(conn->out, capacity, 404, 404,
                                                           "not_found", "no such path", 0));
@@ -300,6 +431,10 @@ static void admin_conn_read(struct tc_admin_conn *conn) {
         admin_conn_release(conn);
         return;
     }
+    if (conn->state == TC_ADMIN_CONN_READING_BODY) {
+        admin_body_feed(conn, server->read_buffer, (uint32_t)result);
+        return;
+    }
     if (conn->state != TC_ADMIN_CONN_READING) return; // after the request: discarded
     uint32_t consumed = 0;
     const enum tc_edge_http_status status =
@@ -310,7 +445,8 @@ static void admin_conn_read(struct tc_admin_conn *conn) {
                       tc_edge_http_write_status(conn->out, admin_out_capacity(conn), status));
         return;
     }
-    admin_route(conn);
+    tc_assert(consumed <= (uint32_t)result);
+    admin_route(conn, server->read_buffer + consumed, (uint32_t)result - consumed);
 }
 
 static void admin_conn_on_ready(struct tc_loop_handler *handler, uint32_t ready) {
@@ -320,7 +456,8 @@ static void admin_conn_on_ready(struct tc_loop_handler *handler, uint32_t ready)
     if ((ready & TC_LOOP_WRITE) && conn->state == TC_ADMIN_CONN_WRITING) admin_conn_flush(conn);
 }
 
-static void admin_admit(struct tc_admin_server *server, int fd) {
+static void admin_admit(struct tc_admin_server *server, int fd,
+                        const struct tc_server_net_peer *peer) {
     for (uint32_t i = 0; i < server->options.connections_max; i++) {
         struct tc_admin_conn *conn = &server->conns[i];
         if (conn->state != TC_ADMIN_CONN_FREE) continue;
@@ -331,6 +468,9 @@ static void admin_admit(struct tc_admin_server *server, int fd) {
         conn->deadline_ms = server->now_ms + server->options.timeout_ms;
         conn->out_size = 0;
         conn->out_sent = 0;
+        conn->in_size = 0;
+        conn->in_expected = 0;
+        (void)snprintf(conn->remote_ip, sizeof(conn->remote_ip), "%s", peer->ip);
         struct tc_edge_http_limits limits;
         tc_edge_http_limits_default(&limits);
         tc_edge_http_request_init(&conn->request, &limits);
@@ -362,6 +502,6 @@ static void admin_on_listen(struct tc_loop_handler *handler, uint32_t ready) {
         }
         if (fd < 0) continue;
         server->stats.accepted += 1;
-        admin_admit(server, fd);
+        admin_admit(server, fd, &peer);
     }
 }

@@ -1014,6 +1014,70 @@ static void test_admin(void **state) {
     assert_int_equal(admin.stats.http_200, 2);
 }
 
+// options.handle: echoes "METHOD PATH remote=IP body=BODY" so the test sees what it was given.
+static void admin_echo(void *context, const struct tc_admin_request *request,
+                       struct tc_admin_response *response) {
+    (void)context;
+    const struct tc_edge_str method = tc_edge_http_slice_str(request->http, request->http->method);
+    const struct tc_edge_str path = tc_edge_http_slice_str(request->http, request->http->path);
+    const int size = snprintf(response->body, response->body_capacity,
+                              "%.*s %.*s remote=%s body=%.*s", (int)method.size, method.data, (int)path.size, path.data,
+                              request->remote_ip, (int)request->body_size,
+                              (const char *)request->body);
+    assert_true(size > 0 && (uint32_t)size < response->body_capacity);
+    response->status = 200;
+    response->content_type = "text/plain";
+    response->body_size = (uint32_t)size;
+}
+
+static void test_admin_handle(void **state) {
+    (void)state;
+    struct tc_admin_server_options options;
+    tc_admin_server_options_default(&options);
+    options.loop = &loop;
+    options.listen_address = "127.0.0.1:0";
+    options.metrics = metrics;
+    options.handle = admin_echo;
+    options.request_body_size_max = 16;
+    assert_int_equal(tc_admin_server_init(&admin, &options), TC_OK);
+    admin_started = true;
+    struct http_answer answer;
+    admin_get("GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n", &answer);
+    assert_int_equal(answer.status, 200);
+    assert_string_equal(answer.body, "GET /v1/status remote=127.0.0.1 body=");
+    admin_get("POST /v1/actions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", &answer);
+    assert_int_equal(answer.status, 200);
+    assert_string_equal(answer.body, "POST /v1/actions remote=127.0.0.1 body=hello");
+    // The body split over several reads, the head first.
+    struct client *client = client_connect_port(tc_admin_server_port(&admin), 0);
+    const char *head = "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\n0123";
+    client_send(client, head, strlen(head));
+    pump(2);
+    client_send(client, "456789", 6);
+    pump(2);
+    client_send(client, "abcdef", 6);
+    client_read_http(client, &answer);
+    client_expect_eof(client);
+    assert_int_equal(answer.status, 200);
+    assert_string_equal(answer.body, "POST /x remote=127.0.0.1 body=0123456789abcdef");
+    admin_get("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n", &answer);
+    assert_int_equal(answer.status, 413);
+    admin_get("POST /x HTTP/1.1\r\nHost: x\r\n\r\n", &answer);
+    assert_int_equal(answer.status, 411);
+    admin_get("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", &answer);
+    assert_int_equal(answer.status, 411);
+    admin_get("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n", &answer);
+    assert_int_equal(answer.status, 400);
+    admin_get("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+              &answer);
+    assert_int_equal(answer.status, 400);
+    admin_get("PUT /x HTTP/1.1\r\nHost: x\r\n\r\n", &answer);
+    assert_int_equal(answer.status, 405);
+    admin_get("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &answer); // still built in
+    assert_string_equal(answer.body, "ok\n");
+    assert_int_equal(admin.stats.handled, 3);
+}
+
 static void test_bad_address(void **state) {
     (void)state;
     struct tc_ws_server_options options;
@@ -1383,6 +1447,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_handle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_upgrade_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_healthz, setup, teardown),
