@@ -30,6 +30,7 @@ struct tc_audit_writer {
     struct tc_audit_entry entry;
     struct tc_audit_entry entry_check;
     char line[TC_AUDIT_LINE_SIZE_MAX + 2]; // the line, its newline, and room for a NUL
+    uint32_t line_size_last; // of the last line appended since open (0: none), without newline
     char scratch[TC_AUDIT_LINE_SIZE_MAX + 1];
 };
 
@@ -187,6 +188,7 @@ int tc_audit_writer_append(struct tc_audit_writer *writer, const struct tc_audit
     int rc = append_admit(writer, request, time_ms, key);
     if (rc != 0) return rc;
     const uint64_t seq_next = writer->seq_last + 1;
+    writer->line_size_last = 0; // writer->entry and line change from here on
     rc = tc_audit_entry_init(&writer->entry, request, result_json, seq_next, time_ms,
                              &writer->head, NULL);
     if (rc != 0) return rc;
@@ -202,8 +204,20 @@ int tc_audit_writer_append(struct tc_audit_writer *writer, const struct tc_audit
     writer->seq_last = seq_next;
     writer->lines++;
     writer->time_ms_last = time_ms;
+    writer->line_size_last = size;
     audit_window_push(&writer->window, key, time_ms, seq_next, writer->lines);
     if (seq != NULL) *seq = seq_next;
+    return 0;
+}
+
+int tc_audit_writer_last(const struct tc_audit_writer *writer, const struct tc_audit_entry **entry,
+                         const char **line, uint32_t *line_size) {
+    tc_assert(writer != NULL && entry != NULL && line != NULL && line_size != NULL);
+    if (writer->line_size_last == 0) return TC_ENOENT;
+    tc_assert(writer->entry.seq == writer->seq_last);
+    *entry = &writer->entry;
+    *line = writer->line;
+    *line_size = writer->line_size_last;
     return 0;
 }
 

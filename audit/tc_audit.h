@@ -270,6 +270,21 @@ int tc_audit_verify(const char *log_path, const char *checkpoint_path,
                     const struct tc_audit_keyring *keys, struct tc_audit_report *report);
 
 // ------------------------------------------------------------------------------------------------
+// Reading entries back.
+
+// Called per entry; a non-zero return stops the scan and is returned by it.
+typedef int (*tc_audit_scan_fn)(void *context, const struct tc_audit_entry *entry,
+                                const char *line, uint32_t line_size);
+
+// Calls fn for the entries with seq > after_seq, in order, at most `limit` of them (*count says
+// how many). Each line must parse and be canonical and seqs must be consecutive (TC_ECORRUPT
+// otherwise); a final line without a newline (a torn, never acknowledged append) ends the scan.
+// Signatures and links are not checked here: tc_audit_verify (or the writer's open) does that.
+// TC_ENOENT/TC_EIO when the file cannot be read, TC_ENOMEM.
+int tc_audit_log_scan(const char *log_path, uint64_t after_seq, uint32_t limit,
+                      tc_audit_scan_fn fn, void *context, uint32_t *count);
+
+// ------------------------------------------------------------------------------------------------
 // The writer: one per log (an exclusive flock is held), used by the controller.
 
 struct tc_audit_writer;
@@ -309,6 +324,12 @@ int tc_audit_writer_checkpoint(struct tc_audit_writer *writer, uint64_t time_ms,
 // The seq of the last entry (0 for an empty log) and its line's hash (zeros if empty).
 uint64_t tc_audit_writer_seq(const struct tc_audit_writer *writer);
 void tc_audit_writer_head(const struct tc_audit_writer *writer, struct tc_hash256 *head);
+
+// The entry this writer appended last and its line (no newline), valid until the next call on the
+// writer: the controller copies them into its database in the same step. TC_ENOENT if this
+// writer has appended nothing since it was opened.
+int tc_audit_writer_last(const struct tc_audit_writer *writer, const struct tc_audit_entry **entry,
+                         const char **line, uint32_t *line_size);
 
 // Closes the files, wipes the secret key and frees the writer. NULL is allowed.
 void tc_audit_writer_close(struct tc_audit_writer *writer);

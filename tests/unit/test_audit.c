@@ -362,6 +362,67 @@ static void test_writer_reopens_and_continues(void **state) {
     assert_int_equal(fx->report.checkpoint_seq, 12);
 }
 
+// tc_audit_writer_last hands out exactly the line written; tc_audit_log_scan reads lines back.
+struct scan_seen {
+    uint32_t count;
+    uint64_t seqs[ENTRIES + 4];
+    char last_line[TC_AUDIT_LINE_SIZE_MAX + 1];
+};
+
+static int scan_collect(void *context, const struct tc_audit_entry *entry, const char *line,
+                        uint32_t line_size) {
+    struct scan_seen *seen = context;
+    assert_true(seen->count < ENTRIES + 4);
+    seen->seqs[seen->count++] = entry->seq;
+    memcpy(seen->last_line, line, line_size);
+    seen->last_line[line_size] = '\0';
+    return entry->seq == 1000 ? TC_EEXIST : 0;
+}
+
+static void test_writer_last_and_scan(void **state) {
+    struct fx *fx = *state;
+    struct tc_audit_writer *writer = NULL;
+    assert_int_equal(tc_audit_writer_open(&writer, fx->log, fx->checkpoints,
+                                          &fx->controller.secret, 0, NULL), 0);
+    const struct tc_audit_entry *entry = NULL;
+    const char *line = NULL;
+    uint32_t size = 0;
+    assert_int_equal(tc_audit_writer_last(writer, &entry, &line, &size), TC_ENOENT);
+    append_standard(writer, fx, 11);
+    assert_int_equal(tc_audit_writer_last(writer, &entry, &line, &size), 0);
+    assert_int_equal(entry->seq, 11);
+    char copy[TC_AUDIT_LINE_SIZE_MAX + 1];
+    memcpy(copy, line, size);
+    copy[size] = '\0';
+    tc_audit_writer_close(writer);
+    static struct scan_seen seen;
+    memset(&seen, 0, sizeof(seen));
+    uint32_t count = 0;
+    assert_int_equal(tc_audit_log_scan(fx->log, 8, 100, scan_collect, &seen, &count), 0);
+    assert_int_equal(count, 3);
+    assert_int_equal(seen.seqs[0], 9);
+    assert_int_equal(seen.seqs[2], 11);
+    assert_string_equal(seen.last_line, copy); // the line on disk is the one handed out
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(tc_audit_log_scan(fx->log, 0, 2, scan_collect, &seen, &count), 0);
+    assert_int_equal(count, 2); // the limit
+    assert_int_equal(seen.seqs[1], 2);
+    // A bad middle line fails the scan; a torn last line (an append that never finished) ends it.
+    lines_load(fx, fx->log);
+    line_replace(fx, 5, "\"seq\":5", "\"seq\":50");
+    lines_store(fx, fx->other);
+    assert_int_equal(tc_audit_log_scan(fx->other, 0, 100, scan_collect, &seen, &count),
+                     TC_ECORRUPT);
+    FILE *file = fopen(fx->log, "a");
+    assert_non_null(file);
+    assert_true(fputs("{\"action\":\"x", file) >= 0);
+    assert_int_equal(fclose(file), 0);
+    assert_int_equal(tc_audit_log_scan(fx->log, 10, 100, scan_collect, &seen, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(tc_audit_log_scan("/nonexistent/x.jsonl", 0, 1, scan_collect, &seen, &count),
+                     TC_ENOENT);
+}
+
 static uint64_t file_size(const char *path) {
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
@@ -998,6 +1059,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         FX_TEST(test_round_trip),
         FX_TEST(test_writer_reopens_and_continues),
+        FX_TEST(test_writer_last_and_scan),
         FX_TEST(test_writer_refusals),
         FX_TEST(test_writer_checkpoint_refusals),
         FX_TEST(test_writer_refuses_a_bad_log),
