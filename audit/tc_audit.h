@@ -30,7 +30,7 @@
 #define TC_AUDIT_LINE_SIZE_MAX (64u * 1024u)
 #define TC_AUDIT_ACTION_SIZE_MAX 64u            // [a-z][a-z0-9._-]*
 #define TC_AUDIT_ARGS_SIZE_MAX (16u * 1024u)    // canonical bytes of the args object
-#define TC_AUDIT_RESULT_SIZE_MAX (4u * 1024u)   // canonical bytes of the result value
+#define TC_AUDIT_RESULT_SIZE_MAX (16u * 1024u)  // canonical bytes of the result value
 #define TC_AUDIT_JSON_DEPTH_MAX 8u              // args/result nesting (the value itself is 1)
 #define TC_AUDIT_JSON_MEMBERS_MAX 128u          // members of one object in args/result
 #define TC_AUDIT_NONCE_SIZE 16u
@@ -268,6 +268,32 @@ struct tc_audit_report {
 // TC_ENOMEM when a file cannot be opened or memory is short (report->reason == TC_AUDIT_IO).
 int tc_audit_verify(const char *log_path, const char *checkpoint_path,
                     const struct tc_audit_keyring *keys, struct tc_audit_report *report);
+
+// ------------------------------------------------------------------------------------------------
+// Primitives for other signed records (the controller's topology, node heartbeats): the same
+// canonical JSON, times, hex and Ed25519 with a domain line, so no signature can be reused for
+// another kind of record.
+
+// Canonical encoding (§4 of docs/audit.md) of a JSON object text into out, NUL-terminated;
+// TC_EINVAL/TC_ETOOBIG with *detail naming the problem.
+int tc_audit_json_canonical(const char *text, char *out, uint32_t capacity, uint32_t *size,
+                            const char **detail);
+// "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) and a NUL; time_ms <= TC_AUDIT_TIME_MS_MAX (asserted).
+void tc_audit_time_format(uint64_t time_ms, char out[TC_AUDIT_TIME_TEXT_SIZE + 1]);
+// Exactly that format; false otherwise.
+bool tc_audit_time_parse(const char *text, size_t size, uint64_t *time_ms);
+// Signs / verifies domain || "\n" || bytes. The domain is a line without a newline, e.g.
+// "tigerchat-topology-v1". Verify: 0, or TC_EPERM (bad signature or key), TC_ENOMEM.
+int tc_audit_sign_domain(const char *domain, const char *bytes, uint32_t size,
+                         const struct tc_audit_secret_key *secret,
+                         struct tc_audit_signature *signature);
+int tc_audit_verify_domain(const char *domain, const char *bytes, uint32_t size,
+                           const struct tc_audit_public_key *key,
+                           const struct tc_audit_signature *signature);
+// 128 lowercase hex digits and a NUL / exactly 128 lowercase hex digits (TC_EINVAL otherwise).
+void tc_audit_signature_hex(const struct tc_audit_signature *signature, char out[129]);
+int tc_audit_signature_from_hex(struct tc_audit_signature *signature, const char *hex,
+                                size_t hex_size);
 
 // ------------------------------------------------------------------------------------------------
 // Reading entries back.

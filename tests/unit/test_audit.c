@@ -423,6 +423,45 @@ static void test_writer_last_and_scan(void **state) {
                      TC_ENOENT);
 }
 
+static void test_domain_signatures(void **state) {
+    struct fx *fx = *state;
+    char canonical[256];
+    uint32_t size = 0;
+    const char *detail = NULL;
+    assert_int_equal(tc_audit_json_canonical("{ \"b\": 1, \"a\": [true, \"x\"] }", canonical,
+                                             sizeof(canonical), &size, &detail), 0);
+    assert_string_equal(canonical, "{\"a\":[true,\"x\"],\"b\":1}");
+    assert_int_equal(tc_audit_json_canonical("{\"a\":1.5}", canonical, sizeof(canonical), &size,
+                                             &detail), TC_EINVAL);
+    assert_int_equal(tc_audit_json_canonical("[1]", canonical, sizeof(canonical), &size, &detail),
+                     TC_EINVAL);
+    struct tc_audit_signature signature;
+    const char *body = "{\"version\":7}";
+    assert_int_equal(tc_audit_sign_domain("tigerchat-topology-v1", body, (uint32_t)strlen(body),
+                                          &fx->controller.secret, &signature), 0);
+    assert_int_equal(tc_audit_verify_domain("tigerchat-topology-v1", body, (uint32_t)strlen(body),
+                                            &fx->controller.key, &signature), 0);
+    // Another domain, another key, another byte: refused.
+    assert_int_equal(tc_audit_verify_domain("tigerchat-heartbeat-v1", body, (uint32_t)strlen(body),
+                                            &fx->controller.key, &signature), TC_EPERM);
+    assert_int_equal(tc_audit_verify_domain("tigerchat-topology-v1", body, (uint32_t)strlen(body),
+                                            &fx->alice.key, &signature), TC_EPERM);
+    assert_int_equal(tc_audit_verify_domain("tigerchat-topology-v1", "{\"version\":8}", 13,
+                                            &fx->controller.key, &signature), TC_EPERM);
+    char hex[129];
+    tc_audit_signature_hex(&signature, hex);
+    struct tc_audit_signature parsed;
+    assert_int_equal(tc_audit_signature_from_hex(&parsed, hex, strlen(hex)), 0);
+    assert_memory_equal(parsed.bytes, signature.bytes, 64);
+    assert_int_equal(tc_audit_signature_from_hex(&parsed, hex, 127), TC_EINVAL);
+    char time_text[TC_AUDIT_TIME_TEXT_SIZE + 1];
+    tc_audit_time_format(UINT64_C(1764698400123), time_text);
+    assert_string_equal(time_text, "2025-12-02T18:00:00.123Z");
+    uint64_t time_ms = 0;
+    assert_true(tc_audit_time_parse(time_text, strlen(time_text), &time_ms));
+    assert_int_equal(time_ms, UINT64_C(1764698400123));
+}
+
 static uint64_t file_size(const char *path) {
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
@@ -1060,6 +1099,7 @@ int main(void) {
         FX_TEST(test_round_trip),
         FX_TEST(test_writer_reopens_and_continues),
         FX_TEST(test_writer_last_and_scan),
+        FX_TEST(test_domain_signatures),
         FX_TEST(test_writer_refusals),
         FX_TEST(test_writer_checkpoint_refusals),
         FX_TEST(test_writer_refuses_a_bad_log),
