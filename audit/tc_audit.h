@@ -22,6 +22,7 @@
 // errors (NULL where a value is required, impossible states) are asserted.
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tc_checksum.h"
