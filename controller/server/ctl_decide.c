@@ -125,17 +125,15 @@ static int decide_node_add(const struct ctl_model *model, const cJSON *args, cha
 }
 
 static int decide_cordon(const struct ctl_model *model, const cJSON *args, bool cordon,
-                         char *result, bool *refused) {
+                         bool job_running, char *result, bool *refused) {
     int64_t id = 0;
     if (!arg_int(args, "node", 1, 255, &id)) return refuse(result, refused, "node: 1..255");
     const struct ctl_node *node = model_node(model, id);
     if (node == NULL) return refuse(result, refused, "node %lld is unknown", (long long)id);
-    if (node->state == CTL_NODE_DRAINING) {
-        return refuse(result, refused, "node %lld is draining: cancel its job first",
+    (void)cordon; // a drained node, or one whose drain failed, returns to service with uncordon
+    if (node->state == CTL_NODE_DRAINING && job_running) {
+        return refuse(result, refused, "node %lld is being drained: cancel the job first",
                       (long long)id);
-    }
-    if (!cordon && node->state == CTL_NODE_DRAINED) {
-        return ok(result, refused); // a drained node returns to service empty
     }
     return ok(result, refused);
 }
@@ -324,7 +322,13 @@ int ctl_decide(struct ctl_server *server, const char *action, const char *args_j
     } else if (strcmp(action, "node.add") == 0) {
         rc = decide_node_add(model, args, result, refused);
     } else if (strcmp(action, "node.cordon") == 0 || strcmp(action, "node.uncordon") == 0) {
-        rc = decide_cordon(model, args, strcmp(action, "node.cordon") == 0, result, refused);
+        struct ctl_store_job job;
+        uint32_t count = 0;
+        rc = ctl_store_jobs_list(server->store, true, 0, &job, 1, &count);
+        if (rc == 0) {
+            rc = decide_cordon(model, args, strcmp(action, "node.cordon") == 0, count > 0, result,
+                               refused);
+        }
     } else if (strcmp(action, "group.create") == 0) {
         rc = decide_group_create(model, args, result, refused);
     } else if (strcmp(action, "key.add") == 0 || strcmp(action, "key.remove") == 0) {

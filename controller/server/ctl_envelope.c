@@ -34,8 +34,14 @@ static cJSON *envelope_json(const uint8_t *body, uint32_t body_size,
         (void)envelope_fail(error, TC_EINVAL, "body: contains a NUL byte");
         return NULL;
     }
-    cJSON *root = cJSON_ParseWithLengthOpts((const char *)body, body_size, NULL, 1);
-    if (root == NULL || !cJSON_IsObject(root)) {
+    // Not cJSON's require_null_terminated: it fails when the value ends exactly at the length.
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts((const char *)body, body_size, &end, 0);
+    const char *limit = (const char *)body + body_size;
+    while (root != NULL && end < limit && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')) {
+        end++;
+    }
+    if (root == NULL || !cJSON_IsObject(root) || end != limit) {
         cJSON_Delete(root);
         (void)envelope_fail(error, TC_EINVAL, "body: not a JSON object");
         return NULL;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ctl_chain.h"
+#include "ctl_jobs.h"
 #include "ctl_server.h"
 #include "ctl_store.h"
 #include "tc_assert.h"
@@ -247,12 +248,17 @@ static int serve(struct ctl_server *server) {
     tc_assert(rc == 0);
     uint64_t tick_next_ms = ctl_monotonic_ms();
     uint64_t checkpoint_next_ms = tick_next_ms + 60000u;
+    uint64_t jobs_next_ms = tick_next_ms;
     while (!ctl_signalled) {
         (void)tc_loop_poll(&server->loop, 100);
         server->now_ms = ctl_monotonic_ms();
         if (server->now_ms < tick_next_ms) continue;
         tick_next_ms = server->now_ms + 100u;
         tc_admin_server_tick(&server->http, server->now_ms);
+        if (server->now_ms >= jobs_next_ms) {
+            ctl_jobs_tick(server);
+            jobs_next_ms = server->now_ms + CTL_JOBS_TICK_MS;
+        }
         if (server->now_ms >= checkpoint_next_ms) {
             ctl_chain_checkpoint(server); // a signed head at least every minute when it moved
             checkpoint_next_ms = server->now_ms + 60000u;

@@ -1,0 +1,16 @@
+#ifndef CTL_JOBS_H
+#define CTL_JOBS_H
+
+// The job executor (docs/controller.md §7), run from the controller's tick: at most one running
+// job, its steps in order, one change per group (C7). Each transition is a chain entry signed by
+// the controller (node.state, job.step, job.finish), so a restarted controller resumes from the
+// tables; only the stall timer restarts.
+
+#include "ctl_server.h"
+
+#define CTL_JOBS_TICK_MS 500u
+#define CTL_JOBS_STALL_MS (60u * 1000u) // a running step without progress this long fails the job
+
+void ctl_jobs_tick(struct ctl_server *server);
+
+#endif
