@@ -21,11 +21,26 @@ static uint32_t option_given(const struct tigerctl_args *args, uint32_t option) 
     return count;
 }
 
+// A word that is not an option: kept as a positional argument while there is room.
+static int positional_add(struct tigerctl_args *args, uint32_t positional_max, const char *word,
+                          char *error, uint32_t error_size) {
+    tc_assert(positional_max <= TIGERCTL_POSITIONALS_MAX);
+    if (word[0] == '-' || args->positional_count == positional_max) {
+        (void)snprintf(error, error_size, "unexpected argument '%s'", word);
+        return -1;
+    }
+    args->positionals[args->positional_count] = word;
+    args->positional_count++;
+    tc_assert(args->positional_count <= positional_max);
+    return 0;
+}
+
 int tigerctl_args_parse(struct tigerctl_args *args, const struct tigerctl_option *options,
-                        uint32_t option_count, int argc, char **argv, char *error,
-                        uint32_t error_size) {
+                        uint32_t option_count, uint32_t positional_max, int argc, char **argv,
+                        char *error, uint32_t error_size) {
     tc_assert(args != NULL && options != NULL && error != NULL);
     tc_assert(argc >= 0);
+    tc_assert(positional_max <= TIGERCTL_POSITIONALS_MAX);
     memset(args, 0, sizeof(*args));
     args->options = options;
     args->option_count = option_count;
@@ -33,8 +48,8 @@ int tigerctl_args_parse(struct tigerctl_args *args, const struct tigerctl_option
         const char *word = argv[i];
         if (strcmp(word, "-h") == 0) word = "--help";
         if (strncmp(word, "--", 2) != 0 || word[2] == '\0') {
-            (void)snprintf(error, error_size, "unexpected argument '%s'", argv[i]);
-            return -1;
+            if (positional_add(args, positional_max, argv[i], error, error_size) != 0) return -1;
+            continue;
         }
         const char *name = word + 2;
         const char *equals = strchr(name, '=');
@@ -100,4 +115,23 @@ const char *tigerctl_args_value(const struct tigerctl_args *args, const char *na
         seen++;
     }
     return NULL;
+}
+
+int tigerctl_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *value) {
+    tc_assert(text != NULL && value != NULL);
+    tc_assert(min <= max);
+    const size_t size = strnlen(text, 21);
+    if (size == 0 || size > 20) return -1;
+    if (text[0] == '0' && size > 1) return -1;
+    uint64_t result = 0;
+    for (size_t i = 0; i < size; i++) {
+        const char c = text[i];
+        if (c < '0' || c > '9') return -1;
+        const uint64_t digit = (uint64_t)(c - '0');
+        if (result > (UINT64_MAX - digit) / 10) return -1;
+        result = result * 10 + digit;
+    }
+    if (result < min || result > max) return -1;
+    *value = result;
+    return 0;
 }
