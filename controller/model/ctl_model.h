@@ -49,6 +49,7 @@ struct ctl_change {
     uint16_t to_node;
     uint64_t job_id;
     uint32_t step;
+    uint64_t learner_id; // replace: the new node's learner replica, once caught up (0: not yet)
 };
 
 struct ctl_group {

@@ -69,8 +69,8 @@ static int job_fail(struct ctl_server *server, const struct ctl_store_move *move
     return rc;
 }
 
-// True when node `node`'s last heartbeat says it leads group `group` in a normal view.
-static bool heartbeat_leads(const cJSON *nodes, uint16_t node, uint32_t group) {
+// The entry for `group` in the last heartbeat of live node `node`, or NULL.
+static const cJSON *heartbeat_group(const cJSON *nodes, uint16_t node, uint32_t group) {
     const cJSON *entry = NULL;
     cJSON_ArrayForEach(entry, nodes) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(entry, "id");
@@ -81,46 +81,126 @@ static bool heartbeat_leads(const cJSON *nodes, uint16_t node, uint32_t group) {
         const cJSON *item = NULL;
         cJSON_ArrayForEach(item, groups) {
             const cJSON *gid = cJSON_GetObjectItemCaseSensitive(item, "id");
-            const cJSON *primary = cJSON_GetObjectItemCaseSensitive(item, "primary");
-            const cJSON *state = cJSON_GetObjectItemCaseSensitive(item, "state");
-            if (cJSON_IsNumber(gid) && gid->valuedouble == group && cJSON_IsTrue(primary) &&
-                cJSON_IsString(state) && strcmp(state->valuestring, "normal") == 0) {
-                return true;
-            }
+            if (cJSON_IsNumber(gid) && gid->valuedouble == group) return item;
         }
     }
-    return false;
+    return NULL;
+}
+
+static bool json_is(const cJSON *object, const char *name, const char *value) {
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, name);
+    return cJSON_IsString(item) && strcmp(item->valuestring, value) == 0;
+}
+
+static uint64_t json_u64(const cJSON *object, const char *name) {
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, name);
+    return cJSON_IsNumber(item) && item->valuedouble >= 0 ? (uint64_t)item->valuedouble : 0;
+}
+
+static const struct ctl_group *model_group(const struct ctl_model *model, uint32_t id) {
+    for (uint32_t i = 0; i < model->group_count; i++) {
+        if (model->groups[i].id == id) return &model->groups[i];
+    }
+    return NULL;
+}
+
+// Progress (a growing learner commit, a new phase) restarts the stall timer.
+static void progress_seen(struct ctl_server *server, uint64_t mark) {
+    if (mark > server->job_step_mark) {
+        server->job_step_mark = mark;
+        server->job_step_started_ms = server->now_ms;
+    }
+}
+
+static int move_primary_watch(struct ctl_server *server, const struct ctl_store_move *move,
+                              const cJSON *nodes) {
+    const cJSON *led = heartbeat_group(nodes, move->to_node, move->group_id);
+    if (led == NULL || !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(led, "primary")) ||
+        !json_is(led, "state", "normal")) {
+        return 0;
+    }
+    server->job_step_started_ms = 0;
+    return chain(server, "job.step",
+                 "{\"job\":%llu,\"primary\":%u,\"progress\":\"node %u leads group %u\","
+                 "\"state\":\"done\",\"step\":%u}",
+                 (unsigned long long)move->job_id, move->to_node, move->to_node, move->group_id,
+                 move->step);
+}
+
+// The highest applied op any member reports for the group (the learner's yardstick).
+static uint64_t members_applied(const cJSON *nodes, const struct ctl_group *group) {
+    uint64_t applied = 0;
+    for (uint32_t i = 0; i < CTL_REPLICAS; i++) {
+        const cJSON *entry = heartbeat_group(nodes, group->members[i], group->id);
+        const uint64_t op = entry == NULL ? 0 : json_u64(entry, "applied");
+        applied = op > applied ? op : applied;
+    }
+    return applied;
+}
+
+// Phases 1-4 of docs/controller.md §7 as the heartbeats of node `to` show them.
+static int replace_watch(struct ctl_server *server, const struct ctl_store_move *move,
+                         const cJSON *nodes) {
+    const struct ctl_group *group = model_group(server->model, move->group_id);
+    tc_assert(group != NULL && group->change.kind == CTL_CHANGE_REPLACE);
+    const cJSON *learner = heartbeat_group(nodes, move->to_node, move->group_id);
+    if (learner == NULL) return 0; // phase 1: the node has not started the learner yet
+    const uint64_t applied = json_u64(learner, "applied");
+    const uint64_t epoch = json_u64(learner, "epoch");
+    if (json_is(learner, "role", "member") && epoch > group->epoch) { // phase 4
+        uint16_t members[CTL_REPLICAS];
+        for (uint32_t i = 0; i < CTL_REPLICAS; i++) {
+            members[i] = group->members[i] == move->from_node ? move->to_node : group->members[i];
+        }
+        server->job_step_started_ms = 0;
+        return chain(server, "job.step",
+                     "{\"group_epoch\":%llu,\"job\":%llu,\"members\":[%u,%u,%u],\"progress\":"
+                     "\"node %u is a member at epoch %llu\",\"state\":\"done\",\"step\":%u}",
+                     (unsigned long long)epoch, (unsigned long long)move->job_id, members[0],
+                     members[1], members[2], move->to_node, (unsigned long long)epoch, move->step);
+    }
+    progress_seen(server, applied + 1);
+    const cJSON *replica_id = cJSON_GetObjectItemCaseSensitive(learner, "replica_id");
+    if (group->change.learner_id != 0 || !json_is(learner, "role", "learner") ||
+        !cJSON_IsString(replica_id)) {
+        return 0; // phase 3 in progress: the primary's node submits the reconfiguration
+    }
+    const uint64_t target = members_applied(nodes, group);
+    if (applied + CTL_JOBS_LEARNER_LAG_OPS < target) return 0; // phase 2: syncing
+    for (const char *c = replica_id->valuestring; *c != '\0'; c++) {
+        if (*c < '0' || *c > '9') return 0; // the store refuses it: wait for a sane heartbeat
+    }
+    return chain(server, "job.step",
+                 "{\"job\":%llu,\"learner_id\":\"%.20s\",\"progress\":\"learner caught up (op "
+                 "%llu of %llu): reconfiguring\",\"state\":\"running\",\"step\":%u}",
+                 (unsigned long long)move->job_id, replica_id->valuestring,
+                 (unsigned long long)applied, (unsigned long long)target, move->step);
 }
 
 // A running step: done when heartbeats show it, failed when stalled.
 static int step_watch(struct ctl_server *server, const struct ctl_store_move *move) {
-    if (server->job_step_started_ms == 0) server->job_step_started_ms = server->now_ms;
-    if (move->kind == CTL_CHANGE_MOVE_PRIMARY) {
-        size_t size = 0;
-        int rc = ctl_store_nodes_json(server->store, ctl_wall_ms(), server->options.liveness_ms,
-                                      scratch.nodes_json, sizeof(scratch.nodes_json), &size);
-        if (rc != 0) return rc;
-        cJSON *nodes = cJSON_Parse(scratch.nodes_json);
-        tc_assert(nodes != NULL);
-        const bool led = heartbeat_leads(nodes, move->to_node, move->group_id);
-        cJSON_Delete(nodes);
-        if (led) {
-            server->job_step_started_ms = 0;
-            return chain(server, "job.step",
-                         "{\"job\":%llu,\"primary\":%u,\"progress\":\"node %u leads group %u\","
-                         "\"state\":\"done\",\"step\":%u}",
-                         (unsigned long long)move->job_id, move->to_node, move->to_node,
-                         move->group_id, move->step);
-        }
+    if (server->job_step_started_ms == 0) {
+        server->job_step_started_ms = server->now_ms;
+        server->job_step_mark = 0;
     }
+    size_t size = 0;
+    int rc = ctl_store_nodes_json(server->store, ctl_wall_ms(), server->options.liveness_ms,
+                                  scratch.nodes_json, sizeof(scratch.nodes_json), &size);
+    if (rc != 0) return rc;
+    cJSON *nodes = cJSON_Parse(scratch.nodes_json);
+    tc_assert(nodes != NULL);
+    const uint64_t started_ms = server->job_step_started_ms;
+    rc = move->kind == CTL_CHANGE_MOVE_PRIMARY ? move_primary_watch(server, move, nodes)
+                                               : replace_watch(server, move, nodes);
+    cJSON_Delete(nodes);
+    if (rc != 0 || server->job_step_started_ms != started_ms) return rc; // resolved or progress
     if (server->now_ms - server->job_step_started_ms < CTL_JOBS_STALL_MS) return 0;
     server->job_step_started_ms = 0;
     char reason[256];
-    (void)snprintf(reason, sizeof(reason),
-                   "stalled: no heartbeat showed the change within %u s (node %u %s)",
+    (void)snprintf(reason, sizeof(reason), "stalled: no progress for %u s (node %u %s)",
                    CTL_JOBS_STALL_MS / 1000u, move->to_node,
                    move->kind == CTL_CHANGE_MOVE_PRIMARY ? "never reported leading the group"
-                                                         : "did not join the group");
+                                                         : "did not become a member");
     return job_fail(server, move, reason);
 }
 
@@ -135,19 +215,13 @@ static int step_start(struct ctl_server *server, const struct ctl_store_move *mo
     if (ctl_plan_check_step(server->model, &step, reason, sizeof(reason)) != 0) {
         return job_fail(server, move, reason);
     }
-    if (move->kind == CTL_CHANGE_REPLACE) {
-        (void)snprintf(reason, sizeof(reason),
-                       "replacing node %u by node %u needs replica replacement on running nodes, "
-                       "which this release's nodes do not perform yet",
-                       move->from_node, move->to_node);
-        return job_fail(server, move, reason);
-    }
     server->job_step_started_ms = server->now_ms;
     return chain(server, "job.step",
-                 "{\"job\":%llu,\"progress\":\"declared: node %u hands group %u to node %u\","
+                 "{\"job\":%llu,\"progress\":\"declared: %s group %u from node %u to node %u\","
                  "\"state\":\"running\",\"step\":%u}",
-                 (unsigned long long)move->job_id, move->from_node, move->group_id, move->to_node,
-                 move->step);
+                 (unsigned long long)move->job_id,
+                 move->kind == CTL_CHANGE_MOVE_PRIMARY ? "leadership of" : "replica of",
+                 move->group_id, move->from_node, move->to_node, move->step);
 }
 
 static const struct ctl_node *model_node(const struct ctl_model *model, uint16_t id) {

@@ -10,6 +10,7 @@
 
 #define CTL_JOBS_TICK_MS 500u
 #define CTL_JOBS_STALL_MS (60u * 1000u) // a running step without progress this long fails the job
+#define CTL_JOBS_LEARNER_LAG_OPS 256u   // a learner this close to the members' applied op is caught up
 
 void ctl_jobs_tick(struct ctl_server *server);
 

@@ -57,6 +57,7 @@ struct ctl_server {
     uint64_t now_ms; // monotonic, for timers
     uint64_t entries_since_checkpoint;
     uint64_t job_step_started_ms; // monotonic; 0: no step being watched (restarts on restart)
+    uint64_t job_step_mark;       // the progress last seen on it (learner applied op + 1)
     uint64_t heartbeat_time_ms[CTL_NODES_MAX + 1]; // the newest accepted per node (replays)
     struct ctl_stats stats;
     char error[CTL_PATH_SIZE_MAX * 2 + 512];

@@ -22,7 +22,7 @@
 
 #include "ctl_model.h"
 
-#define CTL_STORE_SCHEMA_VERSION 1u
+#define CTL_STORE_SCHEMA_VERSION 2u
 #define CTL_STORE_ERROR_SIZE 256u
 #define CTL_STORE_HASH_HEX_SIZE 65u       // BLAKE2b-256: 64 lowercase hex digits and the NUL
 #define CTL_STORE_SIGNATURE_HEX_SIZE 129u // Ed25519: 128 lowercase hex digits and the NUL

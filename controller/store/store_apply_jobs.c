@@ -231,6 +231,28 @@ static int move_change(struct store_apply *apply, uint64_t job, uint64_t step,
     return 0;
 }
 
+// A replace step's learner (phase 3 of docs/controller.md §7): set once, on a step that is (or
+// becomes) running; the topology's change carries it from then on.
+static int move_learner(struct store_apply *apply, uint64_t job, uint64_t step,
+                        const struct move_row *move, enum ctl_store_move_state state,
+                        const char *learner) {
+    struct ctl_store *store = apply->store;
+    uint64_t id = 0;
+    if (move->kind != CTL_CHANGE_REPLACE || state != CTL_STORE_MOVE_RUNNING) {
+        return args_fail(apply, "learner_id only on a running replace step");
+    }
+    if (!store_decimal_u64(learner, &id)) return args_fail(apply, "learner_id: a decimal replica id");
+    store_bind_u64(store, STMT_CHANGE_LEARNER, 1, move->group);
+    store_bind_u64(store, STMT_CHANGE_LEARNER, 2, job);
+    store_bind_u64(store, STMT_CHANGE_LEARNER, 3, step);
+    store_bind_text(store, STMT_CHANGE_LEARNER, 4, learner);
+    const int rc = store_exec(store, STMT_CHANGE_LEARNER);
+    if (rc == 0 && sqlite3_changes(store->db) != 1) {
+        return store_fail(store, TC_ECORRUPT, "running step without its group change");
+    }
+    return rc;
+}
+
 static int move_transition(struct store_apply *apply, const struct move_row *move,
                            enum ctl_store_move_state state) {
     if (move_state_terminal(move->state)) {
@@ -259,9 +281,13 @@ int apply_job_step(struct store_apply *apply) {
     if (rc == 0 && present && strlen(progress) >= CTL_STORE_TEXT_SIZE_MAX) {
         rc = args_fail(apply, "progress longer than %u bytes", CTL_STORE_TEXT_SIZE_MAX - 1);
     }
+    const char *learner = NULL;
+    bool learner_present = false;
+    if (rc == 0) rc = args_text_opt(apply, "learner_id", &learner, &learner_present);
     if (rc == 0) rc = move_get(apply, job, step, &move);
     if (rc == 0) rc = move_transition(apply, &move, state);
     if (rc == 0) rc = move_change(apply, job, step, &move, state);
+    if (rc == 0 && learner_present) rc = move_learner(apply, job, step, &move, state, learner);
     if (rc == 0 && state == CTL_STORE_MOVE_DONE) rc = move_done(apply, &move);
     if (rc != 0) return rc;
     store_bind_u64(store, STMT_MOVE_SET, 1, job);

@@ -64,7 +64,10 @@ struct cJSON;
     X(STMT_CHANGE_INSERT, "INSERT INTO group_changes(group_id,job_id,step,kind,from_node,"         \
                           "to_node,started_seq) VALUES(?1,?2,?3,?4,?5,?6,?7)")                     \
     X(STMT_CHANGE_DELETE, "DELETE FROM group_changes WHERE group_id=?1 AND job_id=?2 AND step=?3") \
-    X(STMT_CHANGES_ALL, "SELECT group_id,job_id,step,kind,from_node,to_node FROM group_changes "   \
+    X(STMT_CHANGE_LEARNER, "UPDATE group_changes SET learner_id=?4 "                               \
+                           "WHERE group_id=?1 AND job_id=?2 AND step=?3")                          \
+    X(STMT_CHANGES_ALL, "SELECT group_id,job_id,step,kind,from_node,to_node,learner_id "           \
+                        "FROM group_changes "                                                      \
                         "ORDER BY group_id")                                                       \
     X(STMT_SLOT_UPSERT, "INSERT INTO slots(slot,group_id,assigned_seq) VALUES(?1,?2,?3) "          \
                         "ON CONFLICT(slot) DO UPDATE SET group_id=excluded.group_id,"              \
@@ -180,6 +183,8 @@ bool store_text_plain(const char *text, uint32_t min_size, uint32_t size_max);
 // Exactly 64 lowercase hex digits (also checks the key is a valid Ed25519 point if key is true).
 bool store_hex64(const char *text, bool key);
 bool store_hex128(const char *text);
+// A decimal u64 in 1..2^64-1 without leading zeros (replica ids).
+bool store_decimal_u64(const char *text, uint64_t *value);
 int store_role_parse(const char *text, enum ctl_store_role *role);
 int store_node_state_parse(const char *text, enum ctl_node_state *state);
 int store_job_kind_parse(const char *text, enum ctl_store_job_kind *kind);

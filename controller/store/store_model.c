@@ -140,6 +140,13 @@ static int model_changes(struct ctl_store *store, struct ctl_model *model) {
         group->change.step = (uint32_t)store_column_u64(store, id, 2);
         group->change.from_node = (uint16_t)store_column_u64(store, id, 4);
         group->change.to_node = (uint16_t)store_column_u64(store, id, 5);
+        char learner[24];
+        rc = store_column_text(store, id, 6, learner, sizeof(learner));
+        if (rc == 0 && learner[0] != '\0' &&
+            !store_decimal_u64(learner, &group->change.learner_id)) {
+            rc = store_fail(store, TC_ECORRUPT, "group change with learner id '%s'", learner);
+        }
+        if (rc != 0) break;
     }
     if (rc != 0) store_reset(store, STMT_CHANGES_ALL);
     return rc < 0 ? rc : 0;

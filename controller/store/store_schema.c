@@ -70,8 +70,15 @@ static const char migration_1[] =
     "CREATE INDEX job_moves_group ON job_moves(group_id);"
     "CREATE INDEX jobs_state ON jobs(state);";
 
+// Version 2: a replace step's learner (docs/controller.md §7, phase 3). The replica id of the
+// learner the new node formatted, as decimal text ('' until the executor has seen it caught up);
+// the topology's change carries it so the primary's node can submit the reconfiguration.
+static const char migration_2[] =
+    "ALTER TABLE group_changes ADD COLUMN learner_id TEXT NOT NULL DEFAULT '';";
+
 static const char *const migrations[] = {
     migration_1,
+    migration_2,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == CTL_STORE_SCHEMA_VERSION,

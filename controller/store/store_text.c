@@ -141,3 +141,17 @@ bool store_hex64(const char *text, bool key) {
 }
 
 bool store_hex128(const char *text) { return hex_lower(text, 128); }
+
+bool store_decimal_u64(const char *text, uint64_t *value) {
+    const size_t size = strlen(text);
+    // 1..20 digits, no leading zero, not zero, at most 2^64 - 1.
+    if (size == 0 || size > 20 || strspn(text, "0123456789") != size || text[0] == '0') return false;
+    uint64_t result = 0;
+    for (size_t i = 0; i < size; i++) {
+        const uint64_t digit = (uint64_t)(text[i] - '0');
+        if (result > (UINT64_MAX - digit) / 10u) return false;
+        result = result * 10u + digit;
+    }
+    *value = result;
+    return true;
+}

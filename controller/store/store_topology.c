@@ -4,6 +4,7 @@
 // the signing helpers.
 #include <cjson/cJSON.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,15 @@ static bool add_u64(cJSON *object, const char *name, uint64_t value) {
     return cJSON_AddNumberToObject(object, name, (double)value) != NULL;
 }
 
+// A replace step's learner, once known: a decimal string (replica ids use all 64 bits, beyond
+// what a JSON number carries exactly).
+static bool change_learner_add(cJSON *change, uint64_t learner_id) {
+    if (learner_id == 0) return true;
+    char text[24];
+    (void)snprintf(text, sizeof(text), "%llu", (unsigned long long)learner_id);
+    return cJSON_AddStringToObject(change, "learner_id", text) != NULL;
+}
+
 static bool body_node(cJSON *nodes, const struct ctl_node *node) {
     cJSON *item = cJSON_CreateObject();
     if (item == NULL) return false;
@@ -52,7 +62,10 @@ static bool body_group(cJSON *groups, const struct ctl_group *group) {
         ok = change != NULL && add_u64(change, "from", group->change.from_node) &&
              cJSON_AddStringToObject(change, "kind", store_change_kind_name(group->change.kind)) !=
                  NULL &&
-             add_u64(change, "to", group->change.to_node);
+             add_u64(change, "job", group->change.job_id) &&
+             add_u64(change, "step", group->change.step) &&
+             add_u64(change, "to", group->change.to_node) &&
+             change_learner_add(change, group->change.learner_id);
     }
     cJSON *members = ok ? cJSON_AddArrayToObject(item, "members") : NULL;
     ok = members != NULL;

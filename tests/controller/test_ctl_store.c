@@ -429,13 +429,13 @@ static void test_newer_version_refused(void **state) {
     assert_int_equal(ctl_store_open(&store, fx->path, NULL, error, sizeof(error)), TC_ERANGE);
     assert_null(store);
     assert_non_null(strstr(error, "version 7"));
-    assert_non_null(strstr(error, "binary's 1"));
+    assert_non_null(strstr(error, "binary's 2"));
     // Nothing was changed: the version is still the newer one, no backup was made.
     assert_int_equal(db_query(fx->path, "PRAGMA user_version"), 7);
     char backup[160];
     (void)snprintf(backup, sizeof(backup), "%s.bak-v7", fx->path);
     assert_int_equal(access(backup, F_OK), -1);
-    db_exec(fx->path, "PRAGMA user_version=1");
+    db_exec(fx->path, "PRAGMA user_version=2");
     assert_int_equal(store_open(fx), 0);
 }
 
@@ -451,7 +451,7 @@ static void test_old_database_backed_up(void **state) {
     db_exec(fx->path, "CREATE TABLE legacy (x TEXT); INSERT INTO legacy VALUES ('kept');");
     assert_int_equal(db_query(fx->path, "PRAGMA user_version"), 0);
     assert_int_equal(store_open(fx), 0);
-    assert_int_equal(db_query(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(db_query(fx->path, "PRAGMA user_version"), CTL_STORE_SCHEMA_VERSION);
     char backup[160];
     (void)snprintf(backup, sizeof(backup), "%s.bak-v0", fx->path);
     assert_int_equal(db_query(backup, "PRAGMA user_version"), 0);
@@ -746,6 +746,18 @@ static void test_job_effects(void **state) {
     assert_int_equal(group->epoch, 0);
     // Step 2: replace 1 -> 4 in 1's member slot, with the epoch and members the nodes report.
     act_ok(fx, "job.step", "{\"job\":7,\"step\":2,\"state\":\"running\"}");
+    // The learner, once caught up: on the change (a new topology version), only on a running
+    // replace step, only a decimal replica id.
+    const uint64_t before_learner = topology_version(fx);
+    refused_unchanged(fx, TC_EINVAL, "job.step",
+                      "{\"job\":7,\"step\":2,\"state\":\"running\",\"learner_id\":\"0x12\"}", OK);
+    refused_unchanged(fx, TC_EINVAL, "job.step",
+                      "{\"job\":7,\"step\":1,\"state\":\"running\",\"learner_id\":\"12\"}", OK);
+    act_ok(fx, "job.step",
+           "{\"job\":7,\"step\":2,\"state\":\"running\",\"learner_id\":\"18446744073709551615\"}");
+    assert_int_equal(topology_version(fx), before_learner + 1);
+    model_load(fx);
+    assert_true(model_group(&fx->model, 1)->change.learner_id == UINT64_MAX);
     act_ok(fx, "job.step",
            "{\"job\":7,\"step\":2,\"state\":\"done\",\"group_epoch\":1,\"members\":[2,3,4]}");
     model_load(fx);
@@ -1067,8 +1079,14 @@ static void test_topology_body_matches_doc(void **state) {
     model->slot_group[4095] = 2;
     assert_int_equal(ctl_store_topology_body("prod", model, 18, fx->json, sizeof(fx->json), &size),
                      0);
-    assert_non_null(strstr(fx->json, "{\"change\":{\"from\":3,\"kind\":\"replace\",\"to\":4},"
-                                     "\"epoch\":0,\"id\":1,\"members\":[1,2,3],\"primary\":null}"));
+    assert_non_null(strstr(fx->json, "{\"change\":{\"from\":3,\"job\":9,\"kind\":\"replace\","
+                                     "\"step\":2,\"to\":4},\"epoch\":0,\"id\":1,"
+                                     "\"members\":[1,2,3],\"primary\":null}"));
+    // Once the learner is known, the change names it (a decimal string: all 64 bits).
+    model->groups[0].change.learner_id = UINT64_C(18446744073709551615);
+    assert_int_equal(ctl_store_topology_body("prod", model, 18, fx->json, sizeof(fx->json), &size),
+                     0);
+    assert_non_null(strstr(fx->json, "\"learner_id\":\"18446744073709551615\",\"step\":2,"));
     assert_non_null(strstr(fx->json, "\"slots\":[[1,4094,1],[4095,4095,2]]"));
     assert_int_equal(ctl_store_topology_body("prod", model, 18, fx->json, size, &size), TC_ENOSPC);
 }
