@@ -512,7 +512,7 @@ static void test_drain_refusals(void **state) {
     assert_string_equal(plan->reason, "node 9 is not in the cluster");
     assert_int_equal(ctl_plan_drain(model, 5, plan), TC_EPERM);
     assert_string_equal(plan->reason, "node 5 is already drained");
-    group->change = (struct ctl_change){CTL_CHANGE_REPLACE, 3, 4, 12, 2};
+    group->change = (struct ctl_change){CTL_CHANGE_REPLACE, 3, 4, 12, 2, 0};
     assert_int_equal(ctl_plan_drain(model, 1, plan), TC_EPERM);
     assert_string_equal(plan->reason, "cannot drain node 1: group 4 already has a change in "
                                       "progress (replace 3->4, job 12 step 2); one change per "
@@ -682,7 +682,7 @@ static void test_rebalance_stuck(void **state) {
     node_add(model, 3, CTL_NODE_ACTIVE, true, "c");
     node_add(model, 4, CTL_NODE_ACTIVE, true, "b");
     struct ctl_group *busy = group_add(model, 1, 1, 2, 3, 1);
-    busy->change = (struct ctl_change){CTL_CHANGE_MOVE_PRIMARY, 1, 3, 5, 1};
+    busy->change = (struct ctl_change){CTL_CHANGE_MOVE_PRIMARY, 1, 3, 5, 1, 0};
     group_add(model, 2, 1, 2, 3, 3);
     group_add(model, 3, 1, 2, 3, 3);
     // Active live: 1, 3, 4 with 3, 3, 0 replicas: mean 2, allowed 1..3.
