@@ -737,11 +737,11 @@ static void test_check_step(void **state) {
     assert_string_equal(reason, "node 2 cannot take the primary of group 1: not live");
     node_get(model, 2)->live = true;
     node_get(model, 3)->state = CTL_NODE_ACTIVE;
-    group->change = (struct ctl_change){CTL_CHANGE_REPLACE, 2, 5, 3, 1};
+    group->change = (struct ctl_change){CTL_CHANGE_REPLACE, 2, 5, 3, 1, 0};
     assert_int_equal(ctl_plan_check_step(model, &replace, reason, sizeof(reason)), TC_EPERM);
     assert_string_equal(reason, "group 1 already has a change in progress (replace 2->5, job 3 "
                                 "step 1); one change per group at a time (C7)");
-    group->change = (struct ctl_change){CTL_CHANGE_REPLACE, 1, 4, 3, 1}; // this step, declared
+    group->change = (struct ctl_change){CTL_CHANGE_REPLACE, 1, 4, 3, 1, 0}; // this step, declared
     assert_int_equal(ctl_plan_check_step(model, &replace, reason, sizeof(reason)), 0);
     group->change.kind = CTL_CHANGE_NONE;
     group->primary_node = 2;
