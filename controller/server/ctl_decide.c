@@ -138,6 +138,51 @@ static int decide_cordon(const struct ctl_model *model, const cJSON *args, bool 
     return ok(result, refused);
 }
 
+// Three distinct known nodes (any state: an existing group is registered as it is).
+static int members_given(const struct ctl_model *model, const cJSON *given,
+                         uint16_t members[CTL_REPLICAS], char *reason, uint32_t reason_size) {
+    if (!cJSON_IsArray(given) || cJSON_GetArraySize(given) != (int)CTL_REPLICAS) {
+        (void)snprintf(reason, reason_size, "three node ids");
+        return TC_EINVAL;
+    }
+    for (uint32_t i = 0; i < CTL_REPLICAS; i++) {
+        const cJSON *item = cJSON_GetArrayItem(given, (int)i);
+        if (!cJSON_IsNumber(item) || model_node(model, (int64_t)item->valuedouble) == NULL ||
+            item->valuedouble != (double)(int64_t)item->valuedouble) {
+            (void)snprintf(reason, reason_size, "member %u is not a known node", i + 1u);
+            return TC_EINVAL;
+        }
+        members[i] = (uint16_t)item->valuedouble;
+        for (uint32_t j = 0; j < i; j++) {
+            if (members[j] == members[i]) {
+                (void)snprintf(reason, reason_size, "node %u is listed twice", members[i]);
+                return TC_EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
+// The result of a group.create: "ok" with given members, else the placement's members; the
+// first group also takes every slot (later groups start without: docs/controller.md §5).
+static int slots_result(const struct ctl_model *model, int64_t id, const uint16_t *members,
+                        char *result) {
+    bool slots_free = true;
+    for (uint32_t s = 0; s < CTL_SLOTS; s++) slots_free = slots_free && model->slot_group[s] == 0;
+    char members_text[48] = "";
+    if (members != NULL) {
+        (void)snprintf(members_text, sizeof(members_text), "\"members\":[%u,%u,%u],", members[0],
+                       members[1], members[2]);
+    }
+    if (slots_free) {
+        (void)snprintf(result, CTL_RESULT_SIZE_MAX, "{%s\"slots\":[[0,%u,%lld]],\"status\":\"ok\"}",
+                       members_text, CTL_SLOTS - 1u, (long long)id);
+    } else if (members != NULL) {
+        (void)snprintf(result, CTL_RESULT_SIZE_MAX, "{%s\"status\":\"ok\"}", members_text);
+    }
+    return 0;
+}
+
 static int decide_group_create(const struct ctl_model *model, const cJSON *args, char *result,
                                bool *refused) {
     int64_t id = 0;
@@ -150,24 +195,23 @@ static int decide_group_create(const struct ctl_model *model, const cJSON *args,
         return refuse(result, refused, "%u groups already", CTL_GROUPS_MAX);
     uint16_t members[CTL_REPLICAS];
     char reason[CTL_PLACEMENT_REASON_SIZE];
+    const cJSON *given = cJSON_GetObjectItemCaseSensitive(args, "members");
+    if (given != NULL) {
+        // Registering a group the nodes already run (their configs list its epoch-0 members):
+        // the members are the operator's, checked, not placement's.
+        if (members_given(model, given, members, reason, sizeof(reason)) != 0) {
+            return refuse(result, refused, "members: %s", reason);
+        }
+        (void)snprintf(result, CTL_RESULT_SIZE_MAX, "\"ok\"");
+        *refused = false;
+        return slots_result(model, id, NULL, result);
+    }
     if (ctl_placement_new_group(model, members, reason, sizeof(reason)) != 0) {
         return refuse(result, refused, "no 3 nodes can take group %lld: %s", (long long)id, reason);
     }
-    // The first group takes every slot; later groups start without slots (docs/controller.md §5).
-    bool slots_free = true;
-    for (uint32_t s = 0; s < CTL_SLOTS; s++) slots_free = slots_free && model->slot_group[s] == 0;
-    if (slots_free) {
-        (void)snprintf(result, CTL_RESULT_SIZE_MAX,
-                       "{\"members\":[%u,%u,%u],\"slots\":[[0,%u,%lld]],\"status\":\"ok\"}",
-                       members[0], members[1], members[2], CTL_SLOTS - 1u, (long long)id);
-    } else {
-        (void)snprintf(result, CTL_RESULT_SIZE_MAX, "{\"members\":[%u,%u,%u],\"status\":\"ok\"}",
-                       members[0], members[1], members[2]);
-    }
     *refused = false;
-    return 0;
+    return slots_result(model, id, members, result);
 }
-
 static int decide_key(struct ctl_server *server, const cJSON *args, bool add, char *result,
                       bool *refused) {
     const char *key = arg_string(args, "public_key");
