@@ -17,6 +17,7 @@
 #include "../vsr/constants.h" // TC_REPLICAS_MAX, TC_CLIENTS_MAX, journal slot bounds (macros only)
 #include "edge_utf8.h"
 #include "tc_assert.h"
+#include "tc_audit.h"
 #include "tc_err.h"
 
 _Static_assert(TC_NODE_CONFIG_GROUP_MEMBERS_MAX == TC_REPLICAS_MAX, "a group is one VSR group");
@@ -155,7 +156,7 @@ enum key_kind {
     KIND_ENUM,    // one of names[]: names[v - 1] is value v
     KIND_ADDRESS, // host:port
     KIND_PATH,    // 1..TC_NODE_CONFIG_PATH_SIZE_MAX bytes, no '"'
-    KIND_TENANT,  // 1..64 of A-Z a-z 0-9 . _ -
+    KIND_NAME,    // 1..(field size - 1) of A-Z a-z 0-9 . _ - (jwt_tenant, zone)
     KIND_PEERS,   // peer.N
     KIND_GROUPS,  // group.G
 };
@@ -214,7 +215,7 @@ static const struct key keys[] = {
     PATH("jwt_key_file", jwt_key_file, KEY_REQUIRED),
     NUMBER("jwt_leeway_s", jwt.leeway_s, 0, TC_EDGE_JWT_LEEWAY_S_MAX, 30, 0),
     NUMBER("jwt_lifetime_s_max", jwt.lifetime_s_max, 0, 366u * 86400u, 86400, 0),
-    {.name = "jwt_tenant", .kind = KIND_TENANT, .flags = KEY_OPTIONAL, FIELD(jwt.tenant)},
+    {.name = "jwt_tenant", .kind = KIND_NAME, .flags = KEY_OPTIONAL, FIELD(jwt.tenant)},
     SECTION("Replica sizing (the same on every node)"),
     NUMBER("journal_slots", journal_slot_count, TC_JOURNAL_SLOT_COUNT_MIN,
            TC_JOURNAL_SLOT_COUNT_MAX, 1024, KEY_POWER_OF_TWO),
@@ -251,6 +252,12 @@ static const struct key keys[] = {
     SECTION("TLS for the client listener (both or neither)"),
     PATH("tls_cert_file", tls_cert_file, KEY_OPTIONAL),
     PATH("tls_key_file", tls_key_file, KEY_OPTIONAL),
+    SECTION("Controller (unset: the node never calls one)"),
+    ADDRESS("controller", controller, KEY_OPTIONAL),
+    PATH("controller_key_file", controller_key_file, KEY_OPTIONAL),
+    PATH("node_key_file", node_key_file, KEY_OPTIONAL),
+    {.name = "zone", .kind = KIND_NAME, .flags = KEY_OPTIONAL, FIELD(zone)},
+    NUMBER("controller_interval_ms", controller_interval_ms, 200, 60000, 1000, 0),
 };
 
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
@@ -513,9 +520,11 @@ static int value_path(struct parser *p, const struct key *key, struct span value
     return 0;
 }
 
-static int value_tenant(struct parser *p, const struct key *key, struct span value) {
-    tc_assert(key->size == TC_EDGE_JWT_TENANT_SIZE_MAX + 1);
-    bool valid = value.size <= TC_EDGE_JWT_TENANT_SIZE_MAX;
+static int value_name(struct parser *p, const struct key *key, struct span value) {
+    tc_assert(key->size == TC_EDGE_JWT_TENANT_SIZE_MAX + 1 ||
+              key->size == TC_NODE_CONFIG_ZONE_SIZE_MAX + 1);
+    const uint32_t size_max = key->size - 1;
+    bool valid = value.size <= size_max;
     for (uint32_t i = 0; valid && i < value.size; i++) {
         char c = value.data[i];
         valid = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -523,11 +532,12 @@ static int value_tenant(struct parser *p, const struct key *key, struct span val
     }
     if (!valid) {
         return report_fail(&p->report, p->line, span_cstr(key->name), &value,
-                           "must be 1..%u of A-Z a-z 0-9 . _ -", TC_EDGE_JWT_TENANT_SIZE_MAX);
+                           "must be 1..%u of A-Z a-z 0-9 . _ -", size_max);
     }
     char *field = (char *)field_of(p->config, key);
     memcpy(field, value.data, value.size);
     field[value.size] = '\0';
+    tc_assert(strlen(field) <= size_max);
     return 0;
 }
 
@@ -538,7 +548,7 @@ static int value_set(struct parser *p, const struct key *key, struct span value)
     case KIND_ENUM: return value_enum(p, key, value);
     case KIND_ADDRESS: return value_address(p, key, value);
     case KIND_PATH: return value_path(p, key, value);
-    case KIND_TENANT: return value_tenant(p, key, value);
+    case KIND_NAME: return value_name(p, key, value);
     case KIND_SECTION:
     case KIND_PEERS:
     case KIND_GROUPS: break;
@@ -1016,6 +1026,39 @@ static int check_limits(struct parser *p) {
     return 0;
 }
 
+// controller_key_file iff controller; node_key_file defaults to <data_dir>/node.key when that fits.
+static int check_controller(struct parser *p) {
+    struct tc_node_config *config = p->config;
+    const bool controller = config->controller.port != 0;
+    const bool key_file = config->controller_key_file[0] != '\0';
+    if (controller && !key_file) {
+        return report_fail(&p->report, line_of(p, "controller"),
+                           span_cstr("controller_key_file"), NULL,
+                           "required when controller is set: the controller's public key file "
+                           "(tigerchat-ed25519-public-v1 <hex>, e.g. controller.key.pub)");
+    }
+    if (!controller && key_file) {
+        return report_fail(&p->report, line_of(p, "controller_key_file"),
+                           span_cstr("controller_key_file"), NULL,
+                           "set, but controller is unset (set controller = host:port, or remove "
+                           "controller_key_file)");
+    }
+    if (config->node_key_file[0] != '\0') return 0;
+    const size_t data_dir_size = strlen(config->data_dir);
+    const size_t default_size = data_dir_size + 1 + strlen(TC_NODE_CONFIG_NODE_KEY_FILE_DEFAULT);
+    if (default_size <= TC_NODE_CONFIG_PATH_SIZE_MAX) {
+        const int n = snprintf(config->node_key_file, sizeof(config->node_key_file), "%s/%s",
+                               config->data_dir, TC_NODE_CONFIG_NODE_KEY_FILE_DEFAULT);
+        tc_assert(n > 0 && (size_t)n == default_size);
+        return 0;
+    }
+    if (!controller) return 0; // no key is needed; format says so if asked to create one
+    return report_fail(&p->report, line_of(p, "data_dir"), span_cstr("node_key_file"), NULL,
+                       "data_dir is too long for the default <data_dir>/%s (at most %u bytes): "
+                       "set node_key_file", TC_NODE_CONFIG_NODE_KEY_FILE_DEFAULT,
+                       TC_NODE_CONFIG_PATH_SIZE_MAX);
+}
+
 static void config_sort(struct tc_node_config *config) {
     for (uint32_t i = 1; i < config->peer_count; i++) {
         struct tc_node_config_peer peer = config->peers[i];
@@ -1060,6 +1103,7 @@ int tc_node_config_parse(struct tc_node_config *config, const char *name, const 
     if (result == 0) result = check_groups(&parser);
     if (result == 0) result = check_bus_tls(&parser);
     if (result == 0) result = check_limits(&parser);
+    if (result == 0) result = check_controller(&parser);
     if (result != 0) {
         tc_assert(result == TC_EINVAL);
         tc_assert(error_size == 0 || error[0] != '\0');
@@ -1067,6 +1111,7 @@ int tc_node_config_parse(struct tc_node_config *config, const char *name, const 
         return result;
     }
     config->jwt_key_file_line = line_of(&parser, "jwt_key_file");
+    config->controller_key_file_line = line_of(&parser, "controller_key_file");
     config_sort(config);
     return 0;
 }
@@ -1191,6 +1236,44 @@ int tc_node_config_jwt_key_read(struct tc_node_config *config, const char *name,
     return result;
 }
 
+int tc_node_config_controller_key_read(struct tc_node_config *config, const char *name,
+                                       char *error, uint32_t error_size) {
+    tc_assert(config != NULL && name != NULL);
+    tc_assert(error != NULL || error_size == 0);
+    tc_assert(config->controller.port != 0);
+    tc_assert(config->controller_key_file[0] != '\0');
+    if (error_size > 0) error[0] = '\0';
+    struct report report = {.name = name, .error = error, .error_size = error_size};
+    struct span path = span_cstr(config->controller_key_file);
+    struct span key_name = span_cstr("controller_key_file");
+    const uint32_t line = config->controller_key_file_line;
+    memset(config->controller_key, 0, sizeof(config->controller_key));
+    // Opened here first for errno's message; tc_audit_key_load_public reads and checks it.
+    const int fd = open(config->controller_key_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        const int error_number = errno;
+        (void)report_fail(&report, line, key_name, &path, "cannot read: %s",
+                          strerror(error_number));
+        return error_number == ENOENT ? TC_ENOENT : TC_EIO;
+    }
+    (void)close(fd);
+    struct tc_audit_public_key key;
+    const int result = tc_audit_key_load_public(config->controller_key_file, &key);
+    if (result == TC_EINVAL) {
+        return report_fail(&report, line, key_name, &path,
+                           "not a public key file: expected one line \"tigerchat-ed25519-public-v1 "
+                           "<64 hex digits>\" holding a valid Ed25519 key (the controller's "
+                           "controller.key.pub)");
+    }
+    if (result != 0) {
+        (void)report_fail(&report, line, key_name, &path, "cannot read: %s", tc_strerror(result));
+        return result;
+    }
+    _Static_assert(sizeof(key.bytes) == sizeof(config->controller_key), "an Ed25519 public key");
+    memcpy(config->controller_key, key.bytes, sizeof(config->controller_key));
+    return 0;
+}
+
 int tc_node_config_load(struct tc_node_config *config, const char *path, char *error,
                         uint32_t error_size) {
     tc_assert(config != NULL && path != NULL);
@@ -1217,6 +1300,9 @@ int tc_node_config_load(struct tc_node_config *config, const char *path, char *e
     }
     free(buffer);
     if (result == 0) result = tc_node_config_jwt_key_read(config, path, error, error_size);
+    if (result == 0 && config->controller.port != 0) {
+        result = tc_node_config_controller_key_read(config, path, error, error_size);
+    }
     if (result != 0) memset(config, 0, sizeof(*config));
     return result;
 }
@@ -1281,7 +1367,7 @@ static void print_key(struct text *out, const struct tc_node_config *config,
     }
     case KIND_ADDRESS: print_address(out, key, (const void *)field); return;
     case KIND_PATH:
-    case KIND_TENANT: print_string(out, key, (const char *)field); return;
+    case KIND_NAME: print_string(out, key, (const char *)field); return;
     case KIND_PEERS:
         tc_assert(config->peer_count >= 1 && config->peer_count <= TC_NODE_CONFIG_NODES_MAX);
         for (uint32_t i = 0; i < config->peer_count; i++) {
@@ -1441,6 +1527,13 @@ static const char example[] =
     "\n"
     "# --- TLS for the client listener (both or neither) ---\n"
     "# tls_cert_file = \"/etc/tigerchat/tls/cert.pem\"\n"
-    "# tls_key_file = \"/etc/tigerchat/tls/key.pem\"\n";
+    "# tls_key_file = \"/etc/tigerchat/tls/key.pem\"\n"
+    "\n"
+    "# --- Controller (docs/node.md §13): leave controller unset to run without one ---\n"
+    "# controller = 127.0.0.1:7400      # the controller's HTTP API\n"
+    "# controller_key_file = controller.key.pub  # its public key; required with controller\n"
+    "# node_key_file = data/node1/node.key  # this node's secret key (format creates it)\n"
+    "# zone = a                        # failure zone: A-Z a-z 0-9 . _ -, at most 63 bytes\n"
+    "# controller_interval_ms = 1000   # heartbeat period, 200..60000\n";
 
 const char *tc_node_config_example(void) { return example; }

@@ -27,6 +27,8 @@
 #define TC_NODE_CONFIG_HOST_SIZE 16u           // "255.255.255.255" and its NUL
 #define TC_NODE_CONFIG_ADDRESS_TEXT_SIZE 22u   // "255.255.255.255:65535" and its NUL
 #define TC_NODE_CONFIG_KEY_FILE_SIZE_MAX 256u  // bytes of the JWT key file
+#define TC_NODE_CONFIG_ZONE_SIZE_MAX 63u       // bytes of `zone`, NUL excluded
+#define TC_NODE_CONFIG_NODE_KEY_FILE_DEFAULT "node.key" // node_key_file: <data_dir>/node.key
 // An error buffer of this size holds every message whole (longer paths are cut, never overrun).
 #define TC_NODE_CONFIG_ERROR_SIZE 1024u
 // tc_node_config_print's output for any valid config fits in this many bytes (NUL included).
@@ -118,6 +120,18 @@ struct tc_node_config {
     // TLS for the client listener: both paths or neither ("" when unset). Not read here.
     char tls_cert_file[TC_NODE_CONFIG_PATH_SIZE_MAX + 1];
     char tls_key_file[TC_NODE_CONFIG_PATH_SIZE_MAX + 1];
+    // Controller (docs/node-config.md, docs/node.md §13): all optional; without `controller` the
+    // node never calls one. controller_key_file is required iff controller is set; its key is read
+    // into controller_key by tc_node_config_controller_key_read (zeros until then).
+    struct tc_node_config_address controller; // port 0: unset
+    char controller_key_file[TC_NODE_CONFIG_PATH_SIZE_MAX + 1];
+    uint32_t controller_key_file_line; // where controller_key_file was set (its errors name it)
+    uint8_t controller_key[32];        // the controller's Ed25519 public key
+    // The node's Ed25519 secret key. Default <data_dir>/node.key, filled in by the parser when that
+    // fits TC_NODE_CONFIG_PATH_SIZE_MAX bytes (else "" and, with a controller, an error).
+    char node_key_file[TC_NODE_CONFIG_PATH_SIZE_MAX + 1];
+    char zone[TC_NODE_CONFIG_ZONE_SIZE_MAX + 1]; // "" by default
+    uint32_t controller_interval_ms;             // heartbeat period, 200..60000
 };
 
 // Parses and validates `text` (text_size bytes, not NUL-terminated; at most
@@ -135,9 +149,16 @@ int tc_node_config_parse(struct tc_node_config *config, const char *name, const 
 int tc_node_config_jwt_key_read(struct tc_node_config *config, const char *name, char *error,
                                 uint32_t error_size);
 
+// Reads controller_key_file (a public key file, "tigerchat-ed25519-public-v1 <64 hex>", as written
+// by tc_audit_keygen) into config->controller_key. Only when `controller` is set (asserted).
+// Returns 0, TC_ENOENT, TC_EIO or TC_EINVAL with a message naming the config file, line and key.
+int tc_node_config_controller_key_read(struct tc_node_config *config, const char *name,
+                                       char *error, uint32_t error_size);
+
 // Reads `path` (at most TC_NODE_CONFIG_TEXT_SIZE_MAX bytes), parses it, then reads the JWT key
-// file. Returns 0, TC_ENOENT / TC_EIO for either file, or TC_EINVAL for bad content. Startup only:
-// it allocates (and frees) a buffer for the file.
+// file and, when `controller` is set, the controller's public key file. Returns 0, TC_ENOENT /
+// TC_EIO for any of the files, or TC_EINVAL for bad content. Startup only: it allocates (and
+// frees) a buffer for the file.
 int tc_node_config_load(struct tc_node_config *config, const char *path, char *error,
                         uint32_t error_size);
 

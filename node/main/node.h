@@ -290,6 +290,8 @@ struct node {
     struct node_stats stats;
     // Redis bus (node_redis.c): both connections and node_redis_stats; enabled iff bus = redis.
     struct node_redis redis;
+    // The controller client (node_ctl.c, docs/node.md §13); NULL without `controller`.
+    struct node_ctl *ctl;
     char error[2048];
 };
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "node.h"
+#include "node_ctl.h"
 #include "node_remote.h"
 #include "tc_assert.h"
 #include "tc_err.h"
@@ -267,6 +268,7 @@ static void node_ticks(struct node *node) {
         ran += 1;
     }
     if (ran == 0) return;
+    node_ctl_tick(node); // the controller client: status snapshot, topology, move_primary
     // The servers' timers walk their tables: once per tick, not per loop iteration.
     tc_link_tick(&node->link, node->now_ms);
     // The ws server's timers (keepalive, idle, close and handshake timeouts, slow consumers)
@@ -325,10 +327,12 @@ static int node_serve(struct node *node) {
     node->now_ms = now_ms();
     node->tick_next_ms = node->now_ms + TC_TICK_MS;
     node_log(node, TC_LOG_INFO,
-             "serving: client %s (%s), peer %s, admin %s, %u groups (%u hosted), bus %s",
+             "serving: client %s (%s), peer %s, admin %s, %u groups (%u hosted), bus %s, "
+             "controller %s",
              node->listen_client, node_tls != NULL ? "wss" : "ws", node->listen_peer,
              node->listen_admin, node->group_count, node->group_hosted_count,
-             node->config.bus == TC_NODE_CONFIG_BUS_REDIS ? "redis" : "builtin");
+             node->config.bus == TC_NODE_CONFIG_BUS_REDIS ? "redis" : "builtin",
+             node->ctl != NULL ? "on" : "off");
     for (;;) {
         const uint64_t now = now_ms();
         const int32_t timeout_ms = now >= node->tick_next_ms ? 0
@@ -350,6 +354,7 @@ static int node_serve(struct node *node) {
 }
 
 static void node_deinit(struct node *node) {
+    node_ctl_deinit(node); // first: its thread stops (a request in flight is aborted) and joins
     node_redis_deinit(node); // Redis bus (node_redis.c): its handlers leave the loop
     if (node->admin_open) tc_admin_server_deinit(&node->admin);
     if (node->ws_open) tc_ws_server_deinit(&node->ws);
@@ -366,11 +371,15 @@ static int node_run(struct node *node, bool format) {
     int result = tc_loop_init(&node->loop);
     if (result != TC_OK) return result;
     node->loop_open = true;
-    result = node_hosts_init(node, format);
+    // The controller client first: a missing node key refuses the start before any replica opens.
+    if (!format) result = node_ctl_init(node);
+    if (result == TC_OK) result = node_hosts_init(node, format);
+    if (result == TC_OK && format) result = node_ctl_format_key(node);
     if (result != TC_OK || format) return result;
     result = node_edge_init(node);
     if (result == TC_OK) result = node_subs_init(node);
     if (result == TC_OK) result = node_listen(node);
+    if (result == TC_OK) result = node_ctl_start(node);
     if (result == TC_OK) result = node_serve(node);
     return result;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "node.h"
+#include "node_ctl.h"
 #include "node_remote.h"
 #include "tc_assert.h"
 #include "tc_err.h"
@@ -223,10 +224,27 @@ static void metrics_servers(struct metrics_out *m, struct node *node) {
     counter(m, "tigerchat_remote_jobs_total", "Reads served for other nodes.", remote.jobs);
 }
 
+// The controller client (node_ctl.c); all 0 without `controller`.
+static void metrics_controller(struct metrics_out *m, struct node *node) {
+    struct node_ctl_stats ctl;
+    node_ctl_stats_get(node, &ctl);
+    tc_assert(ctl.configured == (node->ctl != NULL));
+    gauge(m, "tigerchat_node_controller_up", "1 when the last call to the controller succeeded.",
+          ctl.up);
+    counter(m, "tigerchat_node_controller_heartbeats_total", "Heartbeats the controller accepted.",
+            ctl.heartbeats);
+    gauge(m, "tigerchat_node_topology_version",
+          "Version of the installed signed topology (0: none).", ctl.topology_version);
+    counter(m, "tigerchat_node_leadership_transfers_total",
+            "Leadership transfers started for the controller's move_primary changes.",
+            ctl.leadership_transfers);
+}
+
 int32_t node_metrics_write(void *context, char *out, uint32_t out_size) {
     struct node *node = context;
     struct metrics_out m = {.out = out, .size = out_size};
     gauge(&m, "tigerchat_node_draining", "1 while the node shuts down.", node->stopping);
+    metrics_controller(&m, node);
     metrics_replicas(&m, node);
     metrics_edge(&m, node);
     metrics_servers(&m, node);

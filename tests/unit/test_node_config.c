@@ -20,6 +20,7 @@
 #include "replica.h"
 #include "store.h"
 #include "tc_assert.h"
+#include "tc_audit.h"
 #include "tc_err.h"
 
 #define NAME "test.conf"
@@ -274,6 +275,14 @@ static void test_defaults(void **state) {
     assert_int_equal(config.redis.port, 0);
     assert_int_equal(config.log_level, TC_NODE_CONFIG_LOG_INFO);
     assert_int_equal(config.log_format, TC_NODE_CONFIG_LOG_TEXT);
+    // Controller: off by default; the node key beside the data.
+    assert_int_equal(config.controller.port, 0);
+    assert_string_equal(config.controller.host, "");
+    assert_string_equal(config.controller_key_file, "");
+    assert_int_equal(config.controller_key_file_line, 0);
+    assert_string_equal(config.node_key_file, "/var/lib/tigerchat/node.key");
+    assert_string_equal(config.zone, "");
+    assert_int_equal(config.controller_interval_ms, 1000);
 }
 
 static void test_lexing(void **state) {
@@ -761,6 +770,7 @@ static void round_trip(void) {
                                       sizeof(error));
     if (result != 0) fail_msg("the printout does not parse: %s\n%s", error, printed);
     config_other.jwt_key_file_line = config.jwt_key_file_line;
+    config_other.controller_key_file_line = config.controller_key_file_line;
     assert_memory_equal(&config, &config_other, sizeof(config));
     int size_other = tc_node_config_print(&config_other, printed_other, sizeof(printed_other));
     assert_int_equal(size_other, size);
@@ -774,6 +784,11 @@ static void test_print_round_trip(void **state) {
     (void)state;
     parse_ok(build(NULL, NULL, NULL));
     round_trip();
+    assert_non_null(strstr(printed, "\n# controller = (unset)\n"));
+    assert_non_null(strstr(printed, "\n# controller_key_file = (unset)\n"));
+    assert_non_null(strstr(printed, "\nnode_key_file = \"/var/lib/tigerchat/node.key\"\n"));
+    assert_non_null(strstr(printed, "\n# zone = (unset)\n"));
+    assert_non_null(strstr(printed, "\ncontroller_interval_ms = 1000\n"));
     assert_non_null(strstr(printed, "\njournal_slots = 1024\n"));
     assert_non_null(strstr(printed, "\nstore_segment_size = 1M\n"));
     assert_non_null(strstr(printed, "\nmessage_size_max = 32K\n"));
@@ -802,7 +817,10 @@ static void test_print_round_trip(void **state) {
                          "ping_interval_ms = 1000\nidle_timeout_ms = 3600000\n"
                          "slow_consumer_timeout_ms = 1000\nbus = redis\nredis = 10.1.2.3:6380\n"
                          "log_level = error\nlog_format = json\n"
-                         "tls_cert_file = \"/etc/tc/a cert #1.pem\"\ntls_key_file = key.pem\n";
+                         "tls_cert_file = \"/etc/tc/a cert #1.pem\"\ntls_key_file = key.pem\n"
+                         "controller = localhost:7400\ncontroller_key_file = ctl.pub\n"
+                         "node_key_file = /keys/node-2.key\nzone = eu-1a\n"
+                         "controller_interval_ms = 60000\n";
     parse_ok(build("jwt_key_file", "jwt_key_file = \"/keys/the key\"", append));
     assert_int_equal(config.send_buffer_size_bytes, 3000001);
     assert_int_equal(config.connections_max, 20000);
@@ -810,6 +828,11 @@ static void test_print_round_trip(void **state) {
     assert_non_null(strstr(printed, "\nsend_buffer_size = 3000001\n"));
     assert_non_null(strstr(printed, "\njwt_key_file = \"/keys/the key\"\n"));
     assert_non_null(strstr(printed, "\ntls_cert_file = \"/etc/tc/a cert #1.pem\"\n"));
+    assert_non_null(strstr(printed, "\ncontroller = 127.0.0.1:7400\n"));
+    assert_non_null(strstr(printed, "\ncontroller_key_file = \"ctl.pub\"\n"));
+    assert_non_null(strstr(printed, "\nnode_key_file = \"/keys/node-2.key\"\n"));
+    assert_non_null(strstr(printed, "\nzone = \"eu-1a\"\n"));
+    assert_non_null(strstr(printed, "\ncontroller_interval_ms = 60000\n"));
 }
 
 // The largest config: 63 peers, 1024 groups of 5, the longest paths and numbers.
@@ -972,6 +995,132 @@ static void test_assertions(void **state) {
     (void)tc_assert_set_handler(previous);
 }
 
+// ------------------------------------------------------------------------------------------------
+// The controller keys (docs/node-config.md, docs/node.md §13).
+
+static void test_controller_keys(void **state) {
+    (void)state;
+    parse_ok(build("data_dir", "data_dir = data/n2", "controller = 10.0.0.5:7400\n"
+                   "controller_key_file = /etc/tc/controller.key.pub\nzone = eu-1a_B.2\n"
+                   "controller_interval_ms = 200\n"));
+    assert_string_equal(config.controller.host, "10.0.0.5");
+    assert_int_equal(config.controller.port, 7400);
+    assert_string_equal(config.controller_key_file, "/etc/tc/controller.key.pub");
+    assert_int_equal(config.controller_key_file_line, 14);
+    assert_string_equal(config.node_key_file, "data/n2/node.key"); // relative, like data_dir
+    assert_string_equal(config.zone, "eu-1a_B.2");
+    assert_int_equal(config.controller_interval_ms, 200);
+    uint8_t zero[32] = {0};
+    assert_memory_equal(config.controller_key, zero, 32); // parse reads no file
+    parse_ok(build(NULL, NULL, "controller_interval_ms = 60000\nnode_key_file = n.key\n"
+                   "zone = 012345678901234567890123456789012345678901234567890123456789012\n"));
+    assert_int_equal(config.controller_interval_ms, 60000);
+    assert_string_equal(config.node_key_file, "n.key");
+    assert_int_equal(strlen(config.zone), TC_NODE_CONFIG_ZONE_SIZE_MAX);
+    round_trip();
+    parse_ok(build(NULL, NULL, "controller = localhost:7400\ncontroller_key_file = c.pub\n"));
+    assert_string_equal(config.controller.host, "127.0.0.1");
+    round_trip();
+}
+
+static void test_controller_errors(void **state) {
+    (void)state;
+    expect_error(build(NULL, NULL, "controller = *:7400\ncontroller_key_file = c.pub\n"),
+                 "test.conf:13: controller: \"*:7400\": * (any address) is only for listen_* "
+                 "keys; name a host");
+    expect_error(build(NULL, NULL, "controller = 7400\n"),
+                 "test.conf:13: controller: \"7400\": expected host:port");
+    expect_error(build(NULL, NULL, "controller = ctl.example:7400\n"),
+                 "test.conf:13: controller: \"ctl.example:7400\": host must be an IPv4 address "
+                 "(a.b.c.d) or localhost");
+    // controller_key_file iff controller.
+    expect_error(build(NULL, NULL, "zone = a\ncontroller = 10.0.0.5:7400\n"),
+                 "test.conf:14: controller_key_file: required when controller is set: the "
+                 "controller's public key file (tigerchat-ed25519-public-v1 <hex>, e.g. "
+                 "controller.key.pub)");
+    expect_error(build(NULL, NULL, "controller_key_file = c.pub\n"),
+                 "test.conf:13: controller_key_file: set, but controller is unset (set controller "
+                 "= host:port, or remove controller_key_file)");
+    expect_error(build(NULL, NULL, "controller_key_file = a\"b\n"),
+                 "test.conf:13: controller_key_file: \"a\"b\": a path must not contain '\"'");
+    // zone: 1..63 of A-Z a-z 0-9 . _ -
+    expect_error(build(NULL, NULL, "zone = eu/1\n"),
+                 "test.conf:13: zone: \"eu/1\": must be 1..63 of A-Z a-z 0-9 . _ -");
+    expect_error(build(NULL, NULL, "zone = \"eu 1\"\n"),
+                 "test.conf:13: zone: \"eu 1\": must be 1..63 of A-Z a-z 0-9 . _ -");
+    expect_error(build(NULL, NULL,
+                       "zone = 0123456789012345678901234567890123456789012345678901234567890123\n"),
+                 "test.conf:13: zone: \"0123456789012345678901234567890123456789012345678901234567"
+                 "890123\": must be 1..63 of A-Z a-z 0-9 . _ -");
+    expect_error(build(NULL, NULL, "zone = a\nzone = b\n"),
+                 "test.conf:14: zone: duplicate key (first set on line 13)");
+    // controller_interval_ms: 200..60000.
+    expect_error(build(NULL, NULL, "controller_interval_ms = 199\n"),
+                 "test.conf:13: controller_interval_ms: \"199\": must be 200..60000");
+    expect_error(build(NULL, NULL, "controller_interval_ms = 60001\n"),
+                 "test.conf:13: controller_interval_ms: \"60001\": must be 200..60000");
+    expect_error(build(NULL, NULL, "controller_interval_ms = 1s\n"),
+                 "test.conf:13: controller_interval_ms: \"1s\": must be a decimal number (no "
+                 "sign, no leading zeros)");
+    expect_error(build(NULL, NULL, "controler = 10.0.0.5:7400\n"),
+                 "test.conf:13: controler: unknown key (did you mean controller?)");
+    // No room for the default <data_dir>/node.key: an error only when a controller needs it.
+    char long_dir[TC_NODE_CONFIG_PATH_SIZE_MAX + 16];
+    memset(long_dir, 'd', sizeof(long_dir));
+    memcpy(long_dir, "data_dir = ", 11);
+    long_dir[11 + 504] = '\0'; // 504 + "/node.key" = 513 bytes
+    parse_ok(build("data_dir", long_dir, NULL));
+    assert_string_equal(config.node_key_file, "");
+    expect_error(build("data_dir", long_dir, "controller = 10.0.0.5:7400\n"
+                       "controller_key_file = c.pub\n"),
+                 "test.conf:3: node_key_file: data_dir is too long for the default "
+                 "<data_dir>/node.key (at most 512 bytes): set node_key_file");
+    parse_ok(build("data_dir", long_dir, "controller = 10.0.0.5:7400\n"
+                   "controller_key_file = c.pub\nnode_key_file = /k\n"));
+    long_dir[11 + 503] = '\0'; // exactly 512 bytes
+    parse_ok(build("data_dir", long_dir, NULL));
+    assert_int_equal(strlen(config.node_key_file), TC_NODE_CONFIG_PATH_SIZE_MAX);
+}
+
+// The controller's public key file is read by load, its errors name the file, line and key.
+static void test_controller_key_file(void **state) {
+    (void)state;
+    char path[256];
+    (void)snprintf(path, sizeof(path), "%s/ctl.key", dir);
+    struct tc_audit_public_key key;
+    assert_int_equal(tc_audit_keygen(path, &key), 0);
+    char conf[128];
+    (void)snprintf(conf, sizeof(conf), "%s/node3.conf", dir);
+    char append[512];
+    const char *cases[] = {"ctl.key.pub", "missing.pub", "ctl.key", "hs256.hex"};
+    const int codes[] = {0, TC_ENOENT, TC_EINVAL, TC_EINVAL};
+    const char *reasons[] = {NULL, "cannot read: No such file or directory",
+                             "not a public key file: expected one line "
+                             "\"tigerchat-ed25519-public-v1 <64 hex digits>\" holding a valid "
+                             "Ed25519 key (the controller's controller.key.pub)",
+                             NULL};
+    reasons[3] = reasons[2];
+    for (uint32_t i = 0; i < 4; i++) {
+        (void)snprintf(append, sizeof(append), "controller = 127.0.0.1:7400\n"
+                       "controller_key_file = %s/%s\n", dir, cases[i]);
+        char jwt[256];
+        (void)snprintf(jwt, sizeof(jwt), "jwt_key_file = %s/hs256.key", dir);
+        const uint32_t size = build("jwt_key_file", jwt, append);
+        write_file("node3.conf", text, size);
+        const int result = tc_node_config_load(&config, conf, error, sizeof(error));
+        assert_int_equal(result, codes[i]);
+        if (result == 0) {
+            assert_memory_equal(config.controller_key, key.bytes, 32);
+            continue;
+        }
+        char expected[768];
+        (void)snprintf(expected, sizeof(expected), "%s:14: controller_key_file: \"%s/%s\": %s",
+                       conf, dir, cases[i], reasons[i]);
+        assert_string_equal(error, expected);
+        assert_true(config_zero(&config));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example),
@@ -992,6 +1141,9 @@ int main(void) {
         cmocka_unit_test(test_room_routing),
         cmocka_unit_test(test_core_bounds),
         cmocka_unit_test(test_assertions),
+        cmocka_unit_test(test_controller_keys),
+        cmocka_unit_test(test_controller_errors),
+        cmocka_unit_test(test_controller_key_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

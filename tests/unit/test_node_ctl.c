@@ -1,0 +1,878 @@
+// Unit tests of the node's controller client (node/main/node_ctl.c, docs/node.md §13):
+//   - the status, register and heartbeat builders produce the exact canonical bytes, and their
+//     signatures verify the way the controller checks them (detach sig, re-canonicalize, verify
+//     under the message's domain) and under no other domain or key;
+//   - the topology verifier accepts exactly the controller's signed topology and refuses a wrong
+//     key, hash, body, an older or equal version (C6), another cluster, malformed answers and
+//     over-limit ones;
+//   - the move_primary decision acts once per (job, step), only on the source, only when primary;
+//   - topology.json is replaced atomically and read back bounded;
+//   - the client thread against a fake controller on a socket: refused then accepted registration,
+//     signed heartbeats with strictly increasing times, the topology fetched, verified, cached and
+//     handed to the loop; the cache loaded at the next start; an older topology refused; a down
+//     controller; a missing node key; and a stop that does not wait for the interval.
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "node.h"
+#include "node_ctl.h"
+#include "tc_assert.h"
+#include "tc_err.h"
+
+#define TIME_MS UINT64_C(1767225600000) // 2026-01-01T00:00:00.000Z
+#define TIME_TEXT "2026-01-01T00:00:00.000Z"
+#define BUFFER_SIZE (64u * 1024u)
+#define JSON_MAX ((UINT64_C(1) << 53) - 1)
+
+static char buffer[BUFFER_SIZE];
+static char canonical[BUFFER_SIZE + 1];
+static char response[NODE_CTL_RESPONSE_SIZE_MAX + 1];
+static struct node_ctl_topology topology;
+
+struct keypair {
+    struct tc_audit_secret_key secret;
+    struct tc_audit_public_key key;
+};
+
+static void keypair_init(struct keypair *pair, uint8_t byte) {
+    uint8_t seed[32];
+    memset(seed, byte, sizeof(seed));
+    tc_audit_keypair_from_seed(seed, &pair->secret, &pair->key);
+}
+
+// What the controller does with a signed node message: detach "sig", re-encode the rest
+// canonically and verify. Returns tc_audit_verify_domain's result; the canonical bytes stay in
+// `canonical`.
+static int controller_check(const char *body, uint32_t size, const char *domain,
+                            const struct tc_audit_public_key *key) {
+    cJSON *root = cJSON_ParseWithLength(body, size);
+    assert_non_null(root);
+    cJSON *sig = cJSON_DetachItemFromObjectCaseSensitive(root, "sig");
+    assert_true(cJSON_IsString(sig));
+    struct tc_audit_signature signature;
+    assert_int_equal(tc_audit_signature_from_hex(&signature, sig->valuestring,
+                                                 strlen(sig->valuestring)), 0);
+    cJSON_Delete(sig);
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    assert_non_null(text);
+    const char *detail = NULL;
+    uint32_t canonical_size = 0;
+    assert_int_equal(tc_audit_json_canonical(text, canonical, sizeof(canonical), &canonical_size,
+                                             &detail), 0);
+    cJSON_free(text);
+    return tc_audit_verify_domain(domain, canonical, canonical_size, key, &signature);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Builders.
+
+static void test_status_build(void **state) {
+    (void)state;
+    const struct node_ctl_group_status groups[2] = {
+        {.id = 4, .slot = 2, .primary = true, .state = TC_REPLICA_NORMAL, .view = 7, .epoch = 1,
+         .op = 90, .commit = 88},
+        {.id = 9, .slot = 0, .primary = false, .state = TC_REPLICA_VIEW_CHANGE, .view = 3},
+    };
+    const char *expected =
+        "{\"connections\":12,\"groups\":[{\"commit\":88,\"epoch\":1,\"id\":4,\"op\":90,"
+        "\"primary\":true,\"slot\":2,\"state\":\"normal\",\"view\":7},{\"commit\":0,\"epoch\":0,"
+        "\"id\":9,\"op\":0,\"primary\":false,\"slot\":0,\"state\":\"view_change\",\"view\":3}]}";
+    assert_int_equal(node_ctl_status_build(groups, 2, 12, buffer, sizeof(buffer)),
+                     (int32_t)strlen(expected));
+    assert_string_equal(buffer, expected);
+    // Already canonical: the heartbeat signs it as is.
+    const char *detail = NULL;
+    uint32_t size = 0;
+    assert_int_equal(tc_audit_json_canonical(buffer, canonical, sizeof(canonical), &size, &detail),
+                     0);
+    assert_string_equal(canonical, expected);
+    const char *empty = "{\"connections\":0,\"groups\":[]}";
+    assert_int_equal(node_ctl_status_build(NULL, 0, 0, buffer, sizeof(buffer)),
+                     (int32_t)strlen(empty));
+    assert_string_equal(buffer, empty);
+    assert_int_equal(node_ctl_status_build(groups, 2, 12, buffer, (uint32_t)strlen(expected)),
+                     TC_ENOSPC);
+    assert_int_equal(node_ctl_status_build(groups, 2, 12, buffer, (uint32_t)strlen(expected) + 1),
+                     (int32_t)strlen(expected));
+}
+
+// The most groups, every number at its maximum: fits, and one more group is counted, not sent.
+static void test_status_bounds(void **state) {
+    (void)state;
+    static struct node_ctl_group_status groups[NODE_CTL_STATUS_GROUPS_MAX + 1];
+    for (uint32_t i = 0; i <= NODE_CTL_STATUS_GROUPS_MAX; i++) {
+        groups[i] = (struct node_ctl_group_status){
+            .id = UINT32_MAX - i, .slot = 255, .state = TC_REPLICA_RECOVERING_HEAD,
+            .view = UINT32_MAX, .epoch = UINT32_MAX, .op = JSON_MAX, .commit = JSON_MAX};
+    }
+    static char status[NODE_CTL_STATUS_SIZE_MAX];
+    const int32_t size = node_ctl_status_build(groups, NODE_CTL_STATUS_GROUPS_MAX + 1, JSON_MAX,
+                                               status, sizeof(status));
+    assert_true(size > 0 && (uint32_t)size < sizeof(status));
+    uint32_t entries = 0;
+    for (const char *at = status; (at = strstr(at, "{\"commit\"")) != NULL; at++) entries++;
+    assert_int_equal(entries, NODE_CTL_STATUS_GROUPS_MAX);
+    assert_non_null(strstr(status, "],\"groups_omitted\":1}"));
+    assert_null(strstr(status, "\"id\":4294966935")); // UINT32_MAX - 360: the one left out
+    // Canonical as built, hence signed as is.
+    const char *detail = NULL;
+    uint32_t canonical_size = 0;
+    assert_int_equal(tc_audit_json_canonical(status, canonical, sizeof(canonical),
+                                             &canonical_size, &detail), 0);
+    assert_string_equal(canonical, status);
+    // Canonical JSON has no integer beyond 2^53 - 1: such a status is refused, not sent.
+    groups[7].commit = JSON_MAX + 1;
+    assert_int_equal(node_ctl_status_build(groups, 8, 0, status, sizeof(status)), TC_ERANGE);
+    groups[7].commit = JSON_MAX;
+    assert_int_equal(node_ctl_status_build(groups, 8, JSON_MAX + 1, status, sizeof(status)),
+                     TC_ERANGE);
+    assert_true(node_ctl_status_build(groups, 8, JSON_MAX, status, sizeof(status)) > 0);
+}
+
+static void test_time_next(void **state) {
+    (void)state;
+    assert_int_equal(node_ctl_time_next(0, TIME_MS), TIME_MS);
+    assert_int_equal(node_ctl_time_next(TIME_MS, TIME_MS), TIME_MS + 1);
+    assert_int_equal(node_ctl_time_next(TIME_MS, TIME_MS - 5000), TIME_MS + 1); // clock stepped
+    assert_int_equal(node_ctl_time_next(TIME_MS, TIME_MS + 7), TIME_MS + 7);
+}
+
+static void identity_init(struct node_ctl_identity *identity, const struct keypair *node_key) {
+    memset(identity, 0, sizeof(*identity));
+    identity->node_id = 3;
+    (void)snprintf(identity->zone, sizeof(identity->zone), "eu-1a");
+    (void)snprintf(identity->address_peer, sizeof(identity->address_peer), "127.0.0.1:7103");
+    (void)snprintf(identity->address_client, sizeof(identity->address_client), "0.0.0.0:7203");
+    (void)snprintf(identity->address_admin, sizeof(identity->address_admin), "127.0.0.1:7303");
+    identity->public_key = node_key->key;
+}
+
+static void test_register_build(void **state) {
+    (void)state;
+    struct keypair node_key, other;
+    keypair_init(&node_key, 7);
+    keypair_init(&other, 8);
+    struct node_ctl_identity identity;
+    identity_init(&identity, &node_key);
+    uint32_t size = 0;
+    assert_int_equal(node_ctl_register_build(&identity, TIME_MS, &node_key.secret, buffer,
+                                             sizeof(buffer), &size), 0);
+    assert_int_equal(size, strlen(buffer));
+    char key_hex[TC_AUDIT_KEY_HEX_SIZE + 1];
+    tc_audit_key_hex(&node_key.key, key_hex);
+    char expected[1024];
+    (void)snprintf(expected, sizeof(expected),
+                   "{\"address_admin\":\"127.0.0.1:7303\",\"address_client\":\"0.0.0.0:7203\","
+                   "\"address_peer\":\"127.0.0.1:7103\",\"node\":3,\"public_key\":\"%s\","
+                   "\"time\":\"" TIME_TEXT "\",\"zone\":\"eu-1a\"", key_hex);
+    // The canonical unsigned object, then the signature as the last member.
+    assert_memory_equal(buffer, expected, strlen(expected));
+    assert_int_equal(size, strlen(expected) + strlen(",\"sig\":\"\"}") + 128);
+    assert_int_equal(controller_check(buffer, size, NODE_CTL_DOMAIN_REGISTER, &node_key.key), 0);
+    assert_memory_equal(canonical, expected, strlen(expected));
+    // Bound to its domain and its key.
+    assert_int_equal(controller_check(buffer, size, NODE_CTL_DOMAIN_HEARTBEAT, &node_key.key),
+                     TC_EPERM);
+    assert_int_equal(controller_check(buffer, size, NODE_CTL_DOMAIN_REGISTER, &other.key),
+                     TC_EPERM);
+    // Any changed field breaks it.
+    char *zone = strstr(buffer, "eu-1a");
+    assert_non_null(zone);
+    zone[4] = 'b';
+    assert_int_equal(controller_check(buffer, size, NODE_CTL_DOMAIN_REGISTER, &node_key.key),
+                     TC_EPERM);
+    // Deterministic (Ed25519), and refused when it does not fit.
+    static char again[BUFFER_SIZE];
+    uint32_t again_size = 0;
+    assert_int_equal(node_ctl_register_build(&identity, TIME_MS, &node_key.secret, again,
+                                             sizeof(again), &again_size), 0);
+    zone[4] = 'a';
+    assert_int_equal(again_size, size);
+    assert_memory_equal(again, buffer, size);
+    assert_int_equal(node_ctl_register_build(&identity, TIME_MS, &node_key.secret, again, size,
+                                             &again_size), TC_ETOOBIG);
+    assert_int_equal(node_ctl_register_build(&identity, TIME_MS, &node_key.secret, again,
+                                             size + 1, &again_size), 0);
+}
+
+static void test_heartbeat_build(void **state) {
+    (void)state;
+    struct keypair node_key, other;
+    keypair_init(&node_key, 7);
+    keypair_init(&other, 8);
+    const struct node_ctl_group_status group = {.id = 1, .primary = true,
+                                                .state = TC_REPLICA_NORMAL, .view = 2, .op = 5,
+                                                .commit = 5};
+    char status[512];
+    assert_true(node_ctl_status_build(&group, 1, 4, status, sizeof(status)) > 0);
+    uint32_t size = 0;
+    assert_int_equal(node_ctl_heartbeat_build(3, status, TIME_MS + 1, &node_key.secret, buffer,
+                                              sizeof(buffer), &size), 0);
+    char expected[1024];
+    (void)snprintf(expected, sizeof(expected), "{\"node\":3,\"status\":%s,\"time\":"
+                   "\"2026-01-01T00:00:00.001Z\"", status);
+    assert_memory_equal(buffer, expected, strlen(expected));
+    assert_int_equal(controller_check(buffer, size, NODE_CTL_DOMAIN_HEARTBEAT, &node_key.key), 0);
+    assert_memory_equal(canonical, expected, strlen(expected));
+    assert_int_equal(controller_check(buffer, size, NODE_CTL_DOMAIN_REGISTER, &node_key.key),
+                     TC_EPERM);
+    assert_int_equal(controller_check(buffer, size, NODE_CTL_DOMAIN_HEARTBEAT, &other.key),
+                     TC_EPERM);
+    // Too small an output: refused (the exact size fits).
+    assert_int_equal(node_ctl_heartbeat_build(3, status, TIME_MS + 1, &node_key.secret, buffer,
+                                              size, &size), TC_ETOOBIG);
+    assert_int_equal(node_ctl_heartbeat_build(3, status, TIME_MS + 1, &node_key.secret, buffer,
+                                              (uint32_t)strlen(expected) + 139, &size), 0);
+    assert_int_equal(node_ctl_heartbeat_build(3, status, TIME_MS, &node_key.secret, buffer, 64,
+                                              &size), TC_ETOOBIG);
+}
+
+// The controller's small answers, read without a JSON library.
+static void test_answer_member(void **state) {
+    (void)state;
+    char value[16];
+    assert_true(node_ctl_answer_member("{\"topology_version\":17}", "topology_version", value,
+                                       sizeof(value)));
+    assert_string_equal(value, "17");
+    assert_true(node_ctl_answer_member(
+        "{\"error\":\"unknown_node\",\"message\":\"add \\\"it\\\"\"}", "error", value,
+        sizeof(value)));
+    assert_string_equal(value, "unknown_node");
+    assert_true(node_ctl_answer_member("{ \"unchanged\" : true }", "unchanged", value,
+                                       sizeof(value)));
+    assert_string_equal(value, "true");
+    // A name inside a string value is not a member; absent, truncated or malformed: false.
+    assert_true(node_ctl_answer_member("{\"message\":\"\\\"error\\\": x\",\"error\":\"forbidden\"}",
+                                       "error", value, sizeof(value)));
+    assert_string_equal(value, "forbidden");
+    assert_false(node_ctl_answer_member("{\"status\":\"added\"}", "error", value, sizeof(value)));
+    assert_string_equal(value, "");
+    assert_false(node_ctl_answer_member("{\"error\":\"unterminated", "error", value,
+                                        sizeof(value)));
+    assert_false(node_ctl_answer_member("{\"error\":\"a\\\"b\"}", "error", value, sizeof(value)));
+    assert_false(node_ctl_answer_member("{\"topology_version\":12345678901234567890}",
+                                        "topology_version", value, sizeof(value)));
+    assert_false(node_ctl_answer_member("{\"topology_version\":-1}", "topology_version", value,
+                                        sizeof(value)));
+    assert_false(node_ctl_answer_member("", "error", value, sizeof(value)));
+}
+
+// ------------------------------------------------------------------------------------------------
+// The signed topology.
+
+static const char body_json[] =
+    "{\"version\": 17, \"cluster\": \"prod\", \"slots\": [[0, 4095, 1]],"
+    " \"nodes\": [{\"id\": 1, \"zone\": \"a\", \"state\": \"active\"}],"
+    " \"groups\": [{\"members\": [1, 2, 3], \"id\": 1, \"epoch\": 0, \"primary\": 1},"
+    " {\"id\": 2, \"epoch\": 4, \"members\": [2, 3, 1], \"primary\": null,"
+    " \"change\": {\"kind\": \"move_primary\", \"from\": 2, \"to\": 3, \"job\": 9, \"step\": 1}},"
+    " {\"id\": 3, \"epoch\": 1, \"members\": [3, 1, 2], \"primary\": 3,"
+    " \"change\": {\"kind\": \"replace\", \"from\": 1, \"to\": 4}}]}";
+
+// The controller's answer for `body` (any JSON object text), signed with `signer`; `sent_body`
+// (NULL: the canonical body) is what goes on the wire as "body".
+static uint32_t signed_topology(const char *body, const struct keypair *signer,
+                                const char *sent_body, char *out, uint32_t capacity) {
+    const char *detail = NULL;
+    uint32_t size = 0;
+    assert_int_equal(tc_audit_json_canonical(body, canonical, sizeof(canonical), &size, &detail),
+                     0);
+    struct tc_hash256 hash;
+    tc_hash256_compute(&hash, canonical, size);
+    char hash_hex[65];
+    tc_hex_encode(hash_hex, hash.bytes, sizeof(hash.bytes));
+    struct tc_audit_signature signature;
+    assert_int_equal(tc_audit_sign_domain(NODE_CTL_DOMAIN_TOPOLOGY, canonical, size,
+                                          &signer->secret, &signature), 0);
+    char signature_hex[129];
+    tc_audit_signature_hex(&signature, signature_hex);
+    const int n = snprintf(out, capacity, "{\"body\":%s,\"hash\":\"%s\",\"signature\":\"%s\"}",
+                           sent_body != NULL ? sent_body : canonical, hash_hex, signature_hex);
+    assert_true(n > 0 && (uint32_t)n < capacity);
+    return (uint32_t)n;
+}
+
+static int verify(uint32_t size, const struct keypair *controller, uint64_t have,
+                  const char *cluster, const char *expected_error) {
+    char error[NODE_CTL_ERROR_SIZE];
+    const int rc = node_ctl_topology_verify(response, size, &controller->key, have, cluster,
+                                            &topology, error);
+    if (expected_error != NULL && strstr(error, expected_error) == NULL) {
+        fail_msg("error \"%s\" lacks \"%s\"", error, expected_error);
+    }
+    return rc;
+}
+
+static void test_topology_verify(void **state) {
+    (void)state;
+    struct keypair controller, other;
+    keypair_init(&controller, 1);
+    keypair_init(&other, 2);
+    uint32_t size = signed_topology(body_json, &controller, NULL, response, sizeof(response));
+    assert_int_equal(verify(size, &controller, 0, NULL, NULL), 0);
+    assert_int_equal(topology.version, 17);
+    assert_string_equal(topology.cluster, "prod");
+    assert_int_equal(topology.group_count, 3);
+    const struct node_ctl_topology_group *g = &topology.groups[0];
+    assert_int_equal(g->id, 1);
+    assert_int_equal(g->member_count, 3);
+    assert_int_equal(g->primary_node, 1);
+    assert_int_equal(g->change.kind, NODE_CTL_CHANGE_NONE);
+    g = &topology.groups[1];
+    assert_int_equal(g->epoch, 4);
+    assert_int_equal(g->primary_node, 0); // null
+    assert_int_equal(g->members[0], 2);
+    assert_int_equal(g->members[2], 1);
+    assert_int_equal(g->change.kind, NODE_CTL_CHANGE_MOVE_PRIMARY);
+    assert_int_equal(g->change.from_node, 2);
+    assert_int_equal(g->change.to_node, 3);
+    assert_true(g->change.job_known);
+    assert_int_equal(g->change.job, 9);
+    assert_int_equal(g->change.step, 1);
+    g = &topology.groups[2];
+    assert_int_equal(g->change.kind, NODE_CTL_CHANGE_REPLACE);
+    assert_false(g->change.job_known);
+    // The node re-encodes the body: whitespace and key order on the wire do not matter.
+    size = signed_topology(body_json, &controller, body_json, response, sizeof(response));
+    assert_int_equal(verify(size, &controller, 16, "prod", NULL), 0);
+    // C6: never an older or equal version; never another cluster.
+    assert_int_equal(verify(size, &controller, 17, NULL, "not newer than the installed 17"),
+                     TC_ERANGE);
+    assert_int_equal(verify(size, &controller, 100, NULL, NULL), TC_ERANGE);
+    assert_int_equal(verify(size, &controller, 0, "staging", "cluster \"prod\""), TC_EPERM);
+    // Another key.
+    assert_int_equal(verify(size, &other, 0, NULL, "signature does not verify"), TC_EPERM);
+}
+
+static void test_topology_tampered(void **state) {
+    (void)state;
+    struct keypair controller;
+    keypair_init(&controller, 1);
+    uint32_t size = signed_topology(body_json, &controller, NULL, response, sizeof(response));
+    // A changed body (version 17 -> 18): its hash no longer matches.
+    char *version = strstr(response, "\"version\":17");
+    assert_non_null(version);
+    version[11] = '8';
+    assert_int_equal(verify(size, &controller, 0, NULL, "is not BLAKE2b-256 of the body"),
+                     TC_EPERM);
+    version[11] = '7';
+    assert_int_equal(verify(size, &controller, 0, NULL, NULL), 0);
+    // A changed hash, then a changed signature.
+    char *hash = strstr(response, "\"hash\":\"") + 8;
+    const char hash_first = hash[0];
+    hash[0] = hash_first == '0' ? '1' : '0';
+    assert_int_equal(verify(size, &controller, 0, NULL, "BLAKE2b"), TC_EPERM);
+    hash[0] = hash_first;
+    assert_int_equal(verify(size, &controller, 0, NULL, NULL), 0);
+    char *signature = strstr(response, "\"signature\":\"") + 13;
+    signature[5] = signature[5] == '0' ? '1' : '0';
+    assert_int_equal(verify(size, &controller, 0, NULL, "signature does not verify"), TC_EPERM);
+    signature[5] = 'x';
+    assert_int_equal(verify(size, &controller, 0, NULL, "signature: not 128"), TC_EINVAL);
+    // Malformed answers.
+    memcpy(response, "{\"unchanged\":true}", 19);
+    assert_int_equal(verify(18, &controller, 0, NULL, "not {\"body\""), TC_EINVAL);
+    assert_int_equal(verify(5, &controller, 0, NULL, "not JSON"), TC_EINVAL);
+    // Signed, but not a topology: every field is checked.
+    static const char *const bad[] = {
+        "{\"cluster\":\"prod\",\"groups\":[]}",
+        "{\"cluster\":\"prod\",\"groups\":[],\"version\":0}",
+        "{\"cluster\":7,\"groups\":[],\"version\":3}",
+        "{\"cluster\":\"prod\",\"groups\":[{\"epoch\":0,\"members\":[1],\"primary\":1}],"
+        "\"version\":3}",
+        "{\"cluster\":\"prod\",\"groups\":[{\"epoch\":0,\"id\":1,\"members\":[],\"primary\":1}],"
+        "\"version\":3}",
+        "{\"cluster\":\"prod\",\"groups\":[{\"epoch\":0,\"id\":1,\"members\":[1,2,3,4,5,6],"
+        "\"primary\":1}],\"version\":3}",
+        "{\"cluster\":\"prod\",\"groups\":[{\"epoch\":0,\"id\":1,\"members\":[1],"
+        "\"primary\":\"1\"}],\"version\":3}",
+        "{\"cluster\":\"prod\",\"groups\":[{\"change\":{\"kind\":\"replace\",\"to\":2},\"epoch\":0,"
+        "\"id\":1,\"members\":[1],\"primary\":1}],\"version\":3}",
+        "{\"cluster\":\"prod\",\"groups\":[{\"change\":{\"from\":1,\"job\":1,\"kind\":\"replace\","
+        "\"to\":2},\"epoch\":0,\"id\":1,\"members\":[1],\"primary\":1}],\"version\":3}",
+    };
+    for (uint32_t i = 0; i < TC_ARRAY_COUNT(bad); i++) {
+        size = signed_topology(bad[i], &controller, NULL, response, sizeof(response));
+        assert_int_equal(verify(size, &controller, 0, NULL, NULL), TC_EINVAL);
+    }
+}
+
+// Limits: more groups than a topology has; a body beyond the canonical encoder's 64 KiB.
+static void test_topology_limits(void **state) {
+    (void)state;
+    struct keypair controller;
+    keypair_init(&controller, 1);
+    static char body[200u * 1024u];
+    uint32_t used = (uint32_t)sprintf(body, "{\"cluster\":\"c\",\"version\":2,\"groups\":[");
+    for (uint32_t i = 1; i <= NODE_CTL_TOPOLOGY_GROUPS_MAX + 1; i++) {
+        used += (uint32_t)sprintf(body + used, "%s{\"epoch\":0,\"id\":%u,\"members\":[1],"
+                                  "\"primary\":1}", i == 1 ? "" : ",", i);
+    }
+    (void)sprintf(body + used, "]}");
+    assert_true(strlen(body) < TC_AUDIT_LINE_SIZE_MAX);
+    uint32_t size = signed_topology(body, &controller, NULL, response, sizeof(response));
+    assert_int_equal(verify(size, &controller, 0, NULL, "more than 1024 groups"), TC_ETOOBIG);
+    // Exactly the maximum parses.
+    char *last = strstr(body, ",{\"epoch\":0,\"id\":1025,");
+    assert_non_null(last);
+    memcpy(last, "]}", 3);
+    size = signed_topology(body, &controller, NULL, response, sizeof(response));
+    assert_int_equal(verify(size, &controller, 0, NULL, NULL), 0);
+    assert_int_equal(topology.group_count, NODE_CTL_TOPOLOGY_GROUPS_MAX);
+    assert_int_equal(topology.groups[NODE_CTL_TOPOLOGY_GROUPS_MAX - 1].id, 1024);
+    // A body whose text exceeds 64 KiB is refused (the audit library's canonical encoder bound).
+    used = (uint32_t)sprintf(body, "{\"cluster\":\"c\",\"version\":2,\"groups\":[],\"nodes\":[");
+    for (uint32_t i = 0; i < 1000; i++) {
+        used += (uint32_t)sprintf(body + used, "%s{\"address_admin\":\"%070u\"}", i ? "," : "", i);
+    }
+    (void)sprintf(body + used, "]}");
+    assert_true(strlen(body) > TC_AUDIT_LINE_SIZE_MAX);
+    size = (uint32_t)snprintf(response, sizeof(response), "{\"body\":%s,\"hash\":\"%064u\","
+                              "\"signature\":\"%0128u\"}", body, 0, 0);
+    assert_int_equal(verify(size, &controller, 0, NULL, "too long"), TC_ETOOBIG);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Acting on a change.
+
+static void test_change_decide(void **state) {
+    (void)state;
+    const struct node_ctl_change move = {.kind = NODE_CTL_CHANGE_MOVE_PRIMARY, .job_known = true,
+                                         .from_node = 1, .to_node = 2, .job = 5, .step = 0};
+    struct node_ctl_change next_step = move;
+    next_step.step = 1;
+    const struct node_ctl_change replace = {.kind = NODE_CTL_CHANGE_REPLACE, .from_node = 3,
+                                            .to_node = 4};
+    const struct node_ctl_change none = {0};
+    // The source, a normal primary, the target a member: transfer; then never again for it.
+    assert_int_equal(node_ctl_change_decide(&move, NULL, 1, true, 1), NODE_CTL_ACTION_TRANSFER);
+    assert_int_equal(node_ctl_change_decide(&move, &move, 1, true, 1), NODE_CTL_ACTION_NONE);
+    // The next step of the job is a new change.
+    assert_false(node_ctl_change_equal(&move, &next_step));
+    assert_int_equal(node_ctl_change_decide(&next_step, &move, 1, true, 1),
+                     NODE_CTL_ACTION_TRANSFER);
+    // Not yet primary: wait. Another node's move, or ours as the target: nothing.
+    assert_int_equal(node_ctl_change_decide(&move, NULL, 1, false, 1), NODE_CTL_ACTION_WAIT);
+    assert_int_equal(node_ctl_change_decide(&move, NULL, 2, true, 1), NODE_CTL_ACTION_NONE);
+    assert_int_equal(node_ctl_change_decide(&move, NULL, 3, true, -1), NODE_CTL_ACTION_NONE);
+    // The target is not in the local group.
+    assert_int_equal(node_ctl_change_decide(&move, NULL, 1, true, -1),
+                     NODE_CTL_ACTION_NOT_MEMBER);
+    // replace: reported once, whoever we are.
+    assert_int_equal(node_ctl_change_decide(&replace, NULL, 1, true, -1),
+                     NODE_CTL_ACTION_UNSUPPORTED);
+    assert_int_equal(node_ctl_change_decide(&replace, &replace, 1, true, -1),
+                     NODE_CTL_ACTION_NONE);
+    assert_int_equal(node_ctl_change_decide(&none, NULL, 1, true, 0), NODE_CTL_ACTION_NONE);
+    assert_int_equal(node_ctl_change_decide(NULL, &move, 1, true, 0), NODE_CTL_ACTION_NONE);
+    // Without a job id, the change's identity is (kind, from, to).
+    struct node_ctl_change anonymous = move;
+    anonymous.job_known = false;
+    assert_false(node_ctl_change_equal(&anonymous, &move));
+    assert_true(node_ctl_change_equal(&anonymous, &anonymous));
+    anonymous.to_node = 3;
+    struct node_ctl_change acted = move;
+    acted.job_known = false;
+    assert_int_equal(node_ctl_change_decide(&anonymous, &acted, 1, true, 2),
+                     NODE_CTL_ACTION_TRANSFER);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The topology file.
+
+static char dir[64];
+
+static int setup(void **state) {
+    (void)state;
+    (void)snprintf(dir, sizeof(dir), "/tmp/tc-node-ctl-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char command[128];
+    (void)snprintf(command, sizeof(command), "rm -rf %s", dir);
+    assert_int_equal(system(command), 0);
+    return 0;
+}
+
+static bool file_exists(const char *name) {
+    char path[128];
+    (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static void test_topology_file(void **state) {
+    (void)state;
+    char error[NODE_CTL_ERROR_SIZE];
+    uint32_t size = 0;
+    assert_int_equal(node_ctl_topology_file_read(dir, buffer, sizeof(buffer), &size), TC_ENOENT);
+    assert_int_equal(node_ctl_topology_file_write(dir, "{\"a\":1}", 7, error), 0);
+    assert_int_equal(node_ctl_topology_file_write(dir, "{\"b\":22}", 8, error), 0);
+    assert_false(file_exists("topology.json.tmp"));
+    assert_int_equal(node_ctl_topology_file_read(dir, buffer, sizeof(buffer), &size), 0);
+    assert_int_equal(size, 8);
+    assert_string_equal(buffer, "{\"b\":22}");
+    assert_int_equal(node_ctl_topology_file_read(dir, buffer, 9, &size), 0);
+    assert_int_equal(node_ctl_topology_file_read(dir, buffer, 8, &size), TC_ETOOBIG);
+    char missing[96];
+    (void)snprintf(missing, sizeof(missing), "%s/no/such/dir", dir);
+    assert_int_equal(node_ctl_topology_file_write(missing, "{}", 2, error), TC_EIO);
+    assert_non_null(strstr(error, "cannot create"));
+}
+
+// ------------------------------------------------------------------------------------------------
+// The client thread against a fake controller.
+
+struct fake {
+    int fd;
+    uint16_t port;
+    pthread_t thread;
+    atomic_bool stop;
+    pthread_mutex_t mutex;
+    // Under the mutex.
+    uint32_t register_refusals; // answer 403 unknown_node this many times first
+    uint32_t registers;
+    uint32_t heartbeats;
+    uint32_t topology_gets;
+    uint32_t bad_messages; // a signature or time the controller would refuse
+    uint64_t topology_version; // announced in heartbeat answers
+    char *topology;            // the GET /v1/topology answer
+    struct tc_audit_public_key node_key;
+    bool node_key_known;
+    uint64_t heartbeat_time_ms;
+};
+
+static struct fake fake;
+
+static int fake_read(int fd, char *request, uint32_t capacity, const char **body,
+                     uint32_t *body_size) {
+    uint32_t used = 0;
+    for (;;) {
+        const ssize_t n = recv(fd, request + used, capacity - 1 - used, 0);
+        if (n <= 0) return -1;
+        used += (uint32_t)n;
+        request[used] = '\0';
+        char *end = strstr(request, "\r\n\r\n");
+        if (end == NULL) continue;
+        const char *length = strcasestr(request, "Content-Length: ");
+        const uint32_t want = length == NULL ? 0 : (uint32_t)strtoul(length + 16, NULL, 10);
+        const uint32_t head = (uint32_t)(end + 4 - request);
+        if (used - head < want) continue;
+        *body = end + 4;
+        *body_size = want;
+        return 0;
+    }
+}
+
+static void fake_answer(int fd, int status, const char *body) {
+    char head[256];
+    const int n = snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Type: application/json"
+                           "\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", status,
+                           strlen(body));
+    assert_true(send(fd, head, (size_t)n, MSG_NOSIGNAL) == n);
+    assert_true(send(fd, body, strlen(body), MSG_NOSIGNAL) == (ssize_t)strlen(body));
+}
+
+static const char *fake_register(const char *body, uint32_t size, int *status) {
+    cJSON *root = cJSON_ParseWithLength(body, size);
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(root, "public_key");
+    struct tc_audit_public_key node_key;
+    const bool valid = cJSON_IsString(key) &&
+                       tc_audit_key_from_hex(&node_key, key->valuestring) == 0 &&
+                       controller_check(body, size, NODE_CTL_DOMAIN_REGISTER, &node_key) == 0;
+    cJSON_Delete(root);
+    fake.registers += 1;
+    if (!valid) fake.bad_messages += 1;
+    if (fake.register_refusals > 0) {
+        fake.register_refusals -= 1;
+        *status = 403;
+        return "{\"error\":\"unknown_node\",\"message\":\"add it with tigerctl nodes add\"}";
+    }
+    fake.node_key = node_key;
+    fake.node_key_known = true;
+    *status = 200;
+    return "{\"status\":\"added\"}";
+}
+
+static const char *fake_heartbeat(const char *body, uint32_t size, int *status, char *answer) {
+    assert_true(fake.node_key_known); // heartbeats only after a registration
+    bool valid = controller_check(body, size, NODE_CTL_DOMAIN_HEARTBEAT, &fake.node_key) == 0;
+    cJSON *root = cJSON_ParseWithLength(body, size);
+    const cJSON *time = cJSON_GetObjectItemCaseSensitive(root, "time");
+    uint64_t time_ms = 0;
+    valid = valid && cJSON_IsString(time) &&
+            tc_audit_time_parse(time->valuestring, strlen(time->valuestring), &time_ms) &&
+            time_ms > fake.heartbeat_time_ms &&
+            cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "status"));
+    cJSON_Delete(root);
+    if (!valid) {
+        fake.bad_messages += 1;
+        *status = 409;
+        return "{\"error\":\"replay\",\"message\":\"bad heartbeat\"}";
+    }
+    fake.heartbeat_time_ms = time_ms;
+    fake.heartbeats += 1;
+    *status = 200;
+    (void)sprintf(answer, "{\"topology_version\":%llu}", (unsigned long long)fake.topology_version);
+    return answer;
+}
+
+static void fake_serve(int fd) {
+    static char request[BUFFER_SIZE];
+    char answer[64];
+    const char *body = NULL;
+    uint32_t size = 0;
+    if (fake_read(fd, request, sizeof(request), &body, &size) != 0) return;
+    pthread_mutex_lock(&fake.mutex);
+    int status = 404;
+    const char *reply = "{\"error\":\"not_found\",\"message\":\"\"}";
+    if (strncmp(request, "POST /v1/register ", 18) == 0) {
+        reply = fake_register(body, size, &status);
+    } else if (strncmp(request, "POST /v1/heartbeat ", 19) == 0) {
+        reply = fake_heartbeat(body, size, &status, answer);
+    } else if (strncmp(request, "GET /v1/topology?have=", 22) == 0 && fake.topology != NULL) {
+        fake.topology_gets += 1;
+        status = 200;
+        reply = fake.topology;
+    }
+    pthread_mutex_unlock(&fake.mutex);
+    fake_answer(fd, status, reply);
+}
+
+static void *fake_thread(void *context) {
+    (void)context;
+    while (!atomic_load(&fake.stop)) {
+        struct pollfd poll_fd = {.fd = fake.fd, .events = POLLIN};
+        if (poll(&poll_fd, 1, 20) <= 0) continue;
+        const int fd = accept(fake.fd, NULL, NULL);
+        if (fd < 0) continue;
+        fake_serve(fd);
+        (void)close(fd);
+    }
+    return NULL;
+}
+
+static void fake_start(void) {
+    fake.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fake.fd >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    assert_int_equal(bind(fake.fd, (struct sockaddr *)&address, sizeof(address)), 0);
+    socklen_t length = sizeof(address);
+    assert_int_equal(getsockname(fake.fd, (struct sockaddr *)&address, &length), 0);
+    fake.port = ntohs(address.sin_port);
+    assert_int_equal(listen(fake.fd, 16), 0);
+    atomic_store(&fake.stop, false);
+    assert_int_equal(pthread_mutex_init(&fake.mutex, NULL), 0);
+    assert_int_equal(pthread_create(&fake.thread, NULL, fake_thread, NULL), 0);
+}
+
+static void fake_stop(void) {
+    atomic_store(&fake.stop, true);
+    assert_int_equal(pthread_join(fake.thread, NULL), 0);
+    assert_int_equal(close(fake.fd), 0);
+    assert_int_equal(pthread_mutex_destroy(&fake.mutex), 0);
+}
+
+static struct node node;
+
+// A node of group 1 (not hosted: no replica needed) whose controller is the fake.
+static void node_setup(uint16_t port, uint32_t interval_ms, const struct keypair *controller) {
+    free(node.groups);
+    memset(&node, 0, sizeof(node));
+    char text[1024];
+    const int n = snprintf(text, sizeof(text),
+                           "cluster = 1\nnode = 3\ndata_dir = %s\nlisten_peer = *:7103\n"
+                           "listen_client = 127.0.0.1:7203\nlisten_admin = 127.0.0.1:7303\n"
+                           "peer.3 = 127.0.0.1:7103\npeer.4 = 127.0.0.1:7104\ngroup.1 = 4\n"
+                           "jwt_key_file = jwt.key\ncontroller = 127.0.0.1:%u\n"
+                           "controller_key_file = ctl.pub\nzone = z1\n"
+                           "controller_interval_ms = %u\n", dir, port, interval_ms);
+    char error[TC_NODE_CONFIG_ERROR_SIZE];
+    const int rc = tc_node_config_parse(&node.config, "node.conf", text, (uint32_t)n, error,
+                                        sizeof(error));
+    if (rc != 0) fail_msg("%s", error);
+    memcpy(node.config.controller_key, controller->key.bytes, 32);
+    node.node_id = 3;
+    node.log_level = TC_LOG_DEBUG;
+    node.group_count = node.config.group_count;
+    node.groups = calloc(node.group_count, sizeof(node.groups[0]));
+    assert_non_null(node.groups);
+    node.groups[0].id = 1;
+}
+
+static uint64_t now_ms(void) { return tc_io_linux_monotonic_ns() / 1000000u; }
+
+// Ticks like the loop until `done` holds (at most 10 s).
+static void run_until(bool (*done)(void)) {
+    const uint64_t deadline = now_ms() + 10000;
+    while (!done()) {
+        assert_true(now_ms() < deadline);
+        node_ctl_tick(&node);
+        (void)usleep(10000);
+    }
+    node_ctl_tick(&node);
+}
+
+static bool topology_installed(void) {
+    struct node_ctl_stats stats;
+    node_ctl_stats_get(&node, &stats);
+    pthread_mutex_lock(&fake.mutex);
+    const bool done = stats.topology_version == 17 && fake.heartbeats >= 3;
+    pthread_mutex_unlock(&fake.mutex);
+    return done;
+}
+
+static bool topology_asked(void) {
+    pthread_mutex_lock(&fake.mutex);
+    const bool done = fake.topology_gets >= 1;
+    pthread_mutex_unlock(&fake.mutex);
+    return done;
+}
+
+static void stop_quickly(void) {
+    const uint64_t start = now_ms();
+    node_ctl_deinit(&node);
+    assert_null(node.ctl);
+    assert_true(now_ms() - start < 1000); // never waits out the interval
+}
+
+static void test_client_thread(void **state) {
+    (void)state;
+    struct keypair controller;
+    keypair_init(&controller, 1);
+    char key_path[128];
+    (void)snprintf(key_path, sizeof(key_path), "%s/node.key", dir);
+    struct tc_audit_public_key node_key;
+    assert_int_equal(tc_audit_keygen(key_path, &node_key), 0);
+    memset(&fake, 0, sizeof(fake));
+    fake_start();
+    fake.register_refusals = 1;
+    fake.topology_version = 17;
+    const uint32_t size = signed_topology(body_json, &controller, NULL, response,
+                                          sizeof(response));
+    fake.topology = strdup(response);
+    // Refused once (unknown node), registered, heartbeats, the topology fetched and handed over.
+    node_setup(fake.port, 200, &controller);
+    assert_string_equal(node.config.node_key_file, key_path);
+    assert_int_equal(node_ctl_init(&node), 0);
+    assert_int_equal(node_ctl_start(&node), 0);
+    run_until(topology_installed);
+    struct node_ctl_stats stats;
+    node_ctl_stats_get(&node, &stats);
+    assert_true(stats.configured && stats.up);
+    assert_int_equal(fake.registers, 2);
+    assert_int_equal(fake.bad_messages, 0);
+    assert_int_equal(fake.topology_gets, 1); // once installed, no more fetches
+    assert_memory_equal(fake.node_key.bytes, node_key.bytes, 32);
+    uint32_t file_size = 0;
+    assert_int_equal(node_ctl_topology_file_read(dir, buffer, sizeof(buffer), &file_size), 0);
+    assert_int_equal(file_size, size);
+    assert_memory_equal(buffer, response, size);
+    stop_quickly();
+    // Restart with a long interval: the cached topology is loaded before any call; a topology
+    // older than it is refused (C6) and the file stays; the stop does not wait 60 s.
+    fake.heartbeat_time_ms = 0;
+    fake.topology_gets = 0;
+    fake.topology_version = 18;
+    free(fake.topology);
+    char older[1024];
+    (void)snprintf(older, sizeof(older), "%s", body_json);
+    memcpy(strstr(older, "17"), "16", 2);
+    (void)signed_topology(older, &controller, NULL, response, sizeof(response));
+    fake.topology = strdup(response);
+    node_setup(fake.port, 60000, &controller);
+    assert_int_equal(node_ctl_init(&node), 0);
+    node_ctl_stats_get(&node, &stats);
+    assert_int_equal(stats.topology_version, 17);
+    assert_int_equal(node_ctl_start(&node), 0);
+    run_until(topology_asked);
+    node_ctl_stats_get(&node, &stats);
+    assert_int_equal(stats.topology_version, 17);
+    assert_int_equal(node_ctl_topology_file_read(dir, buffer, sizeof(buffer), &file_size), 0);
+    assert_int_equal(file_size, size);
+    stop_quickly();
+    fake_stop();
+    free(fake.topology);
+}
+
+// The controller is down: the client keeps trying, the loop keeps ticking, the stop is prompt.
+// A missing node key refuses the start; a damaged cached topology is ignored.
+static void test_client_failures(void **state) {
+    (void)state;
+    struct keypair controller;
+    keypair_init(&controller, 1);
+    memset(&fake, 0, sizeof(fake));
+    fake_start();
+    const uint16_t port = fake.port;
+    fake_stop(); // nothing listens on the port any more
+    node_setup(port, 200, &controller);
+    memcpy(strrchr(node.config.node_key_file, '/'), "/missing.key", 13);
+    assert_int_equal(node_ctl_init(&node), TC_ENOENT);
+    assert_non_null(strstr(node.error, "node_key_file"));
+    assert_non_null(strstr(node.error, "tigerchat-node format"));
+    node_ctl_deinit(&node);
+    assert_null(node.ctl);
+    char error[NODE_CTL_ERROR_SIZE];
+    assert_int_equal(node_ctl_topology_file_write(dir, "{\"body\":{}}", 11, error), 0);
+    node_setup(port, 200, &controller);
+    if (!file_exists("node.key")) {
+        char key_path[128];
+        (void)snprintf(key_path, sizeof(key_path), "%s/node.key", dir);
+        assert_int_equal(tc_audit_keygen(key_path, NULL), 0);
+    }
+    assert_int_equal(node_ctl_init(&node), 0);
+    struct node_ctl_stats stats;
+    node_ctl_stats_get(&node, &stats);
+    assert_int_equal(stats.topology_version, 0); // the damaged file was not installed
+    assert_int_equal(node_ctl_start(&node), 0);
+    const uint64_t until = now_ms() + 600;
+    while (now_ms() < until) {
+        node_ctl_tick(&node);
+        (void)usleep(10000);
+    }
+    node_ctl_stats_get(&node, &stats);
+    assert_false(stats.up);
+    assert_int_equal(stats.heartbeats, 0);
+    stop_quickly();
+    free(node.groups);
+    node.groups = NULL;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_build),
+        cmocka_unit_test(test_status_bounds),
+        cmocka_unit_test(test_time_next),
+        cmocka_unit_test(test_register_build),
+        cmocka_unit_test(test_heartbeat_build),
+        cmocka_unit_test(test_answer_member),
+        cmocka_unit_test(test_topology_verify),
+        cmocka_unit_test(test_topology_tampered),
+        cmocka_unit_test(test_topology_limits),
+        cmocka_unit_test(test_change_decide),
+        cmocka_unit_test(test_topology_file),
+        cmocka_unit_test(test_client_thread),
+        cmocka_unit_test(test_client_failures),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
