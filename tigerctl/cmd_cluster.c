@@ -1,6 +1,7 @@
 // tigerctl status, groups, groups create, rooms: the cluster as a whole (docs/controller.md §4-§5).
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -138,7 +139,24 @@ static const struct tigerctl_option groups_create_options[] = {
     TIGERCTL_COMMON_OPTIONS,
     TIGERCTL_CONTROLLER_OPTIONS,
     {"id", "G", 1, "the new group's id (1..65535)"},
+    {"members", "A,B,C", 1, "register a group the nodes already run (their configs list it)"},
 };
+
+// "A,B,C": three node ids 1..255 into a JSON array; false when malformed.
+static bool members_parse(const char *text, cJSON *array) {
+    const char *cursor = text;
+    for (uint32_t i = 0; i < 3; i++) {
+        char *end = NULL;
+        const unsigned long id = strtoul(cursor, &end, 10);
+        if (end == cursor || id < 1 || id > 255) return false;
+        const bool added = cJSON_AddItemToArray(array, cJSON_CreateNumber((double)id));
+        tc_assert(added);
+        if (i < 2 && *end != ',') return false;
+        if (i == 2 && *end != '\0') return false;
+        cursor = end + 1;
+    }
+    return true;
+}
 
 static int groups_create_run(const struct tigerctl_context *context,
                              const struct tigerctl_args *args) {
@@ -149,6 +167,16 @@ static int groups_create_run(const struct tigerctl_context *context,
     cJSON *action_args = cJSON_CreateObject();
     tc_assert(action_args != NULL);
     tc_assert(cJSON_AddNumberToObject(action_args, "group", (double)group) != NULL);
+    const char *members = tigerctl_args_value(args, "members", 0);
+    if (members != NULL) {
+        cJSON *array = cJSON_AddArrayToObject(action_args, "members");
+        tc_assert(array != NULL);
+        if (!members_parse(members, array)) {
+            cJSON_Delete(action_args);
+            return tigerctl_fail(context, TIGERCTL_EXIT_USAGE,
+                                 "--members: three node ids, e.g. 1,2,3 (see --help)");
+        }
+    }
     char done[64];
     (void)snprintf(done, sizeof(done), "group %llu created", (unsigned long long)group);
     return tigerctl_act(context, "group.create", action_args, done);
@@ -161,7 +189,9 @@ const struct tigerctl_command tigerctl_command_groups_create = {
         "Creates replica group G (signed action group.create, role admin). The controller\n"
         "places it on the 3 least loaded active nodes, in distinct zones when every node\n"
         "has one, and moves hash slots to it from the groups holding the most; refused\n"
-        "(exit 1) with the excluded nodes named when fewer than 3 candidates exist.",
+        "(exit 1) with the excluded nodes named when fewer than 3 candidates exist.\n"
+        "With --members A,B,C it registers a group the nodes already run from their\n"
+        "configuration (its epoch-0 members, in slot order) instead of placing one.",
     .transport = TIGERCTL_CONTROLLER,
     .options = groups_create_options,
     .option_count = TC_ARRAY_COUNT(groups_create_options),

@@ -358,8 +358,7 @@ int ctl_decide(struct ctl_server *server, const char *action, const char *args_j
     tc_assert(server != NULL && action != NULL && args_json != NULL && result != NULL);
     cJSON *args = cJSON_Parse(args_json);
     tc_assert(args != NULL && cJSON_IsObject(args)); // canonical JSON, checked by the request
-    int rc = ctl_store_model_load(server->store, server->model, ctl_wall_ms(),
-                                  server->options.liveness_ms);
+    int rc = ctl_model_refresh(server);
     const struct ctl_model *model = server->model;
     if (rc != 0) {
         // leave rc

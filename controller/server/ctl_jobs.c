@@ -263,8 +263,7 @@ void ctl_jobs_tick(struct ctl_server *server) {
     rc = ctl_store_job_moves(server->store, scratch.job.id, scratch.moves, CTL_STORE_JOB_MOVES_MAX,
                              &scratch.move_count);
     if (rc == 0) {
-        rc = ctl_store_model_load(server->store, server->model, ctl_wall_ms(),
-                                  server->options.liveness_ms);
+        rc = ctl_model_refresh(server);
     }
     if (rc != 0) {
         ctl_log("error", "job executor: %s", ctl_store_error(server->store));

@@ -280,8 +280,7 @@ void ctl_read_plan(struct ctl_server *server, const struct tc_admin_request *htt
     int rc = ctl_store_topology_latest(server->store, &version, hash, body, sizeof(body),
                                        &body_size, signature);
     if (rc == 0 || rc == TC_ENOENT) {
-        rc = ctl_store_model_load(server->store, server->model, ctl_wall_ms(),
-                                  server->options.liveness_ms);
+        rc = ctl_model_refresh(server);
     }
     if (rc != 0) {
         ctl_respond_error(response, 500, "store", ctl_store_error(server->store));

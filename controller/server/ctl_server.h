@@ -74,6 +74,10 @@ void ctl_http_handle(void *context, const struct tc_admin_request *request,
                      struct tc_admin_response *response);
 int32_t ctl_metrics_write(void *context, char *out, uint32_t out_size);
 
+// Loads server->model from the store and overlays each group's primary as the live nodes'
+// heartbeats report it (ctl_observe.c). 0 or the store's error.
+int ctl_model_refresh(struct ctl_server *server);
+
 // The newest topology version (0: none yet).
 uint64_t ctl_topology_version(struct ctl_server *server);
 
