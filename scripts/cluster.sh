@@ -5,13 +5,19 @@
 #   scripts/cluster.sh down    [--dir DIR]                               SIGTERM, wait
 #   scripts/cluster.sh status  [--dir DIR]                               health and replica states
 #   scripts/cluster.sh token   [--dir DIR] SUB [ROOMS]                   a development token
-#   scripts/cluster.sh kill    [--dir DIR] NODE                          SIGKILL one node (tests)
-#   scripts/cluster.sh start   [--dir DIR] NODE                          restart one node
+#   scripts/cluster.sh kill    [--dir DIR] NODE|controller               SIGKILL one (tests)
+#   scripts/cluster.sh start   [--dir DIR] NODE|controller               restart one
 #
 # Everything lives under DIR (default: $TC_CLUSTER_DIR or ./cluster): node-N.conf, data/node-N/,
 # node-N.log, node-N.pid and jwt.key. Ports: client BASE+N, peer BASE+100+N, admin BASE+200+N
 # (BASE defaults to 7000). The binary is $TC_NODE_BIN or build/release/node/tigerchat-node.
 # TC_CLUSTER_EXTRA: lines appended to every node's config.
+# TC_CLUSTER_NODES (default 3): nodes 4.. host no replica at first (drain and rebalance targets).
+# TC_CLUSTER_CONTROLLER=1 (or `up --controller`): also a tigerchat-controller on BASE+400 with
+# data in DIR/controller; the nodes register with it (auto-accepted), the groups are registered
+# with their configured members, and DIR/admin is the admin key for tigerctl, e.g.
+#   tigerctl --controller http://127.0.0.1:7400 --key cluster/admin status
+# Binaries: $TC_CONTROLLER_BIN, $TC_TIGERCTL_BIN (default build/release/...).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 command=${1:-}
@@ -19,9 +25,11 @@ shift || true
 dir=${TC_CLUSTER_DIR:-$root/cluster}
 base=${TC_CLUSTER_BASE_PORT:-7000}
 groups=4
+controller=${TC_CLUSTER_CONTROLLER:-0}
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
+    --controller) controller=1; shift ;;
     --dir) dir=$2; shift 2 ;;
     --base-port) base=$2; shift 2 ;;
     --groups) groups=$2; shift 2 ;;
@@ -29,7 +37,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 bin=${TC_NODE_BIN:-$root/build/release/node/tigerchat-node}
-nodes=(1 2 3)
+controller_bin=${TC_CONTROLLER_BIN:-$root/build/release/controller/server/tigerchat-controller}
+tigerctl_bin=${TC_TIGERCTL_BIN:-$root/build/release/tigerctl/tigerctl}
+nodes=($(seq 1 "${TC_CLUSTER_NODES:-3}"))
+controller_url="http://127.0.0.1:$((base + 400))"
+# A directory that already runs a controller keeps it for every command.
+[ -f "$dir/controller/controller.key.pub" ] && controller=1
 
 die() { echo "cluster: $*" >&2; exit 1; }
 
@@ -44,6 +57,10 @@ write_config() {
     echo "listen_peer = 127.0.0.1:$((base + 100 + n))"
     echo "listen_admin = 127.0.0.1:$((base + 200 + n))"
     for p in "${nodes[@]}"; do echo "peer.$p = 127.0.0.1:$((base + 100 + p))"; done
+    if [ "$controller" = 1 ]; then
+      echo "controller = 127.0.0.1:$((base + 400))"
+      echo "controller_key_file = $dir/controller/controller.key.pub"
+    fi
     # Every node hosts every group; the slot order rotates so primaries (view 0 leads slot 0)
     # spread over the nodes.
     for g in $(seq 1 "$groups"); do
@@ -70,6 +87,41 @@ start_node() {
   echo $! > "$dir/node-$n.pid"
 }
 
+tigerctl() { "$tigerctl_bin" --controller "$controller_url" --key "$dir/admin" "$@"; }
+
+controller_up() {
+  [ -x "$controller_bin" ] || die "no controller at $controller_bin (run scripts/build.sh Release)"
+  [ -x "$tigerctl_bin" ] || die "no tigerctl at $tigerctl_bin"
+  [ -f "$dir/admin" ] || "$tigerctl_bin" keygen --out "$dir/admin" >/dev/null
+  if [ ! -f "$dir/controller/controller.db" ]; then
+    "$controller_bin" format --data-dir "$dir/controller" --cluster local \
+      --admin-key "$dir/admin.pub" --admin-name admin >/dev/null
+  fi
+  if [ -f "$dir/controller.pid" ] && kill -0 "$(cat "$dir/controller.pid")" 2>/dev/null; then return; fi
+  "$controller_bin" start --data-dir "$dir/controller" --listen "127.0.0.1:$((base + 400))" \
+    --auto-accept-nodes >> "$dir/controller.log" 2>&1 &
+  echo $! > "$dir/controller.pid"
+  local deadline=$(( $(date +%s) + 10 ))
+  until curl -fsS -m 1 "$controller_url/healthz" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || die "controller not up; see $dir/controller.log"
+    sleep 0.1
+  done
+}
+
+# The nodes register themselves (auto-accepted); the groups they run from their configs are
+# registered with their configured members, once every node is live.
+controller_register_groups() {
+  local deadline=$(( $(date +%s) + 30 ))
+  until [ "$(tigerctl --json status | grep -o '"live":[0-9]*' | cut -d: -f2)" = "${#nodes[@]}" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || die "nodes did not register with the controller"
+    sleep 0.2
+  done
+  for g in $(seq 1 "$groups"); do
+    local a=$(( (g - 1) % 3 + 1 )) b=$(( g % 3 + 1 )) c=$(( (g + 1) % 3 + 1 ))
+    tigerctl groups create --id "$g" --members "$a,$b,$c" >/dev/null 2>&1 || true
+  done
+}
+
 wait_healthy() {
   local deadline=$(( $(date +%s) + ${TC_CLUSTER_WAIT_S:-30} ))
   for n in "$@"; do
@@ -88,27 +140,39 @@ case "$command" in
       head -c 32 /dev/urandom > "$dir/jwt.key.tmp" && chmod 600 "$dir/jwt.key.tmp"
       mv "$dir/jwt.key.tmp" "$dir/jwt.key"
     fi
+    [ "$controller" = 1 ] && controller_up
     for n in "${nodes[@]}"; do
       write_config "$n"
       if [ ! -d "$dir/data/node-$n" ]; then
         mkdir -p "$dir/data/node-$n"
         "$bin" format --config "$dir/node-$n.conf" >/dev/null
+      elif [ "$controller" = 1 ] && [ ! -f "$dir/data/node-$n/node.key" ]; then
+        "$tigerctl_bin" keygen --out "$dir/data/node-$n/node.key" >/dev/null # formatted before
       fi
     done
     for n in "${nodes[@]}"; do start_node "$n"; done
     wait_healthy "${nodes[@]}"
     echo "cluster up: ws://127.0.0.1:$((base + 1))/v1/ws (and $((base + 2)), $((base + 3))); data in $dir"
+    if [ "$controller" = 1 ]; then
+      controller_register_groups
+      echo "controller: $controller_url (tigerctl --controller $controller_url --key $dir/admin status)"
+    fi
     ;;
   start)
     n=${args[0]:?node}
+    if [ "$n" = controller ]; then controller_up; exit 0; fi
     start_node "$n"; wait_healthy "$n"
     ;;
   kill)
     n=${args[0]:?node}
-    kill -9 "$(cat "$dir/node-$n.pid")" 2>/dev/null || true
-    rm -f "$dir/node-$n.pid"
+    if [ "$n" = controller ]; then pidfile=$dir/controller.pid; else pidfile=$dir/node-$n.pid; fi
+    kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
     ;;
   down)
+    # Every node that has a pid file, whatever TC_CLUSTER_NODES says now.
+    nodes=()
+    for f in "$dir"/node-*.pid; do [ -f "$f" ] && nodes+=("$(basename "$f" .pid | cut -d- -f2)"); done
     for n in "${nodes[@]}"; do
       [ -f "$dir/node-$n.pid" ] && kill -TERM "$(cat "$dir/node-$n.pid")" 2>/dev/null || true
     done
@@ -120,6 +184,13 @@ case "$command" in
         rm -f "$dir/node-$n.pid"
       fi
     done
+    if [ -f "$dir/controller.pid" ]; then
+      pid=$(cat "$dir/controller.pid")
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+      rm -f "$dir/controller.pid"
+    fi
     echo "cluster down"
     ;;
   status)
@@ -129,6 +200,7 @@ case "$command" in
       curl -fsS -m 1 "http://127.0.0.1:$((base + 200 + n))/metrics" 2>/dev/null |
         grep -E '^tigerchat_replica_(view|commit|primary)\{' | sed 's/^/  /' || true
     done
+    if [ "$controller" = 1 ]; then tigerctl status && tigerctl groups; fi
     ;;
   token)
     sub=${args[0]:?sub}; rooms=${args[1]:-*}
