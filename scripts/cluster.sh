@@ -18,6 +18,7 @@
 # with their configured members, and DIR/admin is the admin key for tigerctl, e.g.
 #   tigerctl --controller http://127.0.0.1:7400 --key cluster/admin status
 # Binaries: $TC_CONTROLLER_BIN, $TC_TIGERCTL_BIN (default build/release/...).
+# TC_CONTROLLER_LIVENESS_MS: the controller's --liveness-ms (default 10000).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 command=${1:-}
@@ -99,7 +100,8 @@ controller_up() {
   fi
   if [ -f "$dir/controller.pid" ] && kill -0 "$(cat "$dir/controller.pid")" 2>/dev/null; then return; fi
   "$controller_bin" start --data-dir "$dir/controller" --listen "127.0.0.1:$((base + 400))" \
-    --auto-accept-nodes >> "$dir/controller.log" 2>&1 &
+    --auto-accept-nodes --liveness-ms "${TC_CONTROLLER_LIVENESS_MS:-10000}" \
+    >> "$dir/controller.log" 2>&1 &
   echo $! > "$dir/controller.pid"
   local deadline=$(( $(date +%s) + 10 ))
   until curl -fsS -m 1 "$controller_url/healthz" >/dev/null 2>&1; do
