@@ -74,6 +74,20 @@ static int node_message_open(struct ctl_server *server, const struct tc_admin_re
     return 0;
 }
 
+// The nodes' keys and addresses as chained: reloaded only when the chain moved (heartbeats
+// arrive every second from every node; the model holds thousands of slot rows).
+static bool node_model(struct ctl_server *server, struct tc_admin_response *response) {
+    uint64_t seq = 0;
+    int rc = ctl_store_head_seq(server->store, &seq);
+    if (rc == 0 && seq != server->node_model_seq) {
+        rc = ctl_store_model_load(server->store, server->model, ctl_wall_ms(),
+                                  server->options.liveness_ms);
+        server->node_model_seq = rc == 0 ? seq : 0;
+    }
+    if (rc != 0) ctl_respond_error(response, 500, "store", ctl_store_error(server->store));
+    return rc == 0;
+}
+
 static const char *field(const cJSON *root, const char *name) {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, name);
     return cJSON_IsString(item) ? item->valuestring : "";
@@ -118,14 +132,9 @@ static void register_known(struct ctl_server *server, const struct ctl_node *kno
 
 void ctl_node_register(struct ctl_server *server, const struct tc_admin_request *http,
                        struct tc_admin_response *response) {
-    int rc = ctl_store_model_load(server->store, server->model, ctl_wall_ms(),
-                                  server->options.liveness_ms);
-    if (rc != 0) {
-        ctl_respond_error(response, 500, "store", ctl_store_error(server->store));
-        return;
-    }
+    if (!node_model(server, response)) return;
     struct node_message message = {0};
-    rc = node_message_open(server, http, response, CTL_DOMAIN_REGISTER, true, &message);
+    int rc = node_message_open(server, http, response, CTL_DOMAIN_REGISTER, true, &message);
     if (rc == 0) {
         server->stats.registrations += 1;
         const struct ctl_node *known = NULL;
@@ -154,14 +163,9 @@ void ctl_node_register(struct ctl_server *server, const struct tc_admin_request 
 
 void ctl_node_heartbeat(struct ctl_server *server, const struct tc_admin_request *http,
                         struct tc_admin_response *response) {
-    int rc = ctl_store_model_load(server->store, server->model, ctl_wall_ms(),
-                                  server->options.liveness_ms);
-    if (rc != 0) {
-        ctl_respond_error(response, 500, "store", ctl_store_error(server->store));
-        return;
-    }
+    if (!node_model(server, response)) return;
     struct node_message message = {0};
-    rc = node_message_open(server, http, response, CTL_DOMAIN_HEARTBEAT, false, &message);
+    int rc = node_message_open(server, http, response, CTL_DOMAIN_HEARTBEAT, false, &message);
     if (rc == 0) {
         // A replayed (older or equal) heartbeat never overwrites a newer observation.
         if (message.time_ms <= server->heartbeat_time_ms[message.node]) {

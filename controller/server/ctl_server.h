@@ -50,6 +50,7 @@ struct ctl_server {
     struct tc_audit_public_key key_public;
     char key_hex[CTL_KEY_HEX_SIZE];
     struct ctl_model *model; // reloaded from the store when needed (heap: ~300 KiB)
+    uint64_t node_model_seq; // the chain seq `model` was loaded at for node messages (0: stale)
     struct tc_loop loop;
     struct tc_admin_server http;
     bool http_open;
