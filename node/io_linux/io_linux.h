@@ -24,6 +24,9 @@ struct tc_replica_options;
 //    writes have all finished completes with it (one fdatasync, several syncs answered).
 //  - Overlapping reads and writes execute in submission order (write/write, write->read,
 //    read->write); non-overlapping operations run in parallel.
+//  - A write that overlaps nothing pending or running is done by the submitting thread (a
+//    page-cache pwrite of microseconds, instead of two thread handoffs); its completion is still
+//    delivered by poll() only. Syncs and reads always run on the workers (fdatasync blocks).
 //  - After any write or sync failure the storage is "failed": every later write and sync completes
 //    with TC_EIO without touching the disk (a failed fdatasync must never be retried and reported
 //    as durable). Reads still run.
@@ -67,6 +70,7 @@ struct tc_io_linux_storage_stats {
     uint64_t sync_ns_total; // time spent inside fdatasync, summed over syncs
     uint64_t sync_ns_max;
     uint64_t syncs_coalesced; // syncs completed by another sync's fdatasync (not in `syncs`)
+    uint64_t writes_inline;   // writes done on the submitting thread (also in `writes`)
 };
 
 struct tc_io_linux_storage_entry {

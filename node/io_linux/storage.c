@@ -295,6 +295,36 @@ void tc_io_linux_storage_close(struct tc_io_linux_storage *storage) {
     storage->opened = false;
 }
 
+// A write that conflicts with nothing submitted before it (no overlapping read or write pending
+// or running) goes to the page cache at once, on the caller's thread: a 4 KiB pwrite costs a few
+// microseconds, a handoff to a worker and back costs two thread wake-ups (docs/benchmarks.md).
+// Its completion still goes through the ring and poll(), so callers see the same contract; a
+// later sync starts after it (it has finished) and so covers it. Caller holds the mutex.
+static bool storage_write_inline(struct tc_io_linux_storage *storage,
+                                 struct tc_io_storage_op *op) {
+    tc_assert(op->kind == TC_IO_STORAGE_WRITE);
+    for (uint32_t i = 0; i < storage->pending_count; i++) {
+        if (storage_conflict(storage->pending[i].op, op)) return false;
+    }
+    for (uint32_t w = 0; w < storage->threads_count; w++) {
+        const struct tc_io_storage_op *running = storage->workers[w].running.op;
+        if (running != NULL && storage_conflict(running, op)) return false;
+    }
+    uint64_t sync_ns = 0;
+    const int result = storage_execute(storage, op, storage->failed, &sync_ns);
+    tc_assert(sync_ns == 0);
+    if (result != 0) storage->failed = true;
+    storage_stats_count(storage, op, result, 0);
+    storage->stats.writes_inline++;
+    storage->sequence_next++;
+    storage->inflight_count++;
+    storage_completion_push(storage, op, result);
+    const uint64_t one = 1;
+    const ssize_t written = write(storage->event_fd, &one, sizeof(one));
+    tc_assert(written == (ssize_t)sizeof(one));
+    return true;
+}
+
 static void storage_submit(struct tc_io_linux_storage *storage, struct tc_io_storage_op *op,
                            enum tc_io_storage_kind kind) {
     tc_assert(storage->opened);
@@ -316,6 +346,10 @@ static void storage_submit(struct tc_io_linux_storage *storage, struct tc_io_sto
     tc_assert(storage->pending_count < TC_IO_LINUX_STORAGE_OPS_MAX);
     for (uint32_t i = 0; i < storage->pending_count; i++) {
         tc_assert_hot(storage->pending[i].op != op); // Not submitted twice while in flight.
+    }
+    if (kind == TC_IO_STORAGE_WRITE && storage_write_inline(storage, op)) {
+        pthread_mutex_unlock(&storage->mutex);
+        return;
     }
     storage->pending[storage->pending_count] =
         (struct tc_io_linux_storage_entry){op, storage->sequence_next};
