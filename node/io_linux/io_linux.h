@@ -24,9 +24,10 @@ struct tc_replica_options;
 //    writes have all finished completes with it (one fdatasync, several syncs answered).
 //  - Overlapping reads and writes execute in submission order (write/write, write->read,
 //    read->write); non-overlapping operations run in parallel.
-//  - A write that overlaps nothing pending or running is done by the submitting thread (a
-//    page-cache pwrite of microseconds, instead of two thread handoffs); its completion is still
-//    delivered by poll() only. Syncs and reads always run on the workers (fdatasync blocks).
+//  - A write of at most TC_IO_LINUX_STORAGE_INLINE_WRITE_MAX bytes that overlaps nothing pending
+//    or running is done by the submitting thread (a page-cache pwrite of microseconds, instead of
+//    two thread handoffs); its completion is still delivered by poll() only. Larger writes, syncs
+//    and reads run on the workers (fdatasync blocks; big copies would stall the loop).
 //  - After any write or sync failure the storage is "failed": every later write and sync completes
 //    with TC_EIO without touching the disk (a failed fdatasync must never be retried and reported
 //    as durable). Reads still run.
@@ -39,6 +40,7 @@ struct tc_replica_options;
 // Operations submitted and not yet delivered by poll(), per storage. Submitting more is a
 // programming error of the caller (asserted): the replica's own I/O is bounded well below this.
 #define TC_IO_LINUX_STORAGE_OPS_MAX 256u
+#define TC_IO_LINUX_STORAGE_INLINE_WRITE_MAX (16u * 1024u)
 #define TC_IO_LINUX_PATH_SIZE_MAX 1024u
 #define TC_IO_LINUX_ERROR_SIZE_MAX 1280u
 

@@ -303,6 +303,9 @@ void tc_io_linux_storage_close(struct tc_io_linux_storage *storage) {
 static bool storage_write_inline(struct tc_io_linux_storage *storage,
                                  struct tc_io_storage_op *op) {
     tc_assert(op->kind == TC_IO_STORAGE_WRITE);
+    // Large writes (full batches, checkpoints, store segments) stay on the workers: copying them
+    // on the loop thread would stall every other replica and connection it serves.
+    if (op->size_bytes > TC_IO_LINUX_STORAGE_INLINE_WRITE_MAX) return false;
     for (uint32_t i = 0; i < storage->pending_count; i++) {
         if (storage_conflict(storage->pending[i].op, op)) return false;
     }
