@@ -5,11 +5,11 @@
 #   1. every node registers and is live; the configured groups are registered, all healthy;
 #   2. refusals: an unknown node; a drain that would leave a group with one live replica (node 3
 #      killed) names the group; nothing starts;
-#   3. drain node 1 while tigerchat-bench sends and subscribes (open loop) — the controller is
+#   3. node 4 was added empty: rebalance moves replicas onto it; the job succeeds;
+#   4. drain node 1 while tigerchat-bench sends and subscribes (open loop) — the controller is
 #      SIGKILLed in the middle of the job and restarted: the job resumes and succeeds; every group
 #      ends with 3 healthy members none of which is node 1; the bench's checks (no acked message
-#      lost or duplicated, gap-free order for every subscriber) pass;
-#   4. rebalance after node 1 returns to service empty: replicas move back onto it; succeeds.
+#      lost or duplicated, gap-free order for every subscriber) pass.
 #
 #   tests/e2e/controller.sh BUILD_DIR
 # Environment: TC_CLUSTER_BASE_PORT (default 28000), TC_KEEP=1 keeps the work directory.
@@ -88,7 +88,17 @@ echo "controller e2e: refused: $(tail -n 1 "$work/out.txt")"
 "$cluster" start 3 >/dev/null
 wait_for 30 "node 3 live again" node_live 3 true
 
-# --- 3. drain node 1 under load, with the controller killed and restarted mid-job
+# --- 3. node 4 joined empty: rebalance moves replicas onto it
+ctl rebalance --max-moves 4 > "$work/rebalance.txt" 2>&1 || fail "rebalance: $(cat "$work/rebalance.txt")"
+job=$(sed -n 's/^job \([0-9]*\) started.*/\1/p' "$work/rebalance.txt")
+[ -n "$job" ] || fail "no rebalance job in: $(cat "$work/rebalance.txt")"
+ctl job "$job" --watch > "$work/watch.txt" 2>&1 || fail "rebalance job failed: $(tail -n 12 "$work/watch.txt")"
+hosted=$(ctl --json groups | /usr/bin/python3 -c 'import json,sys
+print(sum(1 for g in json.load(sys.stdin) if 4 in g["members"]))')
+[ "$hosted" -ge 1 ] || fail "rebalance moved nothing onto node 4"
+echo "controller e2e: rebalance job $job succeeded; node 4 now hosts $hosted groups"
+
+# --- 4. drain node 1 under load, with the controller killed and restarted mid-job
 "$bench" ws --jwt-key-file "$TC_CLUSTER_DIR/jwt.key" \
   --nodes "127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3)),127.0.0.1:$((base + 4))" \
   --rate 100 --connections 4 --rooms 8 --subscribers 2 --duration-s 45 --warmup-s 1 \
@@ -101,7 +111,7 @@ job=$(sed -n 's/^job \([0-9]*\) started.*/\1/p' "$work/drain.txt")
 job_done_steps() { ctl --json job "$job" | /usr/bin/python3 -c 'import json,sys
 j = json.load(sys.stdin); print(sum(1 for m in j["moves"] if m["state"] == "done"))'; }
 steps_at_least() { [ "$(job_done_steps)" -ge "$1" ]; }
-wait_for 120 "the first replace step of job $job" steps_at_least 2
+wait_for 120 "the first steps of job $job" steps_at_least 2
 "$cluster" kill controller
 sleep 1
 "$cluster" start controller >/dev/null || fail "controller did not restart"
@@ -120,16 +130,6 @@ grep -q "gaps=0 duplicates=0 chain_breaks=0 hash_mismatches=0 missing=0" "$work/
   fail "bench checks: $(grep checks "$work/bench.out")"
 echo "controller e2e: bench $(grep -E '^ *committed' "$work/bench.out" | head -n 1 | xargs); $(grep checks "$work/bench.out" | xargs)"
 
-# --- 4. node 1 back in service, empty: rebalance moves replicas onto it
-ctl uncordon 1 >/dev/null || fail "uncordon 1"
-ctl rebalance --max-moves 4 > "$work/rebalance.txt" 2>&1 || fail "rebalance: $(cat "$work/rebalance.txt")"
-job=$(sed -n 's/^job \([0-9]*\) started.*/\1/p' "$work/rebalance.txt")
-[ -n "$job" ] || fail "no rebalance job in: $(cat "$work/rebalance.txt")"
-ctl job "$job" --watch > "$work/watch.txt" 2>&1 || fail "rebalance job failed: $(tail -n 12 "$work/watch.txt")"
-hosted=$(ctl --json groups | /usr/bin/python3 -c 'import json,sys
-print(sum(1 for g in json.load(sys.stdin) if 1 in g["members"]))')
-[ "$hosted" -ge 1 ] || fail "rebalance moved nothing onto node 1"
-echo "controller e2e: rebalance job $job succeeded; node 1 hosts $hosted groups again"
 "$TC_TIGERCTL_BIN" verify-audit --file "$TC_CLUSTER_DIR/controller/audit.jsonl" \
   --checkpoint "$TC_CLUSTER_DIR/controller/audit-checkpoints.jsonl" \
   --controller-key "$TC_CLUSTER_DIR/controller/controller.key.pub" > "$work/verify.txt" 2>&1 ||
