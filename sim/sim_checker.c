@@ -25,7 +25,8 @@
 //                       after a crash, unless it was superseded (never committed)
 //  idempotency_*        (sim_workload.c) a re-sent key returns the original (seq, hash)
 //  liveness             (sim_run.c) the core converges within the tick budget
-//  state_digest         the core agrees on tc_room_digest; chain heads equal the model's
+//  state_digest         the core agrees on tc_room_digest; chain heads, read markers and the
+//                       redaction table equal the model's
 
 static void commits_reserve(struct sim_group *group, uint64_t count) {
     if (count <= group->commit_capacity) return;
@@ -446,6 +447,31 @@ static bool chain_heads_match(struct sim_cluster *cluster, struct sim_group *gro
     return true;
 }
 
+// The converged replica's redaction table is the model's: the same count, and every message the
+// model redacted is redacted there (the digest then carries the rest to every core replica).
+static bool redactions_match(struct sim_cluster *cluster, struct sim_group *group,
+                             const struct tc_room_machine *machine, char *why, uint32_t why_size) {
+    uint32_t count = tc_room_model_redaction_count(group->model);
+    if (tc_room_redaction_count(machine) != count) {
+        snprintf(why, why_size, "group %u: %u redactions, model %u", group->index,
+                 tc_room_redaction_count(machine), count);
+        sim_fail(cluster, "state_digest", "%s", why);
+        return false;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t room = 0;
+        uint64_t seq = 0;
+        tc_assert(tc_room_model_redaction_at(group->model, i, &room, &seq) == TC_OK);
+        if (!tc_room_redacted(machine, room, seq)) {
+            snprintf(why, why_size, "group %u room %llu seq %llu: redacted in the model only",
+                     group->index, (unsigned long long)room, (unsigned long long)seq);
+            sim_fail(cluster, "state_digest", "%s", why);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool group_converged(struct sim_cluster *cluster, struct sim_group *group, char *why,
                             uint32_t why_size) {
     struct tc_checksum digest_first;
@@ -476,7 +502,9 @@ static bool group_converged(struct sim_cluster *cluster, struct sim_group *group
             digest_first = digest;
             have_first = true;
             if (!chain_heads_match(cluster, group, tc_replica_room(replica->replica), why,
-                                   why_size)) {
+                                   why_size) ||
+                !redactions_match(cluster, group, tc_replica_room(replica->replica), why,
+                                  why_size)) {
                 return false;
             }
         } else if (!tc_checksum_equal(&digest, &digest_first)) {

@@ -55,6 +55,7 @@ enum sim_fault {
     SIM_FAULT_RETENTION_TRUNCATED, // a history read answered "truncated by retention"
     SIM_FAULT_REPLACEMENT,         // a replica replacement committed (sim_reconfig.c)
     SIM_FAULT_REQUESTER_CRASH,     // the operator session lost with its change in flight
+    SIM_FAULT_REDACTED_READ,       // a history read served a redacted message (body dropped)
     SIM_FAULT_COUNT,
 };
 
@@ -284,6 +285,8 @@ struct sim_stats {
     uint64_t history_messages;  // messages compared with the model
     uint64_t history_truncated; // truncated-by-retention answers
     uint64_t retention_ops;     // set_retention ops sent
+    uint64_t redact_ops;        // redact ops sent
+    uint64_t history_redacted;  // redacted messages read back (no body, chain verified)
     uint64_t history_days_checked; // rooms whose keep_days floor was checked against the model
 };
 

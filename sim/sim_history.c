@@ -3,7 +3,10 @@
 // reference model committed it: consecutive seqs, identical fields and bodies, each page's first
 // message linked (prev_hash) to the message before it, even where pages end at segment
 // boundaries; below a retention floor only an explicit TRUNCATED answer, and only for a room whose
-// policy allows one. Every acknowledged send is among the messages compared.
+// policy allows one. Every acknowledged send is among the messages compared. A message the model
+// redacted is served redacted, on every replica: no body, the body's hash in its place, and the
+// chain step (recomputed independently, by the model) verifies with it; every other message
+// keeps its body.
 
 #include <stdio.h>
 #include <string.h>
@@ -29,12 +32,21 @@ struct history_read {
     uint64_t next_seq; // where the following read starts
 };
 
-static bool message_equal(const struct tc_room_message *a, const struct tc_room_message *b) {
-    return a->room == b->room && a->seq == b->seq && a->thread_parent_seq == b->thread_parent_seq &&
-           a->thread_seq == b->thread_seq && a->sender == b->sender &&
-           a->timestamp_ns == b->timestamp_ns && tc_hash256_equal(&a->hash, &b->hash) &&
-           tc_hash256_equal(&a->prev_hash, &b->prev_hash) && a->body_size == b->body_size &&
-           memcmp(a->body, b->body, a->body_size) == 0;
+// `read` from the store, `model` from the model (which keeps a redacted message's body).
+static bool message_equal(const struct tc_room_message *read, const struct tc_room_message *model) {
+    bool fields = read->room == model->room && read->seq == model->seq &&
+                  read->thread_parent_seq == model->thread_parent_seq &&
+                  read->thread_seq == model->thread_seq && read->sender == model->sender &&
+                  read->timestamp_ns == model->timestamp_ns &&
+                  tc_hash256_equal(&read->hash, &model->hash) &&
+                  tc_hash256_equal(&read->prev_hash, &model->prev_hash);
+    if (!fields || read->redacted != model->redacted) return false;
+    if (read->redacted) {
+        return read->body == NULL && read->body_size == 0 &&
+               tc_hash256_equal(&read->body_hash, &model->body_hash);
+    }
+    return read->body_size == model->body_size &&
+           memcmp(read->body, model->body, read->body_size) == 0;
 }
 
 static void history_fail(struct history_read *read, const char *what, uint64_t seq) {
@@ -77,9 +89,21 @@ static void check_messages(struct history_read *read, const struct tc_store_page
     }
         }
         if (!message_equal(message, &expected)) {
-        history_fail(read, "differs", seq);
-        return;
-    }
+            history_fail(read, message->redacted != expected.redacted
+                                   ? (expected.redacted ? "a redacted message served with its body"
+                                                        : "served redacted, never redacted")
+                                   : "differs",
+                         seq);
+            return;
+        }
+        if (!tc_room_model_chain_verify(message)) {
+            history_fail(read, "the chain does not verify (from the body or its hash)", seq);
+            return;
+        }
+        if (message->redacted) {
+            read->cluster->stats.history_redacted += 1;
+            read->cluster->coverage.faults[SIM_FAULT_REDACTED_READ] += 1;
+        }
         // The first message of a page links to the message before it (the previous page's last
         // one, possibly in another segment).
         if (seq > 1) {

@@ -233,6 +233,14 @@ static void summary_build(const struct sim_cluster *cluster, struct sim_run_resu
              (unsigned long long)cluster->stats.history_replicas,
              (unsigned long long)cluster->stats.history_truncated,
              (unsigned long long)cluster->stats.history_days_checked);
+    uint64_t redactions = 0;
+    for (uint32_t g = 0; g < cluster->group_count; g++) {
+        redactions += tc_room_model_redaction_count(cluster->groups[g].model);
+    }
+    text_add(&text, "redactions: %llu redact ops, %llu committed, %llu redacted messages read "
+             "back without their body, chain verified\n",
+             (unsigned long long)cluster->stats.redact_ops, (unsigned long long)redactions,
+             (unsigned long long)cluster->stats.history_redacted);
     text_add(&text, "durability: %llu acknowledged prepares recorded, %llu not on disk after a "
                     "crash (allowed only if never committed)\n",
              (unsigned long long)cluster->stats.acks_recorded,

@@ -7,8 +7,9 @@
 
 // Simulated app clients. Each app has one VSR session (tc_client) per group and builds chat batches
 // with the room module's batch builder: create rooms and DMs, join, leave, set retention, move read
-// markers, send with fresh random idempotency keys, and sometimes re-send an earlier send with the
-// SAME key (as an edge does after a failover, possibly from a new session after an eviction).
+// markers, redact messages, send with fresh random idempotency keys, and sometimes re-send an
+// earlier send with the SAME key (as an edge does after a failover, possibly from a new session
+// after an eviction).
 
 #define SIM_THINK_TICKS_MAX 20u
 #define SIM_ROOM_ID_MAX (1ull << 40)
@@ -295,6 +296,40 @@ static void batch_add_read_marker(struct sim_session *session, struct tc_room_ba
     session->batch_ops += 1;
 }
 
+// A redaction by the app's user, appended to about one request in eight that has room for it:
+// mostly of one of the session's acked sends (its own message: committed, or message_evicted once
+// it left the group's thread window of messages_max messages, or a repeat; not_member if the user
+// left since), sometimes a small seq in any known room (another user's message: not_sender; above
+// the head: invalid_seq; ...). Like read markers, from a stream of its own (seed, session, request
+// number, tick), so every other draw of a seed stays where it was before redactions existed.
+static void batch_add_redact(struct sim_session *session, struct tc_room_batch *batch) {
+    struct sim_cluster *cluster = session->cluster;
+    struct sim_group *group = session->group;
+    tc_assert(session->batch_ops >= 1);
+    if (session->batch_ops == SIM_BATCH_OPS_MAX || group->rooms_count == 0) return;
+    uint64_t state = cluster->seed ^ (session->client_id * 0xc2b2ae3d27d4eb4full) ^
+                     (cluster->tick * 0x94d049bb133111ebull) ^
+                     ((uint64_t)tc_client_request_number(session->client) << 32) ^ 0x7265646163ull;
+    if (tc_prng_splitmix64(&state) % 8 != 0) return;
+    uint64_t room = group->rooms[tc_prng_splitmix64(&state) % group->rooms_count];
+    uint64_t seq = tc_prng_splitmix64(&state) % 10;
+    if (session->sends_count > 0 && tc_prng_splitmix64(&state) % 4 != 0) {
+        uint32_t available = tc_min_u32(session->sends_count, 8);
+        uint32_t back = 1 + (uint32_t)(tc_prng_splitmix64(&state) % available);
+        const struct sim_send *send =
+            &session->sends[(session->sends_count - back) % SIM_SENDS_PER_SESSION_MAX];
+        if (send->acked) {
+            tc_assert(send->seq >= 1);
+            room = send->room;
+            seq = send->seq;
+        }
+    }
+    session->batch_send[session->batch_ops] = -1;
+    if (tc_room_batch_add_redact(batch, room, session->app->user, seq) != TC_OK) return;
+    session->batch_ops += 1;
+    cluster->stats.redact_ops += 1;
+}
+
 static int batch_add_one(struct sim_session *session, struct tc_room_batch *batch) {
     struct sim_cluster *cluster = session->cluster;
     struct sim_group *group = session->group;
@@ -325,6 +360,7 @@ static void request_start(struct sim_session *session) {
     }
     if (session->batch_ops == 0) return;
     batch_add_read_marker(session, &batch);
+    batch_add_redact(session, &batch);
     tc_assert(batch.op_count == session->batch_ops);
     session->batch_size = batch.size;
     session->request_start_tick = cluster->tick;

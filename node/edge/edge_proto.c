@@ -38,8 +38,13 @@ const char *tc_edge_error_message(enum tc_edge_error error) {
     }
 }
 
+// node/room/room.h's numbers, repeated here: node/edge does not depend on node/room.
+#define EDGE_ROOM_STATUS_NOT_SENDER 20u
+#define EDGE_ROOM_STATUS_MAX EDGE_ROOM_STATUS_NOT_SENDER // TC_ROOM_STATUS_COUNT - 1
+
 enum tc_edge_error tc_edge_error_from_room_status(uint8_t status) {
-    tc_assert(status >= 1 && status <= 17); // TC_ROOM_STATUS_COUNT - 1 (node/room/room.h)
+    tc_assert(status >= 1 && status <= EDGE_ROOM_STATUS_MAX);
+    if (status == EDGE_ROOM_STATUS_NOT_SENDER) return TC_EDGE_ERROR_FORBIDDEN_ROOM;
     tc_assert(tc_edge_error_known(status));
     return (enum tc_edge_error)status;
 }

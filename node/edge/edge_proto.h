@@ -22,9 +22,10 @@
 // Scratch that always suffices to parse one client message of the default size limit.
 #define TC_EDGE_REQUEST_SCRATCH_SIZE TC_EDGE_JSON_SCRATCH_SIZE(32768u)
 
-// docs/protocol.md §7: code, stable name, default human message. Codes 1-17 are the room state
-// machine's statuses (node/room/room.h, docs/room.md §9) with the same numbers; 18-99 are kept
-// for its future statuses.
+// docs/protocol.md §7: code, stable name, default human message. Codes 1-19 are the room state
+// machine's statuses (node/room/room.h, docs/room.md §9) with the same numbers; its status 20
+// (not_sender: a redact of another user's message) is answered as forbidden_room; 21-99 are
+// kept for its future statuses.
 #define TC_EDGE_ERROR_TABLE(X)                                                                     \
     X(TC_EDGE_ERROR_NONE, 0, "ok", "ok")                                                           \
     X(TC_EDGE_ERROR_MALFORMED_BATCH, 1, "malformed_batch", "internal error: bad batch")            \
@@ -47,6 +48,9 @@
     X(TC_EDGE_ERROR_STORE_FULL, 15, "store_full", "the group's message store is full")             \
     X(TC_EDGE_ERROR_INVALID_RETENTION, 16, "invalid_retention", "invalid retention policy")        \
     X(TC_EDGE_ERROR_INVALID_SEQ, 17, "invalid_seq", "seq is above the room's head")                \
+    X(TC_EDGE_ERROR_MESSAGE_EVICTED, 18, "message_evicted", "the message is too old to redact")    \
+    X(TC_EDGE_ERROR_REDACTIONS_FULL, 19, "redactions_full",                                        \
+      "the group cannot redact more messages")                                                     \
     X(TC_EDGE_ERROR_MALFORMED_FRAME, 100, "malformed_frame", "frame is not a valid request")       \
     X(TC_EDGE_ERROR_UNKNOWN_OP, 101, "unknown_op", "unknown op")                                   \
     X(TC_EDGE_ERROR_MISSING_FIELD, 102, "missing_field", "a required field is missing")            \
@@ -87,7 +91,8 @@ bool tc_edge_error_known(uint32_t code);
 // The stable name ("not_member") and default message of a known code (asserted).
 const char *tc_edge_error_name(enum tc_edge_error error);
 const char *tc_edge_error_message(enum tc_edge_error error);
-// The error for a room state machine status 1..17 (same number; asserted in range).
+// The error for a room state machine status 1..20 (asserted in range): the same number, but
+// not_sender (20) is forbidden_room (docs/protocol.md §5.12).
 enum tc_edge_error tc_edge_error_from_room_status(uint8_t status);
 
 #define TC_EDGE_OP_TABLE(X)                                                                        \
@@ -172,6 +177,9 @@ int32_t tc_edge_response_send(char *out, uint32_t out_size, const char *id, uint
 // subscribe.
 int32_t tc_edge_response_subscribed(char *out, uint32_t out_size, const char *id,
                                     uint32_t id_size, uint64_t room, uint64_t head_seq);
+// redact: {"type":"result","id":..,"room":..,"seq":..,"duplicate":..}.
+int32_t tc_edge_response_redact(char *out, uint32_t out_size, const char *id, uint32_t id_size,
+                                uint64_t room, uint64_t seq, bool duplicate);
 // history below the retention floor: {"truncated_at":S,"reason":"retention","messages":[]}.
 int32_t tc_edge_response_history_truncated(char *out, uint32_t out_size, const char *id,
                                            uint32_t id_size, uint64_t room,
@@ -204,5 +212,7 @@ int32_t tc_edge_event_truncated(char *out, uint32_t out_size, uint64_t room,
 int32_t tc_edge_event_catch_up(char *out, uint32_t out_size, uint64_t room, uint64_t from_seq);
 // {"type":"typing","room":..,"user":..}.
 int32_t tc_edge_event_typing(char *out, uint32_t out_size, uint64_t room, uint64_t user);
+// {"type":"redacted","room":..,"seq":..} (docs/protocol.md §6).
+int32_t tc_edge_event_redacted(char *out, uint32_t out_size, uint64_t room, uint64_t seq);
 
 #endif

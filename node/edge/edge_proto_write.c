@@ -99,6 +99,19 @@ int32_t tc_edge_response_subscribed(char *out, uint32_t out_size, const char *id
     return end(&w);
 }
 
+int32_t tc_edge_response_redact(char *out, uint32_t out_size, const char *id, uint32_t id_size,
+                                uint64_t room, uint64_t seq, bool duplicate) {
+    tc_assert(room != 0);
+    tc_assert(seq >= 1);
+    struct tc_edge_json_writer w;
+    begin(&w, out, out_size, "result", id, id_size);
+    member_u64(&w, "room", room);
+    member_u64(&w, "seq", seq);
+    tc_edge_json_key(&w, "duplicate");
+    tc_edge_json_bool(&w, duplicate);
+    return end(&w);
+}
+
 int32_t tc_edge_response_history_truncated(char *out, uint32_t out_size, const char *id,
                                            uint32_t id_size, uint64_t room,
                                            uint64_t truncated_at) {
@@ -164,6 +177,16 @@ int32_t tc_edge_event_catch_up(char *out, uint32_t out_size, uint64_t room, uint
     member_u64(&w, "from_seq", from_seq);
     tc_edge_json_key(&w, "reason");
     tc_edge_json_cstring(&w, "slow_consumer");
+    return end(&w);
+}
+
+int32_t tc_edge_event_redacted(char *out, uint32_t out_size, uint64_t room, uint64_t seq) {
+    tc_assert(room != 0);
+    tc_assert(seq >= 1);
+    struct tc_edge_json_writer w;
+    begin(&w, out, out_size, "redacted", NULL, 0);
+    member_u64(&w, "room", room);
+    member_u64(&w, "seq", seq);
     return end(&w);
 }
 

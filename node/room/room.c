@@ -1,7 +1,8 @@
 // The room state machine: configuration, memory layout, init, sink, digest and the chain hash.
-// The ops themselves are in room_apply.c, the thread window in room_window.c, local reads in
-// room_read.c, the wire encodings in room_codec.c, the checkpoint in room_checkpoint.c and the
-// shared hash index in room_table.c. Semantics: docs/room.md.
+// The ops themselves are in room_apply.c (redact and its table in room_redaction.c), the thread
+// window in room_window.c, local reads in room_read.c, the wire encodings in room_codec.c, the
+// checkpoint in room_checkpoint.c and the shared hash index in room_table.c. Semantics:
+// docs/room.md.
 
 #include <string.h>
 
@@ -49,31 +50,38 @@ static struct room_index_slot *layout_index(struct layout *layout, uint32_t coun
     return layout_alloc(layout, capacity * sizeof(struct room_index_slot));
 }
 
+#define LAYOUT_INDEXES 5u // rooms, members, keys, window, redactions
+
 static struct tc_room_machine *layout_machine(struct layout *layout,
                                               const struct tc_room_config *config,
-                                              struct room_index_slot *slots[4]) {
+                                              struct room_index_slot *slots[LAYOUT_INDEXES]) {
     struct tc_room_machine *machine = layout_alloc(layout, sizeof(struct tc_room_machine));
     struct room_entry *rooms = layout_alloc(layout, sizeof(*rooms) * config->rooms_max);
     struct room_member *members = layout_alloc(layout, sizeof(*members) * config->members_max);
     struct room_idempotency *keys =
         layout_alloc(layout, sizeof(*keys) * config->idempotency_keys_max);
     struct room_window_entry *window = layout_alloc(layout, sizeof(*window) * config->messages_max);
+    // The redaction table's capacity is messages_max (docs/room.md §3, redact).
+    struct room_redaction *redactions =
+        layout_alloc(layout, sizeof(*redactions) * config->messages_max);
     slots[0] = layout_index(layout, config->rooms_max);
     slots[1] = layout_index(layout, config->members_max);
     slots[2] = layout_index(layout, config->idempotency_keys_max);
     slots[3] = layout_index(layout, config->messages_max);
+    slots[4] = layout_index(layout, config->messages_max);
     if (layout->arena == NULL || layout->failed) return NULL;
     machine->rooms = rooms;
     machine->members = members;
     machine->keys = keys;
     machine->window = window;
+    machine->redactions = redactions;
     return machine;
 }
 
 uint64_t tc_room_memory_size(const struct tc_room_config *config) {
     tc_assert(tc_room_config_invalid(config) == NULL);
     struct layout layout = {.arena = NULL, .size_bytes = 0, .failed = false};
-    struct room_index_slot *slots[4];
+    struct room_index_slot *slots[LAYOUT_INDEXES];
     struct tc_room_machine *machine = layout_machine(&layout, config, slots);
     tc_assert(machine == NULL);
     tc_assert(layout.size_bytes > 0);
@@ -87,7 +95,7 @@ int tc_room_init(struct tc_room_machine **out, const struct tc_room_config *conf
     *out = NULL;
     if (tc_room_config_invalid(config) != NULL) return TC_EINVAL;
     struct layout layout = {.arena = arena, .size_bytes = 0, .failed = false};
-    struct room_index_slot *slots[4];
+    struct room_index_slot *slots[LAYOUT_INDEXES];
     struct tc_room_machine *machine = layout_machine(&layout, config, slots);
     if (machine == NULL) return TC_ENOMEM;
 
@@ -96,6 +104,7 @@ int tc_room_init(struct tc_room_machine **out, const struct tc_room_config *conf
     tc_room__index_init(&machine->members_index, slots[1], config->members_max);
     tc_room__index_init(&machine->keys_index, slots[2], config->idempotency_keys_max);
     tc_room__index_init(&machine->window_index, slots[3], config->messages_max);
+    tc_room__index_init(&machine->redactions_index, slots[4], config->messages_max);
     // Free list of member records: 0, 1, 2, ... (links are index + 1; 0 ends the list).
     for (uint32_t i = 0; i < config->members_max; i++) {
         machine->members[i].free_next = i + 1u < config->members_max ? i + 2u : 0u;
@@ -106,6 +115,7 @@ int tc_room_init(struct tc_room_machine **out, const struct tc_room_config *conf
     machine->sink_installed = false;
     tc_assert(machine->rooms_count == 0);
     tc_assert(machine->window_count == 0);
+    tc_assert(machine->redactions_count == 0);
     *out = machine;
     return TC_OK;
 }
@@ -124,14 +134,12 @@ static void hash_u64(struct tc_hash256_state *state, uint64_t value) {
     tc_hash256_update(state, bytes, sizeof(bytes));
 }
 
-void tc_room_chain_hash(struct tc_hash256 *out, const struct tc_hash256 *prev, uint64_t room,
-                        uint64_t seq, uint64_t sender, uint64_t timestamp_ns, const uint8_t *body,
-                        uint32_t body_size) {
+void tc_room_chain_hash_step(struct tc_hash256 *out, const struct tc_hash256 *prev, uint64_t room,
+                             uint64_t seq, uint64_t sender, uint64_t timestamp_ns,
+                             const struct tc_hash256 *body_hash) {
     tc_assert(out != NULL);
     tc_assert(prev != NULL);
-    tc_assert(body != NULL || body_size == 0);
-    struct tc_hash256 body_hash;
-    tc_hash256_compute(&body_hash, body, body_size);
+    tc_assert(body_hash != NULL);
     struct tc_hash256_state state;
     tc_hash256_init(&state);
     tc_hash256_update(&state, prev->bytes, sizeof(prev->bytes));
@@ -139,15 +147,25 @@ void tc_room_chain_hash(struct tc_hash256 *out, const struct tc_hash256 *prev, u
     hash_u64(&state, seq);
     hash_u64(&state, sender);
     hash_u64(&state, timestamp_ns);
-    tc_hash256_update(&state, body_hash.bytes, sizeof(body_hash.bytes));
+    tc_hash256_update(&state, body_hash->bytes, sizeof(body_hash->bytes));
     tc_hash256_final(&state, out);
+}
+
+void tc_room_chain_hash(struct tc_hash256 *out, const struct tc_hash256 *prev, uint64_t room,
+                        uint64_t seq, uint64_t sender, uint64_t timestamp_ns, const uint8_t *body,
+                        uint32_t body_size) {
+    tc_assert(out != NULL);
+    tc_assert(body != NULL || body_size == 0);
+    struct tc_hash256 body_hash;
+    tc_hash256_compute(&body_hash, body, body_size);
+    tc_room_chain_hash_step(out, prev, room, seq, sender, timestamp_ns, &body_hash);
 }
 
 // ------------------------------------------------------------------------------------------------
 // Digest: BLAKE2b-128 of a BLAKE2b-256 stream over the logical state in canonical order: rooms in
 // creation order (with their retention policies), the member set (with each member's read marker)
 // as an order-independent sum (a set has no order), idempotency entries oldest first, the thread
-// window oldest first, the store budget used.
+// window oldest first (with senders), the store budget used, the redactions oldest first.
 
 static void digest_members(const struct tc_room_machine *machine, struct tc_hash256_state *state) {
     uint64_t sum_a = 0;
@@ -205,16 +223,30 @@ static void digest_window(const struct tc_room_machine *machine, struct tc_hash2
         const struct room_window_entry *entry = &machine->window[slot];
         hash_u64(state, entry->room);
         hash_u64(state, entry->seq);
+        hash_u64(state, entry->sender);
         hash_u64(state, entry->thread_parent_seq);
         hash_u64(state, entry->thread_seq);
         hash_u64(state, entry->thread_seq_last);
     }
 }
 
+static void digest_redactions(const struct tc_room_machine *machine,
+                              struct tc_hash256_state *state) {
+    tc_assert(machine->redactions_count <= machine->config.messages_max);
+    hash_u64(state, machine->redactions_count);
+    for (uint32_t i = 0; i < machine->redactions_count; i++) {
+        const struct room_redaction *redaction = &machine->redactions[i];
+        tc_assert(redaction->seq != 0);
+        hash_u64(state, redaction->room);
+        hash_u64(state, redaction->seq);
+        hash_u64(state, redaction->sender);
+    }
+}
+
 void tc_room_digest(const struct tc_room_machine *machine, struct tc_checksum *out) {
     tc_assert(machine != NULL);
     tc_assert(out != NULL);
-    static const char tag[] = "tigerchat.room.digest.v3";
+    static const char tag[] = "tigerchat.room.digest.v4";
     struct tc_hash256_state state;
     tc_hash256_init(&state);
     tc_hash256_update(&state, tag, sizeof(tag));
@@ -223,6 +255,7 @@ void tc_room_digest(const struct tc_room_machine *machine, struct tc_checksum *o
     digest_keys(machine, &state);
     digest_window(machine, &state);
     hash_u64(&state, machine->store_bytes_used);
+    digest_redactions(machine, &state);
     struct tc_hash256 stream;
     tc_hash256_final(&state, &stream);
     tc_checksum_compute(out, stream.bytes, sizeof(stream.bytes));

@@ -18,8 +18,9 @@ struct tc_room_config {
     uint32_t rooms_max;            // rooms + DMs
     uint32_t members_max;          // memberships across all rooms
     uint32_t idempotency_keys_max; // remembered (room, key) -> (seq, hash); oldest evicted first
-    uint32_t messages_max;         // thread window: the newest messages whose thread metadata is
-                                   // kept (a reply's root must be among them)
+    uint32_t messages_max;         // thread window: the newest messages whose thread metadata and
+                                   // sender are kept (a reply's root, a redacted message must be
+                                   // among them); also the redaction table's capacity
     uint64_t store_bytes_max;      // budget of the message store, in TC_ROOM_STORE_COST bytes per
                                    // message; a send that would exceed it fails with store_full
                                    // (0: no budget, for tests without a store)
@@ -53,6 +54,10 @@ int tc_room_validate_batch(const uint8_t *body, uint32_t body_size);
 // machine, e.g. tc_room_info, but must not apply). `room_index` is the room's creation index
 // (tc_room_info.index). The pointers (message, body, retention) are valid only during the call.
 // A machine without a sink (unit tests) just drops the events; either callback may be NULL.
+// `message` also carries each committed, non-duplicate redaction, with message->redacted set: the
+// room, the redacted message's seq and sender, the batch's timestamp; no body, zero hashes and
+// thread fields (docs/room.md §3.1). It shares the callback so that the fan-out (the replica's one
+// message hook) sees messages and redactions in apply order.
 struct tc_room_message;
 struct tc_room_retention;
 struct tc_room_sink {
@@ -73,8 +78,8 @@ uint32_t tc_room_apply(struct tc_room_machine *machine, uint64_t op, uint64_t ti
                        uint32_t reply_size_max);
 
 // BLAKE2b-128 over the entire logical state (rooms with their retention policies, members with
-// their read markers, chain heads, idempotency table, thread window, store budget used) in a
-// canonical order: replicas that applied the same ops have equal digests.
+// their read markers, chain heads, idempotency table, thread window, store budget used,
+// redactions) in a canonical order: replicas that applied the same ops have equal digests.
 void tc_room_digest(const struct tc_room_machine *machine, struct tc_checksum *out);
 
 // ------------------------------------------------------------------------------------------------
@@ -93,6 +98,7 @@ void tc_room_digest(const struct tc_room_machine *machine, struct tc_checksum *o
 #define TC_ROOM_OP_SEND_FIXED_SIZE (TC_ROOM_OP_HEADER_SIZE + 48u) // send, before the body
 #define TC_ROOM_OP_RETENTION_SIZE (TC_ROOM_OP_HEADER_SIZE + 32u)  // set_retention
 #define TC_ROOM_OP_READ_MARKER_SIZE (TC_ROOM_OP_HEADER_SIZE + 24u) // read_marker
+#define TC_ROOM_OP_REDACT_SIZE (TC_ROOM_OP_HEADER_SIZE + 24u)      // redact
 #define TC_ROOM_REPLY_HEADER_SIZE 16u
 #define TC_ROOM_RESULT_SIZE 56u
 #define TC_ROOM_REPLY_SIZE_MAX                                                                     \
@@ -105,7 +111,8 @@ _Static_assert(TC_ROOM_REPLY_SIZE_MAX <= TC_REPLY_SIZE_MAX - TC_HEADER_SIZE,
                "a reply for a full batch fits in a client reply");
 _Static_assert(TC_ROOM_OP_ROOM_SIZE <= TC_ROOM_OP_RETENTION_SIZE &&
                    TC_ROOM_OP_DM_SIZE <= TC_ROOM_OP_RETENTION_SIZE &&
-                   TC_ROOM_OP_READ_MARKER_SIZE <= TC_ROOM_OP_RETENTION_SIZE,
+                   TC_ROOM_OP_READ_MARKER_SIZE <= TC_ROOM_OP_RETENTION_SIZE &&
+                   TC_ROOM_OP_REDACT_SIZE <= TC_ROOM_OP_RETENTION_SIZE,
                "set_retention is the largest fixed-size op");
 _Static_assert(TC_ROOM_BATCH_HEADER_SIZE + TC_ROOM_BATCH_OPS_MAX * TC_ROOM_OP_RETENTION_SIZE <=
                    TC_MESSAGE_BODY_SIZE_MAX,
@@ -123,6 +130,7 @@ enum tc_room_op_kind {
     TC_ROOM_OP_SEND = 5,
     TC_ROOM_OP_SET_RETENTION = 6,
     TC_ROOM_OP_READ_MARKER = 7,
+    TC_ROOM_OP_REDACT = 8,
 };
 
 // Retention policy of a room (docs/store.md §7). Stable numbers (on the wire).
@@ -159,13 +167,16 @@ struct tc_room_retention {
     X(TC_ROOM_THREAD_PARENT_IS_REPLY, 14, "thread_parent_is_reply")                              \
     X(TC_ROOM_STORE_FULL, 15, "store_full")                                                        \
     X(TC_ROOM_INVALID_RETENTION, 16, "invalid_retention")                                          \
-    X(TC_ROOM_INVALID_SEQ, 17, "invalid_seq")
+    X(TC_ROOM_INVALID_SEQ, 17, "invalid_seq")                                                      \
+    X(TC_ROOM_MESSAGE_EVICTED, 18, "message_evicted")                                              \
+    X(TC_ROOM_REDACTIONS_FULL, 19, "redactions_full")                                              \
+    X(TC_ROOM_NOT_SENDER, 20, "not_sender")
 
 enum tc_room_status {
 #define TC_ROOM_STATUS_ENUM(name, value, text) name = value,
     TC_ROOM_STATUS_TABLE(TC_ROOM_STATUS_ENUM)
 #undef TC_ROOM_STATUS_ENUM
-        TC_ROOM_STATUS_COUNT = 18,
+        TC_ROOM_STATUS_COUNT = 21,
 };
 
 // "ok", "room_exists", ...; "unknown" for a number outside the table.
@@ -174,23 +185,24 @@ const char *tc_room_status_name(uint32_t status);
 // One decoded result (one per op of the batch, in op order).
 struct tc_room_result {
     uint8_t status;     // enum tc_room_status
-    bool duplicate;     // send: the key was seen before; seq/thread_seq/hash are the original ones
+    bool duplicate;     // send: the key was seen before; seq/thread_seq/hash are the original ones;
+                        // redact: the message was already redacted (nothing changed)
     uint64_t seq;       // send: the message's room seq; read_marker: the member's read marker after
-                        // the op; other ok ops: the room's chain head seq
+                        // the op; redact: the redacted seq; other ok ops: the chain head seq
     uint64_t thread_seq; // send in a thread: the sub-sequence within the thread root; else 0
-    struct tc_hash256 hash; // send: the message hash; read_marker: zero; other ok ops: the chain
-                            // head hash
+    struct tc_hash256 hash; // send: the message hash; read_marker, redact: zero; other ok ops: the
+                            // chain head hash
 };
 
 // One decoded op (see tc_room_batch_reader).
 struct tc_room_op {
     uint8_t kind;      // enum tc_room_op_kind
     uint64_t room;
-    // creator (create_room), user_a (create_dm), user (join/leave/set_retention/read_marker),
-    // sender (send)
+    // creator (create_room), user_a (create_dm), user (join/leave/set_retention/read_marker/
+    // redact), sender (send)
     uint64_t user;
     uint64_t user_b;   // create_dm only
-    uint64_t seq;      // read_marker only: the seq read up to
+    uint64_t seq;      // read_marker: the seq read up to; redact: the message to redact
     uint8_t key[TC_ROOM_KEY_SIZE]; // send only
     uint64_t thread_parent_seq;    // send only
     const uint8_t *body;           // send only: points into the batch
@@ -227,6 +239,9 @@ int tc_room_batch_add_set_retention(struct tc_room_batch *batch, uint64_t room, 
 // Any seq encodes (the machine checks it against the room's head: invalid_seq).
 int tc_room_batch_add_read_marker(struct tc_room_batch *batch, uint64_t room, uint64_t user,
                                   uint64_t seq);
+// Any seq encodes (the machine checks it: invalid_seq, message_evicted, not_sender, ...).
+int tc_room_batch_add_redact(struct tc_room_batch *batch, uint64_t room, uint64_t user,
+                             uint64_t seq);
 
 // Batch decoder. init validates the whole batch (0 or TC_ECORRUPT); next then yields every op in
 // order and returns false after the last one.
@@ -266,7 +281,10 @@ int tc_room_reply_get(const uint8_t *reply, uint32_t reply_size, uint32_t index,
 // Reads (local, read-only, not through consensus). History lives in the message store
 // (node/store, docs/store.md); the machine keeps only chain heads, policies and thread metadata.
 
-// One committed message, as given to the sink and returned by store reads.
+// One committed message, as given to the sink and returned by store reads. `redacted` set: in a
+// store read, the message was redacted (body NULL, body_size 0, body_hash = BLAKE2b-256 of the
+// dropped body, so tc_room_chain_hash_step still verifies it); from the sink, a redaction event
+// (room, seq, sender, timestamp_ns only; tc_room_sink).
 struct tc_room_message {
     uint64_t room;
     uint64_t seq;
@@ -278,6 +296,8 @@ struct tc_room_message {
     struct tc_hash256 prev_hash;
     const uint8_t *body; // sink: valid during the call; store reads: until the next read
     uint32_t body_size;
+    bool redacted;
+    struct tc_hash256 body_hash; // redacted only (zero otherwise)
 };
 
 // A room as the store and the edge need it.
@@ -304,6 +324,10 @@ int tc_room_read_marker(const struct tc_room_machine *machine, uint64_t room, ui
                         uint64_t *seq);
 // Store budget used so far (sum of TC_ROOM_STORE_COST over committed messages).
 uint64_t tc_room_store_bytes_used(const struct tc_room_machine *machine);
+// Whether message `seq` of `room` was redacted (false for an unknown room or seq). O(1).
+bool tc_room_redacted(const struct tc_room_machine *machine, uint64_t room, uint64_t seq);
+// Redactions committed so far (<= messages_max; they are never removed).
+uint32_t tc_room_redaction_count(const struct tc_room_machine *machine);
 
 // The room's last seq (0 if empty) and chain hash (zeros if empty). 0 or TC_ENOENT.
 int tc_room_chain_head(const struct tc_room_machine *machine, uint64_t room, uint64_t *seq,
@@ -316,6 +340,10 @@ uint32_t tc_room_count(const struct tc_room_machine *machine);
 void tc_room_chain_hash(struct tc_hash256 *out, const struct tc_hash256 *prev, uint64_t room,
                         uint64_t seq, uint64_t sender, uint64_t timestamp_ns, const uint8_t *body,
                         uint32_t body_size);
+// The same step from the body's BLAKE2b-256 (a redacted message keeps only that).
+void tc_room_chain_hash_step(struct tc_hash256 *out, const struct tc_hash256 *prev, uint64_t room,
+                             uint64_t seq, uint64_t sender, uint64_t timestamp_ns,
+                             const struct tc_hash256 *body_hash);
 
 // ------------------------------------------------------------------------------------------------
 // Checkpoint: the whole logical state as canonical bytes (docs/room.md, "Checkpoint encoding").
@@ -323,12 +351,14 @@ void tc_room_chain_hash(struct tc_hash256 *out, const struct tc_hash256 *prev, u
 // can name the checkpoint across replicas. Hash indexes are not encoded: decode rebuilds them.
 
 #define TC_ROOM_CHECKPOINT_MAGIC 0x43524354u // "TCRC" little-endian
-#define TC_ROOM_CHECKPOINT_VERSION 3u // 3: members carry their read marker (2: without)
-#define TC_ROOM_CHECKPOINT_HEADER_SIZE 72u // config, op_last, store_bytes_used, counts
+// 4: redactions, window entries with their sender (3: without; 2: members without read markers)
+#define TC_ROOM_CHECKPOINT_VERSION 4u
+#define TC_ROOM_CHECKPOINT_HEADER_SIZE 80u // config, op_last, store_bytes_used, counts
 #define TC_ROOM_CHECKPOINT_ROOM_SIZE 80u   // chain head, window start, members, kind, retention
 #define TC_ROOM_CHECKPOINT_MEMBER_SIZE 24u // (room, user, read marker)
-#define TC_ROOM_CHECKPOINT_WINDOW_SIZE 40u // thread-window entry: no body, no hashes
+#define TC_ROOM_CHECKPOINT_WINDOW_SIZE 48u // thread-window entry with its sender: no body, no hash
 #define TC_ROOM_CHECKPOINT_KEY_SIZE 72u    // idempotency entry
+#define TC_ROOM_CHECKPOINT_REDACTION_SIZE 24u // (room, seq, sender)
 
 // Upper bound of the encoded checkpoint for this (valid) config, in bytes.
 uint64_t tc_room_checkpoint_size_max(const struct tc_room_config *config);

@@ -1,5 +1,6 @@
-// Applying a committed chat batch: validation, the seven ops, membership (with read markers) and
-// idempotency tables, the store budget and the sink. Every op checks all of its preconditions
+// Applying a committed chat batch: validation, the eight ops (redact's own code and table are in
+// room_redaction.c), membership (with read markers) and idempotency tables, the store budget and
+// the sink. Every op checks all of its preconditions
 // before it changes anything, so a failed op leaves the state untouched (and the sink hears nothing
 // of it). The order of the checks is part of the semantics (docs/room.md §3).
 
@@ -305,6 +306,7 @@ static void send_commit(struct tc_room_machine *machine, uint32_t index, uint32_
     room->hash_last = message.hash;
     struct room_window_entry entry = {.room = op->room,
                                       .seq = message.seq,
+                                      .sender = op->user,
                                       .thread_parent_seq = message.thread_parent_seq,
                                       .thread_seq = message.thread_seq,
                                       .thread_seq_last = 0,
@@ -406,6 +408,7 @@ static void op_apply(struct tc_room_machine *machine, const struct tc_room_op *o
         status = op_set_retention(machine, op, timestamp_ns, result);
         break;
     case TC_ROOM_OP_READ_MARKER: status = op_read_marker(machine, op, result); break;
+    case TC_ROOM_OP_REDACT: status = tc_room__op_redact(machine, op, timestamp_ns, result); break;
     default: tc_unreachable();
     }
     if (status != TC_ROOM_OK) memset(result, 0, sizeof(*result));

@@ -3,7 +3,8 @@
 // by byte, so the bytes depend neither on the host nor on alignment.
 //
 // Canonical: the encoding holds no pool, ring or hash-table layout. Rooms are written in creation
-// order, members sorted by (room, user), the thread window and idempotency keys oldest first.
+// order, members sorted by (room, user), the thread window, idempotency keys and redactions oldest
+// first.
 // Decode rebuilds a canonical layout (rings from slot 0, members from pool index 0, fresh indexes).
 // That layout never shows in replies, digest or encoding, so the decoded machine behaves like the
 // original.
@@ -24,10 +25,11 @@
 // used never exceeds ROOM_STORE_BYTES_LIMIT: so no room (and no group) ever holds more messages.
 #define CHECKPOINT_MESSAGES_MAX (ROOM_STORE_BYTES_LIMIT / ROOM_STORE_COST_MIN)
 
-_Static_assert(TC_ROOM_CHECKPOINT_HEADER_SIZE == 4u * 2u + 8u + 4u * 4u + 8u * 3u + 4u * 4u,
+_Static_assert(TC_ROOM_CHECKPOINT_HEADER_SIZE == 4u * 2u + 8u + 4u * 4u + 8u * 3u + 4u * 6u,
                "header layout");
 _Static_assert(TC_ROOM_CHECKPOINT_ROOM_SIZE == 8u * 3u + 32u + 4u * 4u + 8u, "room record layout");
-_Static_assert(TC_ROOM_CHECKPOINT_WINDOW_SIZE == 8u * 5u, "window record layout");
+_Static_assert(TC_ROOM_CHECKPOINT_WINDOW_SIZE == 8u * 6u, "window record layout");
+_Static_assert(TC_ROOM_CHECKPOINT_REDACTION_SIZE == 8u * 3u, "redaction record layout");
 _Static_assert(TC_ROOM_CHECKPOINT_MEMBER_SIZE == 8u * 3u, "member record layout");
 _Static_assert(TC_ROOM_CHECKPOINT_KEY_SIZE == 8u + TC_ROOM_KEY_SIZE + 8u * 2u + 32u, "key layout");
 _Static_assert(ROOM_STORE_COST_MIN % 8u == 0 && ROOM_STORE_COST_MAX % 8u == 0, "costs of 8");
@@ -44,7 +46,8 @@ uint64_t tc_room_checkpoint_size_max(const struct tc_room_config *config) {
                     (uint64_t)config->rooms_max * TC_ROOM_CHECKPOINT_ROOM_SIZE +
                     (uint64_t)config->members_max * TC_ROOM_CHECKPOINT_MEMBER_SIZE +
                     (uint64_t)config->messages_max * TC_ROOM_CHECKPOINT_WINDOW_SIZE +
-                    (uint64_t)config->idempotency_keys_max * TC_ROOM_CHECKPOINT_KEY_SIZE;
+                    (uint64_t)config->idempotency_keys_max * TC_ROOM_CHECKPOINT_KEY_SIZE +
+                    (uint64_t)config->messages_max * TC_ROOM_CHECKPOINT_REDACTION_SIZE;
     tc_assert(size > TC_ROOM_CHECKPOINT_HEADER_SIZE);
     return size;
 }
@@ -83,6 +86,8 @@ static void encode_header(const struct tc_room_machine *machine, uint8_t *p, uin
     tc_le_put_u32(p + 60, machine->members_count);
     tc_le_put_u32(p + 64, machine->window_count);
     tc_le_put_u32(p + 68, machine->keys_count);
+    tc_le_put_u32(p + 72, machine->redactions_count);
+    tc_le_put_u32(p + 76, 0);
 }
 
 static void encode_rooms(const struct tc_room_machine *machine, struct checkpoint_writer *writer) {
@@ -185,6 +190,20 @@ static void encode_window(const struct tc_room_machine *machine,
         tc_le_put_u64(p + 16, entry->thread_parent_seq);
         tc_le_put_u64(p + 24, entry->thread_seq);
         tc_le_put_u64(p + 32, entry->thread_seq_last);
+        tc_le_put_u64(p + 40, entry->sender);
+    }
+}
+
+static void encode_redactions(const struct tc_room_machine *machine,
+                              struct checkpoint_writer *writer) {
+    tc_assert(machine->redactions_count <= machine->config.messages_max);
+    for (uint32_t i = 0; i < machine->redactions_count; i++) {
+        const struct room_redaction *redaction = &machine->redactions[i];
+        tc_assert(redaction->seq != 0);
+        uint8_t *p = writer_take(writer, TC_ROOM_CHECKPOINT_REDACTION_SIZE);
+        tc_le_put_u64(p + 0, redaction->room);
+        tc_le_put_u64(p + 8, redaction->seq);
+        tc_le_put_u64(p + 16, redaction->sender);
     }
 }
 
@@ -241,6 +260,7 @@ uint64_t tc_room_checkpoint_encode(const struct tc_room_machine *machine, uint8_
     encode_members(machine, &writer);
     encode_window(machine, &writer);
     encode_keys(machine, &writer);
+    encode_redactions(machine, &writer);
     encode_header(machine, header, writer.offset);
     tc_assert(writer.offset <= size_max);
     return writer.offset;
@@ -269,6 +289,7 @@ struct checkpoint_counts {
     uint32_t members;
     uint32_t window;
     uint32_t keys;
+    uint32_t redactions;
     uint64_t messages; // committed messages: the sum of the rooms' seq_last
 };
 
@@ -284,12 +305,15 @@ static void checkpoint_reset(struct tc_room_machine *machine) {
     machine->keys_count = 0;
     machine->window_head = 0;
     machine->window_count = 0;
+    machine->redactions_count = 0;
     tc_room__index_init(&machine->rooms_index, machine->rooms_index.slots, config->rooms_max);
     tc_room__index_init(&machine->members_index, machine->members_index.slots,
                         config->members_max);
     tc_room__index_init(&machine->keys_index, machine->keys_index.slots,
                         config->idempotency_keys_max);
     tc_room__index_init(&machine->window_index, machine->window_index.slots,
+                        config->messages_max);
+    tc_room__index_init(&machine->redactions_index, machine->redactions_index.slots,
                         config->messages_max);
     memset(machine->members, 0, sizeof(*machine->members) * config->members_max);
     for (uint32_t i = 0; i < config->members_max; i++) {
@@ -320,7 +344,8 @@ static int decode_header(struct tc_room_machine *machine, struct checkpoint_read
     const uint8_t *p = reader_take(reader, TC_ROOM_CHECKPOINT_HEADER_SIZE);
     if (p == NULL) return TC_ECORRUPT;
     if (tc_le_get_u32(p + 0) != TC_ROOM_CHECKPOINT_MAGIC) return TC_ECORRUPT;
-    // Only the current version: 1 (with bodies) and 2 (members without read markers) are refused.
+    // Only the current version: 1 (with bodies), 2 (members without read markers) and 3 (no
+    // redactions, window entries without senders) are refused.
     if (tc_le_get_u32(p + 4) != TC_ROOM_CHECKPOINT_VERSION) return TC_ECORRUPT;
     if (tc_le_get_u64(p + 8) != reader->size) return TC_ECORRUPT;
     if (!header_config_equal(config, p)) return TC_ECORRUPT;
@@ -332,6 +357,9 @@ static int decode_header(struct tc_room_machine *machine, struct checkpoint_read
     counts->members = tc_le_get_u32(p + 60);
     counts->window = tc_le_get_u32(p + 64);
     counts->keys = tc_le_get_u32(p + 68);
+    counts->redactions = tc_le_get_u32(p + 72);
+    if (tc_le_get_u32(p + 76) != 0) return TC_ECORRUPT; // reserved
+    if (counts->redactions > config->messages_max) return TC_ECORRUPT;
     if (counts->rooms > config->rooms_max) return TC_ECORRUPT;
     if (counts->members > config->members_max) return TC_ECORRUPT;
     if (counts->window > config->messages_max) return TC_ECORRUPT;
@@ -486,6 +514,7 @@ static void window_read(const uint8_t *p, struct room_window_entry *entry) {
     entry->thread_parent_seq = tc_le_get_u64(p + 16);
     entry->thread_seq = tc_le_get_u64(p + 24);
     entry->thread_seq_last = tc_le_get_u64(p + 32);
+    entry->sender = tc_le_get_u64(p + 40);
 }
 
 // The thread fields. A root has thread_seq 0 on disk. A reply names an earlier seq, has
@@ -520,6 +549,7 @@ static int window_check(const struct tc_room_machine *machine, struct room_windo
     tc_assert(*root == ROOM_INDEX_NONE);
     uint32_t room_index = tc_room__find(machine, entry->room);
     if (room_index == ROOM_INDEX_NONE) return TC_ECORRUPT;
+    if (entry->sender == 0) return TC_ECORRUPT; // senders are users: non-zero
     const struct room_entry *room = &machine->rooms[room_index];
     tc_assert(room->seq_window_min >= 1); // decode_room checked it
     if (entry->seq < room->seq_window_min) return TC_ECORRUPT;
@@ -652,6 +682,43 @@ static int decode_keys(struct tc_room_machine *machine, struct checkpoint_reader
     return TC_OK;
 }
 
+// A redaction names a committed message of an existing room, once; while the message is in the
+// window, its sender (only the sender redacts). With (room, seq) unique and seq <= seq_last, there
+// are at most as many redactions as messages.
+static bool redaction_valid(const struct tc_room_machine *machine,
+                            const struct room_redaction *redaction) {
+    uint32_t room_index = tc_room__find(machine, redaction->room);
+    if (room_index == ROOM_INDEX_NONE) return false;
+    const struct room_entry *room = &machine->rooms[room_index];
+    if (redaction->seq == 0 || redaction->seq > room->seq_last) return false;
+    if (redaction->sender == 0) return false;
+    if (tc_room__redaction_find(machine, redaction->room, redaction->seq) != ROOM_INDEX_NONE) {
+        return false; // a duplicate
+    }
+    if (redaction->seq < room->seq_window_min) return true;
+    uint32_t slot = tc_room__window_find(machine, redaction->room, redaction->seq);
+    tc_assert(slot != ROOM_INDEX_NONE); // window_finish proved the range complete
+    return machine->window[slot].sender == redaction->sender;
+}
+
+static int decode_redactions(struct tc_room_machine *machine, struct checkpoint_reader *reader,
+                             const struct checkpoint_counts *counts) {
+    tc_assert(machine->redactions_count == 0);
+    tc_assert(counts->redactions <= machine->config.messages_max); // decode_header checked it
+    for (uint32_t i = 0; i < counts->redactions; i++) {
+        const uint8_t *p = reader_take(reader, TC_ROOM_CHECKPOINT_REDACTION_SIZE);
+        if (p == NULL) return TC_ECORRUPT;
+        struct room_redaction redaction = {.room = tc_le_get_u64(p + 0),
+                                           .seq = tc_le_get_u64(p + 8),
+                                           .sender = tc_le_get_u64(p + 16)};
+        if (!redaction_valid(machine, &redaction)) return TC_ECORRUPT;
+        tc_room__redaction_append(machine, &redaction);
+    }
+    tc_assert(machine->redactions_count == counts->redactions);
+    tc_assert(machine->redactions_count <= counts->messages);
+    return TC_OK;
+}
+
 int tc_room_checkpoint_decode(struct tc_room_machine *machine, const uint8_t *buffer,
                               uint64_t size) {
     tc_assert(machine != NULL);
@@ -667,6 +734,7 @@ int tc_room_checkpoint_decode(struct tc_room_machine *machine, const uint8_t *bu
     if (rc == TC_OK) rc = decode_window(machine, &reader, &counts);
     if (rc == TC_OK) rc = window_finish(machine, &counts);
     if (rc == TC_OK) rc = decode_keys(machine, &reader, &counts);
+    if (rc == TC_OK) rc = decode_redactions(machine, &reader, &counts);
     if (rc == TC_OK && reader.offset != reader.size) rc = TC_ECORRUPT; // trailing bytes
     if (rc != TC_OK) {
         checkpoint_reset(machine);
@@ -676,5 +744,6 @@ int tc_room_checkpoint_decode(struct tc_room_machine *machine, const uint8_t *bu
     tc_assert(machine->members_count == counts.members);
     tc_assert(machine->window_count == counts.window);
     tc_assert(machine->keys_count == counts.keys);
+    tc_assert(machine->redactions_count == counts.redactions);
     return TC_OK;
 }

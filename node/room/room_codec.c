@@ -9,11 +9,12 @@
 #include "tc_err.h"
 #include "tc_le.h"
 
-_Static_assert(TC_ROOM_STATUS_COUNT == TC_ROOM_INVALID_SEQ + 1, "status count");
+_Static_assert(TC_ROOM_STATUS_COUNT == TC_ROOM_NOT_SENDER + 1, "status count");
 _Static_assert(TC_ROOM_RESULT_SIZE == 8u + 8u + 8u + 32u, "result layout");
 _Static_assert(TC_ROOM_OP_SEND_FIXED_SIZE == 56u, "send layout");
 _Static_assert(TC_ROOM_OP_RETENTION_SIZE == 40u, "set_retention layout");
 _Static_assert(TC_ROOM_OP_READ_MARKER_SIZE == 32u, "read_marker layout");
+_Static_assert(TC_ROOM_OP_REDACT_SIZE == 32u, "redact layout");
 _Static_assert(TC_ROOM_RETENTION_KEEP_MESSAGES < UINT8_MAX, "a saturated wire mode is unknown");
 
 // The one statement of the retention rule (docs/room.md §3, set_retention): keep_all takes 0,
@@ -145,16 +146,28 @@ int tc_room_batch_add_set_retention(struct tc_room_batch *batch, uint64_t room, 
     return TC_OK;
 }
 
-int tc_room_batch_add_read_marker(struct tc_room_batch *batch, uint64_t room, uint64_t user,
-                                  uint64_t seq) {
+// read_marker and redact share a layout: room, user, seq.
+static int batch_add_seq(struct tc_room_batch *batch, uint8_t kind, uint64_t room, uint64_t user,
+                         uint64_t seq) {
     tc_assert(batch != NULL);
     tc_assert(batch->op_count <= TC_ROOM_BATCH_OPS_MAX);
-    uint8_t *p = batch_op_reserve(batch, TC_ROOM_OP_READ_MARKER, TC_ROOM_OP_READ_MARKER_SIZE);
+    _Static_assert(TC_ROOM_OP_READ_MARKER_SIZE == TC_ROOM_OP_REDACT_SIZE, "one layout");
+    uint8_t *p = batch_op_reserve(batch, kind, TC_ROOM_OP_READ_MARKER_SIZE);
     if (p == NULL) return TC_ENOSPC;
     tc_le_put_u64(p + 8, room);
     tc_le_put_u64(p + 16, user);
     tc_le_put_u64(p + 24, seq);
     return TC_OK;
+}
+
+int tc_room_batch_add_read_marker(struct tc_room_batch *batch, uint64_t room, uint64_t user,
+                                  uint64_t seq) {
+    return batch_add_seq(batch, TC_ROOM_OP_READ_MARKER, room, user, seq);
+}
+
+int tc_room_batch_add_redact(struct tc_room_batch *batch, uint64_t room, uint64_t user,
+                             uint64_t seq) {
+    return batch_add_seq(batch, TC_ROOM_OP_REDACT, room, user, seq);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -176,6 +189,8 @@ static uint32_t batch_op_check(const uint8_t *body, uint32_t body_size, uint32_t
     case TC_ROOM_OP_CREATE_DM: return op_size == TC_ROOM_OP_DM_SIZE ? op_size : 0;
     case TC_ROOM_OP_READ_MARKER: // any seq decodes: one above the head is a status, not malformed
         return op_size == TC_ROOM_OP_READ_MARKER_SIZE ? op_size : 0;
+    case TC_ROOM_OP_REDACT: // any seq decodes, like read_marker's
+        return op_size == TC_ROOM_OP_REDACT_SIZE ? op_size : 0;
     case TC_ROOM_OP_SET_RETENTION: // an unknown mode or a bad value is a status, not malformed
         if (op_size != TC_ROOM_OP_RETENTION_SIZE) return 0;
         return tc_le_get_u32(p + 28) == 0 ? op_size : 0;
@@ -234,7 +249,9 @@ bool tc_room_batch_reader_next(struct tc_room_batch_reader *reader, struct tc_ro
     op->room = tc_le_get_u64(p + 8);
     op->user = tc_le_get_u64(p + 16);
     if (op->kind == TC_ROOM_OP_CREATE_DM) op->user_b = tc_le_get_u64(p + 24);
-    if (op->kind == TC_ROOM_OP_READ_MARKER) op->seq = tc_le_get_u64(p + 24);
+    if (op->kind == TC_ROOM_OP_READ_MARKER || op->kind == TC_ROOM_OP_REDACT) {
+        op->seq = tc_le_get_u64(p + 24);
+    }
     if (op->kind == TC_ROOM_OP_SEND) {
         memcpy(op->key, p + 24, TC_ROOM_KEY_SIZE);
         op->thread_parent_seq = tc_le_get_u64(p + 40);

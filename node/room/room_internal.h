@@ -82,14 +82,23 @@ struct room_idempotency {
     struct tc_hash256 hash;
 };
 
-// One message of the thread window: what the thread rules need, nothing more (docs/room.md §5).
+// One message of the thread window: what the thread and redaction rules need, nothing more
+// (docs/room.md §5).
 struct room_window_entry {
     uint64_t room;
     uint64_t seq;
+    uint64_t sender;            // only the sender may redact the message
     uint64_t thread_parent_seq; // 0: a thread root (or a plain message)
     uint64_t thread_seq;        // a reply's number within its thread; 0 for a root
     uint64_t thread_seq_last;   // a root's reply counter: its last reply's thread_seq
     uint32_t room_index;
+};
+
+// One redacted message (docs/room.md §3, redact): permanent, never evicted.
+struct room_redaction {
+    uint64_t room;
+    uint64_t seq;
+    uint64_t sender; // who redacted it: the message's sender
 };
 
 struct tc_room_machine {
@@ -116,6 +125,10 @@ struct tc_room_machine {
     uint32_t window_count;
     struct room_index window_index; // (room, seq) -> window[]
 
+    struct room_redaction *redactions; // append-only, oldest first; capacity messages_max
+    uint32_t redactions_count;
+    struct room_index redactions_index; // (room, seq) -> redactions[]
+
     // Not state: never encoded, digested or reset by a checkpoint decode.
     struct tc_room_sink sink;
     bool sink_installed;
@@ -126,6 +139,17 @@ struct tc_room_machine {
 uint32_t tc_room__window_find(const struct tc_room_machine *machine, uint64_t room, uint64_t seq);
 // Appends the newest message, evicting the oldest one first when the window is full.
 void tc_room__window_append(struct tc_room_machine *machine, const struct room_window_entry *entry);
+
+// room_redaction.c: the redact op and the redaction table.
+// The table entry of (room, seq), or ROOM_INDEX_NONE.
+uint32_t tc_room__redaction_find(const struct tc_room_machine *machine, uint64_t room,
+                                 uint64_t seq);
+// Appends a redaction (absent, and the table not full).
+void tc_room__redaction_append(struct tc_room_machine *machine,
+                               const struct room_redaction *redaction);
+// The op (docs/room.md §3, redact). Returns its status and fills `result` (zeroed by the caller).
+uint8_t tc_room__op_redact(struct tc_room_machine *machine, const struct tc_room_op *op,
+                           uint64_t timestamp_ns, struct tc_room_result *result);
 
 // room_apply.c.
 uint32_t tc_room__find(const struct tc_room_machine *machine, uint64_t room);

@@ -359,6 +359,14 @@ static uint32_t run_start(const struct store_room *room, struct store_pointer *p
 static void store_sink_message(void *context, uint32_t room_index,
                                const struct tc_room_message *message) {
     struct tc_store *store = context;
+    if (message->redacted) {
+        // A redaction event: the room machine keeps the table, reads consult it (S8); nothing is
+        // appended, so the store's bytes, chain and budget do not change.
+        tc_assert(message->body == NULL && message->body_size == 0);
+        tc_assert(room_index < store->rooms_known);
+        tc_assert(message->seq >= 1 && message->seq <= store->rooms[room_index].seq_last);
+        return;
+    }
     struct store_room *room = room_state(store, room_index);
     tc_assert(message->seq == room->seq_last + 1);
     tc_assert(message->body_size >= 1 && message->body_size <= TC_ROOM_BODY_SIZE_MAX);

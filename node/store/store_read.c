@@ -65,11 +65,30 @@ uint32_t tc_store_reads_busy(const struct tc_store *store) {
     return busy;
 }
 
+// S8 (docs/store.md §6): a redacted message leaves without its body, with the body's hash in its
+// place. Checked against the room machine's table now, at delivery, so that a read in flight while
+// a redaction was applied hides it too. The body was verified (record checksum, chain step) by
+// page_add before it is hashed here.
+static void page_redact(const struct tc_store *store, struct tc_store_page *page) {
+    tc_assert(page->count <= TC_STORE_PAGE_MAX);
+    if (tc_room_redaction_count(store->options.room) == 0) return;
+    for (uint32_t i = 0; i < page->count; i++) {
+        struct tc_room_message *message = &page->messages[i];
+        tc_assert(!message->redacted && message->body_size >= 1);
+        if (!tc_room_redacted(store->options.room, message->room, message->seq)) continue;
+        tc_hash256_compute(&message->body_hash, message->body, message->body_size);
+        message->body = NULL;
+        message->body_size = 0;
+        message->redacted = true;
+    }
+}
+
 static void read_finish(struct store_read *read, int result, uint8_t kind) {
     tc_assert(read->busy);
     read->page.result = result;
     read->page.kind = result == TC_OK ? kind : 0;
     if (result != TC_OK) read->page.count = 0;
+    if (result == TC_OK && kind == TC_STORE_PAGE_MESSAGES) page_redact(read->store, &read->page);
     // The slot stays busy during the callback: a read started from it takes another slot (or
     // TC_EBUSY) and never overwrites the page being delivered, nor recurses into this one.
     read->callback(read->context, &read->page);
@@ -219,6 +238,8 @@ static int page_add(struct store_read *read, const struct store_record *record) 
     message->prev_hash = record->prev_hash;
     message->body = record->body;
     message->body_size = record->body_size;
+    message->redacted = false;
+    memset(&message->body_hash, 0, sizeof(message->body_hash));
     page->count += 1;
     return TC_OK;
 }

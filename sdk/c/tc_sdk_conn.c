@@ -357,10 +357,11 @@ static void pending_fail(struct tc_sdk_conn *conn, struct tc_sdk_pending *p, uin
     pending_complete(conn, p, &result, false);
 }
 
-// Sends and reads may be repeated; a send repeats with its key (exactly once).
+// Sends and reads may be repeated; a send repeats with its key (exactly once), a redact is
+// idempotent (a repeat answers duplicate).
 static bool op_repeatable(uint8_t op) {
     return op == TC_SDK_OP_SEND || op == TC_SDK_OP_SUBSCRIBE || op == TC_SDK_OP_HISTORY ||
-           op == TC_SDK_OP_PING;
+           op == TC_SDK_OP_PING || op == TC_SDK_OP_REDACT;
 }
 
 static bool error_retryable(uint8_t op, uint32_t code) {
@@ -408,6 +409,7 @@ static int request_check(const struct tc_sdk_conn *conn, const struct tc_sdk_req
     if (r->op != TC_SDK_OP_PING && r->room == 0) return TC_EINVAL;
     if (r->op == TC_SDK_OP_CREATE_DM && r->peer == 0) return TC_EINVAL;
     if (r->op == TC_SDK_OP_HISTORY && r->limit > 100) return TC_EINVAL;
+    if (r->op == TC_SDK_OP_REDACT && r->seq == 0) return TC_EINVAL; // seq 0 names no message
     if (r->op == TC_SDK_OP_SEND) {
         if (r->body == NULL || r->body_size == 0) return TC_EINVAL;
         if (r->body_size > conn->options.body_size_max) return TC_EINVAL;
@@ -527,6 +529,11 @@ int tc_sdk_history(struct tc_sdk_conn *conn, uint64_t room, uint64_t from_seq, u
 
 int tc_sdk_ping(struct tc_sdk_conn *conn, uint64_t tag) {
     const struct tc_sdk_request r = {.op = TC_SDK_OP_PING};
+    return tc_sdk_submit(conn, &r, tag);
+}
+
+int tc_sdk_redact(struct tc_sdk_conn *conn, uint64_t room, uint64_t seq, uint64_t tag) {
+    const struct tc_sdk_request r = {.op = TC_SDK_OP_REDACT, .room = room, .seq = seq};
     return tc_sdk_submit(conn, &r, tag);
 }
 
@@ -1024,6 +1031,7 @@ static void room_event_handle(struct tc_sdk_conn *conn, const struct tc_sdk_serv
     case TC_SDK_SERVER_CATCH_UP: event.kind = TC_SDK_EVENT_CATCH_UP; break;
     case TC_SDK_SERVER_TYPING: event.kind = TC_SDK_EVENT_TYPING; break;
     case TC_SDK_SERVER_READ_MARKER: event.kind = TC_SDK_EVENT_READ_MARKER; break;
+    case TC_SDK_SERVER_REDACTED: event.kind = TC_SDK_EVENT_REDACTED; break;
     case TC_SDK_SERVER_UNSUBSCRIBED:
         event.kind = TC_SDK_EVENT_UNSUBSCRIBED;
         if (sub != NULL) subscription_remove(conn, sub);

@@ -38,6 +38,7 @@ static const char *const op_names[TC_SDK_OP_COUNT] = {
     [TC_SDK_OP_LEAVE] = "leave",         [TC_SDK_OP_SEND] = "send",
     [TC_SDK_OP_SUBSCRIBE] = "subscribe", [TC_SDK_OP_UNSUBSCRIBE] = "unsubscribe",
     [TC_SDK_OP_HISTORY] = "history",     [TC_SDK_OP_PING] = "ping",
+    [TC_SDK_OP_REDACT] = "redact",
 };
 
 const char *tc_sdk_op_name(enum tc_sdk_op op) {
@@ -154,6 +155,10 @@ int32_t tc_sdk_request_encode(char *out, uint32_t out_size, const char *id,
         break;
     case TC_SDK_OP_SUBSCRIBE:
         tc_edge_json_key(&writer, "since");
+        tc_edge_json_u64_string(&writer, request->seq);
+        break;
+    case TC_SDK_OP_REDACT:
+        tc_edge_json_key(&writer, "seq");
         tc_edge_json_u64_string(&writer, request->seq);
         break;
     case TC_SDK_OP_HISTORY:
@@ -326,6 +331,9 @@ static int parse_event(const cJSON *root, struct tc_sdk_server_message *out) {
     case TC_SDK_SERVER_READ_MARKER:
         result = member_u64_required(root, "user", &out->user);
         return result == TC_OK ? member_u64_required(root, "seq", &out->seq) : result;
+    case TC_SDK_SERVER_REDACTED:
+        result = member_u64_required(root, "seq", &out->seq);
+        return result == TC_OK && out->seq == 0 ? TC_EINVAL : result;
     case TC_SDK_SERVER_UNSUBSCRIBED:
         member_text(root, "reason", out->reason, sizeof(out->reason));
         return TC_OK;
@@ -343,6 +351,7 @@ static enum tc_sdk_server_type type_parse(const char *type) {
         {"catch_up", TC_SDK_SERVER_CATCH_UP},   {"typing", TC_SDK_SERVER_TYPING},
         {"read_marker", TC_SDK_SERVER_READ_MARKER},
         {"unsubscribed", TC_SDK_SERVER_UNSUBSCRIBED},
+        {"redacted", TC_SDK_SERVER_REDACTED},
     };
     for (uint32_t i = 0; i < TC_ARRAY_COUNT(types); i++) {
         if (strcmp(type, types[i].name) == 0) return types[i].type;

@@ -51,7 +51,7 @@
 #define TC_SDK_HTTP_BODY_SIZE_MAX 4096u
 #define TC_SDK_TICK_MS 10u // the poller ticks every connection this often
 
-// Errors in results (tc_sdk_result.error): 0, a protocol code (docs/protocol.md §7: 1-16,
+// Errors in results (tc_sdk_result.error): 0, a protocol code (docs/protocol.md §7: 1-19,
 // 100-151), or one of these local codes.
 enum tc_sdk_error {
     TC_SDK_ERROR_NONE = 0,
@@ -81,6 +81,7 @@ enum tc_sdk_op {
     TC_SDK_OP_UNSUBSCRIBE,
     TC_SDK_OP_HISTORY,
     TC_SDK_OP_PING,
+    TC_SDK_OP_REDACT,
     TC_SDK_OP_COUNT,
 };
 
@@ -91,7 +92,8 @@ struct tc_sdk_request {
     enum tc_sdk_op op;
     uint64_t room;
     uint64_t peer;          // create_dm
-    uint64_t seq;           // subscribe: since; history: from_seq; send: thread_parent (0: none)
+    uint64_t seq;           // subscribe: since; history: from_seq; send: thread_parent (0: none);
+                            // redact: the message (>= 1)
     uint32_t limit;         // history: 1..100 (0: the server's default)
     const uint8_t *since_hash; // subscribe: the hash of message `since` when known (NULL)
     bool key_set;           // send: use `key` (a retry of an earlier send); else a fresh key
@@ -108,12 +110,13 @@ struct tc_sdk_result {
     uint32_t retry_after_ms;
     uint32_t attempts;    // frames sent for this request (retries included)
     uint64_t room;
-    uint64_t seq;         // send: the message; create/join/leave: the chain head
+    uint64_t seq;         // send, redact: the message; create/join/leave: the chain head
     uint64_t thread_seq;
     uint64_t head_seq;    // subscribe, history
     uint64_t next_seq;    // history
     uint64_t truncated_at; // history below the retention floor (0: not truncated)
-    bool duplicate;       // send: the key had already committed (the original seq and hash)
+    bool duplicate;       // send: the key had already committed (the original seq and hash);
+                          // redact: the message was already redacted
     bool has_hash;
     uint8_t hash[TC_SDK_HASH_SIZE];
     uint8_t key[TC_SDK_KEY_SIZE]; // send
@@ -153,6 +156,7 @@ enum tc_sdk_event_kind {
     TC_SDK_EVENT_CATCH_UP,          // room, seq = from_seq
     TC_SDK_EVENT_TYPING,            // room, user
     TC_SDK_EVENT_READ_MARKER,       // room, user, seq
+    TC_SDK_EVENT_REDACTED,          // room, seq: a message already delivered lost its body
     TC_SDK_EVENT_UNSUBSCRIBED,      // room, reason ("left", "forbidden", "not_member")
     TC_SDK_EVENT_RESUBSCRIBE_FAILED, // room, code: the subscription is gone
     // Chain violations (the message is `seq`, expected_seq is the one that should have come).
@@ -419,6 +423,10 @@ int tc_sdk_unsubscribe(struct tc_sdk_conn *conn, uint64_t room, uint64_t tag);
 int tc_sdk_history(struct tc_sdk_conn *conn, uint64_t room, uint64_t from_seq, uint32_t limit,
                    uint64_t tag);
 int tc_sdk_ping(struct tc_sdk_conn *conn, uint64_t tag);
+// Redacts message `seq` (>= 1) of the room, which must be the caller's own (docs/protocol.md
+// §5.12). Idempotent: retried like a send after a dropped connection, timeout or not_leader; a
+// repeat answers with result.duplicate set.
+int tc_sdk_redact(struct tc_sdk_conn *conn, uint64_t room, uint64_t seq, uint64_t tag);
 
 // The last seq delivered by the room's subscription (false when not subscribed).
 bool tc_sdk_subscription_seq(const struct tc_sdk_conn *conn, uint64_t room, uint64_t *seq);
@@ -545,6 +553,7 @@ enum tc_sdk_server_type {
     TC_SDK_SERVER_TYPING,
     TC_SDK_SERVER_READ_MARKER,
     TC_SDK_SERVER_UNSUBSCRIBED,
+    TC_SDK_SERVER_REDACTED,
 };
 
 // A parsed server message; pointers into the scratch, valid until the scratch is reused.
@@ -557,7 +566,7 @@ struct tc_sdk_server_message {
     struct tc_sdk_result result; // result: the members present (error is 0)
     struct tc_sdk_message message; // message
     const cJSON *messages;         // history result: the array (NULL when absent)
-    uint64_t room, seq, user;      // events: seq = truncated_at / from_seq / marker
+    uint64_t room, seq, user;      // events: seq = truncated_at / from_seq / marker / redacted
     char reason[32];               // unsubscribed, error name
 };
 

@@ -36,10 +36,11 @@ struct model_key {
     struct tc_hash256 hash;
 };
 
-// The thread window: the newest messages_max messages, thread metadata only.
+// The thread window: the newest messages_max messages, thread metadata and sender only.
 struct model_window {
     uint64_t room;
     uint64_t seq;
+    uint64_t sender;
     uint64_t thread_parent_seq;
     uint64_t replies; // thread replies so far (for a root)
 };
@@ -50,6 +51,13 @@ struct model_history {
     struct tc_room_message message; // body == NULL here; see body_offset
     uint64_t body_offset;
     uint32_t room_previous; // MODEL_NONE: the room's first recorded message
+};
+
+// A redaction: permanent; at most messages_max of them.
+struct model_redaction {
+    uint64_t room;
+    uint64_t seq;
+    uint64_t sender;
 };
 
 struct tc_room_model {
@@ -63,6 +71,8 @@ struct tc_room_model {
     struct model_window *window; // oldest first
     uint32_t window_count;
     uint64_t store_bytes_used;
+    struct model_redaction *redactions; // oldest first
+    uint32_t redactions_count;
 
     struct model_history *history; // oldest first
     uint32_t history_count;
@@ -84,12 +94,13 @@ struct tc_room_model *tc_room_model_create_history(const struct tc_room_config *
     model->members = calloc(config->members_max, sizeof(*model->members));
     model->keys = calloc(config->idempotency_keys_max, sizeof(*model->keys));
     model->window = calloc(config->messages_max, sizeof(*model->window));
+    model->redactions = calloc(config->messages_max, sizeof(*model->redactions));
     model->history_max = history_messages_max;
     model->history_bytes_max = history_bytes_max;
     model->history = calloc((size_t)history_messages_max + 1u, sizeof(*model->history));
     model->history_bodies = calloc(history_bytes_max + 1u, 1);
     if (!model->rooms || !model->members || !model->keys || !model->window || !model->history ||
-        !model->history_bodies) {
+        !model->history_bodies || !model->redactions) {
         tc_room_model_destroy(model);
         return NULL;
     }
@@ -117,6 +128,7 @@ void tc_room_model_destroy(struct tc_room_model *model) {
     free(model->members);
     free(model->keys);
     free(model->window);
+    free(model->redactions);
     free(model->history);
     free(model->history_bodies);
     free(model);
@@ -144,6 +156,16 @@ static struct model_window *find_in_window(const struct tc_room_model *model, ui
     for (uint32_t i = 0; i < model->window_count; i++) {
         if (model->window[i].room == room && model->window[i].seq == seq) {
             return &model->window[i];
+        }
+    }
+    return NULL;
+}
+
+static const struct model_redaction *find_redaction(const struct tc_room_model *model,
+                                                     uint64_t room, uint64_t seq) {
+    for (uint32_t i = 0; i < model->redactions_count; i++) {
+        if (model->redactions[i].room == room && model->redactions[i].seq == seq) {
+            return &model->redactions[i];
         }
     }
     return NULL;
@@ -364,6 +386,7 @@ static uint8_t model_send(struct tc_room_model *model, const struct tc_room_op *
     model->store_bytes_used += TC_ROOM_STORE_COST(op->body_size);
     struct model_window entry = {.room = op->room,
                                  .seq = message.seq,
+                                 .sender = op->user,
                                  .thread_parent_seq = message.thread_parent_seq};
     window_add(model, &entry);
     history_add(model, room, &message);
@@ -379,9 +402,39 @@ static uint8_t model_send(struct tc_room_model *model, const struct tc_room_op *
     return TC_ROOM_OK;
 }
 
+// docs/room.md §3 redact: members only; seq in 1..head; a repeat by the redactor is ok and a
+// duplicate, by anyone else not_sender; then the message must still be in the thread window, be
+// the user's own, and the table must have room. Nothing else changes.
+static uint8_t model_redact(struct tc_room_model *model, const struct tc_room_op *op,
+                            struct tc_room_result *result) {
+    if (op->room == 0) return TC_ROOM_INVALID_ROOM;
+    if (op->user == 0) return TC_ROOM_INVALID_USER;
+    struct model_room *room = find_room(model, op->room);
+    if (room == NULL) return TC_ROOM_ROOM_NOT_FOUND;
+    if (find_member(model, op->room, op->user) < 0) return TC_ROOM_NOT_MEMBER;
+    if (op->seq == 0 || op->seq > room->seq_last) return TC_ROOM_INVALID_SEQ;
+    result->seq = op->seq;
+    const struct model_redaction *done = find_redaction(model, op->room, op->seq);
+    if (done != NULL) {
+        if (done->sender != op->user) return TC_ROOM_NOT_SENDER;
+        result->duplicate = true;
+        return TC_ROOM_OK;
+    }
+    const struct model_window *entry = find_in_window(model, op->room, op->seq);
+    if (entry == NULL) return TC_ROOM_MESSAGE_EVICTED;
+    if (entry->sender != op->user) return TC_ROOM_NOT_SENDER;
+    if (model->redactions_count == model->config.messages_max) return TC_ROOM_REDACTIONS_FULL;
+    struct model_redaction *redaction = &model->redactions[model->redactions_count++];
+    redaction->room = op->room;
+    redaction->seq = op->seq;
+    redaction->sender = op->user;
+    return TC_ROOM_OK;
+}
+
 static uint8_t model_op(struct tc_room_model *model, const struct tc_room_op *op,
                         uint64_t timestamp_ns, struct tc_room_result *result) {
     switch (op->kind) {
+    case TC_ROOM_OP_REDACT: return model_redact(model, op, result);
     case TC_ROOM_OP_SEND: return model_send(model, op, timestamp_ns, result);
     case TC_ROOM_OP_JOIN:
     case TC_ROOM_OP_LEAVE: return model_join_leave(model, op, result);
@@ -441,6 +494,10 @@ int tc_room_model_message(const struct tc_room_model *model, uint64_t room, uint
         if (h->message.seq == seq) {
             *out = h->message;
             out->body = model->history_bodies + h->body_offset;
+            if (find_redaction(model, room, seq) != NULL) {
+                out->redacted = true;
+                tc_hash256_compute(&out->body_hash, out->body, out->body_size);
+            }
             return TC_OK;
         }
         index = h->room_previous;
@@ -465,6 +522,39 @@ int tc_room_model_read_marker(const struct tc_room_model *model, uint64_t room, 
     if (member < 0) return TC_ENOENT;
     *seq = model->members[member].read_marker;
     return TC_OK;
+}
+
+bool tc_room_model_redacted(const struct tc_room_model *model, uint64_t room, uint64_t seq) {
+    return find_redaction(model, room, seq) != NULL;
+}
+
+uint32_t tc_room_model_redaction_count(const struct tc_room_model *model) {
+    return model->redactions_count;
+}
+
+int tc_room_model_redaction_at(const struct tc_room_model *model, uint32_t index, uint64_t *room,
+                               uint64_t *seq) {
+    if (index >= model->redactions_count) return TC_ERANGE;
+    *room = model->redactions[index].room;
+    *seq = model->redactions[index].seq;
+    return TC_OK;
+}
+
+// docs/room.md §4 from the message's own fields: the body's hash from the body, or, for a
+// redacted message, the body_hash it carries.
+bool tc_room_model_chain_verify(const struct tc_room_message *message) {
+    uint8_t preimage[32 + 8 * 4 + 32];
+    memcpy(preimage, message->prev_hash.bytes, 32);
+    le64(preimage + 32, message->room);
+    le64(preimage + 40, message->seq);
+    le64(preimage + 48, message->sender);
+    le64(preimage + 56, message->timestamp_ns);
+    struct tc_hash256 body_hash = message->body_hash;
+    if (!message->redacted) tc_hash256_compute(&body_hash, message->body, message->body_size);
+    memcpy(preimage + 64, body_hash.bytes, 32);
+    struct tc_hash256 hash;
+    tc_hash256_compute(&hash, preimage, sizeof(preimage));
+    return tc_hash256_equal(&hash, &message->hash);
 }
 
 uint64_t tc_room_model_store_bytes_used(const struct tc_room_model *model) {

@@ -4,10 +4,10 @@
 // A deliberately simple reference model of the room state machine (docs/room.md): plain arrays,
 // linear scans, its own hash-chain computation, no hash tables and nothing from room.c's insides.
 // Given the same committed batches it must produce the same per-op results as tc_room_apply, the
-// same chain heads, retention policies, read markers and store budget. Unlike the machine it also
-// keeps the full history of every message (fields and body), which is what the message store must
-// serve: the simulator's checker compares store reads with it. Used by property tests and the
-// checker. Test-only code: it allocates with malloc at creation (never afterwards).
+// same chain heads, retention policies, read markers, redactions and store budget. Unlike the
+// machine it also keeps the full history of every message (fields and body), which is what the
+// message store must serve: the simulator's checker compares store reads with it. Used by
+// property tests and the checker. Test-only code: it allocates with malloc at creation (never afterwards).
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,7 +44,8 @@ uint32_t tc_room_model_apply(struct tc_room_model *model, uint64_t timestamp_ns,
 int tc_room_model_chain_head(const struct tc_room_model *model, uint64_t room, uint64_t *seq,
                              struct tc_hash256 *hash);
 // The committed message (room, seq) with every field; `body` points into the model (valid until
-// the model is destroyed). Cost: a walk back over the room's own messages from its newest. TC_OK; TC_ENOENT if the room does not exist or seq is not in
+// the model is destroyed). A redacted message has `redacted` set and `body_hash` = BLAKE2b-256 of
+// its body, which (unlike a store read's) the model still returns, for checkers to compare. Cost: a walk back over the room's own messages from its newest. TC_OK; TC_ENOENT if the room does not exist or seq is not in
 // 1..seq_last; TC_ENOSPC if the message was committed after the history capacity ran out.
 int tc_room_model_message(const struct tc_room_model *model, uint64_t room, uint64_t seq,
                           struct tc_room_message *out);
@@ -55,6 +56,15 @@ int tc_room_model_retention(const struct tc_room_model *model, uint64_t room,
 // not a member).
 int tc_room_model_read_marker(const struct tc_room_model *model, uint64_t room, uint64_t user,
                               uint64_t *seq);
+// Same contract as tc_room_redacted and tc_room_redaction_count.
+bool tc_room_model_redacted(const struct tc_room_model *model, uint64_t room, uint64_t seq);
+uint32_t tc_room_model_redaction_count(const struct tc_room_model *model);
+// The index-th redaction, oldest first: TC_OK, or TC_ERANGE past the last.
+int tc_room_model_redaction_at(const struct tc_room_model *model, uint32_t index, uint64_t *room,
+                               uint64_t *seq);
+// Whether message->hash is the chain step (docs/room.md §4) of the message's own fields, computed
+// here independently of tc_room_chain_hash: from the body, or from body_hash when redacted.
+bool tc_room_model_chain_verify(const struct tc_room_message *message);
 // Sum of TC_ROOM_STORE_COST over every committed message (tc_room_store_bytes_used).
 uint64_t tc_room_model_store_bytes_used(const struct tc_room_model *model);
 // Messages committed but not recorded in the history (0 while the capacity suffices).

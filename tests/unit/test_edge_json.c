@@ -394,6 +394,18 @@ static void test_writers(void **state) {
     assert_member(read_back(out, size), "reason", "slow_consumer");
     size = tc_edge_event_typing(out, sizeof(out), 7, 43);
     assert_member(read_back(out, size), "user", "43");
+    // redact's result and the redacted event (docs/protocol.md §5.12, §6), exactly.
+    size = tc_edge_response_redact(out, sizeof(out), "x1", 2, 7, 12, false);
+    assert_int_equal(size, (int32_t)strlen("{\"type\":\"result\",\"id\":\"x1\",\"room\":\"7\","
+                                           "\"seq\":\"12\",\"duplicate\":false}"));
+    assert_memory_equal(out, "{\"type\":\"result\",\"id\":\"x1\",\"room\":\"7\",\"seq\":\"12\","
+                             "\"duplicate\":false}", (size_t)size);
+    size = tc_edge_response_redact(out, sizeof(out), "x2", 2, 7, 12, true);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(read_back(out, size), "duplicate")));
+    size = tc_edge_event_redacted(out, sizeof(out), 7, 12);
+    const char *redacted = "{\"type\":\"redacted\",\"room\":\"7\",\"seq\":\"12\"}";
+    assert_int_equal(size, (int32_t)strlen(redacted));
+    assert_memory_equal(out, redacted, (size_t)size);
     // Every shorter buffer is refused.
     size = tc_edge_response_send(out, sizeof(out), "s1", 2, 7, 13, 2, hash, false);
     for (uint32_t n = 0; n < (uint32_t)size; n++) {
@@ -476,6 +488,16 @@ static void test_error_table_matches_doc(void **state) {
     assert_int_equal(rows, doc_rows);
     assert_int_equal(tc_edge_error_from_room_status(10), TC_EDGE_ERROR_NOT_MEMBER);
     assert_int_equal(tc_edge_error_from_room_status(16), TC_EDGE_ERROR_INVALID_RETENTION);
+    assert_int_equal(tc_edge_error_from_room_status(17), TC_EDGE_ERROR_INVALID_SEQ);
+    assert_int_equal(tc_edge_error_from_room_status(18), TC_EDGE_ERROR_MESSAGE_EVICTED);
+    assert_int_equal(tc_edge_error_from_room_status(19), TC_EDGE_ERROR_REDACTIONS_FULL);
+    // not_sender: a redact of another user's message is forbidden_room (docs/protocol.md §5.12).
+    assert_int_equal(tc_edge_error_from_room_status(20), TC_EDGE_ERROR_FORBIDDEN_ROOM);
+    assert_false(tc_edge_error_known(20));
+    tc_assert_set_handler(assert_handler);
+    expect_assert_failure(tc_edge_error_from_room_status(21));
+    expect_assert_failure(tc_edge_error_from_room_status(0));
+    tc_assert_set_handler(NULL);
     assert_string_equal(tc_edge_error_name(tc_edge_error_from_room_status(14)),
                         "thread_parent_is_reply");
 }

@@ -24,7 +24,7 @@
 #define RECORDER_EVENTS_MAX 4096u
 
 struct sink_event {
-    bool message; // else a retention event
+    bool message; // else a retention event (fields.redacted: a redaction event)
     uint32_t room_index;
     struct tc_room_message fields; // body points into `body` below
     uint8_t body[TC_ROOM_BODY_SIZE_MAX];
@@ -38,6 +38,12 @@ struct recorder {
     uint32_t count;
     uint32_t state_mismatches; // events the machine's reads did not already reflect
 };
+
+static bool bytes_zero(const uint8_t *bytes, uint32_t size) {
+    uint8_t bits = 0;
+    for (uint32_t i = 0; i < size; i++) bits |= bytes[i];
+    return bits == 0;
+}
 
 static struct sink_event *recorder_next(struct recorder *recorder) {
     assert_true(recorder->count < RECORDER_EVENTS_MAX);
@@ -53,6 +59,18 @@ static void recorder_message(void *context, uint32_t room_index,
     event->message = true;
     event->room_index = room_index;
     event->fields = *message;
+    if (message->redacted) { // a redaction: the table already holds it, nothing else is set
+        assert_null(message->body);
+        assert_int_equal(message->body_size, 0);
+        assert_true(bytes_zero(message->hash.bytes, sizeof(message->hash.bytes)));
+        struct tc_room_info info;
+        tc_room_info_at(recorder->machine, room_index, &info);
+        if (info.room != message->room || message->seq == 0 || message->seq > info.seq_last ||
+            !tc_room_redacted(recorder->machine, message->room, message->seq)) {
+            recorder->state_mismatches += 1;
+        }
+        return;
+    }
     assert_true(message->body_size >= 1 && message->body_size <= TC_ROOM_BODY_SIZE_MAX);
     memcpy(event->body, message->body, message->body_size);
     event->fields.body = event->body;
@@ -155,6 +173,8 @@ static uint64_t timestamp_for(uint64_t op) { return 1700000000000000000ull + op 
 // How often each status came up in the replies of every test (test_property_vs_model checks that
 // each one did, across its runs).
 static uint64_t statuses_seen[TC_ROOM_STATUS_COUNT];
+// Redaction events the property runs compared with the model.
+static uint64_t redaction_events_seen;
 
 // Applies raw bytes to the machine and its model; returns the result count.
 static uint32_t apply_raw(struct fixture *f, const uint8_t *body, uint32_t size) {
@@ -273,6 +293,21 @@ static struct tc_room_result do_read_marker(struct fixture *f, uint64_t room, ui
     return result_at(f, 0);
 }
 
+static struct tc_room_result do_redact(struct fixture *f, uint64_t room, uint64_t user,
+                                       uint64_t seq) {
+    assert_int_equal(tc_room_batch_add_redact(&f->batch, room, user, seq), TC_OK);
+    apply_batch(f);
+    return result_at(f, 0);
+}
+
+// Whether (room, seq) is redacted, asserting that the machine and the model agree.
+static bool redacted_both(const struct fixture *f, uint64_t room, uint64_t seq) {
+    bool redacted = tc_room_redacted(f->machine, room, seq);
+    assert_int_equal(redacted, tc_room_model_redacted(f->model, room, seq));
+    assert_int_equal(tc_room_redaction_count(f->machine), tc_room_model_redaction_count(f->model));
+    return redacted;
+}
+
 // The member's read marker as the machine and the model both read it; TC_ENOENT in both when
 // `expected` is UINT64_MAX.
 static void assert_marker(const struct fixture *f, uint64_t room, uint64_t user,
@@ -289,12 +324,6 @@ static void assert_marker(const struct fixture *f, uint64_t room, uint64_t user,
     assert_int_equal(rc, TC_OK);
     assert_int_equal(seq, expected);
     assert_int_equal(model_seq, expected);
-}
-
-static bool bytes_zero(const uint8_t *bytes, uint32_t size) {
-    uint8_t bits = 0;
-    for (uint32_t i = 0; i < size; i++) bits |= bytes[i];
-    return bits == 0;
 }
 
 static struct tc_checksum digest_of(const struct fixture *f) {
@@ -402,8 +431,11 @@ static void test_codec_builder_limits(void **state) {
     assert_string_equal(tc_room_status_name(15), "store_full");
     assert_string_equal(tc_room_status_name(16), "invalid_retention");
     assert_string_equal(tc_room_status_name(17), "invalid_seq");
-    assert_string_equal(tc_room_status_name(18), "unknown");
-    assert_int_equal(TC_ROOM_STATUS_COUNT, 18);
+    assert_string_equal(tc_room_status_name(18), "message_evicted");
+    assert_string_equal(tc_room_status_name(19), "redactions_full");
+    assert_string_equal(tc_room_status_name(20), "not_sender");
+    assert_string_equal(tc_room_status_name(21), "unknown");
+    assert_int_equal(TC_ROOM_STATUS_COUNT, 21);
 }
 
 static void test_codec_read_marker(void **state) {
@@ -1205,6 +1237,205 @@ static void test_read_marker_success(void **state) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// redact.
+
+static void test_redact_errors(void **state) {
+    (void)state;
+    struct tc_room_config config = config_small(); // messages_max 16
+    struct fixture *f = fixture_create(&config);
+    assert_int_equal(do_create(f, 1, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_join(f, 1, 2).status, TC_ROOM_OK);
+    assert_int_equal(do_dm(f, 2, 3, 4).status, TC_ROOM_OK);
+    assert_int_equal(do_send(f, 1, 1, 1, 0, "a").status, TC_ROOM_OK); // seq 1 by user 1
+    assert_int_equal(do_send(f, 1, 2, 2, 0, "b").status, TC_ROOM_OK); // seq 2 by user 2
+    assert_int_equal(do_redact(f, 1, 2, 2).status, TC_ROOM_OK);      // user 2 redacted seq 2
+    uint32_t events = f->recorder.count;
+    struct tc_checksum before = digest_of(f);
+    // Each check, with the later ones also failing where they can: the first one wins.
+    struct {
+        uint64_t room;
+        uint64_t user;
+        uint64_t seq;
+        uint8_t status;
+    } cases[] = {
+        {0, 0, 99, TC_ROOM_INVALID_ROOM},
+        {1, 0, 99, TC_ROOM_INVALID_USER},
+        {9, 5, 99, TC_ROOM_ROOM_NOT_FOUND},
+        {1, 5, 1, TC_ROOM_NOT_MEMBER},  // a non-member, even of someone's message
+        {2, 1, 99, TC_ROOM_NOT_MEMBER}, // a DM's outsider
+        {1, 1, 0, TC_ROOM_INVALID_SEQ}, // seq 0 names no message
+        {1, 1, 3, TC_ROOM_INVALID_SEQ}, // head + 1
+        {1, 1, UINT64_MAX, TC_ROOM_INVALID_SEQ},
+        {2, 3, 1, TC_ROOM_INVALID_SEQ}, // the DM has no message
+        {1, 2, 1, TC_ROOM_NOT_SENDER},  // user 1's message
+        {1, 1, 2, TC_ROOM_NOT_SENDER},  // redacted already, by its sender 2: not user 1's
+    };
+    for (uint32_t i = 0; i < TC_ARRAY_COUNT(cases); i++) {
+        struct tc_room_result result = do_redact(f, cases[i].room, cases[i].user, cases[i].seq);
+        assert_int_equal(result.status, cases[i].status);
+        assert_false(result.duplicate);
+        assert_int_equal(result.seq, 0); // an error carries nothing but its status
+        assert_true(bytes_zero(result.hash.bytes, sizeof(result.hash.bytes)));
+    }
+    assert_digest_unchanged(f, &before);
+    assert_int_equal(f->recorder.count, events); // no sink event
+    assert_false(redacted_both(f, 1, 1));
+    assert_true(redacted_both(f, 1, 2));
+    // A member who left cannot redact their own message; back in the room, they can.
+    assert_int_equal(do_leave(f, 1, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_redact(f, 1, 1, 1).status, TC_ROOM_NOT_MEMBER);
+    assert_int_equal(do_join(f, 1, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_redact(f, 1, 1, 1).status, TC_ROOM_OK);
+    fixture_destroy(f);
+}
+
+// A message leaves the redaction horizon with the thread window (messages_max messages of the
+// group, any room): then message_evicted, but a redaction made before stays, and its repeat is ok.
+static void test_redact_horizon(void **state) {
+    (void)state;
+    struct tc_room_config config = config_small();
+    config.messages_max = 4;
+    struct fixture *f = fixture_create(&config);
+    assert_int_equal(do_create(f, 1, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_create(f, 2, 2).status, TC_ROOM_OK);
+    assert_int_equal(do_send(f, 1, 1, 1, 0, "r1").status, TC_ROOM_OK); // room 1 seq 1
+    assert_int_equal(do_send(f, 1, 1, 2, 0, "r2").status, TC_ROOM_OK); // room 1 seq 2
+    assert_int_equal(do_redact(f, 1, 1, 2).status, TC_ROOM_OK);
+    for (uint64_t key = 10; key < 13; key++) { // room 2's messages push room 1's seq 1 out
+        assert_int_equal(do_send(f, 2, 2, key, 0, "x").status, TC_ROOM_OK);
+    }
+    assert_int_equal(do_redact(f, 1, 1, 1).status, TC_ROOM_MESSAGE_EVICTED);
+    assert_int_equal(do_redact(f, 1, 2, 1).status, TC_ROOM_NOT_MEMBER); // membership first
+    assert_int_equal(do_send(f, 2, 2, 13, 0, "y").status, TC_ROOM_OK); // and seq 2 out
+    struct tc_room_result result = do_redact(f, 1, 1, 2);
+    assert_int_equal(result.status, TC_ROOM_OK); // the repeat: duplicate before the horizon
+    assert_true(result.duplicate);
+    assert_int_equal(result.seq, 2);
+    assert_true(redacted_both(f, 1, 2));
+    assert_false(redacted_both(f, 1, 1));
+    // The window's newest message of room 2 is still redactable by its sender only.
+    assert_int_equal(do_redact(f, 2, 1, 4).status, TC_ROOM_NOT_MEMBER);
+    assert_int_equal(do_join(f, 2, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_redact(f, 2, 1, 4).status, TC_ROOM_NOT_SENDER);
+    assert_int_equal(do_redact(f, 2, 2, 4).status, TC_ROOM_OK);
+    fixture_destroy(f);
+}
+
+static void test_redact_success(void **state) {
+    (void)state;
+    struct tc_room_config config = config_small();
+    config.store_bytes_max = 100 * TC_ROOM_STORE_COST(8);
+    struct fixture *f = fixture_create(&config);
+    assert_int_equal(do_create(f, 1, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_join(f, 1, 2).status, TC_ROOM_OK);
+    struct tc_room_result sent = do_send(f, 1, 1, 1, 0, "secret");
+    assert_int_equal(do_send(f, 1, 2, 2, 1, "reply").status, TC_ROOM_OK); // a thread reply
+    struct tc_room_info head_before;
+    assert_int_equal(tc_room_info(f->machine, 1, &head_before), TC_OK);
+    uint64_t store_used = tc_room_store_bytes_used(f->machine);
+    uint32_t events = f->recorder.count;
+    struct tc_checksum before = digest_of(f);
+    struct tc_room_result result = do_redact(f, 1, 1, 1);
+    assert_int_equal(result.status, TC_ROOM_OK);
+    assert_false(result.duplicate);
+    assert_int_equal(result.seq, 1);
+    assert_int_equal(result.thread_seq, 0);
+    assert_true(bytes_zero(result.hash.bytes, sizeof(result.hash.bytes)));
+    assert_true(redacted_both(f, 1, 1));
+    assert_false(redacted_both(f, 1, 2));
+    assert_int_equal(tc_room_redaction_count(f->machine), 1);
+    struct tc_checksum after = digest_of(f);
+    assert_false(tc_checksum_equal(&before, &after)); // the table is state
+    // One sink event: a redaction, with the batch's timestamp; the chain, the thread rules and
+    // the budget do not change.
+    assert_int_equal(f->recorder.count, events + 1);
+    const struct sink_event *event = &f->recorder.events[events];
+    assert_true(event->message && event->fields.redacted);
+    assert_int_equal(event->room_index, 0);
+    assert_int_equal(event->fields.room, 1);
+    assert_int_equal(event->fields.seq, 1);
+    assert_int_equal(event->fields.sender, 1);
+    assert_int_equal(event->fields.timestamp_ns, timestamp_for(f->op));
+    struct tc_room_info head_after;
+    assert_int_equal(tc_room_info(f->machine, 1, &head_after), TC_OK);
+    assert_int_equal(head_after.seq_last, head_before.seq_last);
+    assert_true(tc_hash256_equal(&head_after.hash_last, &head_before.hash_last));
+    assert_int_equal(tc_room_store_bytes_used(f->machine), store_used);
+    assert_int_equal(do_send(f, 1, 2, 3, 1, "another reply").thread_seq, 2); // still a root
+    // The send's idempotency entry still answers with the original seq and hash.
+    struct tc_room_result retry = do_send(f, 1, 1, 1, 0, "secret");
+    assert_true(retry.duplicate);
+    assert_true(tc_hash256_equal(&retry.hash, &sent.hash));
+    // Again: ok, a duplicate, nothing changes, no event.
+    events = f->recorder.count;
+    after = digest_of(f);
+    result = do_redact(f, 1, 1, 1);
+    assert_int_equal(result.status, TC_ROOM_OK);
+    assert_true(result.duplicate);
+    assert_int_equal(result.seq, 1);
+    assert_digest_unchanged(f, &after);
+    assert_int_equal(f->recorder.count, events);
+    fixture_destroy(f);
+}
+
+static void test_redact_batch_and_dm(void **state) {
+    (void)state;
+    struct tc_room_config config = config_small();
+    config.store_bytes_max = 100 * TC_ROOM_STORE_COST(8);
+    struct fixture *f = fixture_create(&config);
+    assert_int_equal(do_create(f, 1, 1).status, TC_ROOM_OK);
+    assert_int_equal(do_join(f, 1, 2).status, TC_ROOM_OK);
+    assert_int_equal(do_send(f, 1, 2, 1, 0, "a").status, TC_ROOM_OK);
+    assert_int_equal(do_send(f, 1, 2, 2, 0, "b").status, TC_ROOM_OK);
+    uint32_t events = f->recorder.count;
+    // Several in one batch, in order: the second is a duplicate of the first.
+    assert_int_equal(tc_room_batch_add_redact(&f->batch, 1, 2, 1), TC_OK);
+    assert_int_equal(tc_room_batch_add_redact(&f->batch, 1, 2, 1), TC_OK);
+    assert_int_equal(tc_room_batch_add_redact(&f->batch, 1, 2, 2), TC_OK);
+    assert_int_equal(apply_batch(f), 3);
+    assert_false(result_at(f, 0).duplicate);
+    assert_true(result_at(f, 1).duplicate);
+    assert_int_equal(result_at(f, 2).seq, 2);
+    assert_int_equal(f->recorder.count, events + 2);
+    assert_int_equal(f->recorder.events[events + 1].fields.seq, 2);
+    // In a DM, either user redacts their own messages; with the store full too (no budget).
+    assert_int_equal(do_dm(f, 2, 3, 4).status, TC_ROOM_OK);
+    assert_int_equal(do_send(f, 2, 4, 9, 0, "dm").status, TC_ROOM_OK);
+    assert_int_equal(do_redact(f, 2, 3, 1).status, TC_ROOM_NOT_SENDER);
+    assert_int_equal(do_redact(f, 2, 4, 1).status, TC_ROOM_OK);
+    while (do_send(f, 2, 3, 100 + f->op, 0, "12345678").status == TC_ROOM_OK) {
+    }
+    assert_int_equal(status_at(f, 0), TC_ROOM_STORE_FULL);
+    struct tc_room_info dm;
+    assert_int_equal(tc_room_info(f->machine, 2, &dm), TC_OK);
+    assert_int_equal(do_redact(f, 2, 3, dm.seq_last).status, TC_ROOM_OK);
+    assert_int_equal(do_redact(f, 2, 3, 1).status, TC_ROOM_NOT_SENDER); // 4's, long evicted
+    fixture_destroy(f);
+}
+
+// The table holds messages_max redactions for good: then redactions_full, but repeats are ok.
+static void test_redact_table_full(void **state) {
+    (void)state;
+    struct tc_room_config config = config_small();
+    config.messages_max = 3;
+    struct fixture *f = fixture_create(&config);
+    assert_int_equal(do_create(f, 1, 1).status, TC_ROOM_OK);
+    for (uint64_t round = 0; round < 3; round++) { // each sent and redacted within the window
+        assert_int_equal(do_send(f, 1, 1, 1 + round, 0, "m").status, TC_ROOM_OK);
+        assert_int_equal(do_redact(f, 1, 1, 1 + round).status, TC_ROOM_OK);
+    }
+    assert_int_equal(tc_room_redaction_count(f->machine), 3);
+    assert_int_equal(do_send(f, 1, 1, 9, 0, "m").status, TC_ROOM_OK);
+    struct tc_checksum before = digest_of(f);
+    assert_int_equal(do_redact(f, 1, 1, 4).status, TC_ROOM_REDACTIONS_FULL);
+    assert_int_equal(do_redact(f, 1, 1, 3).status, TC_ROOM_OK); // a repeat
+    assert_true(result_at(f, 0).duplicate);
+    assert_digest_unchanged(f, &before);
+    for (uint64_t seq = 1; seq <= 4; seq++) assert_int_equal(redacted_both(f, 1, seq), seq <= 3);
+    fixture_destroy(f);
+}
+
+// ------------------------------------------------------------------------------------------------
 // The sink's message events and the local reads.
 
 // Every event is one successful, non-duplicate send, in op order, with the fields of its result.
@@ -1364,6 +1595,7 @@ static void test_malformed_batches(void **state) {
     assert_int_equal(tc_room_batch_add_create_dm(&batch, 2, 3, 4), TC_OK);
     assert_int_equal(tc_room_batch_add_set_retention(&batch, 1, 1, 1, 30), TC_OK);
     assert_int_equal(tc_room_batch_add_read_marker(&batch, 1, 1, 0), TC_OK);
+    assert_int_equal(tc_room_batch_add_redact(&batch, 1, 1, 0), TC_OK);
     uint32_t good_size = batch.size;
     assert_int_equal(tc_room_validate_batch(good, good_size), TC_OK);
 
@@ -1373,14 +1605,15 @@ static void test_malformed_batches(void **state) {
     uint32_t send_offset = TC_ROOM_BATCH_HEADER_SIZE + TC_ROOM_OP_ROOM_SIZE;
     uint32_t retention_offset = send_offset + TC_ROOM_OP_SEND_FIXED_SIZE + 3 + TC_ROOM_OP_DM_SIZE;
     uint32_t marker_offset = retention_offset + TC_ROOM_OP_RETENTION_SIZE;
-    assert_int_equal(marker_offset + TC_ROOM_OP_READ_MARKER_SIZE, good_size);
+    uint32_t redact_offset = marker_offset + TC_ROOM_OP_READ_MARKER_SIZE;
+    assert_int_equal(redact_offset + TC_ROOM_OP_REDACT_SIZE, good_size);
     struct {
         uint32_t offset;
         uint32_t value;
     } edits[] = {
         {0, 0x12345678},    // magic
-        {4, 6},             // op count too high (6 ops claimed, 5 present)
-        {4, 4},             // op count too low (trailing op)
+        {4, 7},             // op count too high (7 ops claimed, 6 present)
+        {4, 5},             // op count too low (trailing op)
         {4, 0},             // zero ops
         {8, good_size + 1}, // size field
         {12, 1},            // reserved
@@ -1394,14 +1627,19 @@ static void test_malformed_batches(void **state) {
         {retention_offset + 28, 0x80000000u},                 // reserved in set_retention
         {retention_offset + 4, TC_ROOM_OP_RETENTION_SIZE - 1}, // op size short
         {retention_offset + 4, TC_ROOM_OP_RETENTION_SIZE + 1}, // op size past the end
-        {retention_offset, 8},                                 // unknown kind
+        {retention_offset, 9},                                 // unknown kind
+        {retention_offset, TC_ROOM_OP_REDACT},                 // a redact of 40 bytes
         {retention_offset, 0x10000 | TC_ROOM_OP_SET_RETENTION}, // reserved u16 after kind
         {marker_offset + 4, TC_ROOM_OP_READ_MARKER_SIZE - 1},   // op size short
         {marker_offset + 4, TC_ROOM_OP_READ_MARKER_SIZE + 1},   // op size past the end
         {marker_offset + 4, TC_ROOM_OP_RETENTION_SIZE},         // another kind's size
-        {marker_offset, 8},                                     // unknown kind
+        {marker_offset, 9},                                     // unknown kind
         {marker_offset, 0x100 | TC_ROOM_OP_READ_MARKER},        // reserved byte after kind
         {retention_offset, TC_ROOM_OP_READ_MARKER},             // a read_marker of 40 bytes
+        {redact_offset + 4, TC_ROOM_OP_REDACT_SIZE - 1},        // op size short
+        {redact_offset + 4, TC_ROOM_OP_REDACT_SIZE + 8},        // op size past the end
+        {redact_offset, 0x10000 | TC_ROOM_OP_REDACT},           // reserved u16 after kind
+        {redact_offset, 0},                                     // kind 0
     };
     for (uint32_t i = 0; i < TC_ARRAY_COUNT(edits); i++) {
         memcpy(bad, good, good_size);
@@ -1441,6 +1679,7 @@ static void test_corrupted_batches_vs_model(void **state) {
     assert_int_equal(tc_room_batch_add_send(&batch, 1, 2, key, 0, (const uint8_t *)"body", 4), 0);
     assert_int_equal(tc_room_batch_add_set_retention(&batch, 1, 2, 1, 30), TC_OK);
     assert_int_equal(tc_room_batch_add_read_marker(&batch, 1, 2, 1), TC_OK);
+    assert_int_equal(tc_room_batch_add_redact(&batch, 1, 2, 1), TC_OK);
     struct tc_prng prng;
     tc_prng_init(&prng, 7);
     for (uint32_t round = 0; round < 3000; round++) {
@@ -1518,12 +1757,40 @@ static void test_model_history(void **state) {
 // ------------------------------------------------------------------------------------------------
 // Determinism and the property test against the model.
 
+#define GENERATOR_SENT_MAX 8u
+
+struct generator_sent {
+    uint64_t room;
+    uint64_t sender;
+    uint64_t seq;
+};
+
 struct generator {
     struct tc_prng prng;
     uint64_t rooms_span; // room ids 1..rooms_span (+ occasionally 0)
     uint64_t users_span;
     uint64_t keys_span; // small span => repeated idempotency keys
+    // The last committed sends (a ring), so that redactions often name a real message.
+    struct generator_sent sent[GENERATOR_SENT_MAX];
+    uint32_t sent_count;
 };
+
+// A redact: mostly of a recent message by its sender (ok, a duplicate, or message_evicted once it
+// left the window), sometimes by another user (not_sender, not_member), sometimes any seq.
+static int generate_redact(struct generator *g, struct tc_room_batch *batch, uint64_t room,
+                           uint64_t user, uint64_t seq_hint) {
+    uint64_t seq = tc_prng_below(&g->prng, seq_hint + 3);
+    if (g->sent_count > 0 && tc_prng_chance_ppm(&g->prng, 750000)) {
+        uint32_t available = tc_min_u32(g->sent_count, GENERATOR_SENT_MAX);
+        const struct generator_sent *sent =
+            &g->sent[(g->sent_count - 1u - (uint32_t)tc_prng_below(&g->prng, available)) %
+                     GENERATOR_SENT_MAX];
+        room = sent->room;
+        seq = sent->seq;
+        if (tc_prng_chance_ppm(&g->prng, 800000)) user = sent->sender;
+    }
+    return tc_room_batch_add_redact(batch, room, user, seq);
+}
 
 static uint64_t pick(struct generator *g, uint64_t span) {
     if (tc_prng_chance_ppm(&g->prng, 10000)) return 0; // 1%: the invalid id 0
@@ -1572,6 +1839,8 @@ static void generate_op(struct generator *g, struct tc_room_batch *batch, uint64
         uint64_t seq = tc_prng_below(&g->prng, seq_hint + 3);
         if (tc_prng_chance_ppm(&g->prng, 20000)) seq = UINT64_MAX;
         rc = tc_room_batch_add_read_marker(batch, room, user, seq);
+    } else if (roll < 46) {
+        rc = generate_redact(g, batch, room, user, seq_hint);
     } else {
         uint8_t key[TC_ROOM_KEY_SIZE];
         key_from(key, pick(g, g->keys_span));
@@ -1622,12 +1891,25 @@ static void check_state_equal(struct fixture *f, const struct tc_room_model *mod
             if (member == TC_OK) assert_true(marker <= seq);
         }
     }
+    // Every model redaction is the machine's, and no other (the counts agree).
+    assert_int_equal(tc_room_redaction_count(f->machine), tc_room_model_redaction_count(model));
+    for (uint32_t i = 0; i < tc_room_model_redaction_count(model); i++) {
+        uint64_t room = 0, seq = 0;
+        assert_int_equal(tc_room_model_redaction_at(model, i, &room, &seq), TC_OK);
+        assert_true(tc_room_redacted(f->machine, room, seq));
+    }
     for (; *events_checked < f->recorder.count; *events_checked += 1) {
         const struct sink_event *event = &f->recorder.events[*events_checked];
         if (!event->message) continue;
         const struct tc_room_message *actual = &event->fields;
         struct tc_room_message expected;
         assert_int_equal(tc_room_model_message(model, actual->room, actual->seq, &expected), 0);
+        if (actual->redacted) { // a redaction event: of a redacted message, by its sender
+            assert_true(expected.redacted);
+            assert_int_equal(actual->sender, expected.sender);
+            redaction_events_seen += 1;
+            continue;
+        }
         assert_int_equal(actual->thread_parent_seq, expected.thread_parent_seq);
         assert_int_equal(actual->thread_seq, expected.thread_seq);
         assert_int_equal(actual->sender, expected.sender);
@@ -1644,13 +1926,22 @@ static void check_state_equal(struct fixture *f, const struct tc_room_model *mod
     *events_checked = 0;
 }
 
-static void apply_and_learn(struct fixture *f, struct fixture *twin, uint64_t *seq_hint) {
+static void apply_and_learn(struct fixture *f, struct fixture *twin, struct generator *g,
+                            uint64_t *seq_hint) {
     uint32_t size = f->batch.size;
     uint32_t count = apply_raw(f, f->batch.buffer, size); // compares with f's model
     apply_raw(twin, f->batch.buffer, size);
+    struct tc_room_batch_reader reader;
+    assert_int_equal(tc_room_batch_reader_init(&reader, f->batch.buffer, size), TC_OK);
+    struct tc_room_op op;
     for (uint32_t i = 0; i < count; i++) {
+        assert_true(tc_room_batch_reader_next(&reader, &op));
         struct tc_room_result result = result_at(f, i);
         if (result.seq > *seq_hint) *seq_hint = result.seq;
+        if (op.kind != TC_ROOM_OP_SEND || result.status != TC_ROOM_OK || result.duplicate) continue;
+        g->sent[g->sent_count % GENERATOR_SENT_MAX] =
+            (struct generator_sent){.room = op.room, .sender = op.user, .seq = result.seq};
+        g->sent_count += 1;
     }
 }
 
@@ -1669,7 +1960,7 @@ static void property_run(uint64_t seed, const struct tc_room_config *config, uin
         uint32_t ops = (uint32_t)tc_prng_range(&g.prng, 1, 12);
         for (uint32_t i = 0; i < ops; i++) generate_op(&g, &f->batch, seq_hint);
         if (f->batch.op_count == 0) continue;
-        apply_and_learn(f, twin, &seq_hint);
+        apply_and_learn(f, twin, &g, &seq_hint);
         batch_reset(f);
         if (b % 64 == 63) check_state_equal(f, model, g.rooms_span, g.users_span, &events_checked);
     }
@@ -1697,6 +1988,7 @@ static void test_property_vs_model(void **state) {
                                    .store_bytes_max = 0};
     struct tc_room_config budget = small; // fills up within the run
     memset(statuses_seen, 0, sizeof(statuses_seen));
+    redaction_events_seen = 0;
     for (uint64_t seed = 1; seed <= 8; seed++) {
         budget.store_bytes_max = 200u * TC_ROOM_STORE_COST(100) + seed * 8u;
         property_run(seed, &small, 600);
@@ -1710,6 +2002,7 @@ static void test_property_vs_model(void **state) {
             fail_msg("status %s never seen", tc_room_status_name(status));
         }
     }
+    assert_true(redaction_events_seen >= 100); // committed redactions, not only refusals
 }
 
 static void test_digest_equality(void **state) {
@@ -1813,6 +2106,11 @@ int main(void) {
         cmocka_unit_test(test_set_retention_success),
         cmocka_unit_test(test_read_marker_errors),
         cmocka_unit_test(test_read_marker_success),
+        cmocka_unit_test(test_redact_errors),
+        cmocka_unit_test(test_redact_horizon),
+        cmocka_unit_test(test_redact_success),
+        cmocka_unit_test(test_redact_batch_and_dm),
+        cmocka_unit_test(test_redact_table_full),
         cmocka_unit_test(test_sink_messages),
         cmocka_unit_test(test_reads),
         cmocka_unit_test(test_malformed_batches),

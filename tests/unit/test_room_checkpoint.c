@@ -99,7 +99,11 @@ struct workload {
     uint32_t body_large_ppm;
     uint32_t retention_percent; // of the ops
     uint32_t read_marker_percent; // of the ops
+    uint32_t redact_percent;      // of the ops
     uint64_t seq_hint; // the highest seq seen in a reply: thread parents near it
+    // The last committed sends (room, sender, seq), a ring: redactions name real messages.
+    uint64_t sent[8][3];
+    uint32_t sent_count;
     uint8_t batch_buffer[TC_ROOM_BATCH_SIZE_MAX];
     struct tc_room_batch batch;
 };
@@ -113,6 +117,7 @@ static void workload_init(struct workload *w, uint64_t seed, const struct tc_roo
     w->body_large_ppm = 80000;
     w->retention_percent = 4;
     w->read_marker_percent = 6;
+    w->redact_percent = 6;
 }
 
 static uint64_t pick(struct workload *w, uint64_t span) {
@@ -159,6 +164,15 @@ static void workload_add_op(struct workload *w) {
     } else if (roll < 40 + w->retention_percent + w->read_marker_percent) {
         uint64_t seq = tc_prng_below(&w->prng, w->seq_hint + 2u); // sometimes above the head
         rc = tc_room_batch_add_read_marker(&w->batch, room, user, seq);
+    } else if (roll < 40 + w->retention_percent + w->read_marker_percent + w->redact_percent) {
+        uint64_t seq = tc_prng_below(&w->prng, w->seq_hint + 2u);
+        if (w->sent_count > 0 && tc_prng_chance_ppm(&w->prng, 800000)) { // a real message
+            const uint64_t *sent = w->sent[tc_prng_below(&w->prng, tc_min_u32(w->sent_count, 8))];
+            room = sent[0];
+            user = tc_prng_chance_ppm(&w->prng, 850000) ? sent[1] : user;
+            seq = sent[2];
+        }
+        rc = tc_room_batch_add_redact(&w->batch, room, user, seq);
     } else {
         workload_add_send(w, room, user);
     }
@@ -176,10 +190,20 @@ static void workload_next(struct workload *w) {
 static void workload_learn(struct workload *w, const uint8_t *reply, uint32_t reply_size) {
     int count = tc_room_reply_count(reply, reply_size);
     assert_true(count >= 1);
+    struct tc_room_batch_reader reader;
+    assert_int_equal(tc_room_batch_reader_init(&reader, w->batch.buffer, w->batch.size), TC_OK);
+    struct tc_room_op op;
     for (uint32_t i = 0; i < (uint32_t)count; i++) {
         struct tc_room_result result;
         assert_int_equal(tc_room_reply_get(reply, reply_size, i, &result), TC_OK);
+        assert_true(tc_room_batch_reader_next(&reader, &op));
         if (result.status == TC_ROOM_OK && result.seq > w->seq_hint) w->seq_hint = result.seq;
+        if (op.kind != TC_ROOM_OP_SEND || result.status != TC_ROOM_OK || result.duplicate) continue;
+        uint64_t *sent = w->sent[w->sent_count % 8u];
+        sent[0] = op.room;
+        sent[1] = op.user;
+        sent[2] = result.seq;
+        w->sent_count += 1;
     }
 }
 
@@ -301,6 +325,9 @@ struct coverage {
     uint32_t retention_set; // a room with a policy other than keep_all
     uint32_t room_all_evicted; // a room with messages, none in the window
     uint32_t read_marker_set; // a member whose read marker is above 0
+    uint32_t redactions;      // some redaction
+    uint32_t redactions_full; // the table at its capacity
+    uint32_t redaction_evicted; // a redaction whose message left the window
 };
 
 static void coverage_note(struct coverage *coverage, const struct tc_room_machine *machine) {
@@ -329,6 +356,16 @@ static void coverage_note(struct coverage *coverage, const struct tc_room_machin
     for (uint32_t i = 0; i < config->members_max; i++) {
         if (machine->members[i].used == 1 && machine->members[i].read_seq > 0) {
             coverage->read_marker_set += 1;
+            break;
+        }
+    }
+    if (machine->redactions_count > 0) coverage->redactions += 1;
+    if (machine->redactions_count == config->messages_max) coverage->redactions_full += 1;
+    for (uint32_t i = 0; i < machine->redactions_count; i++) {
+        const struct room_redaction *redaction = &machine->redactions[i];
+        const struct room_entry *room = &machine->rooms[tc_room__find(machine, redaction->room)];
+        if (redaction->seq < room->seq_window_min) {
+            coverage->redaction_evicted += 1;
             break;
         }
     }
@@ -389,6 +426,10 @@ static void test_round_trip_random(void **state) {
     assert_true(other.keys_wrapped > 0);
     assert_true(other.store_full > 0); // the small config's budget fills up
     assert_true(other.retention_set > 0);
+    assert_true(tight.redactions_full > 0);
+    assert_true(tight.redaction_evicted > 0);
+    assert_true(other.redactions > 0);
+    assert_true(other.redaction_evicted > 0);
 }
 
 // A chain of checkpoints: each machine is decoded from the previous one's checkpoint and runs on;
@@ -441,9 +482,10 @@ static void test_encoding_deterministic(void **state) {
     assert_int_equal(tc_room_checkpoint_size_max(&config),
                      TC_ROOM_CHECKPOINT_HEADER_SIZE + 32u * TC_ROOM_CHECKPOINT_ROOM_SIZE +
                          200u * TC_ROOM_CHECKPOINT_MEMBER_SIZE +
-                         60u * TC_ROOM_CHECKPOINT_WINDOW_SIZE + 64u * TC_ROOM_CHECKPOINT_KEY_SIZE);
-    assert_int_equal(tc_room_checkpoint_size_max(&config), 72u + 32u * 80u + 200u * 24u +
-                                                               60u * 40u + 64u * 72u);
+                         60u * TC_ROOM_CHECKPOINT_WINDOW_SIZE + 64u * TC_ROOM_CHECKPOINT_KEY_SIZE +
+                         60u * TC_ROOM_CHECKPOINT_REDACTION_SIZE);
+    assert_int_equal(tc_room_checkpoint_size_max(&config), 80u + 32u * 80u + 200u * 24u +
+                                                               60u * 48u + 64u * 72u + 60u * 24u);
     image_free(&first);
     image_free(&second);
     box_destroy(a);
@@ -474,11 +516,17 @@ static void test_size_max_reached(void **state) {
         assert_int_equal(tc_room_batch_add_send(&batch, 1 + i % 2u, 1, key, 0, body, sizeof(body)),
                          TC_OK);
     }
+    // The window holds sends 3..6: (room 2, seq 2), (1, 2), (2, 3), (1, 3); redact them all.
+    for (uint64_t seq = 2; seq <= 3; seq++) {
+        assert_int_equal(tc_room_batch_add_redact(&batch, 1, 1, seq), TC_OK);
+        assert_int_equal(tc_room_batch_add_redact(&batch, 2, 1, seq), TC_OK);
+    }
     box_apply(a, batch.buffer, batch.size, reply);
     assert_int_equal(a->machine->members_count, 4);
     assert_int_equal(a->machine->keys_count, 4);
     assert_int_equal(a->machine->window_count, 4);
     assert_int_equal(a->machine->rooms_count, 2);
+    assert_int_equal(a->machine->redactions_count, 4);
     struct image image;
     image_init(&image, &config);
     image_encode(&image, a);
@@ -502,9 +550,10 @@ static struct tc_room_config config_known(void) {
     return config;
 }
 
-// Room 1 (group: users 1, 2; keep_days 30) with "hello" (seq 1, a thread root) and "reply" (seq 2,
-// in its thread), user 2's read marker at 1; DM 2 (users 3, 4) with no message; room 3 (group)
-// whose only member left. Keys 1 and 2 name the two messages.
+// Room 1 (group: users 1, 2; keep_days 30) with "hello" (seq 1 by user 1, a thread root) and
+// "reply" (seq 2 by user 2, in its thread, redacted by user 2), user 2's read marker at 1; DM 2
+// (users 3, 4) with no message; room 3 (group) whose only member left. Keys 1 and 2 name the two
+// messages.
 static struct box *known_create_with(const struct tc_room_config *config) {
     struct box *box = box_create(config);
     static uint8_t batch_buffer[1024];
@@ -527,7 +576,9 @@ static struct box *known_create_with(const struct tc_room_config *config) {
     assert_int_equal(tc_room_batch_add_send(&batch, 1, 2, key_2, 1, (const uint8_t *)"reply", 5),
                      TC_OK);
     assert_int_equal(tc_room_batch_add_read_marker(&batch, 1, 2, 1), TC_OK);
+    assert_int_equal(tc_room_batch_add_redact(&batch, 1, 2, 2), TC_OK);
     box_apply(box, batch.buffer, batch.size, reply);
+    assert_true(tc_room_redacted(box->machine, 1, 2));
     uint64_t marker = 0;
     assert_int_equal(tc_room_read_marker(box->machine, 1, 2, &marker), TC_OK);
     assert_int_equal(marker, 1);
@@ -554,7 +605,8 @@ static struct box *known_create(void) {
 #define KNOWN_WINDOW_1 (KNOWN_WINDOW_0 + TC_ROOM_CHECKPOINT_WINDOW_SIZE)
 #define KNOWN_KEY_0 (KNOWN_WINDOW_1 + TC_ROOM_CHECKPOINT_WINDOW_SIZE)
 #define KNOWN_KEY_1 (KNOWN_KEY_0 + TC_ROOM_CHECKPOINT_KEY_SIZE)
-#define KNOWN_SIZE (KNOWN_KEY_1 + TC_ROOM_CHECKPOINT_KEY_SIZE)
+#define KNOWN_REDACTION_0 (KNOWN_KEY_1 + TC_ROOM_CHECKPOINT_KEY_SIZE)
+#define KNOWN_SIZE (KNOWN_REDACTION_0 + TC_ROOM_CHECKPOINT_REDACTION_SIZE)
 #define KNOWN_USED (2u * TC_ROOM_STORE_COST(5)) // 960
 
 static void put_u64(uint8_t *p, uint64_t v) {
@@ -580,12 +632,13 @@ static void expect_corrupt(struct box *box, const uint8_t *bytes, uint64_t size)
 }
 
 static void assert_window_record(const uint8_t *p, uint64_t room, uint64_t seq, uint64_t parent,
-                                 uint64_t thread_seq, uint64_t thread_seq_last) {
+                                 uint64_t thread_seq, uint64_t thread_seq_last, uint64_t sender) {
     assert_int_equal(get_u64(p + 0), room);
     assert_int_equal(get_u64(p + 8), seq);
     assert_int_equal(get_u64(p + 16), parent);
     assert_int_equal(get_u64(p + 24), thread_seq);
     assert_int_equal(get_u64(p + 32), thread_seq_last);
+    assert_int_equal(get_u64(p + 40), sender);
 }
 
 static void test_known_layout(void **state) {
@@ -597,7 +650,7 @@ static void test_known_layout(void **state) {
     assert_int_equal(image.size, KNOWN_SIZE);
     const uint8_t *p = image.bytes;
     assert_int_equal(get_u32(p + 0), TC_ROOM_CHECKPOINT_MAGIC);
-    assert_int_equal(get_u32(p + 4), 3); // version
+    assert_int_equal(get_u32(p + 4), 4); // version
     assert_int_equal(get_u64(p + 8), KNOWN_SIZE);
     assert_int_equal(get_u32(p + 16), 4);
     assert_int_equal(get_u32(p + 20), 8);
@@ -610,6 +663,8 @@ static void test_known_layout(void **state) {
     assert_int_equal(get_u32(p + 60), 4);                 // members
     assert_int_equal(get_u32(p + 64), 2);                 // window
     assert_int_equal(get_u32(p + 68), 2);                 // keys
+    assert_int_equal(get_u32(p + 72), 1);                 // redactions
+    assert_int_equal(get_u32(p + 76), 0);                 // reserved
     const uint8_t *room = p + KNOWN_ROOM_0;
     assert_int_equal(get_u64(room + 0), 1);
     assert_int_equal(get_u64(room + 8), 2);  // seq_last
@@ -637,8 +692,8 @@ static void test_known_layout(void **state) {
         assert_int_equal(get_u64(member + 8), expected[i][1]);
         assert_int_equal(get_u64(member + 16), expected[i][2]);
     }
-    assert_window_record(p + KNOWN_WINDOW_0, 1, 1, 0, 0, 1);
-    assert_window_record(p + KNOWN_WINDOW_1, 1, 2, 1, 1, 0);
+    assert_window_record(p + KNOWN_WINDOW_0, 1, 1, 0, 0, 1, 1);
+    assert_window_record(p + KNOWN_WINDOW_1, 1, 2, 1, 1, 0, 2);
     assert_int_equal(get_u64(p + KNOWN_KEY_0), 1);
     assert_int_equal(p[KNOWN_KEY_0 + 8], 1);
     assert_int_equal(get_u64(p + KNOWN_KEY_0 + 24), 1); // seq
@@ -647,6 +702,9 @@ static void test_known_layout(void **state) {
     assert_int_equal(get_u64(p + KNOWN_KEY_1 + 24), 2);
     assert_int_equal(get_u64(p + KNOWN_KEY_1 + 32), 1);
     assert_memory_equal(p + KNOWN_KEY_1 + 40, a->machine->rooms[0].hash_last.bytes, 32);
+    assert_int_equal(get_u64(p + KNOWN_REDACTION_0), 1);      // room
+    assert_int_equal(get_u64(p + KNOWN_REDACTION_0 + 8), 2);  // seq
+    assert_int_equal(get_u64(p + KNOWN_REDACTION_0 + 16), 2); // sender
     image_free(&image);
     box_destroy(a);
 }
@@ -687,7 +745,8 @@ static const struct edit known_edits[] = {
     EDIT("magic", 0, 1, 0x01),
     EDIT("version 1", 4, 4, 1),
     EDIT("version 2 (members without read markers)", 4, 4, 2),
-    EDIT("version 4", 4, 4, 4),
+    EDIT("version 3 (no redactions, no window senders)", 4, 4, 3),
+    EDIT("version 5", 4, 4, 5),
     EDIT("size field", 8, 8, KNOWN_SIZE + 1u),
     EDIT("rooms_max", 16, 4, 5),
     EDIT("members_max", 20, 4, 9),
@@ -711,6 +770,10 @@ static const struct edit known_edits[] = {
     EDIT("window count over max", 64, 4, 5),
     EDIT("keys count - 1", 68, 4, 1),
     EDIT("keys count over max", 68, 4, 5),
+    EDIT("redactions count 0", 72, 4, 0),
+    EDIT("redactions count + 1", 72, 4, 2),
+    EDIT("redactions count over max", 72, 4, 5),
+    EDIT("header reserved", 76, 4, 1),
     // Rooms.
     EDIT("room id 0", KNOWN_ROOM_0, 8, 0),
     EDIT("room id duplicate", KNOWN_ROOM_1, 8, 1),
@@ -777,6 +840,8 @@ static const struct edit known_edits[] = {
     EDIT("root counter above its replies", KNOWN_WINDOW_0 + 32, 8, 2),
     EDIT("root counter max", KNOWN_WINDOW_0 + 32, 8, UINT64_MAX),
     EDIT("reply with replies", KNOWN_WINDOW_1 + 32, 8, 1),
+    EDIT("window sender 0", KNOWN_WINDOW_0 + 40, 8, 0),
+    EDIT("window sender is not the redactor", KNOWN_WINDOW_1 + 40, 8, 1),
     // Idempotency entries.
     EDIT("key room missing", KNOWN_KEY_0, 8, 9),
     EDIT("key room other", KNOWN_KEY_0, 8, 2),
@@ -788,6 +853,15 @@ static const struct edit known_edits[] = {
     EDIT("key thread_seq (message in the window)", KNOWN_KEY_1 + 32, 8, 2),
     EDIT("key thread_seq of a root", KNOWN_KEY_0 + 32, 8, 1),
     EDIT("key hash of the room's head", KNOWN_KEY_1 + 40, 1, 0x01),
+    // Redactions.
+    EDIT("redaction room missing", KNOWN_REDACTION_0, 8, 9),
+    EDIT("redaction room without messages", KNOWN_REDACTION_0, 8, 2),
+    EDIT("redaction seq 0", KNOWN_REDACTION_0 + 8, 8, 0),
+    EDIT("redaction seq beyond seq_last", KNOWN_REDACTION_0 + 8, 8, 3),
+    EDIT("redaction seq max", KNOWN_REDACTION_0 + 8, 8, UINT64_MAX),
+    EDIT("redaction sender 0", KNOWN_REDACTION_0 + 16, 8, 0),
+    EDIT("redaction sender not the message's (in the window)", KNOWN_REDACTION_0 + 16, 8, 1),
+    EDIT("redaction of another user's message", KNOWN_REDACTION_0 + 8, 8, 1),
 };
 
 static void edit_field(uint8_t *bytes, uint64_t offset, uint32_t width, uint64_t value) {
@@ -1060,9 +1134,11 @@ static void test_corrupt_more_keys_than_messages(void **state) {
     uint64_t size = image.size + TC_ROOM_CHECKPOINT_KEY_SIZE;
     uint8_t *more = malloc(size);
     assert_non_null(more);
-    memcpy(more, image.bytes, image.size);
-    memcpy(more + image.size, image.bytes + KNOWN_KEY_1, TC_ROOM_CHECKPOINT_KEY_SIZE);
-    more[image.size + 8] = 3; // key {3}: unique
+    const uint64_t key_2 = KNOWN_REDACTION_0; // the third key goes after the second
+    memcpy(more, image.bytes, key_2);
+    memcpy(more + key_2, image.bytes + KNOWN_KEY_1, TC_ROOM_CHECKPOINT_KEY_SIZE);
+    memcpy(more + key_2 + TC_ROOM_CHECKPOINT_KEY_SIZE, image.bytes + key_2, image.size - key_2);
+    more[key_2 + 8] = 3; // key {3}: unique
     put_u64(more + 8, size);
     put_u32(more + 68, 3);
     struct box *b = box_create(&a->config);
@@ -1076,6 +1152,7 @@ static void test_corrupt_more_keys_than_messages(void **state) {
     memset(three + KNOWN_KEY_0, 0, TC_ROOM_CHECKPOINT_WINDOW_SIZE);
     put_u64(three + KNOWN_KEY_0, 2);     // room: the DM
     put_u64(three + KNOWN_KEY_0 + 8, 1); // seq 1, a root without replies
+    put_u64(three + KNOWN_KEY_0 + 40, 3); // sent by user 3
     memcpy(three + KNOWN_KEY_0 + TC_ROOM_CHECKPOINT_WINDOW_SIZE, more + KNOWN_KEY_0,
            size - KNOWN_KEY_0);
     put_u64(three + 8, size_3);
@@ -1121,6 +1198,95 @@ static void test_version_2_refused(void **state) {
     expect_corrupt(b, old, size);
     free(old);
     image_free(&image);
+    box_destroy(a);
+    box_destroy(b);
+}
+
+// A version 3 checkpoint of the known state (a 72-byte header, 40-byte window entries without
+// senders, no redactions section) is refused, and so are the same bytes claiming version 4: a
+// version 3 data file must be formatted again (docs/room.md §11).
+static void test_version_3_refused(void **state) {
+    (void)state;
+    struct box *a = known_create();
+    struct image image;
+    image_init(&image, &a->config);
+    image_encode(&image, a);
+    uint8_t *old = malloc(image.size);
+    assert_non_null(old);
+    uint64_t at = 0;
+    memcpy(old, image.bytes, 72); // the header without the redactions count
+    at += 72;
+    memcpy(old + at, image.bytes + KNOWN_ROOM_0, KNOWN_WINDOW_0 - KNOWN_ROOM_0);
+    at += KNOWN_WINDOW_0 - KNOWN_ROOM_0;
+    for (uint32_t i = 0; i < 2; i++) { // window entries without their sender
+        memcpy(old + at, image.bytes + KNOWN_WINDOW_0 + i * TC_ROOM_CHECKPOINT_WINDOW_SIZE, 40);
+        at += 40;
+    }
+    memcpy(old + at, image.bytes + KNOWN_KEY_0, KNOWN_REDACTION_0 - KNOWN_KEY_0);
+    at += KNOWN_REDACTION_0 - KNOWN_KEY_0;
+    assert_int_equal(at, image.size - 8u - 2u * 8u - TC_ROOM_CHECKPOINT_REDACTION_SIZE);
+    put_u32(old + 4, 3);
+    put_u64(old + 8, at);
+    struct box *b = box_create(&a->config);
+    checkpoint_copy(a, b);
+    expect_corrupt(b, old, at);
+    put_u32(old + 4, TC_ROOM_CHECKPOINT_VERSION);
+    checkpoint_copy(a, b);
+    expect_corrupt(b, old, at);
+    free(old);
+    image_free(&image);
+    box_destroy(a);
+    box_destroy(b);
+}
+
+// Room 1 (user 1) with 3 messages in a window of 2, seqs 1 and 3 redacted (seq 1 while in the
+// window). Redactions are unique; the sender of one whose message left the window has nothing left
+// to be checked against (the digest sees it); one of the window's messages is checked.
+static void test_corrupt_redactions(void **state) {
+    (void)state;
+    struct tc_room_config config = config_known();
+    config.messages_max = 2;
+    struct box *a = box_create(&config);
+    static uint8_t batch_buffer[1024];
+    static uint8_t reply[TC_ROOM_REPLY_SIZE_MAX];
+    struct tc_room_batch batch;
+    tc_room_batch_init(&batch, batch_buffer, sizeof(batch_buffer));
+    uint8_t keys[3][TC_ROOM_KEY_SIZE] = {{1}, {2}, {3}};
+    assert_int_equal(tc_room_batch_add_create_room(&batch, 1, 1), TC_OK);
+    assert_int_equal(tc_room_batch_add_send(&batch, 1, 1, keys[0], 0, (const uint8_t *)"m", 1), 0);
+    assert_int_equal(tc_room_batch_add_redact(&batch, 1, 1, 1), TC_OK);
+    for (uint32_t i = 1; i < 3; i++) {
+        assert_int_equal(tc_room_batch_add_send(&batch, 1, 1, keys[i], 0, (const uint8_t *)"m", 1),
+                         TC_OK);
+    }
+    assert_int_equal(tc_room_batch_add_redact(&batch, 1, 1, 3), TC_OK);
+    box_apply(a, batch.buffer, batch.size, reply);
+    assert_int_equal(a->machine->redactions_count, 2);
+    assert_int_equal(a->machine->rooms[0].seq_window_min, 2);
+    struct image good;
+    image_init(&good, &config);
+    image_encode(&good, a);
+    const uint64_t first = good.size - 2u * TC_ROOM_CHECKPOINT_REDACTION_SIZE;
+    const uint64_t second = first + TC_ROOM_CHECKPOINT_REDACTION_SIZE;
+    assert_int_equal(get_u64(good.bytes + first + 8), 1);
+    assert_int_equal(get_u64(good.bytes + second + 8), 3);
+    uint8_t *bad = malloc(good.size);
+    assert_non_null(bad);
+    struct box *b = box_create(&config);
+    memcpy(bad, good.bytes, good.size);
+    put_u64(bad + second + 8, 1); // a duplicate of the first
+    expect_corrupt(b, bad, good.size);
+    memcpy(bad, good.bytes, good.size);
+    put_u64(bad + second + 16, 2); // seq 3 is in the window: its sender is user 1
+    expect_corrupt(b, bad, good.size);
+    memcpy(bad, good.bytes, good.size);
+    put_u64(bad + second + 8, 2); // seq 2 (in the window, user 1's, not redacted): another state
+    assert_int_equal(tc_room_checkpoint_decode(b->machine, bad, good.size), TC_OK);
+    assert_true(tc_room_redacted(b->machine, 1, 2));
+    assert_false(tc_room_redacted(b->machine, 1, 3));
+    expect_harmless(&good, a, b, first + 16, 7, true); // seq 1 left the window
+    free(bad);
+    image_free(&good);
     box_destroy(a);
     box_destroy(b);
 }
@@ -1254,6 +1420,8 @@ int main(void) {
         cmocka_unit_test(test_corrupt_thread_numbering),
         cmocka_unit_test(test_corrupt_seq_last_wrap),
         cmocka_unit_test(test_version_2_refused),
+        cmocka_unit_test(test_version_3_refused),
+        cmocka_unit_test(test_corrupt_redactions),
         cmocka_unit_test(test_sink_survives_decode),
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_config_mismatch),

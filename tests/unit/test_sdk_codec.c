@@ -368,6 +368,18 @@ static void test_server_answers(void **state) {
     assert_int_equal(tc_sdk_server_parse(&scratch, text, (uint32_t)size, &parsed), TC_OK);
     assert_int_equal(parsed.type, TC_SDK_SERVER_TYPING);
     assert_int_equal(parsed.user, 43);
+    size = tc_edge_event_redacted(text, sizeof(text), 7, 12);
+    assert_int_equal(tc_sdk_server_parse(&scratch, text, (uint32_t)size, &parsed), TC_OK);
+    assert_int_equal(parsed.type, TC_SDK_SERVER_REDACTED);
+    assert_int_equal(parsed.room, 7);
+    assert_int_equal(parsed.seq, 12);
+    size = tc_edge_response_redact(text, sizeof(text), "4.2", 3, 7, 12, true);
+    assert_int_equal(tc_sdk_server_parse(&scratch, text, (uint32_t)size, &parsed), TC_OK);
+    assert_int_equal(parsed.type, TC_SDK_SERVER_RESULT);
+    assert_int_equal(parsed.result.room, 7);
+    assert_int_equal(parsed.result.seq, 12);
+    assert_true(parsed.result.duplicate);
+    assert_false(parsed.result.has_hash);
 
     // History: the messages array, each item in the message format without "type".
     const char *history_head = "{\"type\":\"result\",\"id\":\"0.1\",\"room\":\"7\","
@@ -407,6 +419,8 @@ static void test_server_answers(void **state) {
         "{\"type\":\"error\",\"id\":\"1.1\"}",
         "{\"type\":\"message\",\"room\":\"7\",\"seq\":\"1\"}",
         "{\"type\":\"truncated\",\"room\":\"7\"}",
+        "{\"type\":\"redacted\",\"room\":\"7\"}",
+        "{\"type\":\"redacted\",\"room\":\"7\",\"seq\":\"0\"}",
         "{\"type\":\"result\",\"id\":\"1.1\"} trailing",
     };
     for (uint32_t i = 0; i < TC_ARRAY_COUNT(refused); i++) {
@@ -434,6 +448,7 @@ static void test_request_encode(void **state) {
         {.op = TC_SDK_OP_HISTORY, .room = 7, .seq = 1, .limit = 50},
         {.op = TC_SDK_OP_HISTORY, .room = 7, .seq = 1},
         {.op = TC_SDK_OP_PING},
+        {.op = TC_SDK_OP_REDACT, .room = 7, .seq = 12},
     };
     static const enum tc_edge_op edge_ops[TC_SDK_OP_COUNT] = {
         [TC_SDK_OP_CREATE_ROOM] = TC_EDGE_OP_CREATE_ROOM,
@@ -445,6 +460,7 @@ static void test_request_encode(void **state) {
         [TC_SDK_OP_UNSUBSCRIBE] = TC_EDGE_OP_UNSUBSCRIBE,
         [TC_SDK_OP_HISTORY] = TC_EDGE_OP_HISTORY,
         [TC_SDK_OP_PING] = TC_EDGE_OP_PING,
+        [TC_SDK_OP_REDACT] = TC_EDGE_OP_REDACT,
     };
     for (uint32_t i = 0; i < TC_ARRAY_COUNT(requests); i++) {
         struct tc_sdk_request *r = &requests[i];
@@ -465,7 +481,7 @@ static void test_request_encode(void **state) {
             assert_memory_equal(parsed.body, r->body, r->body_size);
         }
         if (r->op == TC_SDK_OP_SEND || r->op == TC_SDK_OP_SUBSCRIBE ||
-            r->op == TC_SDK_OP_HISTORY) {
+            r->op == TC_SDK_OP_HISTORY || r->op == TC_SDK_OP_REDACT) {
             assert_int_equal(parsed.seq, r->seq);
         }
         if (r->op == TC_SDK_OP_HISTORY) {

@@ -76,6 +76,10 @@ static void on_page(void *context, const struct tc_store_page *page) {
     memcpy(&f->page, page, sizeof(*page));
     for (uint32_t i = 0; i < page->count; i++) {
         assert_true(page->messages[i].body_size <= sizeof(f->page_bodies[i]));
+        if (page->messages[i].redacted) { // no body to copy (S8)
+            assert_null(page->messages[i].body);
+            continue;
+        }
         memcpy(f->page_bodies[i], page->messages[i].body, page->messages[i].body_size);
         f->page.messages[i].body = f->page_bodies[i];
     }
@@ -756,6 +760,115 @@ static void test_read_from_callback(void **state) {
     assert_int_equal(f->page.messages[0].seq, 2);
 }
 
+// Redacts message `seq` of `room` (sent by USER); the result must be a fresh redaction.
+static void fx_redact(struct fx *f, uint64_t room, uint64_t seq) {
+    struct tc_room_batch batch;
+    tc_room_batch_init(&batch, batch_buffer, sizeof(batch_buffer));
+    assert_int_equal(tc_room_batch_add_redact(&batch, room, USER, seq), TC_OK);
+    uint32_t size = fx_apply(f, &batch, 1000);
+    struct tc_room_result result;
+    assert_int_equal(tc_room_reply_get(fx_reply, size, 0, &result), TC_OK);
+    assert_int_equal(result.status, TC_ROOM_OK);
+    assert_false(result.duplicate);
+}
+
+// Every page of the room from seq 1: consecutive, chained, each message exactly as sent, except
+// that the redacted ones (redacted[seq]) have no body and carry its hash, and still verify.
+static uint32_t fx_check_redacted(struct fx *f, uint64_t room, uint32_t limit,
+                                  const bool *redacted) {
+    uint32_t hidden = 0;
+    uint64_t next = 1;
+    struct tc_hash256 prev;
+    memset(&prev, 0, sizeof(prev));
+    for (uint32_t guard = 0; guard < 10000; guard++) {
+        const struct tc_store_page *page = fx_read(f, room, next, limit, f->timestamp_ns);
+        assert_int_equal(page->result, TC_OK);
+        if (page->kind == TC_STORE_PAGE_EMPTY) return hidden;
+        assert_int_equal(page->kind, TC_STORE_PAGE_MESSAGES);
+        for (uint32_t i = 0; i < page->count; i++, next++) {
+            const struct tc_room_message *m = &page->messages[i];
+            const struct expected *e = fx_expected(f, room, next);
+            assert_non_null(e);
+            assert_int_equal(m->seq, next);
+            assert_memory_equal(m->hash.bytes, e->hash.bytes, 32); // the chain is untouched
+            assert_memory_equal(m->prev_hash.bytes, prev.bytes, 32);
+            struct tc_hash256 body_hash;
+            tc_hash256_compute(&body_hash, e->body, e->body_size);
+            assert_int_equal(m->redacted, redacted[next]);
+            if (m->redacted) {
+                assert_null(m->body);
+                assert_int_equal(m->body_size, 0);
+                assert_memory_equal(m->body_hash.bytes, body_hash.bytes, 32);
+                hidden++;
+            } else {
+                assert_int_equal(m->body_size, e->body_size);
+                assert_memory_equal(m->body, e->body, e->body_size);
+            }
+            struct tc_hash256 hash; // a reader verifies a redacted message from its body_hash
+            tc_room_chain_hash_step(&hash, &m->prev_hash, m->room, m->seq, m->sender,
+                                    m->timestamp_ns, &body_hash);
+            assert_memory_equal(hash.bytes, m->hash.bytes, 32);
+            prev = m->hash;
+        }
+    }
+    fail_msg("history of room %llu did not end", (unsigned long long)room);
+    return hidden;
+}
+
+// S8: a redacted message is read without its body, wherever its record is (open segment, a sealed
+// one in memory or on storage, a read in flight when the redaction is applied); the store appends
+// nothing for a redaction; the other room is untouched.
+static void test_redacted_reads(void **state) {
+    struct fx *f = *state;
+    fx_create_rooms(f, 2);
+    for (uint32_t i = 0; i < 25; i++) fx_send(f, 4, 1, 1000); // room 1: seqs 1..100
+    fx_send(f, 3, 2, 1000);
+    assert_int_equal(tc_store_cursor(f->store).segment, 1); // segment 0 holds seqs 1..~80
+    mem_storage_run(f->ms); // the sealed segments land: their records are read from storage
+    static bool redacted[128];
+    memset(redacted, 0, sizeof(redacted));
+    assert_int_equal(fx_check_redacted(f, 1, 7, redacted), 0);
+    const struct tc_store_cursor cursor = tc_store_cursor(f->store);
+    const struct tc_checksum chain = tc_store_chain(f->store);
+    // The thread window (64 messages) holds room 1's seqs 40..100 and room 2's 3: 40 and 41 are
+    // in segment 0 (on storage), 100 in the open one.
+    assert_int_equal(f->room_config.messages_max, 64);
+    const uint64_t seqs[] = {40, 41, 60, 99, 100};
+    for (uint32_t i = 0; i < TC_ARRAY_COUNT(seqs); i++) {
+        fx_redact(f, 1, seqs[i]);
+        redacted[seqs[i]] = true;
+    }
+    assert_int_equal(tc_store_cursor(f->store).segment, cursor.segment);
+    assert_int_equal(tc_store_cursor(f->store).offset, cursor.offset);
+    struct tc_checksum chain_after = tc_store_chain(f->store);
+    assert_true(tc_checksum_equal(&chain, &chain_after));
+    assert_int_equal(fx_check_redacted(f, 1, 1, redacted), 5);
+    assert_int_equal(fx_check_redacted(f, 1, 7, redacted), 5);
+    assert_int_equal(fx_check_redacted(f, 1, TC_STORE_PAGE_MAX, redacted), 5);
+    fx_check_room(f, 2, 1, 4); // room 2: nothing redacted
+    // A read waiting for storage when a redaction is applied: the page it delivers hides it.
+    uint32_t calls = f->page_calls;
+    assert_int_equal(tc_store_read(f->store, 1, 50, 4, f->timestamp_ns, on_page, f), TC_OK);
+    assert_int_equal(f->page_calls, calls); // seq 50 is on storage: pending
+    fx_redact(f, 1, 51);
+    mem_storage_run(f->ms);
+    assert_int_equal(f->page_calls, calls + 1);
+    assert_int_equal(f->page.count, 4);
+    assert_false(f->page.messages[0].redacted); // seq 50
+    assert_true(f->page.messages[1].redacted);  // seq 51
+    assert_null(f->page.messages[1].body);
+    // Older than the window: refused, and the store still serves it whole.
+    struct tc_room_batch batch;
+    tc_room_batch_init(&batch, batch_buffer, sizeof(batch_buffer));
+    assert_int_equal(tc_room_batch_add_redact(&batch, 1, USER, 39), TC_OK);
+    uint32_t size = fx_apply(f, &batch, 1000);
+    struct tc_room_result result;
+    assert_int_equal(tc_room_reply_get(fx_reply, size, 0, &result), TC_OK);
+    assert_int_equal(result.status, TC_ROOM_MESSAGE_EVICTED);
+    redacted[51] = true;
+    assert_int_equal(fx_check_redacted(f, 1, 9, redacted), 6);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_history_across_segments, setup, teardown),
@@ -774,6 +887,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_torn_after_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_relax_keeps_floor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_from_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redacted_reads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
