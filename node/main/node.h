@@ -17,6 +17,7 @@
 #include "loop.h"
 #include "node_config.h"
 #include "node_redis.h"
+#include "node_replace.h"
 #include "replica.h"
 #include "room.h"
 #include "store.h"
@@ -138,6 +139,23 @@ struct node_batch {
 
 struct node_group;
 
+// The group's control client (only with a controller): a VSR client session of its own that
+// submits the reconfigure of a replace step when the local replica leads the group
+// (node_replace.c, docs/node.md §14). Allocated at start, registered when first needed.
+struct node_control {
+    struct tc_client *client; // NULL without a controller
+    void *client_memory;
+    uint64_t client_id;
+    bool change_valid;             // `change` is the step it works for
+    struct node_ctl_change change; // (job, step, learner) of that step
+    bool done;                     // the slot holds the learner: nothing more for this step
+    bool submitted;                // a reconfigure is in flight...
+    struct node_ctl_change inflight; // ...for this step (a newer step may have come meanwhile)
+    uint8_t body[TC_RECONFIGURE_BODY_SIZE];
+    uint64_t retry_ms; // no new request before this (loop time)
+    uint32_t attempts;
+};
+
 struct node_session {
     struct node_group *group;
     uint32_t index;
@@ -160,10 +178,25 @@ struct node_group {
     uint32_t index;
     uint32_t id;
     uint8_t replica_count;
-    uint16_t members[TC_REPLICAS_MAX]; // node ids by slot
+    // Where group addresses go: the newest topology's members and change, else the config's
+    // (node_replace.h, docs/node.md §14).
+    struct node_route route;
+    // hosted: the local replica runs (ticks, messages). closing: it was retired and stops once no
+    // I/O is in flight (node_group_retire_*). group->replica != NULL iff hosted || closing.
     bool hosted;
+    bool closing;
+    bool readable;                     // hosted, and a member: reads are served locally (per tick)
     uint8_t slot;                      // when hosted
     bool primary;                      // the local replica leads a normal view (refreshed per tick)
+    // Replica replacement (node_replace.c).
+    bool learner_tried;                     // a learner start was attempted for learner_change
+    struct node_ctl_change learner_change;
+    bool learner_kept_logged;               // a learner no change names: said once
+    uint64_t retire_epoch;                  // closing: the epoch named in the retired files
+    uint64_t closing_since_ms;
+    bool closing_warned;
+    bool slot_mismatch_logged;
+    struct node_control control;
     // The local replica.
     struct tc_replica_options replica_options;
     struct tc_io replica_io;
@@ -217,6 +250,12 @@ struct node_stats {
     uint64_t store_reads_busy;
     uint64_t history_reads;
     uint64_t sessions_evicted;
+    uint64_t vsr_dropped_self; // a replica's message that resolved to its own node
+    // Replica replacement (node_replace.c).
+    uint64_t learners_started;
+    uint64_t reconfigures_submitted;
+    uint64_t reconfigures_done;
+    uint64_t replicas_retired;
 };
 
 #define NODE_TYPING_ROOMS 4u      // typing throttle: rooms remembered per user
@@ -299,6 +338,18 @@ struct node {
 int node_hosts_init(struct node *node, bool format);
 int node_session_renew(struct node *node, struct node_session *session);
 struct node_session *node_session_find(struct node_group *group, uint64_t client_id);
+// The group's control client: a fresh session (new random id), at start and after an eviction.
+int node_control_renew(struct node *node, struct node_group *group);
+// Replica replacement (docs/node.md §14). How many of the group's data files exist.
+uint32_t node_group_files_present(struct node *node, const struct node_group *group);
+// Formats the group's storage (no file may exist) and starts a learner with the identity (written
+// before, by the caller). The replica's arena is allocated here: a configuration change, not a
+// request. On failure nothing runs (the files stay) and node->error says why.
+int node_group_host_learner(struct node *node, struct node_group *group,
+                            const struct node_identity *identity);
+// A retired replica stops: it takes no more ticks or messages at once; node_hosts_tick closes it
+// (storage, memory) once no I/O is in flight and renames its files group-G.retired-<epoch>.*.
+void node_group_retire_begin(struct node *node, struct node_group *group, uint64_t epoch);
 bool node_group_ready(const struct node_group *group);
 void node_hosts_deinit(struct node *node);
 void node_hosts_tick(struct node *node);

@@ -27,13 +27,14 @@
 #define JSON_INTEGER_MAX ((UINT64_C(1) << 53) - 1) // canonical JSON integers are exact doubles
 #define SIG_SUFFIX_SIZE (sizeof(",\"sig\":\"\"}") - 1u + 128u)
 #define TOPOLOGY_FILE "topology.json"
-#define TOPOLOGY_FILE_TMP "topology.json.tmp"
 #define FILE_PATH_SIZE (TC_NODE_CONFIG_PATH_SIZE_MAX + 32u)
-// The longest status entry (every number at its maximum, the longest state name) and a comma.
+// The longest status entry (every number at its maximum, the longest state and role names) and a
+// comma.
 #define STATUS_ENTRY_LONGEST                                                                       \
-    "{\"commit\":18446744073709551615,\"epoch\":4294967295,\"id\":4294967295,\"op\":"             \
-    "18446744073709551615,\"primary\":false,\"slot\":255,\"state\":\"recovering_head\","        \
-    "\"view\":4294967295},"
+    "{\"applied\":18446744073709551615,\"commit\":18446744073709551615,\"epoch\":4294967295,"     \
+    "\"id\":4294967295,\"op\":18446744073709551615,\"primary\":false,\"replica_id\":"            \
+    "\"18446744073709551615\",\"role\":\"learner\",\"slot\":255,\"state\":"                     \
+    "\"recovering_head\",\"view\":4294967295},"
 #define STATUS_FRAME_LONGEST "{\"connections\":18446744073709551615,\"groups\":[],"             \
                              "\"groups_omitted\":4294967295}"
 _Static_assert(NODE_CTL_STATUS_GROUPS_MAX * (sizeof(STATUS_ENTRY_LONGEST) - 1) +
@@ -89,14 +90,20 @@ int32_t node_ctl_status_build(const struct node_ctl_group_status *groups, uint32
     if (connections > JSON_INTEGER_MAX) return TC_ERANGE;
     for (uint32_t i = 0; i < count; i++) {
         const struct node_ctl_group_status *g = &groups[i];
-        tc_assert(g->id != 0);
-        if (g->op > JSON_INTEGER_MAX || g->commit > JSON_INTEGER_MAX) return TC_ERANGE;
+        tc_assert(g->id != 0 && g->replica_id != 0);
+        tc_assert(g->role <= NODE_CTL_ROLE_RETIRED);
+        if (g->op > JSON_INTEGER_MAX || g->commit > JSON_INTEGER_MAX ||
+            g->applied > JSON_INTEGER_MAX) {
+            return TC_ERANGE;
+        }
         out_printf(&text,
-                   "%s{\"commit\":%" PRIu64 ",\"epoch\":%" PRIu32 ",\"id\":%" PRIu32
-                   ",\"op\":%" PRIu64 ",\"primary\":%s,\"slot\":%u,\"state\":\"%s\","
-                   "\"view\":%" PRIu32 "}",
-                   i == 0 ? "" : ",", g->commit, g->epoch, g->id, g->op,
-                   g->primary ? "true" : "false", g->slot,
+                   "%s{\"applied\":%" PRIu64 ",\"commit\":%" PRIu64 ",\"epoch\":%" PRIu32
+                   ",\"id\":%" PRIu32 ",\"op\":%" PRIu64 ",\"primary\":%s,\"replica_id\":\"%"
+                   PRIu64 "\",\"role\":\"%s\",\"slot\":%u,\"state\":\"%s\",\"view\":%" PRIu32
+                   "}",
+                   i == 0 ? "" : ",", g->applied, g->commit, g->epoch, g->id, g->op,
+                   g->primary ? "true" : "false", g->replica_id,
+                   node_ctl_role_name((enum node_ctl_role)g->role), g->slot,
                    tc_replica_state_name((enum tc_replica_state)g->state), g->view);
     }
     out_printf(&text, "]");
@@ -105,6 +112,16 @@ int32_t node_ctl_status_build(const struct node_ctl_group_status *groups, uint32
     if (text.overflow) return TC_ENOSPC;
     tc_assert(text.used == strlen(out));
     return (int32_t)text.used;
+}
+
+const char *node_ctl_role_name(enum node_ctl_role role) {
+    switch (role) {
+    case NODE_CTL_ROLE_MEMBER: return "member";
+    case NODE_CTL_ROLE_LEARNER: return "learner";
+    case NODE_CTL_ROLE_RETIRED: return "retired";
+    }
+    tc_assert(false);
+    return "";
 }
 
 uint64_t node_ctl_time_next(uint64_t time_last_ms, uint64_t time_now_ms) {
@@ -275,6 +292,21 @@ static int topology_authentic(const cJSON *root, const struct tc_audit_public_ke
     return 0;
 }
 
+// A decimal u64 without sign, leading zeros or other characters.
+static bool decimal_u64(const char *text, uint64_t *value) {
+    const size_t size = strnlen(text, 21);
+    if (size == 0 || size > 20 || (text[0] == '0' && size > 1)) return false;
+    uint64_t number = 0;
+    for (size_t i = 0; i < size; i++) {
+        if (text[i] < '0' || text[i] > '9') return false;
+        const uint64_t digit = (uint64_t)(text[i] - '0');
+        if (number > (UINT64_MAX - digit) / 10u) return false;
+        number = number * 10u + digit;
+    }
+    *value = number;
+    return true;
+}
+
 static int change_parse(const cJSON *item, struct node_ctl_change *change, char *error,
                         uint32_t group) {
     memset(change, 0, sizeof(*change));
@@ -299,6 +331,15 @@ static int change_parse(const cJSON *item, struct node_ctl_change *change, char 
             return fail(error, TC_EINVAL, "group %" PRIu32 ": change: bad job or step", group);
         }
         change->job_known = true;
+    }
+    const cJSON *learner = cJSON_GetObjectItemCaseSensitive(item, "learner_id");
+    if (learner != NULL) {
+        if (!cJSON_IsString(learner) || !decimal_u64(learner->valuestring, &change->learner_id) ||
+            change->learner_id == 0 || change->kind != NODE_CTL_CHANGE_REPLACE) {
+            return fail(error, TC_EINVAL, "group %" PRIu32 ": change: learner_id is not a "
+                        "replica id (a non-zero decimal string, replace only)", group);
+        }
+        change->learner_known = true;
     }
     return 0;
 }
@@ -416,6 +457,7 @@ enum node_ctl_action node_ctl_change_decide(const struct node_ctl_change *change
     tc_assert(target_slot >= -1 && target_slot < (int32_t)NODE_CTL_MEMBERS_MAX);
     if (change == NULL || change->kind == NODE_CTL_CHANGE_NONE) return NODE_CTL_ACTION_NONE;
     if (acted != NULL && node_ctl_change_equal(change, acted)) return NODE_CTL_ACTION_NONE;
+    if (change->kind == NODE_CTL_CHANGE_REPLACE) return NODE_CTL_ACTION_NONE; // node_replace.c
     if (change->kind != NODE_CTL_CHANGE_MOVE_PRIMARY) return NODE_CTL_ACTION_UNSUPPORTED;
     // Only the source acts: it hands its primaryship over; the target just follows the view.
     if (change->from_node != node_id || change->to_node == node_id) return NODE_CTL_ACTION_NONE;
@@ -445,7 +487,7 @@ static int write_all(int fd, const char *bytes, uint32_t size) {
     return 0;
 }
 
-static int directory_sync(const char *data_dir) {
+int node_ctl_directory_sync(const char *data_dir) {
     const int fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return TC_EIO;
     const int rc = fsync(fd) == 0 ? 0 : TC_EIO;
@@ -455,13 +497,21 @@ static int directory_sync(const char *data_dir) {
 
 int node_ctl_topology_file_write(const char *data_dir, const char *bytes, uint32_t size,
                                  char error[NODE_CTL_ERROR_SIZE]) {
-    tc_assert(data_dir != NULL && bytes != NULL && error != NULL);
+    tc_assert(size <= NODE_CTL_RESPONSE_SIZE_MAX);
+    return node_ctl_file_write(data_dir, TOPOLOGY_FILE, bytes, size, error);
+}
+
+int node_ctl_file_write(const char *data_dir, const char *name, const char *bytes, uint32_t size,
+                        char error[NODE_CTL_ERROR_SIZE]) {
+    tc_assert(data_dir != NULL && name != NULL && bytes != NULL && error != NULL);
     tc_assert(size > 0 && size <= NODE_CTL_RESPONSE_SIZE_MAX);
     char path[FILE_PATH_SIZE];
     char tmp[FILE_PATH_SIZE];
-    if (file_path(path, data_dir, TOPOLOGY_FILE) != 0 ||
-        file_path(tmp, data_dir, TOPOLOGY_FILE_TMP) != 0) {
-        return fail(error, TC_ETOOBIG, "%s/%s: path too long", data_dir, TOPOLOGY_FILE);
+    char tmp_name[96];
+    const int n = snprintf(tmp_name, sizeof(tmp_name), "%s.tmp", name);
+    tc_assert(n > 0 && (uint32_t)n < sizeof(tmp_name));
+    if (file_path(path, data_dir, name) != 0 || file_path(tmp, data_dir, tmp_name) != 0) {
+        return fail(error, TC_ETOOBIG, "%s/%s: path too long", data_dir, name);
     }
     const int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return fail(error, TC_EIO, "%s: cannot create: %s", tmp, strerror(errno));
@@ -474,7 +524,7 @@ int node_ctl_topology_file_write(const char *data_dir, const char *bytes, uint32
         (void)unlink(tmp);
         return fail(error, rc, "%s: cannot write: %s", path, strerror(saved));
     }
-    if (directory_sync(data_dir) != 0) {
+    if (node_ctl_directory_sync(data_dir) != 0) {
         return fail(error, TC_EIO, "%s: cannot sync the directory: %s", data_dir, strerror(errno));
     }
     return 0;
@@ -482,11 +532,16 @@ int node_ctl_topology_file_write(const char *data_dir, const char *bytes, uint32
 
 int node_ctl_topology_file_read(const char *data_dir, char *buffer, uint32_t capacity,
                                 uint32_t *size) {
-    tc_assert(data_dir != NULL && buffer != NULL && size != NULL);
+    return node_ctl_file_read(data_dir, TOPOLOGY_FILE, buffer, capacity, size);
+}
+
+int node_ctl_file_read(const char *data_dir, const char *name, char *buffer, uint32_t capacity,
+                       uint32_t *size) {
+    tc_assert(data_dir != NULL && name != NULL && buffer != NULL && size != NULL);
     tc_assert(capacity > 1);
     *size = 0;
     char path[FILE_PATH_SIZE];
-    if (file_path(path, data_dir, TOPOLOGY_FILE) != 0) return TC_ETOOBIG;
+    if (file_path(path, data_dir, name) != 0) return TC_ETOOBIG;
     const int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno == ENOENT ? TC_ENOENT : TC_EIO;
     int rc = 0;
@@ -521,6 +576,7 @@ enum ctl_warn {
 
 // One per loop group (node->groups index): the topology's change and the one last acted on.
 struct ctl_group_state {
+    const struct node_ctl_topology_group *entry; // in topology_loop (NULL: not in it, or unfit)
     bool change_present;
     struct node_ctl_change change;
     bool acted_valid;
@@ -585,8 +641,10 @@ struct node_ctl {
     uint64_t installed_seq;
     struct ctl_group_state *group_states;
     uint64_t leadership_transfers;
-    uint32_t differ_count; // groups whose topology members differ from the config, last logged
+    uint32_t differ_count; // groups whose topology entry does not fit the config, last logged
     uint32_t differ_first;
+    uint32_t unknown_count; // topology groups the config does not list, last logged
+    bool refresh_due;       // the topology loaded at start: refreshed on the first tick
 };
 
 static uint64_t monotonic_ms(void) { return tc_io_linux_monotonic_ns() / 1000000u; }
@@ -1086,11 +1144,15 @@ static void ctl_topology_load(struct node *node, struct node_ctl *ctl) {
                  node->config.data_dir, TOPOLOGY_FILE, error);
         return;
     }
-    // As if the loop had verified it (raw_seq 1) and the client had installed it.
+    // As if the loop had verified it (raw_seq 1) and the client had installed it, and the loop
+    // had taken it: the replicas start (node_hosts_init) and route by it at once.
     ctl->raw_seq = ctl->verdict_seq = ctl->candidate_seq = 1;
     (void)snprintf(ctl->cluster, sizeof(ctl->cluster), "%s", ctl->candidate->cluster);
     ctl_topology_install(ctl, ctl->candidate->version, ctl->candidate->group_count,
                          TOPOLOGY_FILE);
+    topology_copy(ctl->topology_loop, ctl->candidate);
+    ctl->installed_seq = ctl->install_seq;
+    ctl->refresh_due = true;
 }
 
 int node_ctl_init(struct node *node) {
@@ -1185,15 +1247,21 @@ static uint32_t ctl_status_snapshot(struct node *node, struct node_ctl *ctl) {
         struct tc_replica_status status;
         tc_replica_status_get(group->replica, &status);
         tc_assert(count < ctl->groups_max);
+        tc_assert(!(status.member && status.retired));
         ctl->status_loop[count++] = (struct node_ctl_group_status){
             .id = group->id,
             .slot = group->slot,
             .primary = status.state == TC_REPLICA_NORMAL && status.primary,
             .state = (uint8_t)status.state,
+            .role = status.member    ? NODE_CTL_ROLE_MEMBER
+                    : status.retired ? NODE_CTL_ROLE_RETIRED
+                                     : NODE_CTL_ROLE_LEARNER,
             .view = status.view,
             .epoch = status.acting_epoch,
             .op = status.op_head,
             .commit = status.commit_max,
+            .applied = status.commit_min,
+            .replica_id = group->replica_options.replica_id,
         };
     }
     tc_assert(count == node->group_hosted_count);
@@ -1208,49 +1276,44 @@ static const struct node_ctl_topology_group *topology_group_find(
     return NULL;
 }
 
-static bool members_equal(const struct node_ctl_topology_group *entry,
-                          const struct node_group *group) {
-    if (entry->member_count != group->replica_count) return false;
-    for (uint32_t slot = 0; slot < entry->member_count; slot++) {
-        if (entry->members[slot] != group->members[slot]) return false;
-    }
-    return true;
-}
-
-// A new topology: each group's change, and forgetting what was acted on when its change went.
+// A new topology: each group's route (members, epoch, pending replace: node_replace.h) and change,
+// and forgetting what was acted on when its change went.
 static void ctl_groups_refresh(struct node *node, struct node_ctl *ctl) {
     const struct node_ctl_topology *topology = ctl->topology_loop;
-    uint32_t differ = 0, differ_first = 0;
+    uint32_t unfit = 0, unfit_first = 0, unknown = 0;
     for (uint32_t i = 0; i < node->group_count; i++) {
-        const struct node_group *group = &node->groups[i];
+        struct node_group *group = &node->groups[i];
         struct ctl_group_state *state = &ctl->group_states[i];
         const struct node_ctl_topology_group *entry = topology_group_find(topology, group->id);
+        state->entry = entry;
         state->change_present = entry != NULL && entry->change.kind != NODE_CTL_CHANGE_NONE;
         if (state->change_present) state->change = entry->change;
         if (state->acted_valid &&
             (!state->change_present || !node_ctl_change_equal(&state->change, &state->acted))) {
             state->acted_valid = false; // a new step (or none): the next one is acted on again
         }
-        if (entry != NULL && !members_equal(entry, group)) {
-            if (differ == 0) differ_first = group->id;
-            differ += 1;
+        if (entry != NULL && node_route_install(&group->route, entry) != TC_OK) {
+            state->entry = NULL; // neither routed by nor acted on
+            state->change_present = false;
+            if (unfit == 0) unfit_first = group->id;
+            unfit += 1;
         }
     }
+    for (uint32_t i = 0; i < topology->group_count; i++) {
+        if (node_group_find(node, topology->groups[i].id) == NULL) unknown += 1;
+    }
     // Said again only when it changes: every version of the same topology would repeat it.
-    if (differ > 0 && (differ != ctl->differ_count || differ_first != ctl->differ_first)) {
-        node_log(node, TC_LOG_WARN, "topology version %" PRIu64 ": %u group(s) list other members "
-                 "than this node's config (first: group %u); replicas and routing follow the "
-                 "config (docs/node.md §13)", topology->version, differ, differ_first);
+    if ((unfit > 0 || unknown > 0) &&
+        (unfit != ctl->differ_count || unfit_first != ctl->differ_first ||
+         unknown != ctl->unknown_count)) {
+        node_log(node, TC_LOG_WARN, "topology version %" PRIu64 ": %u group(s) whose entry does "
+                 "not fit this node's config (first: group %u; they route by the config), %u "
+                 "group(s) this node's config does not list (ignored; docs/node.md §14)",
+                 topology->version, unfit, unfit_first, unknown);
     }
-    ctl->differ_count = differ;
-    ctl->differ_first = differ_first;
-}
-
-static int32_t group_slot_of(const struct node_group *group, uint16_t node_id) {
-    for (uint8_t slot = 0; slot < group->replica_count; slot++) {
-        if (group->members[slot] == node_id) return slot;
-    }
-    return -1;
+    ctl->differ_count = unfit;
+    ctl->differ_first = unfit_first;
+    ctl->unknown_count = unknown;
 }
 
 static void ctl_group_act(struct node *node, struct node_ctl *ctl, struct node_group *group,
@@ -1278,10 +1341,8 @@ static void ctl_group_act(struct node *node, struct node_ctl *ctl, struct node_g
                  change->to_node, step, change->to_node, group->id);
     } else {
         tc_assert(action == NODE_CTL_ACTION_UNSUPPORTED);
-        node_log(node, TC_LOG_WARN, "group %u: change %s %u -> %u%s: replica replacement on "
-                 "running nodes is not built yet (docs/node.md §13); the controller reports it",
-                 group->id, change->kind == NODE_CTL_CHANGE_REPLACE ? "replace" : "(unknown)",
-                 change->from_node, change->to_node, step);
+        node_log(node, TC_LOG_WARN, "group %u: change of an unknown kind %u -> %u%s: not acted "
+                 "on by this release", group->id, change->from_node, change->to_node, step);
     }
     state->acted = *change; // once per (job, step)
     state->acted_valid = true;
@@ -1291,16 +1352,26 @@ static void ctl_groups_act(struct node *node, struct node_ctl *ctl) {
     for (uint32_t i = 0; i < node->group_count; i++) {
         struct node_group *group = &node->groups[i];
         struct ctl_group_state *state = &ctl->group_states[i];
+        // Replacement first: it may start (or stop) hosting the group.
+        if (ctl->installed_seq > 0) node_replace_group_tick(node, group, state->entry);
         if (!group->hosted || !state->change_present) continue;
         struct tc_replica_status status;
         tc_replica_status_get(group->replica, &status);
         const bool primary_normal = status.state == TC_REPLICA_NORMAL && status.primary;
-        const int32_t target_slot = group_slot_of(group, state->change.to_node);
+        const int32_t target_slot = node_route_slot(&group->route, state->change.to_node);
         const enum node_ctl_action action = node_ctl_change_decide(
             &state->change, state->acted_valid ? &state->acted : NULL, node->node_id,
             primary_normal, target_slot);
         ctl_group_act(node, ctl, group, state, action, target_slot);
     }
+}
+
+const struct node_ctl_topology_group *node_ctl_topology_group(struct node *node,
+                                                              uint32_t group_id) {
+    struct node_ctl *ctl = node->ctl;
+    if (ctl == NULL || ctl->installed_seq == 0) return NULL;
+    tc_assert(ctl->topology_loop->version > 0);
+    return topology_group_find(ctl->topology_loop, group_id);
 }
 
 // A topology answer the client fetched: verified here, on the loop thread, where cJSON is safe.
@@ -1347,6 +1418,10 @@ void node_ctl_tick(struct node *node) {
         tc_assert(install_seq == ctl->candidate_seq);
         topology_copy(ctl->topology_loop, ctl->candidate);
         ctl->installed_seq = install_seq;
+        ctl->refresh_due = true;
+    }
+    if (ctl->refresh_due) {
+        ctl->refresh_due = false;
         ctl_groups_refresh(node, ctl);
     }
     if (verify) ctl_topology_verdict(ctl, raw_seq, raw_size, raw_have, cluster);

@@ -32,7 +32,7 @@
 #define NODE_CTL_RESPONSE_SIZE_MAX (1024u * 1024u)    // a controller's answer (else refused)
 #define NODE_CTL_REQUEST_SIZE_MAX (64u * 1024u)       // the controller takes bodies <= 64 KiB
 #define NODE_CTL_STATUS_SIZE_MAX (60u * 1024u)        // a heartbeat's status object
-#define NODE_CTL_STATUS_GROUPS_MAX 360u               // groups in one status (more: omitted)
+#define NODE_CTL_STATUS_GROUPS_MAX 240u               // groups in one status (more: omitted)
 #define NODE_CTL_TOPOLOGY_GROUPS_MAX 1024u            // groups of a topology (controller's max)
 #define NODE_CTL_MEMBERS_MAX 5u
 #define NODE_CTL_CLUSTER_SIZE_MAX 64u                 // bytes of the topology's cluster name
@@ -53,22 +53,34 @@ struct node_ctl_identity {
     struct tc_audit_public_key public_key;
 };
 
+// A hosted replica's role in its group (docs/vsr.md §11.4): from tc_replica_status member/retired.
+enum node_ctl_role {
+    NODE_CTL_ROLE_MEMBER = 0,  // the acting configuration names it
+    NODE_CTL_ROLE_LEARNER = 1, // it was never a member: catching up to replace one
+    NODE_CTL_ROLE_RETIRED = 2, // replaced: it only answers until its node stops hosting it
+};
+const char *node_ctl_role_name(enum node_ctl_role role);
+
 // One hosted replica in a heartbeat's status.
 struct node_ctl_group_status {
     uint32_t id;
     uint8_t slot;
     bool primary;  // leads a normal view
     uint8_t state; // enum tc_replica_state
+    uint8_t role;  // enum node_ctl_role
     uint32_t view;
-    uint32_t epoch;  // acting_epoch
-    uint64_t op;     // op_head
-    uint64_t commit; // commit_max
+    uint32_t epoch;      // acting_epoch
+    uint64_t op;         // op_head
+    uint64_t commit;     // commit_max
+    uint64_t applied;    // commit_min
+    uint64_t replica_id; // this replica's id (sent as a decimal string: all 64 bits are used)
 };
 
-// The status object, canonical: {"connections":N,"groups":[{"commit","epoch","id","op","primary",
-// "slot","state","view"},...]} and, when more than NODE_CTL_STATUS_GROUPS_MAX groups are given,
-// "groups_omitted":K (the first NODE_CTL_STATUS_GROUPS_MAX are sent). Returns its size (NUL
-// excluded), TC_ENOSPC, or TC_ERANGE for a number beyond 2^53 - 1 (canonical JSON's integers).
+// The status object, canonical: {"connections":N,"groups":[{"applied","commit","epoch","id","op",
+// "primary","replica_id","role","slot","state","view"},...]} and, when more than
+// NODE_CTL_STATUS_GROUPS_MAX groups are given, "groups_omitted":K (the first
+// NODE_CTL_STATUS_GROUPS_MAX are sent). Returns its size (NUL excluded), TC_ENOSPC, or TC_ERANGE
+// for a number beyond 2^53 - 1 (canonical JSON's integers; replica_id is a string).
 int32_t node_ctl_status_build(const struct node_ctl_group_status *groups, uint32_t group_count,
                               uint64_t connections, char *out, uint32_t capacity);
 
@@ -108,14 +120,18 @@ enum node_ctl_change_kind {
     NODE_CTL_CHANGE_OTHER = 3, // a kind this node does not know
 };
 
-// A group's "change": {"kind","from","to"} and, when the controller names them, "job" and "step".
+// A group's "change": {"kind","from","to"} and, when the controller names them, "job" and "step";
+// a replace step whose learner caught up also carries "learner_id" (a decimal string: replica ids
+// use all 64 bits, beyond JSON's exact integers; docs/controller.md §7 phase 3).
 struct node_ctl_change {
     uint8_t kind; // enum node_ctl_change_kind
     bool job_known;
+    bool learner_known;
     uint16_t from_node;
     uint16_t to_node;
     uint64_t job;
     uint64_t step;
+    uint64_t learner_id; // when learner_known: non-zero
 };
 
 struct node_ctl_topology_group {
@@ -153,14 +169,15 @@ enum node_ctl_action {
     NODE_CTL_ACTION_WAIT,         // ours, but the local replica is not a normal primary (yet)
     NODE_CTL_ACTION_TRANSFER,     // tc_replica_transfer_leadership(target_slot)
     NODE_CTL_ACTION_NOT_MEMBER,   // move_primary to a node that is not in the local group: log
-    NODE_CTL_ACTION_UNSUPPORTED,  // replace (or an unknown kind): log, once
+    NODE_CTL_ACTION_UNSUPPORTED,  // an unknown kind: log, once
 };
 
 // Whether two changes are the same step (kind, from, to, and job and step when known).
 bool node_ctl_change_equal(const struct node_ctl_change *a, const struct node_ctl_change *b);
 
 // change: the group's change in the topology (NULL: none). acted: the change last acted on for
-// this group (NULL: none). target_slot: the local slot of change->to_node, or -1.
+// this group (NULL: none). target_slot: the local slot of change->to_node, or -1. A replace is
+// NODE_CTL_ACTION_NONE here: node_replace.c carries it out.
 enum node_ctl_action node_ctl_change_decide(const struct node_ctl_change *change,
                                             const struct node_ctl_change *acted, uint16_t node_id,
                                             bool primary_normal, int32_t target_slot);
@@ -173,6 +190,14 @@ int node_ctl_topology_file_write(const char *data_dir, const char *bytes, uint32
 // does not exist, TC_ETOOBIG when larger, TC_EIO.
 int node_ctl_topology_file_read(const char *data_dir, char *buffer, uint32_t capacity,
                                 uint32_t *size);
+// The same for any file <data_dir>/<name> (the identity files of node_replace.c): written through
+// <name>.tmp, read bounded.
+int node_ctl_file_write(const char *data_dir, const char *name, const char *bytes, uint32_t size,
+                        char error[NODE_CTL_ERROR_SIZE]);
+int node_ctl_file_read(const char *data_dir, const char *name, char *buffer, uint32_t capacity,
+                       uint32_t *size);
+// fsync of data_dir (after a rename in it). 0 or TC_EIO.
+int node_ctl_directory_sync(const char *data_dir);
 
 // ------------------------------------------------------------------------------------------------
 // The client in the node (needs struct node, node.h).
@@ -201,5 +226,9 @@ void node_ctl_tick(struct node *node);
 void node_ctl_deinit(struct node *node);
 // Loop thread (/metrics).
 void node_ctl_stats_get(struct node *node, struct node_ctl_stats *stats);
+// Loop thread, or before the threads start: the installed topology's entry for the group (NULL
+// without a controller, a topology, or that group in it).
+const struct node_ctl_topology_group *node_ctl_topology_group(struct node *node,
+                                                              uint32_t group_id);
 
 #endif

@@ -8,6 +8,12 @@
 #include "tc_assert.h"
 #include "tc_err.h"
 
+// tc_edge_error_from_room_status (node/edge) knows the room machine's statuses by number.
+_Static_assert(TC_ROOM_STATUS_COUNT == 21 && TC_ROOM_NOT_SENDER == 20,
+               "edge_proto.c's room status range and its not_sender mapping");
+_Static_assert((int)TC_EDGE_ERROR_REDACTIONS_FULL == (int)TC_ROOM_REDACTIONS_FULL &&
+                   (int)TC_EDGE_ERROR_MESSAGE_EVICTED == (int)TC_ROOM_MESSAGE_EVICTED,
+               "room statuses keep their numbers as protocol codes");
 
 // ------------------------------------------------------------------------------------------------
 // Connections and users.
@@ -222,7 +228,7 @@ uint64_t node_edge_ryw_op(const struct node_conn *conn, uint32_t group) {
 
 bool node_edge_ryw_ready(struct node *node, const struct node_conn *conn, uint32_t group) {
     const struct node_group *g = &node->groups[group];
-    if (!g->hosted) return false;
+    if (!g->readable) return false;
     struct tc_replica_status status;
     tc_replica_status_get(g->replica, &status);
     if (status.state == TC_REPLICA_RECOVERING) return false;
@@ -266,6 +272,7 @@ static int batch_add(struct node_batch *batch, const struct tc_edge_request *par
                                                parsed->retention_value);
     case TC_EDGE_OP_READ_MARKER:
         return tc_room_batch_add_read_marker(b, parsed->room, user, parsed->seq);
+    case TC_EDGE_OP_REDACT: return tc_room_batch_add_redact(b, parsed->room, user, parsed->seq);
     default: tc_assert(false); return TC_EINVAL;
     }
 }
@@ -380,8 +387,11 @@ static int32_t write_result(struct node *node, const struct node_request *reques
     char *out = node->frame;
     const uint32_t size = NODE_FRAME_SIZE_MAX;
     if (result->status != TC_ROOM_OK) {
+        // A redact of another user's message is forbidden_room, naming the seq (the token's own
+        // refusal names the room: docs/protocol.md §5.12).
+        const char *field = result->status == TC_ROOM_NOT_SENDER ? "seq" : NULL;
         return tc_edge_response_error(out, size, request->id, request->id_size,
-                                      tc_edge_error_from_room_status(result->status), NULL, 0);
+                                      tc_edge_error_from_room_status(result->status), field, 0);
     }
     if (request->op == TC_EDGE_OP_SEND) {
         return tc_edge_response_send(out, size, request->id, request->id_size, request->room,
@@ -392,6 +402,12 @@ static int32_t write_result(struct node *node, const struct node_request *reques
     if (request->op == TC_EDGE_OP_READ_MARKER) {
         return write_read_marker(node, request->id, request->id_size, request->room, 0,
                                  result->seq, "result");
+    }
+    if (request->op == TC_EDGE_OP_REDACT) {
+        // Its subscribers hear of it from the replica's message hook, in commit order
+        // (node_subs.c), not from here.
+        return tc_edge_response_redact(out, size, request->id, request->id_size, request->room,
+                                       result->seq, result->duplicate);
     }
     return tc_edge_response_chain_head(out, size, request->id, request->id_size, request->room,
                                        result->seq, result->hash.bytes);
@@ -564,7 +580,7 @@ static void edge_typing(struct node *node, struct node_conn *conn,
                         const struct tc_edge_request *parsed) {
     // Membership from the node's replica of the room's group (the edge's cached view).
     const struct node_group *group = node_room_group(node, parsed->room);
-    if (group->hosted &&
+    if (group->readable &&
         !tc_room_is_member(tc_replica_room(group->replica), parsed->room, conn->claims.user)) {
         node_edge_error(node, conn->conn_id, parsed->id, parsed->id_size,
                         TC_EDGE_ERROR_NOT_MEMBER, NULL);
@@ -655,7 +671,8 @@ void node_edge_on_text(void *context, uint64_t conn_id, const uint8_t *data, uin
     case TC_EDGE_OP_LEAVE:
     case TC_EDGE_OP_SEND:
     case TC_EDGE_OP_SET_RETENTION:
-    case TC_EDGE_OP_READ_MARKER: edge_chat_op(node, conn, &parsed); break;
+    case TC_EDGE_OP_READ_MARKER:
+    case TC_EDGE_OP_REDACT: edge_chat_op(node, conn, &parsed); break;
     case TC_EDGE_OP_SUBSCRIBE:
     case TC_EDGE_OP_HISTORY: edge_read(node, conn, &parsed); break;
     case TC_EDGE_OP_UNSUBSCRIBE:
@@ -667,10 +684,6 @@ void node_edge_on_text(void *context, uint64_t conn_id, const uint8_t *data, uin
                                                           parsed.id, parsed.id_size, 0));
         break;
     case TC_EDGE_OP_AUTH: edge_auth(node, conn, &parsed); break;
-    case TC_EDGE_OP_REDACT:
-        node_edge_error(node, conn_id, parsed.id, parsed.id_size, TC_EDGE_ERROR_NOT_IMPLEMENTED,
-                        NULL);
-        break;
     default: tc_assert(false);
     }
 }

@@ -1,6 +1,9 @@
-// Hosting replicas (docs/node.md §2-§3): the replica of every configured group that lists this
-// node, its storage files, its tc_io, the router of incoming VSR frames and the deferred queue of
-// same-node deliveries. The edge's VSR clients (one per group) share the io helpers here.
+// Hosting replicas (docs/node.md §2-§3, §14): the replica of every configured group that lists
+// this node (or that a replacement started here: its identity file), its storage files, its tc_io,
+// the router of incoming VSR frames and the deferred queue of same-node deliveries; starting a
+// learner and closing a retired replica at run time. The edge's VSR clients (one per group) and
+// the group's control client share the io helpers here.
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +17,10 @@
 #include "tc_arena.h"
 #include "tc_assert.h"
 #include "tc_err.h"
+
+// The data files of a group replica: tc_replica_storage_zones' names (asserted at open).
+static const char *const zone_names[TC_REPLICA_STORAGE_ZONES] = {"journal", "checkpoints",
+                                                                 "store"};
 
 // ------------------------------------------------------------------------------------------------
 // Logging: one line per event, text or JSON (the config chooses), to stderr.
@@ -74,6 +81,16 @@ struct node_group *node_room_group(struct node *node, uint64_t room) {
 // ------------------------------------------------------------------------------------------------
 // Deferred local deliveries.
 
+// The edge session or the control client of the group with this client id (NULL: none).
+static struct tc_client *group_client_find(struct node_group *group, uint64_t client_id) {
+    struct node_session *session = node_session_find(group, client_id);
+    if (session != NULL) return session->client;
+    if (group->control.client != NULL && group->control.client_id == client_id) {
+        return group->control.client;
+    }
+    return NULL;
+}
+
 static void local_push(struct node *node, uint32_t group, bool to_client, const uint8_t *message) {
     const struct tc_header *header = (const struct tc_header *)message;
     tc_assert(header->size >= TC_HEADER_SIZE && header->size <= TC_MESSAGE_SIZE_MAX);
@@ -99,11 +116,12 @@ void node_local_flush(struct node *node) {
         struct node_group *group = &node->groups[slot->group];
         if (slot->to_client) {
             const struct tc_header *header = (const struct tc_header *)slot->message;
-            struct node_session *session = node_session_find(group, header->client);
-            if (session != NULL) tc_client_on_message(session->client, slot->message, slot->size);
-        } else {
-            tc_assert(group->hosted);
+            struct tc_client *client = group_client_find(group, header->client);
+            if (client != NULL) tc_client_on_message(client, slot->message, slot->size);
+        } else if (group->hosted) {
             tc_replica_on_message(group->replica, slot->message, slot->size);
+        } else {
+            node->stats.vsr_dropped_group += 1; // queued before the replica was retired
         }
         node->local_head = (node->local_head + 1) % NODE_LOCAL_QUEUE_SLOTS;
         node->local_count -= 1;
@@ -121,28 +139,35 @@ static void send_to_node(struct node *node, uint16_t node_id, uint8_t priority,
     if (result != TC_OK) node->stats.link_send_failed += 1; // not connected or queue full
 }
 
-// A slot address resolves to the node listed at that slot; the static topology has one
-// configuration, so the epoch names it. Learner addresses have no node yet: dropped.
-static void group_send_to_replica(struct node_group *group, uint8_t address,
+// An address resolves by the group's route (node_route_targets, docs/node.md §14): the newest
+// topology's member of the slot, or the pending replacement for its learner address and for the
+// slot named in a later epoch, and also the slot's previous member for an earlier epoch. A
+// replica's message never goes to its own node (one replica per group per node): one that
+// resolves there is dropped and counted.
+static void group_send_to_replica(struct node_group *group, uint8_t address, uint32_t epoch,
                                   const uint8_t *message, uint8_t priority, bool from_client) {
     struct node *node = group->node;
-    if (address >= group->replica_count) return;
-    const uint16_t target = group->members[address];
-    if (target == node->node_id) {
-        tc_assert(group->hosted);
-        tc_assert(from_client || address != group->slot); // a replica never sends to itself
-        local_push(node, group->index, false, message);
-        return;
+    tc_assert(address < TC_REPLICA_ADDRESSES_MAX);
+    tc_assert(from_client || group->hosted || group->closing);
+    uint16_t targets[NODE_ROUTE_TARGETS_MAX];
+    const uint32_t count = node_route_targets(&group->route, address, epoch, targets);
+    tc_assert(count <= NODE_ROUTE_TARGETS_MAX);
+    for (uint32_t i = 0; i < count; i++) {
+        if (targets[i] != node->node_id) {
+            send_to_node(node, targets[i], priority, message);
+        } else if (from_client && group->hosted) {
+            local_push(node, group->index, false, message);
+        } else {
+            node->stats.vsr_dropped_self += 1;
+        }
     }
-    send_to_node(node, target, priority, message);
 }
 
 static struct node_group *group_of_io(struct tc_io *io) { return (struct node_group *)io->context; }
 
 static void replica_send_to_replica(struct tc_io *io, uint8_t address, uint32_t epoch,
                                     const uint8_t *message) {
-    (void)epoch;
-    group_send_to_replica(group_of_io(io), address, message, TC_LINK_PRIORITY_HIGH, false);
+    group_send_to_replica(group_of_io(io), address, epoch, message, TC_LINK_PRIORITY_HIGH, false);
 }
 
 static void replica_send_to_client(struct tc_io *io, uint64_t client, const uint8_t *message) {
@@ -158,8 +183,8 @@ static void replica_send_to_client(struct tc_io *io, uint64_t client, const uint
 
 static void client_send_to_replica(struct tc_io *io, uint8_t address, uint32_t epoch,
                                    const uint8_t *message) {
-    (void)epoch;
-    group_send_to_replica(group_of_io(io), address, message, TC_LINK_PRIORITY_LOW, true);
+    tc_assert(epoch == TC_EPOCH_CURRENT); // clients know no epochs
+    group_send_to_replica(group_of_io(io), address, epoch, message, TC_LINK_PRIORITY_LOW, true);
 }
 
 static void client_send_to_client(struct tc_io *io, uint64_t client, const uint8_t *message) {
@@ -237,12 +262,12 @@ static void route_vsr(struct node *node, const uint8_t *message, uint32_t size) 
         message = node->vsr_aligned;
     }
     if (header.command == TC_COMMAND_REPLY || header.command == TC_COMMAND_EVICTION) {
-        struct node_session *session = node_session_find(group, header.client);
-        if (session == NULL) {
+        struct tc_client *client = group_client_find(group, header.client);
+        if (client == NULL) {
             node->stats.vsr_dropped_client += 1; // a reply for an earlier incarnation
             return;
         }
-        tc_client_on_message(session->client, message, size);
+        tc_client_on_message(client, message, size);
         return;
     }
     if (!group->hosted) {
@@ -271,19 +296,8 @@ void node_link_on_frame(void *context, uint16_t from_node, uint8_t kind, const u
 // ------------------------------------------------------------------------------------------------
 // Set-up.
 
-// The epoch-0 member ids are a pure function of (cluster, group, slot), so every node formats
-// the same configuration without coordination (docs/node.md §2).
-static uint64_t member_id(uint64_t cluster, uint32_t group, uint8_t slot) {
-    uint64_t x = cluster * 0x9e3779b97f4a7c15ull ^ ((uint64_t)group << 8) ^ slot;
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return (x & ~0xffull) | 0x10u | slot; // never zero, never a learner-style id
-}
-
-static void group_replica_options(struct node *node, struct node_group *group) {
+static void group_replica_options(struct node *node, struct node_group *group,
+                                  uint64_t replica_id) {
     const struct tc_node_config *config = &node->config;
     struct tc_replica_options *options = &group->replica_options;
     memset(options, 0, sizeof(*options));
@@ -291,12 +305,13 @@ static void group_replica_options(struct node *node, struct node_group *group) {
     options->group = group->id;
     options->replica = group->slot;
     options->replica_count = group->replica_count;
+    // Epoch 0's configuration, the same on every replica and learner of the group (replica.h).
     for (uint8_t slot = 0; slot < group->replica_count; slot++) {
-        options->members[slot] = member_id(config->cluster, group->id, slot);
+        options->members[slot] = node_member_id_epoch0(config->cluster, group->id, slot);
     }
-    options->replica_id = options->members[group->slot];
+    options->replica_id = replica_id;
     options->journal_slot_count = config->journal_slot_count;
-    options->seed = config->cluster ^ ((uint64_t)node->node_id << 32) ^ group->id;
+    options->seed = config->cluster ^ ((uint64_t)node->node_id << 32) ^ group->id ^ replica_id;
     options->clients_max = config->clients_max;
     options->room = (struct tc_room_config){
         .rooms_max = config->rooms_max,
@@ -326,28 +341,61 @@ static void group_replica_options(struct node *node, struct node_group *group) {
 static void storage_ready(struct tc_loop_handler *handler, uint32_t ready) {
     (void)ready;
     struct node_group *group = handler->context;
+    tc_assert(group->storage_open);
     (void)tc_io_linux_replica_storage_poll(&group->storage);
 }
 
-static int group_storage_open(struct node *node, struct node_group *group, bool format) {
-    int length = snprintf(group->path, sizeof(group->path), "%s/group-%u", node->config.data_dir,
-                          group->id);
-    if (length < 0 || (uint32_t)length >= sizeof(group->path)) return TC_EINVAL;
-    struct tc_storage_zone zones[TC_REPLICA_STORAGE_ZONES];
-    tc_replica_storage_zones(&group->replica_options, zones);
+static int group_path(struct node *node, struct node_group *group) {
+    const int length = snprintf(group->path, sizeof(group->path), "%s/group-%u",
+                                node->config.data_dir, group->id);
+    tc_assert(length > 0);
+    return (uint32_t)length < sizeof(group->path) ? TC_OK : TC_EINVAL;
+}
+
+uint32_t node_group_files_present(struct node *node, const struct node_group *group) {
     uint32_t present = 0;
     for (uint32_t z = 0; z < TC_REPLICA_STORAGE_ZONES; z++) {
-        char file[sizeof(group->path) + 32];
-        (void)snprintf(file, sizeof(file), "%s.%s", group->path, zones[z].name);
+        char file[TC_NODE_CONFIG_PATH_SIZE_MAX + 64];
+        const int n = snprintf(file, sizeof(file), "%s/group-%u.%s", node->config.data_dir,
+                               group->id, zone_names[z]);
+        tc_assert(n > 0 && (uint32_t)n < sizeof(file));
         if (access(file, F_OK) == 0) present += 1;
     }
-    if (format && present > 0) {
+    tc_assert(present <= TC_REPLICA_STORAGE_ZONES);
+    return present;
+}
+
+// Whether data_dir holds files of a replica of this group that a replacement retired here.
+static bool group_retired_here(struct node *node, const struct node_group *group) {
+    char prefix[64];
+    const int n = snprintf(prefix, sizeof(prefix), "group-%u.retired-", group->id);
+    tc_assert(n > 0 && (uint32_t)n < sizeof(prefix));
+    DIR *dir = opendir(node->config.data_dir);
+    if (dir == NULL) return false;
+    bool found = false;
+    for (struct dirent *entry = readdir(dir); entry != NULL && !found; entry = readdir(dir)) {
+        found = strncmp(entry->d_name, prefix, (size_t)n) == 0;
+    }
+    (void)closedir(dir);
+    return found;
+}
+
+// create: no file may exist (format, or a learner); else all must (start).
+static int group_storage_open(struct node *node, struct node_group *group, bool create) {
+    if (group_path(node, group) != TC_OK) return TC_EINVAL;
+    struct tc_storage_zone zones[TC_REPLICA_STORAGE_ZONES];
+    tc_replica_storage_zones(&group->replica_options, zones);
+    for (uint32_t z = 0; z < TC_REPLICA_STORAGE_ZONES; z++) {
+        tc_assert(strcmp(zones[z].name, zone_names[z]) == 0);
+    }
+    const uint32_t present = node_group_files_present(node, group);
+    if (create && present > 0) {
         (void)snprintf(node->error, sizeof(node->error),
                        "format: %s.* exists (group %u); refusing to overwrite a replica's data",
                        group->path, group->id);
         return TC_EEXIST;
     }
-    if (!format && present < TC_REPLICA_STORAGE_ZONES) {
+    if (!create && present < TC_REPLICA_STORAGE_ZONES) {
         (void)snprintf(node->error, sizeof(node->error),
                        "start: the data files of group %u are missing (%s.*, %u of %u present). "
                        "A replica never restarts with an empty disk under its old identity (it "
@@ -357,7 +405,7 @@ static int group_storage_open(struct node *node, struct node_group *group, bool 
         return TC_ENOENT;
     }
     const int result = tc_io_linux_replica_storage_open(&group->storage, group->path,
-                                                        &group->replica_options, format, 0);
+                                                        &group->replica_options, create, 0);
     if (result != TC_OK) {
         (void)snprintf(node->error, sizeof(node->error), "group %u: %.1500s", group->id,
                        group->storage.error);
@@ -381,7 +429,10 @@ static int group_storage_watch(struct node *node, struct node_group *group) {
     return TC_OK;
 }
 
+// The replica's arena: allocated when the node starts hosting the group (at start, or when a
+// replacement starts a learner: a configuration change, never per request), freed when it stops.
 static int group_replica_init(struct node *node, struct node_group *group) {
+    tc_assert(group->replica == NULL && group->replica_memory == NULL);
     const uint64_t size = tc_align_up(tc_replica_memory_size(&group->replica_options), 4096);
     group->replica_memory = aligned_alloc(4096, size);
     if (group->replica_memory == NULL) return TC_ENOMEM;
@@ -398,19 +449,61 @@ static int group_replica_init(struct node *node, struct node_group *group) {
     return TC_OK;
 }
 
-static int group_host(struct node *node, struct node_group *group, bool format) {
-    group_replica_options(node, group);
+// Undoes a group_host that failed half-way (the files stay).
+static void group_unhost(struct node *node, struct node_group *group) {
+    tc_assert(!group->hosted);
+    for (uint32_t h = 0; h < TC_IO_LINUX_REPLICA_ZONES; h++) {
+        if (group->storage_handlers[h].registered) {
+            tc_loop_remove(&node->loop, &group->storage_handlers[h]);
+        }
+    }
+    if (group->storage_open) tc_io_linux_replica_storage_close(&group->storage);
+    group->storage_open = false;
+    free(group->replica_memory);
+    group->replica_memory = NULL;
+    group->replica = NULL;
+}
+
+// format: `tigerchat-node format` (create the files, nothing runs). create: a learner's files.
+static int group_host(struct node *node, struct node_group *group, uint64_t replica_id,
+                      bool format, bool create) {
+    tc_assert(!group->hosted && !group->closing && group->replica == NULL);
+    tc_assert(!format || create);
+    group_replica_options(node, group, replica_id);
     const char *invalid = tc_replica_options_invalid(&group->replica_options);
     if (invalid != NULL) {
         (void)snprintf(node->error, sizeof(node->error), "group %u: replica options: %s",
                        group->id, invalid);
         return TC_EINVAL;
     }
-    int result = group_storage_open(node, group, format);
+    int result = group_storage_open(node, group, create);
     if (result != TC_OK || format) return result;
     result = group_storage_watch(node, group);
     if (result == TC_OK) result = group_replica_init(node, group);
+    if (result != TC_OK) group_unhost(node, group);
     return result;
+}
+
+// Starts the replica of a group group_host prepared (at start, or a learner at run time).
+static void group_open(struct node *node, struct node_group *group) {
+    tc_assert(group->replica != NULL && group->storage_open && !group->hosted);
+    tc_replica_open(group->replica);
+    group->hosted = true;
+    group->readable = false; // node_hosts_tick decides once the replica reports its role
+    node->group_hosted_count += 1;
+    tc_assert(node->group_hosted_count <= node->group_count);
+}
+
+int node_group_host_learner(struct node *node, struct node_group *group,
+                            const struct node_identity *identity) {
+    tc_assert(identity->group == group->id && identity->cluster == node->config.cluster);
+    tc_assert(identity->slot < group->replica_count && identity->replica_id != 0);
+    group->slot = identity->slot;
+    const int result = group_host(node, group, identity->replica_id, false, true);
+    if (result != TC_OK) return result;
+    group_open(node, group);
+    tc_assert(group->replica_options.replica_id == identity->replica_id);
+    return TC_OK;
 }
 
 struct node_session *node_session_find(struct node_group *group, uint64_t client_id) {
@@ -429,38 +522,49 @@ bool node_group_ready(const struct node_group *group) {
     return true;
 }
 
-static int session_client_init(struct node *node, struct node_session *session,
-                               uint64_t random_bits) {
-    struct node_group *group = session->group;
+// A VSR client of the group in `memory` (tc_client_memory_size, allocated on first use) with a
+// fresh id: the node id in the top bits routes its replies, the random rest makes every
+// incarnation a new session.
+static int group_client_init(struct node *node, struct node_group *group, void **memory,
+                             struct tc_client **client, uint64_t *client_id) {
+    uint64_t random_bits = 0;
+    tc_assert(getentropy(&random_bits, sizeof(random_bits)) == 0);
     const uint64_t mask = (1ull << NODE_CLIENT_ID_NODE_SHIFT) - 1;
-    session->client_id = ((uint64_t)node->node_id << NODE_CLIENT_ID_NODE_SHIFT) |
-                         (random_bits & mask);
-    if ((session->client_id & mask) == 0) session->client_id |= 1;
+    *client_id = ((uint64_t)node->node_id << NODE_CLIENT_ID_NODE_SHIFT) | (random_bits & mask);
+    if ((*client_id & mask) == 0) *client_id |= 1;
     const struct tc_client_options options = {
         .cluster = node->config.cluster,
         .group = group->id,
         .replica_count = group->replica_count,
-        .client_id = session->client_id,
+        .client_id = *client_id,
         .request_timeout_ticks = NODE_CLIENT_REQUEST_TIMEOUT_TICKS,
         .seed = random_bits ^ group->id,
         .io = &group->client_io,
     };
     const uint64_t size = tc_align_up(tc_client_memory_size(), 64);
-    if (session->client_memory == NULL) session->client_memory = aligned_alloc(64, size);
-    if (session->client_memory == NULL) return TC_ENOMEM;
+    if (*memory == NULL) *memory = aligned_alloc(64, size);
+    if (*memory == NULL) return TC_ENOMEM;
     struct tc_arena arena;
-    tc_arena_init(&arena, session->client_memory, size);
-    const int result = tc_client_init(&session->client, &options, &arena);
+    tc_arena_init(&arena, *memory, size);
+    const int result = tc_client_init(client, &options, &arena);
     tc_arena_seal(&arena);
-    session->registered = false;
+    tc_assert(result != TC_OK || tc_client_id(*client) == *client_id);
     return result;
 }
 
 // A fresh session (new random client id): at start, and after the group evicted the old one.
 int node_session_renew(struct node *node, struct node_session *session) {
-    uint64_t random_bits = 0;
-    tc_assert(getentropy(&random_bits, sizeof(random_bits)) == 0);
-    return session_client_init(node, session, random_bits);
+    session->registered = false;
+    return group_client_init(node, session->group, &session->client_memory, &session->client,
+                             &session->client_id);
+}
+
+int node_control_renew(struct node *node, struct node_group *group) {
+    struct node_control *control = &group->control;
+    tc_assert(node->config.controller.port != 0);
+    control->submitted = false; // an answer for the old id is dropped by the router
+    return group_client_init(node, group, &control->client_memory, &control->client,
+                             &control->client_id);
 }
 
 static int group_sessions_init(struct node *node, struct node_group *group) {
@@ -476,7 +580,9 @@ static int group_sessions_init(struct node *node, struct node_group *group) {
         const int result = node_session_renew(node, session);
         if (result != TC_OK) return result;
     }
-    return TC_OK;
+    // The control client (a reconfigure per replace step) only with a controller.
+    if (node->config.controller.port == 0) return TC_OK;
+    return node_control_renew(node, group);
 }
 
 static int compare_groups(const void *a, const void *b) {
@@ -484,7 +590,8 @@ static int compare_groups(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
-int node_hosts_init(struct node *node, bool format) {
+// Groups by id, with the config's members as their route until a topology names them.
+static int groups_build(struct node *node) {
     const struct tc_node_config *config = &node->config;
     node->group_count = config->group_count;
     node->groups = calloc(node->group_count, sizeof(node->groups[0]));
@@ -495,15 +602,123 @@ int node_hosts_init(struct node *node, bool format) {
         group->id = config->groups[i].id;
         tc_assert(config->groups[i].member_count <= TC_REPLICAS_MAX);
         group->replica_count = (uint8_t)config->groups[i].member_count;
+        group->route.replica_count = group->replica_count;
         for (uint8_t slot = 0; slot < group->replica_count; slot++) {
-            group->members[slot] = config->groups[i].members[slot];
-            if (group->members[slot] == node->node_id) {
-                group->hosted = true;
-                group->slot = slot;
-            }
+            group->route.members[slot] = config->groups[i].members[slot];
         }
     }
     qsort(node->groups, node->group_count, sizeof(node->groups[0]), compare_groups);
+    for (uint32_t i = 0; i < node->group_count; i++) {
+        struct node_group *group = &node->groups[i];
+        group->index = i;
+        // The cached topology (node_ctl_init loaded it) routes from the start.
+        const struct node_ctl_topology_group *entry = node_ctl_topology_group(node, group->id);
+        if (entry != NULL && node_route_install(&group->route, entry) != TC_OK) {
+            node_log(node, TC_LOG_WARN, "group %u: the topology's entry does not fit the config "
+                     "(%u members): routing follows the config", group->id, entry->member_count);
+        }
+    }
+    return TC_OK;
+}
+
+// A group this node's config lists, whose replica here a replacement retired: its files were
+// renamed group-G.retired-<epoch>.*, or the installed topology no longer names this node.
+static bool group_replaced_here(struct node *node, const struct node_group *group) {
+    if (group_retired_here(node, group)) return true;
+    const struct node_ctl_topology_group *entry = node_ctl_topology_group(node, group->id);
+    if (entry == NULL) return false;
+    const bool target = entry->change.kind == NODE_CTL_CHANGE_REPLACE &&
+                        entry->change.to_node == node->node_id;
+    return node_route_slot(&group->route, node->node_id) < 0 && !target;
+}
+
+// A replica a replacement started here: hosted with its identity file's slot and id, from its
+// existing files. Missing or unusable files are never formatted again (amnesia, docs/node.md §14):
+// the group is not hosted and the log says why; the node serves the rest.
+static int group_start_identity(struct node *node, struct node_group *group,
+                                const struct node_identity *identity) {
+    tc_assert(identity->group == group->id);
+    if (identity->cluster != node->config.cluster || identity->slot >= group->replica_count) {
+        node_log(node, TC_LOG_ERROR, "group %u: NOT HOSTED: its identity file names cluster "
+                 "%llu slot %u, this node runs cluster %llu with %u slots in the group",
+                 group->id, (unsigned long long)identity->cluster, identity->slot,
+                 (unsigned long long)node->config.cluster, group->replica_count);
+        return TC_OK;
+    }
+    group->slot = identity->slot;
+    const int result = group_host(node, group, identity->replica_id, false, false);
+    if (result != TC_OK) {
+        node_log(node, TC_LOG_ERROR, "group %u: NOT HOSTED: the replica of its identity file "
+                 "(replica id %llu, slot %u, replacement job %llu step %llu) cannot open: %s. A "
+                 "replica a replacement started is never formatted again (docs/node.md §14): the "
+                 "controller's job must replace it", group->id,
+                 (unsigned long long)identity->replica_id, identity->slot,
+                 (unsigned long long)identity->job, (unsigned long long)identity->step,
+                 node->error);
+        node->error[0] = '\0';
+        return TC_OK; // not a start-up error: the other groups serve
+    }
+    group_open(node, group);
+    node_log(node, TC_LOG_INFO, "group %u: hosting replica %llu in slot %u (identity file of "
+             "replacement job %llu step %llu)", group->id, (unsigned long long)identity->replica_id,
+             identity->slot, (unsigned long long)identity->job, (unsigned long long)identity->step);
+    return TC_OK;
+}
+
+// Which replica of the group runs here at start: the identity file's, else the config's slot
+// (under the epoch-0 id); a config slot a replacement retired is not hosted.
+static int group_start(struct node *node, struct node_group *group) {
+    char error[NODE_CTL_ERROR_SIZE];
+    struct node_identity identity;
+    const int rc = node_identity_read(node->config.data_dir, group->id, &identity, error);
+    if (rc == TC_OK) return group_start_identity(node, group, &identity);
+    if (rc != TC_ENOENT) {
+        node_log(node, TC_LOG_ERROR, "group %u: NOT HOSTED: %s; it is never formatted again "
+                 "(docs/node.md §14)", group->id, error);
+        return TC_OK;
+    }
+    const struct tc_node_config_group *listed = tc_node_config_group_find(&node->config, group->id);
+    tc_assert(listed != NULL);
+    const int32_t slot = tc_node_config_group_slot(listed, node->node_id);
+    if (slot < 0) return TC_OK;
+    if (node_group_files_present(node, group) == 0 && group_replaced_here(node, group)) {
+        node_log(node, TC_LOG_INFO, "group %u: not hosted: this node's replica was replaced "
+                 "(the topology names other members; retired files keep its data)", group->id);
+        return TC_OK;
+    }
+    group->slot = (uint8_t)slot;
+    const uint64_t id = node_member_id_epoch0(node->config.cluster, group->id, group->slot);
+    const int result = group_host(node, group, id, false, false);
+    if (result == TC_OK) group_open(node, group);
+    return result;
+}
+
+// `tigerchat-node format`: the files of the config's replicas (epoch-0 identities).
+static int group_format(struct node *node, struct node_group *group) {
+    const struct tc_node_config_group *listed = tc_node_config_group_find(&node->config, group->id);
+    tc_assert(listed != NULL);
+    const int32_t slot = tc_node_config_group_slot(listed, node->node_id);
+    if (slot < 0) return TC_OK;
+    char error[NODE_CTL_ERROR_SIZE];
+    struct node_identity identity;
+    if (group_retired_here(node, group) ||
+        node_identity_read(node->config.data_dir, group->id, &identity, error) != TC_ENOENT) {
+        (void)snprintf(node->error, sizeof(node->error), "format: group %u: a replacement "
+                       "started or retired a replica of it here (group-%u.identity or "
+                       "group-%u.retired-*): refusing to format it under its epoch-0 identity",
+                       group->id, group->id, group->id);
+        return TC_EEXIST;
+    }
+    group->slot = (uint8_t)slot;
+    const uint64_t id = node_member_id_epoch0(node->config.cluster, group->id, group->slot);
+    const int result = group_host(node, group, id, true, true);
+    if (result == TC_OK) node->group_hosted_count += 1; // formatted (nothing runs)
+    return result;
+}
+
+int node_hosts_init(struct node *node, bool format) {
+    int result = groups_build(node);
+    if (result != TC_OK) return result;
     node->vsr_aligned = format ? NULL : aligned_alloc(16, TC_MESSAGE_SIZE_MAX);
     if (!format && node->vsr_aligned == NULL) return TC_ENOMEM;
     for (uint32_t i = 0; i < NODE_LOCAL_QUEUE_SLOTS && !format; i++) {
@@ -512,20 +727,9 @@ int node_hosts_init(struct node *node, bool format) {
     }
     for (uint32_t i = 0; i < node->group_count; i++) {
         struct node_group *group = &node->groups[i];
-        group->index = i;
-        if (group->hosted) {
-            const int result = group_host(node, group, format);
-            if (result != TC_OK) return result;
-            node->group_hosted_count += 1;
-        }
-        if (!format) {
-            const int result = group_sessions_init(node, group);
-            if (result != TC_OK) return result;
-        }
-    }
-    if (format) return TC_OK;
-    for (uint32_t i = 0; i < node->group_count; i++) {
-        if (node->groups[i].hosted) tc_replica_open(node->groups[i].replica);
+        result = format ? group_format(node, group) : group_start(node, group);
+        if (result == TC_OK && !format) result = group_sessions_init(node, group);
+        if (result != TC_OK) return result;
     }
     return TC_OK;
 }
@@ -544,14 +748,11 @@ void node_hosts_deinit(struct node *node) {
     if (node->groups == NULL) return;
     for (uint32_t i = 0; i < node->group_count; i++) {
         struct node_group *group = &node->groups[i];
-        for (uint32_t h = 0; h < TC_IO_LINUX_REPLICA_ZONES; h++) {
-            if (group->storage_handlers[h].registered) {
-                tc_loop_remove(&node->loop, &group->storage_handlers[h]);
-            }
-        }
-        if (group->storage_open) tc_io_linux_replica_storage_close(&group->storage);
-        free(group->replica_memory);
+        group->hosted = false;
+        group->closing = false;
+        group_unhost(node, group);
         for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP; s++) free(group->sessions[s].client_memory);
+        free(group->control.client_memory);
     }
     free(node->groups);
     node->groups = NULL;
@@ -559,22 +760,102 @@ void node_hosts_deinit(struct node *node) {
     free(node->vsr_aligned);
 }
 
+// ------------------------------------------------------------------------------------------------
+// Retirement (docs/node.md §14).
+
+void node_group_retire_begin(struct node *node, struct node_group *group, uint64_t epoch) {
+    tc_assert(group->hosted && !group->closing && group->replica != NULL);
+    tc_assert(node->group_hosted_count > 0);
+    group->hosted = false; // no more ticks, messages or reads; I/O in flight completes
+    group->readable = false;
+    group->primary = false;
+    group->closing = true;
+    group->retire_epoch = epoch;
+    group->closing_since_ms = node->now_ms;
+    group->closing_warned = false;
+    node->group_hosted_count -= 1;
+}
+
+// group-G.<zone> and group-G.identity -> group-G.retired-<epoch>.*: kept for forensics, and never
+// taken for a live replica's files again (start and format check for them).
+static void group_files_retire(struct node *node, struct node_group *group) {
+    static const char *const names[] = {"journal", "checkpoints", "store",
+                                        NODE_IDENTITY_FILE_SUFFIX};
+    const char *dir = node->config.data_dir;
+    uint32_t renamed = 0;
+    for (uint32_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char from[TC_NODE_CONFIG_PATH_SIZE_MAX + 64], to[TC_NODE_CONFIG_PATH_SIZE_MAX + 96];
+        (void)snprintf(from, sizeof(from), "%s/group-%u.%s", dir, group->id, names[i]);
+        (void)snprintf(to, sizeof(to), "%s/group-%u.retired-%llu.%s", dir, group->id,
+                       (unsigned long long)group->retire_epoch, names[i]);
+        if (access(from, F_OK) != 0) continue; // no identity file: an epoch-0 replica
+        if (access(to, F_OK) == 0 || rename(from, to) != 0) {
+            node_log(node, TC_LOG_ERROR, "group %u: retired, but %s cannot become %s: %s (left "
+                     "in place)", group->id, from, to, access(to, F_OK) == 0 ? "it exists" :
+                     strerror(errno));
+            continue;
+        }
+        renamed += 1;
+    }
+    if (node_ctl_directory_sync(dir) != TC_OK) {
+        node_log(node, TC_LOG_ERROR, "%s: cannot sync the directory: %s", dir, strerror(errno));
+    }
+    node_log(node, TC_LOG_INFO, "group %u: no longer hosted (replaced at epoch %llu): %u file(s) "
+             "renamed group-%u.retired-%llu.*", group->id, (unsigned long long)group->retire_epoch,
+             renamed, group->id, (unsigned long long)group->retire_epoch);
+}
+
+// A closing replica goes once nothing of it is in flight: storage I/O, store reads.
+static void group_retire_step(struct node *node, struct node_group *group) {
+    tc_assert(group->closing && !group->hosted && group->replica != NULL);
+    const uint32_t inflight = tc_io_linux_replica_storage_inflight(&group->storage);
+    const uint32_t reads = tc_store_reads_busy(tc_replica_store(group->replica));
+    if (inflight > 0 || reads > 0) {
+        if (!group->closing_warned &&
+            node->now_ms - group->closing_since_ms > NODE_RETIRE_WAIT_WARN_MS) {
+            node_log(node, TC_LOG_WARN, "group %u: retiring: %u storage op(s) and %u store "
+                     "read(s) still in flight", group->id, inflight, reads);
+            group->closing_warned = true;
+        }
+        return;
+    }
+    group->closing = false;
+    group_unhost(node, group);
+    tc_assert(group->replica == NULL && !group->storage_open);
+    group_files_retire(node, group);
+    node->stats.replicas_retired += 1;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Ticks.
+
+// The local replica: its tick, the role the edge reads by, and view hints for the group's clients.
+static void group_replica_tick(struct node_group *group) {
+    tc_assert(group->hosted && group->replica != NULL);
+    tc_replica_tick(group->replica);
+    struct tc_replica_status status;
+    tc_replica_status_get(group->replica, &status);
+    group->primary = status.state == TC_REPLICA_NORMAL && status.primary;
+    // Reads are served here while the replica is a member (or recovering as one): a learner's or
+    // a retired replica's state is not the group's.
+    group->readable = !status.retired &&
+                      (status.member || status.state == TC_REPLICA_RECOVERING);
+    if (status.state != TC_REPLICA_NORMAL) return;
+    // Our replica knows of a new normal view before the group's clients could time out.
+    for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP; s++) {
+        tc_client_view_hint(group->sessions[s].client, status.view);
+    }
+    if (group->control.client != NULL) tc_client_view_hint(group->control.client, status.view);
+}
+
 void node_hosts_tick(struct node *node) {
     for (uint32_t i = 0; i < node->group_count; i++) {
         struct node_group *group = &node->groups[i];
-        if (group->hosted) {
-            tc_replica_tick(group->replica);
-            struct tc_replica_status status;
-            tc_replica_status_get(group->replica, &status);
-            group->primary = status.state == TC_REPLICA_NORMAL && status.primary;
-            // Our replica knows of a new normal view before the edge's client could time out.
-            for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP && status.state == TC_REPLICA_NORMAL;
-                 s++) {
-                tc_client_view_hint(group->sessions[s].client, status.view);
-            }
-        }
+        if (group->closing) group_retire_step(node, group);
+        if (group->hosted) group_replica_tick(group);
         for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP; s++) {
             tc_client_tick(group->sessions[s].client);
         }
+        if (group->control.client != NULL) tc_client_tick(group->control.client);
     }
 }

@@ -129,6 +129,11 @@ static void metrics_edge(struct metrics_out *m, struct node *node) {
             s->bus_frames_invalid);
     counter(m, "tigerchat_vsr_dropped_invalid_total", "VSR frames dropped (checksum, size).",
             s->vsr_dropped_invalid);
+    counter(m, "tigerchat_vsr_dropped_group_total",
+            "VSR messages dropped for a group without a local replica.", s->vsr_dropped_group);
+    counter(m, "tigerchat_vsr_dropped_self_total",
+            "A replica's messages whose address resolved to its own node (dropped).",
+            s->vsr_dropped_self);
     counter(m, "tigerchat_link_send_failed_total", "Frames not queued (peer down, queue full).",
             s->link_send_failed);
     counter(m, "tigerchat_local_queue_dropped_total", "Same-node VSR messages dropped (full).",
@@ -238,6 +243,21 @@ static void metrics_controller(struct metrics_out *m, struct node *node) {
     counter(m, "tigerchat_node_leadership_transfers_total",
             "Leadership transfers started for the controller's move_primary changes.",
             ctl.leadership_transfers);
+    // Replica replacement (node_replace.c, docs/node.md §14).
+    const struct node_stats *s = &node->stats;
+    counter(m, "tigerchat_node_learners_started_total",
+            "Learner replicas started for the controller's replace changes.", s->learners_started);
+    counter(m, "tigerchat_node_reconfigures_submitted_total",
+            "Reconfigure requests this node's control clients sent.", s->reconfigures_submitted);
+    counter(m, "tigerchat_node_reconfigures_done_total",
+            "Reconfigure requests answered ok.", s->reconfigures_done);
+    counter(m, "tigerchat_node_replicas_retired_total",
+            "Retired replicas this node stopped hosting (files renamed group-G.retired-E.*).",
+            s->replicas_retired);
+    uint32_t closing = 0;
+    for (uint32_t i = 0; i < node->group_count; i++) closing += node->groups[i].closing ? 1u : 0u;
+    gauge(m, "tigerchat_node_replicas_closing",
+          "Retired replicas waiting for their I/O in flight before they close.", closing);
 }
 
 int32_t node_metrics_write(void *context, char *out, uint32_t out_size) {

@@ -62,7 +62,8 @@ static struct node_remote_stats remote_stats;
 static uint16_t remote_target(struct node *node, const struct node_group *group) {
     static uint32_t rotation = 0;
     for (uint32_t i = 0; i < group->replica_count; i++) {
-        const uint16_t member = group->members[(rotation + i) % group->replica_count];
+        // The newest topology's members (the config's before one): group->route.
+        const uint16_t member = group->route.members[(rotation + i) % group->replica_count];
         if (member != node->node_id && tc_link_connected(&node->link, member)) {
             rotation += 1;
             return member;
@@ -74,7 +75,7 @@ static uint16_t remote_target(struct node *node, const struct node_group *group)
 int node_remote_read(struct node *node, const struct node_group *group, bool for_sub,
                      uint32_t index, uint32_t index_generation, uint64_t conn_id, uint64_t room,
                      uint64_t user, uint64_t from_seq, uint32_t limit, uint64_t op_wait) {
-    tc_assert(!group->hosted);
+    tc_assert(!group->readable);
     const uint16_t target = remote_target(node, group);
     if (target == 0) return TC_EAGAIN;
     uint32_t slot = 0;
@@ -214,6 +215,12 @@ static void job_store_done(void *context, const struct tc_store_page *page) {
 // One step of a job: false while it must wait (RYW, store read slots).
 static bool job_step(struct node *node, struct remote_job *job) {
     struct node_group *group = &node->groups[job->group];
+    if (!group->readable) {
+        // The local replica stopped serving meanwhile (retired, or not a member): the requester
+        // asks another node.
+        page_send(node, job, TC_EDGE_ERROR_TIMEOUT, NULL, 0);
+        return true;
+    }
     struct tc_replica_status status;
     tc_replica_status_get(group->replica, &status);
     if (status.commit_min < job->op_wait || status.state == TC_REPLICA_RECOVERING) {
@@ -259,7 +266,7 @@ void node_remote_on_read(struct node *node, uint16_t from_node, const uint8_t *p
     const struct node_group *group = node_group_find(node, tc_le_get_u32(payload + 24));
     uint32_t slot = 0;
     while (slot < NODE_REMOTE_JOBS_MAX && remote_jobs[slot].used) slot++;
-    if (group == NULL || !group->hosted || slot == NODE_REMOTE_JOBS_MAX) {
+    if (group == NULL || !group->readable || slot == NODE_REMOTE_JOBS_MAX) {
         remote_stats.jobs_refused += 1; // the requester times out and asks another node
         return;
     }

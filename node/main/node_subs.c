@@ -6,6 +6,13 @@
 //   seq <  next_seq  a duplicate: drop
 //   seq >  next_seq  a gap: the subscription is behind; the pump reads the gap from the store
 // so a subscriber never sees a seq twice or out of order, whatever the sources do.
+//
+// Redactions (docs/protocol.md §6, `redacted`) come from the same sources, in the same order: the
+// local replica's message hook (a tc_room_message with `redacted` set, docs/room.md §3.1) and the
+// primary node's bus. The first arrival on this node is offered to the room's subscriptions and
+// remembered (redactions_recent); later arrivals are dropped. A subscription gets the event only
+// when it is past the message (seq < next_seq: its client has it); every message this node
+// delivers afterwards goes out redacted (redacted_here), so no client sees a redacted body.
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +31,9 @@
 #define BUS_EVENT_TYPING 2u
 #define BUS_EVENT_LEFT 3u // a user left a room: their subscriptions to it end on every node
 #define BUS_EVENT_READ_MARKER 4u // a member's read marker moved (seq: the marker)
+#define BUS_EVENT_REDACTED 5u    // a message was redacted (room, seq, sender)
+#define EVENT_FLAG_REDACTED 1u   // event byte 1: a redacted message; its body hash follows
+#define REDACTIONS_RECENT 4096u  // the redactions this node heard of last (direct-mapped)
 
 // A store read in flight: for a subscription's gap or a history request.
 struct node_read {
@@ -36,6 +46,20 @@ struct node_read {
 };
 
 static struct node_read reads[NODE_READS_MAX]; // the node is one per process
+
+// The redactions this node heard of most recently, by (room, seq), direct-mapped: a colliding one
+// replaces the older. It dedupes the two sources of a redaction (bus, local replica) and marks
+// messages delivered before this node's replica (if any) applied the redaction. Losing an entry
+// early costs at most a repeated event (harmless), or, for a subscription served by a lagging
+// node, a body seen once more (docs/protocol.md §6: best-effort across nodes).
+struct redaction_recent {
+    uint64_t room; // 0: empty
+    uint64_t seq;
+};
+static struct redaction_recent redactions_recent[REDACTIONS_RECENT];
+// Connections a redaction event did not fit: closed after the offer loop (closing edits the room's
+// subscription list). subs_max entries (a room has at most one subscription per connection).
+static uint64_t *redaction_closing;
 
 // ------------------------------------------------------------------------------------------------
 // The room table: room -> first subscription (linear probing, backward-shift deletion).
@@ -122,7 +146,32 @@ static void behind_clear(struct node *node, uint32_t index) {
 // ------------------------------------------------------------------------------------------------
 // Delivery.
 
-static void message_from_room(struct tc_edge_message *out, const struct tc_room_message *message) {
+static uint32_t redaction_slot(uint64_t room, uint64_t seq) {
+    uint64_t x = (room ^ (seq * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+    return (uint32_t)(x >> 40) & (REDACTIONS_RECENT - 1u);
+}
+
+static bool redaction_recent_has(uint64_t room, uint64_t seq) {
+    const struct redaction_recent *entry = &redactions_recent[redaction_slot(room, seq)];
+    return entry->room == room && entry->seq == seq;
+}
+
+// Whether a message this node is about to deliver must go out redacted: the store read already
+// hid it, or this node knows of its redaction (from its replica of the group, or the event came
+// before the replica applied it).
+static bool redacted_here(const struct node *node, uint32_t group,
+                          const struct tc_room_message *message) {
+    tc_assert(group < node->group_count);
+    if (message->redacted) return true;
+    if (redaction_recent_has(message->room, message->seq)) return true;
+    const struct node_group *g = &node->groups[group];
+    return g->readable && tc_room_redacted(tc_replica_room(g->replica), message->room,
+                                           message->seq);
+}
+
+static void message_from_room(struct tc_edge_message *out, const struct tc_room_message *message,
+                              bool redacted) {
+    tc_assert(redacted || !message->redacted);
     memset(out, 0, sizeof(*out));
     out->room = message->room;
     out->seq = message->seq;
@@ -132,11 +181,12 @@ static void message_from_room(struct tc_edge_message *out, const struct tc_room_
     out->timestamp_ns = message->timestamp_ns;
     out->thread_parent = message->thread_parent_seq;
     out->thread_seq = message->thread_seq;
-    struct tc_hash256 body_hash;
-    tc_hash256_compute(&body_hash, message->body, message->body_size);
+    struct tc_hash256 body_hash = message->body_hash; // a redacted read's: the body is gone
+    if (!message->redacted) tc_hash256_compute(&body_hash, message->body, message->body_size);
     memcpy(out->body_hash, body_hash.bytes, TC_EDGE_HASH_SIZE);
-    out->body = (const char *)message->body;
-    out->body_size = message->body_size;
+    out->redacted = redacted;
+    out->body = redacted ? NULL : (const char *)message->body;
+    out->body_size = redacted ? 0 : message->body_size;
 }
 
 // The delivery rule. Returns false when the subscription is (now) behind. `encoded` caches the
@@ -158,7 +208,7 @@ static bool sub_offer(struct node *node, uint32_t index, const struct tc_room_me
     }
     if (*encoded == 0) {
         struct tc_edge_message edge_message;
-        message_from_room(&edge_message, message);
+        message_from_room(&edge_message, message, redacted_here(node, sub->group, message));
         *encoded = tc_edge_event_message(node->frame, NODE_FRAME_SIZE_MAX, &edge_message);
         tc_assert(*encoded > 0);
     }
@@ -186,21 +236,60 @@ static void room_offer(struct node *node, const struct tc_room_message *message)
     }
 }
 
+// The first arrival of a redaction on this node (local replica or bus): remembered, and the event
+// goes to every subscription of the room that is past the message. A redaction is never dropped
+// silently on a connection: one whose send buffer cannot take the event is closed with 4002
+// (docs/protocol.md §6), after the loop, since closing edits the room's subscription list.
+static void redaction_offer(struct node *node, uint64_t room, uint64_t seq) {
+    tc_assert(room != 0 && seq >= 1);
+    struct redaction_recent *recent = &redactions_recent[redaction_slot(room, seq)];
+    if (recent->room == room && recent->seq == seq) return; // the other source was first
+    *recent = (struct redaction_recent){.room = room, .seq = seq};
+    const uint32_t slot = room_find(node, room);
+    if (slot == SUB_NONE) return;
+    const int32_t size = tc_edge_event_redacted(node->frame, NODE_FRAME_SIZE_MAX, room, seq);
+    tc_assert(size > 0);
+    uint32_t closing = 0;
+    for (uint32_t index = node->room_heads[slot]; index != SUB_NONE;
+         index = node->subs[index].room_next) {
+        const struct node_sub *sub = &node->subs[index];
+        if (seq >= sub->next_seq) continue; // not delivered yet: it will come redacted
+        if (tc_ws_server_send_text(&node->ws, sub->conn_id, node->frame, (uint32_t)size) != TC_OK) {
+            tc_assert(closing < node->subs_max);
+            redaction_closing[closing++] = sub->conn_id;
+        }
+    }
+    for (uint32_t i = 0; i < closing; i++) {
+        (void)tc_ws_server_close(&node->ws, redaction_closing[i], 4002, "slow_consumer");
+    }
+}
+
 // ------------------------------------------------------------------------------------------------
 // The bus (docs/node.md §7): the primary's node publishes what it commits to every other node.
 
-// One event of a bus frame or a forwarded page (docs/node.md §7): a 120-byte header (type,
+// One event of a bus frame or a forwarded page (docs/node.md §7): a 120-byte header (type, flags,
 // body size, room, seq, thread parent and seq, sender, timestamp, prev_hash, hash) and the body,
-// padded to 8 bytes. The frame around it carries the checksum.
+// padded to 8 bytes. A redacted message (flags bit 0; a redaction event too) has no body and its
+// 32-byte body hash instead. The frame around it carries the checksum.
 uint32_t node_event_size(uint32_t body_size) {
     return NODE_EVENT_HEADER_SIZE + (uint32_t)tc_align_up(body_size, 8);
 }
 
+// node_event_size of this message: 32 bytes more when it is redacted. (node_remote.c budgets its
+// pages with node_event_size(body_size), which is 32 bytes short for a redacted message; its frame
+// buffer keeps 8 KiB of slack past the budget, and only the last event can pass the budget.)
+static uint32_t event_size(const struct tc_room_message *message) {
+    const uint32_t hash_bytes = message->redacted ? (uint32_t)sizeof(message->body_hash.bytes) : 0;
+    return node_event_size(message->body_size) + hash_bytes;
+}
+
 uint32_t node_event_encode(uint8_t *event, uint8_t type, const struct tc_room_message *message) {
     tc_assert(message->body_size <= TC_ROOM_BODY_SIZE_MAX);
-    const uint32_t size = node_event_size(message->body_size);
+    tc_assert(!message->redacted || message->body_size == 0);
+    const uint32_t size = event_size(message);
     memset(event, 0, size);
     event[0] = type;
+    event[1] = message->redacted ? EVENT_FLAG_REDACTED : 0u;
     tc_le_put_u32(event + 4, message->body_size);
     tc_le_put_u64(event + 8, message->room);
     tc_le_put_u64(event + 16, message->seq);
@@ -211,6 +300,7 @@ uint32_t node_event_encode(uint8_t *event, uint8_t type, const struct tc_room_me
     memcpy(event + 56, message->prev_hash.bytes, 32);
     memcpy(event + 88, message->hash.bytes, 32);
     if (message->body_size > 0) memcpy(event + NODE_EVENT_HEADER_SIZE, message->body, message->body_size);
+    if (message->redacted) memcpy(event + NODE_EVENT_HEADER_SIZE, message->body_hash.bytes, 32);
     return size;
 }
 
@@ -218,7 +308,10 @@ bool node_event_decode(const uint8_t *event, uint32_t available, uint8_t *type,
                        struct tc_room_message *message, uint32_t *event_size) {
     if (available < NODE_EVENT_HEADER_SIZE) return false;
     const uint32_t body_size = tc_le_get_u32(event + 4);
-    if (body_size > TC_ROOM_BODY_SIZE_MAX || available < node_event_size(body_size)) return false;
+    const bool redacted = (event[1] & EVENT_FLAG_REDACTED) != 0;
+    if ((event[1] & ~EVENT_FLAG_REDACTED) != 0 || (redacted && body_size != 0)) return false;
+    const uint32_t size = node_event_size(body_size) + (redacted ? 32u : 0u);
+    if (body_size > TC_ROOM_BODY_SIZE_MAX || available < size) return false;
     *type = event[0];
     *message = (struct tc_room_message){
         .room = tc_le_get_u64(event + 8),
@@ -227,17 +320,19 @@ bool node_event_decode(const uint8_t *event, uint32_t available, uint8_t *type,
         .thread_seq = tc_le_get_u64(event + 32),
         .sender = tc_le_get_u64(event + 40),
         .timestamp_ns = tc_le_get_u64(event + 48),
-        .body = event + NODE_EVENT_HEADER_SIZE,
+        .body = redacted ? NULL : event + NODE_EVENT_HEADER_SIZE,
         .body_size = body_size,
+        .redacted = redacted,
     };
     memcpy(message->prev_hash.bytes, event + 56, 32);
     memcpy(message->hash.bytes, event + 88, 32);
-    *event_size = node_event_size(body_size);
+    if (redacted) memcpy(message->body_hash.bytes, event + NODE_EVENT_HEADER_SIZE, 32);
+    *event_size = size;
     return message->room != 0;
 }
 
 static void bus_event_write(struct node *node, uint8_t type, const struct tc_room_message *message) {
-    const uint32_t size = node_event_size(message->body_size);
+    const uint32_t size = event_size(message);
     if (node->bus_used + size > NODE_BUS_BUFFER_SIZE) node_bus_flush(node);
     tc_assert(node->bus_used + size <= NODE_BUS_BUFFER_SIZE);
     node->bus_used += node_event_encode(node->bus_buffer + node->bus_used, type, message);
@@ -291,6 +386,8 @@ void node_bus_on_frame(struct node *node, const uint8_t *payload, uint32_t size)
             node_subs_typing(node, message.room, message.sender);
         } else if (type == BUS_EVENT_READ_MARKER) {
             node_subs_read_marker(node, message.room, message.sender, message.seq, false);
+        } else if (type == BUS_EVENT_REDACTED && message.redacted && message.seq >= 1) {
+            redaction_offer(node, message.room, message.seq);
         } else if (type == BUS_EVENT_LEFT) {
             node_subs_user_left(node, message.room, message.sender, 0, false);
         }
@@ -310,7 +407,13 @@ void node_bus_typing(struct node *node, uint64_t room, uint64_t user) {
 void node_subs_on_message(void *context, uint32_t group_id, const struct tc_room_message *message) {
     struct node *node = context;
     const struct node_group *group = node_group_find(node, group_id);
-    tc_assert(group != NULL && group->hosted);
+    tc_assert(group != NULL && group->replica != NULL); // hosted, or retiring (I/O completes)
+    if (message->redacted) { // a redaction committed (docs/room.md §3.1), in apply order
+        tc_assert(message->seq >= 1 && message->body_size == 0);
+        if (group->primary) bus_event_write(node, BUS_EVENT_REDACTED, message);
+        redaction_offer(node, message->room, message->seq);
+        return;
+    }
     if (group->primary) bus_event_write(node, BUS_EVENT_MESSAGE, message);
     room_offer(node, message);
 }
@@ -596,7 +699,7 @@ static void remote_request(struct node *node, struct node_conn *conn, struct nod
 }
 
 void node_subs_subscribe(struct node *node, struct node_conn *conn, struct node_request *request) {
-    if (!node->groups[request->group].hosted) {
+    if (!node->groups[request->group].readable) {
         remote_request(node, conn, request, 0);
         return;
     }
@@ -673,7 +776,8 @@ static void history_write(struct node *node, struct node_conn *conn, struct node
     tc_edge_json_array_begin(&writer);
     for (uint32_t i = 0; i < count; i++) {
         struct tc_edge_message message;
-        message_from_room(&message, &page->messages[i]);
+        message_from_room(&message, &page->messages[i],
+                          redacted_here(node, request->group, &page->messages[i]));
         tc_edge_json_object_begin(&writer);
         tc_edge_json_message_members(&writer, &message);
         tc_edge_json_object_end(&writer);
@@ -730,7 +834,7 @@ static void sub_read_done(struct node *node, const struct node_read *read,
         if (!sub_offer(node, read->index, &page->messages[i], &encoded)) return; // slow: behind
     }
     const struct node_group *group = &node->groups[sub->group];
-    if (group->hosted) {
+    if (group->readable) {
         // Caught up with the local replica's head: live from here. Whatever it applies later
         // reaches the subscription through the message hook, in order (events dropped meanwhile
         // open a new gap, closed the same way).
@@ -836,7 +940,7 @@ static void history_now(struct node *node, struct node_conn *conn, struct node_r
 
 void node_subs_history(struct node *node, struct node_conn *conn, struct node_request *request) {
     node->stats.history_reads += 1;
-    if (!node->groups[request->group].hosted) {
+    if (!node->groups[request->group].readable) {
         remote_request(node, conn, request,
                        request->limit == 0 ? TC_EDGE_HISTORY_LIMIT_DEFAULT : request->limit);
         return;
@@ -862,6 +966,14 @@ static void pump_waiting(struct node *node) {
         if (node->now_ms >= request->deadline_ms) {
             node_wait_remove(node, request);
             request_fail(node, conn, request, TC_EDGE_ERROR_TIMEOUT);
+        } else if (!node->groups[request->group].readable) {
+            // The local replica stopped serving reads meanwhile (retired, or a learner again
+            // after a restart): another node answers.
+            node_wait_remove(node, request);
+            const uint32_t limit = request->op != TC_EDGE_OP_HISTORY ? 0
+                                   : request->limit == 0 ? TC_EDGE_HISTORY_LIMIT_DEFAULT
+                                                         : request->limit;
+            remote_request(node, conn, request, limit);
         } else if (node_edge_ryw_ready(node, conn, request->group)) {
             node_wait_remove(node, request);
             if (request->op == TC_EDGE_OP_HISTORY) {
@@ -890,14 +1002,16 @@ static void pump_sub(struct node *node, uint32_t index) {
     sub->reading = true;
     const struct node_group *group = &node->groups[sub->group];
     int result;
-    if (group->hosted) {
+    if (group->readable) {
         result = read_start(node, &node->groups[sub->group], true, index, sub->generation,
                             sub->conn_id, sub->room, sub->next_seq, NODE_SUB_PAGE_LIMIT);
     } else {
+        // Read your writes here too: the target rotates, and a replica that has not applied
+        // this connection's join would answer not_member and end the subscription.
         const struct node_conn *conn = &node->conns[sub->conn];
         result = node_remote_read(node, group, true, index, sub->generation, sub->conn_id,
                                   sub->room, conn->claims.user, sub->next_seq,
-                                  NODE_SUB_PAGE_LIMIT, 0);
+                                  NODE_SUB_PAGE_LIMIT, node_edge_ryw_op(conn, sub->group));
     }
     if (result != TC_OK) sub->reading = false;
 }
@@ -936,8 +1050,10 @@ int node_subs_init(struct node *node) {
     node->room_keys = calloc(node->rooms_capacity, sizeof(node->room_keys[0]));
     node->room_heads = calloc(node->rooms_capacity, sizeof(node->room_heads[0]));
     node->bus_buffer = aligned_alloc(16, NODE_BUS_BUFFER_SIZE);
+    redaction_closing = calloc(node->subs_max, sizeof(redaction_closing[0]));
+    memset(redactions_recent, 0, sizeof(redactions_recent));
     if (node->subs == NULL || node->room_keys == NULL || node->room_heads == NULL ||
-        node->bus_buffer == NULL) {
+        node->bus_buffer == NULL || redaction_closing == NULL) {
         return TC_ENOMEM;
     }
     for (uint32_t i = 0; i < node->subs_max; i++) {
@@ -957,4 +1073,6 @@ void node_subs_deinit(struct node *node) {
     free(node->room_keys);
     free(node->room_heads);
     free(node->bus_buffer);
+    free(redaction_closing);
+    redaction_closing = NULL;
 }

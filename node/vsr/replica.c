@@ -1790,6 +1790,12 @@ void tc_replica_status_get(const struct tc_replica *replica, struct tc_replica_s
     status->sync_store_bytes = replica->sync_store_bytes;
 }
 
+uint64_t tc_replica_member_id(const struct tc_replica *replica, uint8_t slot) {
+    tc_assert(slot < replica->replica_count);
+    tc_assert(replica->acting_members[slot] != 0);
+    return replica->acting_members[slot];
+}
+
 const struct tc_header *tc_replica_log_header(const struct tc_replica *replica, uint64_t op) {
     if (replica->state == TC_REPLICA_RECOVERING) return NULL;
     if (!log_clean(replica, op)) return NULL;

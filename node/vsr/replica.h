@@ -134,6 +134,9 @@ void tc_replica_tick(struct tc_replica *replica);
 void tc_replica_on_message(struct tc_replica *replica, const uint8_t *message, uint32_t size);
 
 void tc_replica_status_get(const struct tc_replica *replica, struct tc_replica_status *status);
+// The replica id the acting configuration names for `slot` (< replica_count): the member a
+// reconfigure of that slot names as replica_id_old (docs/vsr.md §11.4). Read-only.
+uint64_t tc_replica_member_id(const struct tc_replica *replica, uint8_t slot);
 // "normal", "view_change", "recovering_head", ... (logs and reports).
 const char *tc_replica_state_name(enum tc_replica_state state);
 // Leadership transfer: a normal primary hands the group to replica `target` through a view change

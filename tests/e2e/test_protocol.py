@@ -700,13 +700,142 @@ async def test_slow_subscriber_catch_up_then_gap_free():
     await sender.close()
 
 
-async def test_redact_not_implemented():
-    c = await connect(2)
+# Redaction (docs/protocol.md §5.12, §6 `redacted`): the body goes, the chain stays.
+
+def check_chain_redacted(messages, bodies, redacted, first_seq=1, prev_hash=ZERO_HASH):
+    """check_chain for a page that may hold redacted messages: seqs consecutive, prev_hash links,
+    each hash recomputes from body_hash (docs/room.md §4), which is the original body's hash;
+    `bodies[seq]` is what was sent, `redacted` the seqs that must come without it."""
+    for i, m in enumerate(messages):
+        seq = int(m["seq"])
+        check(seq == first_seq + i, "gap/dup: seq %s at %d" % (m["seq"], i))
+        check(m["prev_hash"] == (prev_hash if i == 0 else messages[i - 1]["hash"]),
+              "seq %s prev_hash does not link" % m["seq"])
+        check(m["body_hash"] == b2(bodies[seq].encode()).hex(), "body_hash wrong at seq %d" % seq)
+        pre = (bytes.fromhex(m["prev_hash"]) + struct.pack("<QQQQ", int(m["room"]), seq,
+               int(m["sender"]), int(m["timestamp_ns"])) + bytes.fromhex(m["body_hash"]))
+        check(m["hash"] == b2(pre).hex(), "hash does not recompute from body_hash at seq %d" % seq)
+        if seq in redacted:
+            check(m.get("body", "absent") is None and m.get("redacted") is True,
+                  "seq %d not served redacted: %s" % (seq, m))
+        else:
+            check(m.get("body") == bodies[seq] and "redacted" not in m,
+                  "seq %d served without its body: %s" % (seq, m))
+
+
+async def _redact_room(nodes=(1, 3)):
+    """A room of user a (node nodes[0]) that user b (node nodes[1]) joined and subscribed to, with
+    messages 1-3 sent by a and 4 by b."""
+    a, b = new_user(), new_user()
+    ca, cb = await connect(nodes[0], a), await connect(nodes[1], b)
     room = new_room()
-    expect_result(await c.rpc({"op": "create_room", "room": room}))
-    expect_result(await c.send_msg(room, "x"))
-    expect_error(await c.rpc({"op": "redact", "room": room, "seq": "1"}), "not_implemented", 150)
-    await c.close()
+    expect_result(await ca.rpc({"op": "create_room", "room": room}))
+    expect_result(await retry_rpc(cb, {"op": "join", "room": room}, retry_errors=("room_not_found",)))
+    expect_result(await retry_rpc(cb, {"op": "subscribe", "room": room, "since": "0"}))
+    bodies, acks = {}, {}
+    for i in range(1, 5):
+        bodies[i] = "secret %d" % i
+        acks[i] = expect_result(await (ca if i <= 3 else cb).send_retrying(room, bodies[i]))
+        check(acks[i]["seq"] == str(i), "send %d got seq %s" % (i, acks[i]["seq"]))
+    got = [await cb.next_event(lambda m: m.get("type") == "message", timeout=3) for _ in range(4)]
+    check([m["seq"] for m in got] == ["1", "2", "3", "4"], "subscriber got %s" % [m["seq"] for m in got])
+    return ca, cb, room, bodies, acks
+
+
+async def test_redact_own_message():
+    ca, cb, room, bodies, acks = await _redact_room()
+    r = expect_result(await ca.rpc({"id": "x1", "op": "redact", "room": room, "seq": "2"}))
+    check(r == {"type": "result", "id": "x1", "room": room, "seq": "2", "duplicate": False},
+          "redact result %s" % r)
+    # Read your writes: this connection's history already shows it, with the chain intact.
+    h = expect_result(await ca.call({"op": "history", "room": room, "from_seq": "1"}))
+    check(h["head_seq"] == "4", "a redaction is no message: head %s" % h["head_seq"])
+    check_chain_redacted(h["messages"], bodies, {2})
+    check([m["hash"] for m in h["messages"]] == [acks[i]["hash"] for i in range(1, 5)],
+          "hashes changed by the redaction")
+    # Idempotent: again is ok, a duplicate, and changes nothing.
+    r = expect_result(await ca.rpc({"op": "redact", "room": room, "seq": "2"}))
+    check(r.get("seq") == "2" and r.get("duplicate") is True, "repeat %s" % r)
+    # The same from every node (each replica applies the redaction; reads may lag a little).
+    for node in NODES:
+        c = await connect(node, cb.sub)
+        deadline = time.monotonic() + 5
+        while True:
+            h = expect_result(await retry_rpc(c, {"op": "history", "room": room, "from_seq": "1"}))
+            m = h.get("messages") or []
+            if (len(m) == 4 and m[1].get("redacted")) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        check_chain_redacted(h["messages"], bodies, {2})
+        await c.close()
+    await ca.close(); await cb.close()
+
+
+async def test_redact_errors():
+    ca, cb, room, bodies, acks = await _redact_room(nodes=(2, 2))
+    # Another user's message: forbidden_room, naming the seq; both ways round.
+    expect_error(await cb.rpc({"op": "redact", "room": room, "seq": "1"}), "forbidden_room", 113,
+                 field="seq")
+    expect_error(await ca.rpc({"op": "redact", "room": room, "seq": "4"}), "forbidden_room", 113,
+                 field="seq")
+    # Seqs that name no message.
+    for seq in ("0", "5", "18446744073709551615"):
+        expect_error(await ca.rpc({"op": "redact", "room": room, "seq": seq}), "invalid_seq", 17)
+    expect_error(await ca.rpc({"op": "redact", "room": room, "seq": "x"}), "invalid_field", 103,
+                 field="seq")
+    expect_error(await ca.rpc({"op": "redact", "room": room}), "missing_field", 102, field="seq")
+    expect_error(await ca.rpc({"op": "redact", "room": room, "seq": 2}), "malformed_frame", 100)
+    expect_error(await ca.rpc({"op": "redact", "room": new_room(), "seq": "1"}), "room_not_found", 6)
+    expect_error(await ca.rpc({"op": "redact", "room": "0", "seq": "1"}), "invalid_room", 2)
+    outsider = await connect(2)
+    expect_error(await outsider.rpc({"op": "redact", "room": room, "seq": "1"}), "not_member", 10)
+    # A token that does not allow the room: refused at the edge, naming the room.
+    limited = await connect(2, ca.sub, rooms=[str(int(room) + 1)])
+    expect_error(await limited.rpc({"op": "redact", "room": room, "seq": "1"}), "forbidden_room",
+                 113, field="room")
+    # Nothing was redacted by any of that.
+    h = expect_result(await ca.call({"op": "history", "room": room, "from_seq": "1"}))
+    check_chain_redacted(h["messages"], bodies, set())
+    # A sender who left cannot redact; back in the room, they can.
+    expect_result(await cb.rpc({"op": "leave", "room": room}))
+    expect_error(await cb.rpc({"op": "redact", "room": room, "seq": "4"}), "not_member", 10)
+    expect_result(await cb.rpc({"op": "join", "room": room}))
+    r = expect_result(await cb.rpc({"op": "redact", "room": room, "seq": "4"}))
+    check(r.get("duplicate") is False, "redact after re-joining %s" % r)
+    await ca.close(); await cb.close(); await outsider.close(); await limited.close()
+
+
+async def test_redact_subscriber_event_in_order():
+    """A subscriber on another node that already has the message gets {"type":"redacted"} when
+    the redaction commits, after the messages before it and before the ones after it; later
+    readers and new subscriptions get the message already redacted, without an event."""
+    ca, cb, room, bodies, acks = await _redact_room(nodes=(1, 3))
+    cc = await connect(2, cb.sub)  # a second subscriber of b, on the third node
+    expect_result(await retry_rpc(cc, {"op": "subscribe", "room": room, "since": "3"}))
+    got = await cc.next_event(lambda m: m.get("type") == "message", timeout=3)
+    check(got["seq"] == "4", "since 3: first message %s" % got.get("seq"))
+    expect_result(await ca.rpc({"op": "redact", "room": room, "seq": "3"}))
+    bodies[5] = "after"
+    acks[5] = expect_result(await ca.send_retrying(room, bodies[5]))
+    for client in (cb, cc):
+        seen = []
+        while len(seen) < 2:
+            ev = await client.next_event(lambda m: m.get("type") in ("message", "redacted"), timeout=3)
+            seen.append(ev)
+        check(seen[0] == {"type": "redacted", "room": room, "seq": "3"},
+              "node %d: first event %s" % (client.node, seen[0]))
+        check(seen[1].get("type") == "message" and seen[1]["seq"] == "5" and
+              seen[1]["body"] == "after", "node %d: then %s" % (client.node, seen[1]))
+        extra = [e for e in await client.drain_events(0.3) if e.get("type") in ("message", "redacted")]
+        check(extra == [], "node %d: more events %s" % (client.node, extra))
+    # A new subscription replays message 3 redacted, with no event for it; the chain verifies.
+    cd = await connect(1, cb.sub)
+    expect_result(await retry_rpc(cd, {"op": "subscribe", "room": room, "since": "0"}))
+    replay = [await cd.next_event(lambda m: m.get("type") == "message", timeout=3) for _ in range(5)]
+    check_chain_redacted(replay, bodies, {3})
+    extra = [e for e in await cd.drain_events(0.3) if e.get("type") in ("message", "redacted")]
+    check(extra == [], "replay: more events %s" % extra)
+    await ca.close(); await cb.close(); await cc.close(); await cd.close()
 
 
 # ================================================================================================

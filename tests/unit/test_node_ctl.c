@@ -6,6 +6,9 @@
 //     key, hash, body, an older or equal version (C6), another cluster, malformed answers and
 //     over-limit ones;
 //   - the move_primary decision acts once per (job, step), only on the source, only when primary;
+//   - replica replacement (node_replace.c): routing by topology, epoch and learner address; the
+//     identity file's text and its atomic file; replacement ids never collide with epoch-0 ids;
+//     the learner, reconfigure and retirement decisions;
 //   - topology.json is replaced atomically and read back bounded;
 //   - the client thread against a fake controller on a socket: refused then accepted registration,
 //     signed heartbeats with strictly increasing times, the topology fetched, verified, cached and
@@ -32,7 +35,9 @@
 
 #include "node.h"
 #include "node_ctl.h"
+#include "node_replace.h"
 #include "tc_assert.h"
+#include "tc_le.h"
 #include "tc_err.h"
 
 #define TIME_MS UINT64_C(1767225600000) // 2026-01-01T00:00:00.000Z
@@ -85,16 +90,25 @@ static int controller_check(const char *body, uint32_t size, const char *domain,
 
 static void test_status_build(void **state) {
     (void)state;
-    const struct node_ctl_group_status groups[2] = {
+    const struct node_ctl_group_status groups[3] = {
         {.id = 4, .slot = 2, .primary = true, .state = TC_REPLICA_NORMAL, .view = 7, .epoch = 1,
-         .op = 90, .commit = 88},
-        {.id = 9, .slot = 0, .primary = false, .state = TC_REPLICA_VIEW_CHANGE, .view = 3},
+         .op = 90, .commit = 88, .applied = 87, .replica_id = UINT64_MAX,
+         .role = NODE_CTL_ROLE_MEMBER},
+        {.id = 9, .slot = 0, .primary = false, .state = TC_REPLICA_VIEW_CHANGE, .view = 3,
+         .replica_id = 1, .role = NODE_CTL_ROLE_LEARNER},
+        {.id = 11, .slot = 1, .state = TC_REPLICA_NORMAL, .epoch = 2, .replica_id = 77,
+         .role = NODE_CTL_ROLE_RETIRED},
     };
+    // replica_id is a decimal string: replica ids use all 64 bits, beyond JSON's exact integers.
     const char *expected =
-        "{\"connections\":12,\"groups\":[{\"commit\":88,\"epoch\":1,\"id\":4,\"op\":90,"
-        "\"primary\":true,\"slot\":2,\"state\":\"normal\",\"view\":7},{\"commit\":0,\"epoch\":0,"
-        "\"id\":9,\"op\":0,\"primary\":false,\"slot\":0,\"state\":\"view_change\",\"view\":3}]}";
-    assert_int_equal(node_ctl_status_build(groups, 2, 12, buffer, sizeof(buffer)),
+        "{\"connections\":12,\"groups\":[{\"applied\":87,\"commit\":88,\"epoch\":1,\"id\":4,"
+        "\"op\":90,\"primary\":true,\"replica_id\":\"18446744073709551615\",\"role\":\"member\","
+        "\"slot\":2,\"state\":\"normal\",\"view\":7},{\"applied\":0,\"commit\":0,\"epoch\":0,"
+        "\"id\":9,\"op\":0,\"primary\":false,\"replica_id\":\"1\",\"role\":\"learner\",\"slot\":0,"
+        "\"state\":\"view_change\",\"view\":3},{\"applied\":0,\"commit\":0,\"epoch\":2,\"id\":11,"
+        "\"op\":0,\"primary\":false,\"replica_id\":\"77\",\"role\":\"retired\",\"slot\":1,"
+        "\"state\":\"normal\",\"view\":0}]}";
+    assert_int_equal(node_ctl_status_build(groups, 3, 12, buffer, sizeof(buffer)),
                      (int32_t)strlen(expected));
     assert_string_equal(buffer, expected);
     // Already canonical: the heartbeat signs it as is.
@@ -107,9 +121,9 @@ static void test_status_build(void **state) {
     assert_int_equal(node_ctl_status_build(NULL, 0, 0, buffer, sizeof(buffer)),
                      (int32_t)strlen(empty));
     assert_string_equal(buffer, empty);
-    assert_int_equal(node_ctl_status_build(groups, 2, 12, buffer, (uint32_t)strlen(expected)),
+    assert_int_equal(node_ctl_status_build(groups, 3, 12, buffer, (uint32_t)strlen(expected)),
                      TC_ENOSPC);
-    assert_int_equal(node_ctl_status_build(groups, 2, 12, buffer, (uint32_t)strlen(expected) + 1),
+    assert_int_equal(node_ctl_status_build(groups, 3, 12, buffer, (uint32_t)strlen(expected) + 1),
                      (int32_t)strlen(expected));
 }
 
@@ -120,17 +134,19 @@ static void test_status_bounds(void **state) {
     for (uint32_t i = 0; i <= NODE_CTL_STATUS_GROUPS_MAX; i++) {
         groups[i] = (struct node_ctl_group_status){
             .id = UINT32_MAX - i, .slot = 255, .state = TC_REPLICA_RECOVERING_HEAD,
-            .view = UINT32_MAX, .epoch = UINT32_MAX, .op = JSON_MAX, .commit = JSON_MAX};
+            .role = NODE_CTL_ROLE_LEARNER, .view = UINT32_MAX, .epoch = UINT32_MAX,
+            .op = JSON_MAX, .commit = JSON_MAX, .applied = JSON_MAX, .replica_id = UINT64_MAX};
     }
     static char status[NODE_CTL_STATUS_SIZE_MAX];
     const int32_t size = node_ctl_status_build(groups, NODE_CTL_STATUS_GROUPS_MAX + 1, JSON_MAX,
                                                status, sizeof(status));
     assert_true(size > 0 && (uint32_t)size < sizeof(status));
     uint32_t entries = 0;
-    for (const char *at = status; (at = strstr(at, "{\"commit\"")) != NULL; at++) entries++;
+    for (const char *at = status; (at = strstr(at, "{\"applied\"")) != NULL; at++) entries++;
     assert_int_equal(entries, NODE_CTL_STATUS_GROUPS_MAX);
     assert_non_null(strstr(status, "],\"groups_omitted\":1}"));
-    assert_null(strstr(status, "\"id\":4294966935")); // UINT32_MAX - 360: the one left out
+    assert_non_null(strstr(status, "\"id\":4294967056"));  // UINT32_MAX - 239: the last sent
+    assert_null(strstr(status, "\"id\":4294967055")); // UINT32_MAX - 240: the one left out
     // Canonical as built, hence signed as is.
     const char *detail = NULL;
     uint32_t canonical_size = 0;
@@ -141,6 +157,9 @@ static void test_status_bounds(void **state) {
     groups[7].commit = JSON_MAX + 1;
     assert_int_equal(node_ctl_status_build(groups, 8, 0, status, sizeof(status)), TC_ERANGE);
     groups[7].commit = JSON_MAX;
+    groups[6].applied = JSON_MAX + 1;
+    assert_int_equal(node_ctl_status_build(groups, 8, 0, status, sizeof(status)), TC_ERANGE);
+    groups[6].applied = JSON_MAX;
     assert_int_equal(node_ctl_status_build(groups, 8, JSON_MAX + 1, status, sizeof(status)),
                      TC_ERANGE);
     assert_true(node_ctl_status_build(groups, 8, JSON_MAX, status, sizeof(status)) > 0);
@@ -219,7 +238,7 @@ static void test_heartbeat_build(void **state) {
     keypair_init(&other, 8);
     const struct node_ctl_group_status group = {.id = 1, .primary = true,
                                                 .state = TC_REPLICA_NORMAL, .view = 2, .op = 5,
-                                                .commit = 5};
+                                                .commit = 5, .applied = 5, .replica_id = 0x1011};
     char status[512];
     assert_true(node_ctl_status_build(&group, 1, 4, status, sizeof(status)) > 0);
     uint32_t size = 0;
@@ -284,7 +303,10 @@ static const char body_json[] =
     " {\"id\": 2, \"epoch\": 4, \"members\": [2, 3, 1], \"primary\": null,"
     " \"change\": {\"kind\": \"move_primary\", \"from\": 2, \"to\": 3, \"job\": 9, \"step\": 1}},"
     " {\"id\": 3, \"epoch\": 1, \"members\": [3, 1, 2], \"primary\": 3,"
-    " \"change\": {\"kind\": \"replace\", \"from\": 1, \"to\": 4}}]}";
+    " \"change\": {\"kind\": \"replace\", \"from\": 1, \"to\": 4}},"
+    " {\"id\": 5, \"epoch\": 2, \"members\": [1, 2, 3], \"primary\": 2,"
+    " \"change\": {\"kind\": \"replace\", \"from\": 3, \"to\": 4, \"job\": 2, \"step\": 6,"
+    " \"learner_id\": \"18446744073709551488\"}}]}";
 
 // The controller's answer for `body` (any JSON object text), signed with `signer`; `sent_body`
 // (NULL: the canonical body) is what goes on the wire as "body".
@@ -329,7 +351,7 @@ static void test_topology_verify(void **state) {
     assert_int_equal(verify(size, &controller, 0, NULL, NULL), 0);
     assert_int_equal(topology.version, 17);
     assert_string_equal(topology.cluster, "prod");
-    assert_int_equal(topology.group_count, 3);
+    assert_int_equal(topology.group_count, 4);
     const struct node_ctl_topology_group *g = &topology.groups[0];
     assert_int_equal(g->id, 1);
     assert_int_equal(g->member_count, 3);
@@ -349,6 +371,12 @@ static void test_topology_verify(void **state) {
     g = &topology.groups[2];
     assert_int_equal(g->change.kind, NODE_CTL_CHANGE_REPLACE);
     assert_false(g->change.job_known);
+    assert_false(g->change.learner_known);
+    g = &topology.groups[3];
+    assert_int_equal(g->change.kind, NODE_CTL_CHANGE_REPLACE);
+    assert_true(g->change.job_known && g->change.learner_known);
+    assert_int_equal(g->change.step, 6);
+    assert_true(g->change.learner_id == UINT64_C(18446744073709551488)); // above 2^53: a string
     // The node re-encodes the body: whitespace and key order on the wire do not matter.
     size = signed_topology(body_json, &controller, body_json, response, sizeof(response));
     assert_int_equal(verify(size, &controller, 16, "prod", NULL), 0);
@@ -407,6 +435,26 @@ static void test_topology_tampered(void **state) {
         "\"id\":1,\"members\":[1],\"primary\":1}],\"version\":3}",
         "{\"cluster\":\"prod\",\"groups\":[{\"change\":{\"from\":1,\"job\":1,\"kind\":\"replace\","
         "\"to\":2},\"epoch\":0,\"id\":1,\"members\":[1],\"primary\":1}],\"version\":3}",
+        // learner_id: a non-zero decimal string (no number, sign, leading zero, overflow), on a
+        // replace only.
+        "{\"cluster\":\"prod\",\"groups\":[{\"change\":{\"from\":1,\"kind\":\"replace\","
+        "\"learner_id\":5,\"to\":2},\"epoch\":0,\"id\":1,\"members\":[1],\"primary\":1}],"
+        "\"version\":3}",
+        "{\"cluster\":\"prod\",\"groups\":[{\"change\":{\"from\":1,\"kind\":\"replace\","
+        "\"learner_id\":\"0\",\"to\":2},\"epoch\":0,\"id\":1,\"members\":[1],\"primary\":1}],"
+        "\"version\":3}",
+        "{\"cluster\":\"prod\",\"groups\":[{\"change\":{\"from\":1,\"kind\":\"replace\","
+        "\"learner_id\":\"012\",\"to\":2},\"epoch\":0,\"id\":1,\"members\":[1],\"primary\":1}],"
+        "\"version\":3}",
+        "{\"cluster\":\"prod\",\"groups\":[{\"change\":{\"from\":1,\"kind\":\"replace\","
+        "\"learner_id\":\"18446744073709551616\",\"to\":2},\"epoch\":0,\"id\":1,\"members\":[1],"
+        "\"primary\":1}],\"version\":3}",
+        "{\"cluster\":\"prod\",\"groups\":[{\"change\":{\"from\":1,\"kind\":\"replace\","
+        "\"learner_id\":\"-4\",\"to\":2},\"epoch\":0,\"id\":1,\"members\":[1],\"primary\":1}],"
+        "\"version\":3}",
+        "{\"cluster\":\"prod\",\"groups\":[{\"change\":{\"from\":1,\"kind\":\"move_primary\","
+        "\"learner_id\":\"4\",\"to\":2},\"epoch\":0,\"id\":1,\"members\":[1],\"primary\":1}],"
+        "\"version\":3}",
     };
     for (uint32_t i = 0; i < TC_ARRAY_COUNT(bad); i++) {
         size = signed_topology(bad[i], &controller, NULL, response, sizeof(response));
@@ -475,11 +523,15 @@ static void test_change_decide(void **state) {
     // The target is not in the local group.
     assert_int_equal(node_ctl_change_decide(&move, NULL, 1, true, -1),
                      NODE_CTL_ACTION_NOT_MEMBER);
-    // replace: reported once, whoever we are.
-    assert_int_equal(node_ctl_change_decide(&replace, NULL, 1, true, -1),
+    // replace: node_replace.c's business, never a leadership transfer; an unknown kind: logged
+    // once.
+    assert_int_equal(node_ctl_change_decide(&replace, NULL, 3, true, 1), NODE_CTL_ACTION_NONE);
+    assert_int_equal(node_ctl_change_decide(&replace, NULL, 4, true, -1), NODE_CTL_ACTION_NONE);
+    struct node_ctl_change other = replace;
+    other.kind = NODE_CTL_CHANGE_OTHER;
+    assert_int_equal(node_ctl_change_decide(&other, NULL, 1, true, -1),
                      NODE_CTL_ACTION_UNSUPPORTED);
-    assert_int_equal(node_ctl_change_decide(&replace, &replace, 1, true, -1),
-                     NODE_CTL_ACTION_NONE);
+    assert_int_equal(node_ctl_change_decide(&other, &other, 1, true, -1), NODE_CTL_ACTION_NONE);
     assert_int_equal(node_ctl_change_decide(&none, NULL, 1, true, 0), NODE_CTL_ACTION_NONE);
     assert_int_equal(node_ctl_change_decide(NULL, &move, 1, true, 0), NODE_CTL_ACTION_NONE);
     // Without a job id, the change's identity is (kind, from, to).
@@ -519,6 +571,301 @@ static bool file_exists(const char *name) {
     (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Replica replacement (node_replace.c).
+
+// Members 1 2 3 in epoch 4; node 3 (slot 2) being replaced by node 4.
+static struct node_route route_replacing(void) {
+    struct node_route route = {.replica_count = 3};
+    const struct node_ctl_topology_group entry = {
+        .id = 7, .epoch = 4, .member_count = 3, .members = {1, 2, 3},
+        .change = {.kind = NODE_CTL_CHANGE_REPLACE, .from_node = 3, .to_node = 4}};
+    assert_int_equal(node_route_install(&route, &entry), 0);
+    assert_true(route.change && route.change_slot == 2 && route.change_to == 4);
+    return route;
+}
+
+// The single node `address` in `epoch` goes to (0: none, or two).
+static uint16_t route_one(const struct node_route *route, uint8_t address, uint32_t epoch) {
+    uint16_t targets[NODE_ROUTE_TARGETS_MAX] = {0};
+    return node_route_targets(route, address, epoch, targets) == 1 ? targets[0] : 0;
+}
+
+static void test_route_target(void **state) {
+    (void)state;
+    const struct node_route route = route_replacing();
+    // Slot addresses in the topology's epoch (or older, or a client's "current"): the members.
+    for (uint8_t slot = 0; slot < 3; slot++) {
+        assert_int_equal(route_one(&route, slot, 4), slot + 1);
+        assert_int_equal(route_one(&route, slot, 0), slot + 1);
+        assert_int_equal(route_one(&route, slot, TC_EPOCH_CURRENT), slot + 1);
+    }
+    // The replaced slot named in a later epoch: its new member (the learner's node).
+    assert_int_equal(route_one(&route, 2, 5), 4);
+    assert_int_equal(route_one(&route, 2, 9), 4);
+    assert_int_equal(route_one(&route, 0, 5), 1); // other slots keep their member
+    // The learner address of the replaced slot: the learner, whatever the epoch.
+    assert_int_equal(route_one(&route, TC_REPLICA_ADDRESS_LEARNER(2), 0), 4);
+    assert_int_equal(route_one(&route, TC_REPLICA_ADDRESS_LEARNER(2), TC_EPOCH_CURRENT), 4);
+    // A learner address of a slot without a change: the slot's member (restarted below its epoch
+    // floor, it follows meanwhile: docs/vsr.md §11.4).
+    assert_int_equal(route_one(&route, TC_REPLICA_ADDRESS_LEARNER(0), 4), 1);
+    // Beyond the group's slots: nowhere.
+    uint16_t targets[NODE_ROUTE_TARGETS_MAX];
+    assert_int_equal(node_route_targets(&route, 3, 4, targets), 0);
+    assert_int_equal(node_route_targets(&route, TC_REPLICA_ADDRESS_LEARNER(4), 4, targets), 0);
+    assert_int_equal(node_route_targets(&route, TC_REPLICA_ADDRESSES_MAX, 4, targets), 0);
+    // The step done: the topology names node 4 in slot 2 at epoch 5, no change.
+    struct node_route done = route;
+    const struct node_ctl_topology_group after = {.id = 7, .epoch = 5, .member_count = 3,
+                                                  .members = {1, 2, 4}};
+    assert_int_equal(node_route_install(&done, &after), 0);
+    assert_false(done.change);
+    assert_int_equal(done.previous[2], 3);
+    assert_int_equal(done.previous[0], 0);
+    assert_int_equal(route_one(&done, 2, 5), 4);
+    assert_int_equal(route_one(&done, 2, TC_EPOCH_CURRENT), 4);
+    assert_int_equal(route_one(&done, TC_REPLICA_ADDRESS_LEARNER(2), 4), 4);
+    // Named in the epoch before: the replaced member (still running until it learns that it was
+    // replaced) and the new one (which answers once the old one stopped).
+    assert_int_equal(node_route_targets(&done, 2, 4, targets), 2);
+    assert_int_equal(targets[0], 4);
+    assert_int_equal(targets[1], 3);
+    assert_int_equal(route_one(&done, 0, 4), 1); // a slot that kept its member
+    // Another version of the same epoch keeps what it replaced; the next epoch forgets it.
+    assert_int_equal(node_route_install(&done, &after), 0);
+    assert_int_equal(done.previous[2], 3);
+    const struct node_ctl_topology_group next = {.id = 7, .epoch = 6, .member_count = 3,
+                                                 .members = {5, 2, 4}};
+    assert_int_equal(node_route_install(&done, &next), 0);
+    assert_int_equal(done.previous[2], 0);
+    assert_int_equal(done.previous[0], 1);
+    assert_int_equal(route_one(&done, 2, 4), 4);
+    assert_int_equal(route_one(&done, 2, 5), 4);
+    assert_int_equal(node_route_slot(&done, 4), 2);
+    assert_int_equal(node_route_slot(&done, 3), -1);
+}
+
+static void test_route_install(void **state) {
+    (void)state;
+    struct node_route route = route_replacing();
+    const struct node_route before = route;
+    // Entries that do not fit the group leave the route as it was.
+    struct node_ctl_topology_group entry = {.id = 7, .epoch = 6, .member_count = 2,
+                                            .members = {1, 2}};
+    assert_int_equal(node_route_install(&route, &entry), TC_EINVAL);
+    entry = (struct node_ctl_topology_group){.id = 7, .epoch = 6, .member_count = 3,
+                                             .members = {1, 2, 2}};
+    assert_int_equal(node_route_install(&route, &entry), TC_EINVAL);
+    entry.members[2] = 0;
+    assert_int_equal(node_route_install(&route, &entry), TC_EINVAL);
+    assert_memory_equal(&route, &before, sizeof(route));
+    // A replace from a node that is no member, or to one that is: not routed.
+    entry = (struct node_ctl_topology_group){
+        .id = 7, .epoch = 6, .member_count = 3, .members = {1, 2, 3},
+        .change = {.kind = NODE_CTL_CHANGE_REPLACE, .from_node = 9, .to_node = 4}};
+    assert_int_equal(node_route_install(&route, &entry), 0);
+    assert_false(route.change);
+    assert_int_equal(route.epoch, 6);
+    entry.change.from_node = 1;
+    entry.change.to_node = 2;
+    assert_int_equal(node_route_install(&route, &entry), 0);
+    assert_false(route.change);
+    // A move_primary changes no routing.
+    entry.change = (struct node_ctl_change){.kind = NODE_CTL_CHANGE_MOVE_PRIMARY, .from_node = 1,
+                                            .to_node = 2};
+    assert_int_equal(node_route_install(&route, &entry), 0);
+    assert_false(route.change);
+    assert_int_equal(route_one(&route, TC_REPLICA_ADDRESS_LEARNER(1), 6), 2);
+}
+
+static void test_replica_ids(void **state) {
+    (void)state;
+    // Epoch-0 ids: deterministic, distinct per slot, tagged 0x10 | slot.
+    for (uint8_t slot = 0; slot < TC_REPLICAS_MAX; slot++) {
+        const uint64_t id = node_member_id_epoch0(1, 2, slot);
+        assert_true(id == node_member_id_epoch0(1, 2, slot));
+        assert_int_equal(id & 0xffu, 0x10u | slot);
+        for (uint8_t other = 0; other < slot; other++) {
+            assert_true(id != node_member_id_epoch0(1, 2, other));
+        }
+    }
+    assert_true(node_member_id_epoch0(1, 2, 0) != node_member_id_epoch0(1, 3, 0));
+    assert_true(node_member_id_epoch0(1, 2, 0) != node_member_id_epoch0(2, 2, 0));
+    // Replacement ids: never 0, never an epoch-0 id (the low byte differs), random above it.
+    const uint64_t draws[] = {0, 0xff, 0x100, UINT64_MAX, 0x123456789abcdef0ull};
+    for (uint32_t i = 0; i < TC_ARRAY_COUNT(draws); i++) {
+        const uint64_t id = node_replica_id_draw(draws[i]);
+        assert_true(id != 0);
+        assert_int_equal(id & 0xffu, NODE_REPLACE_ID_TAG);
+        assert_true((id & ~0xffull) != 0);
+        for (uint8_t slot = 0; slot < TC_REPLICAS_MAX; slot++) {
+            assert_true(id != node_member_id_epoch0(1, 2, slot));
+        }
+    }
+    assert_true(node_replica_id_draw(0x1234500) == 0x1234580);
+    assert_true(node_replica_id_draw(0x4200) != node_replica_id_draw(0x4300));
+    assert_true(node_replica_id_draw(0x42) == 0x180); // no random bits above the tag: still not 0
+}
+
+static void test_identity_text(void **state) {
+    (void)state;
+    const struct node_identity identity = {.cluster = 1, .group = 12, .slot = 2,
+                                           .replica_id = UINT64_MAX - 127, .job = 3, .step = 0};
+    char text[NODE_IDENTITY_SIZE_MAX];
+    const char *expected = "tigerchat-replica-identity-v1\ncluster 1\ngroup 12\nslot 2\n"
+                           "replica_id 18446744073709551488\njob 3\nstep 0\n";
+    const int32_t size = node_identity_encode(&identity, text, sizeof(text));
+    assert_int_equal(size, (int32_t)strlen(expected));
+    assert_string_equal(text, expected);
+    assert_int_equal(node_identity_encode(&identity, text, (uint32_t)size), TC_ENOSPC);
+    struct node_identity decoded;
+    assert_int_equal(node_identity_decode(expected, (uint32_t)size, &decoded), 0);
+    assert_true(decoded.replica_id == identity.replica_id && decoded.cluster == 1);
+    assert_int_equal(decoded.group, 12);
+    assert_int_equal(decoded.slot, 2);
+    assert_int_equal(decoded.job, 3);
+    // Exactly the encoder's bytes: anything else is refused.
+    static const char *const bad[] = {
+        "tigerchat-replica-identity-v2\ncluster 1\ngroup 12\nslot 2\nreplica_id 9\njob 3\nstep 0\n",
+        "tigerchat-replica-identity-v1\ncluster 1\ngroup 12\nslot 2\nreplica_id 9\njob 3\nstep 0",
+        "tigerchat-replica-identity-v1\ncluster 1\ngroup 12\nslot 2\nreplica_id 9\njob 3\nstep 0\n"
+        "x",
+        "tigerchat-replica-identity-v1\ncluster 1\ngroup 12\nslot 5\nreplica_id 9\njob 3\nstep 0\n",
+        "tigerchat-replica-identity-v1\ncluster 1\ngroup 12\nslot 2\nreplica_id 0\njob 3\nstep 0\n",
+        "tigerchat-replica-identity-v1\ncluster 1\ngroup 0\nslot 2\nreplica_id 9\njob 3\nstep 0\n",
+        "tigerchat-replica-identity-v1\ncluster 1\ngroup 012\nslot 2\nreplica_id 9\njob 3\n"
+        "step 0\n",
+        "tigerchat-replica-identity-v1\ncluster 1\nslot 2\ngroup 12\nreplica_id 9\njob 3\nstep 0\n",
+        "tigerchat-replica-identity-v1\ncluster 1\ngroup 12\nslot 2\nreplica_id "
+        "18446744073709551616\njob 3\nstep 0\n",
+        "tigerchat-replica-identity-v1\ncluster 1\ngroup 4294967296\nslot 2\nreplica_id 9\njob 3\n"
+        "step 0\n",
+        "tigerchat-replica-identity-v1\ncluster  1\ngroup 12\nslot 2\nreplica_id 9\njob 3\n"
+        "step 0\n",
+        "",
+    };
+    for (uint32_t i = 0; i < TC_ARRAY_COUNT(bad); i++) {
+        assert_int_equal(node_identity_decode(bad[i], (uint32_t)strlen(bad[i]), &decoded),
+                         TC_EINVAL);
+    }
+}
+
+static void test_identity_file(void **state) {
+    (void)state;
+    char error[NODE_CTL_ERROR_SIZE];
+    struct node_identity read;
+    assert_int_equal(node_identity_read(dir, 12, &read, error), TC_ENOENT);
+    const struct node_identity identity = {.cluster = 1, .group = 12, .slot = 1,
+                                           .replica_id = 0xabc80, .job = 9, .step = 4};
+    assert_int_equal(node_identity_write(dir, &identity, error), 0);
+    assert_true(file_exists("group-12.identity"));
+    assert_false(file_exists("group-12.identity.tmp"));
+    assert_int_equal(node_identity_read(dir, 12, &read, error), 0);
+    assert_true(read.replica_id == 0xabc80 && read.step == 4 && read.slot == 1);
+    // Another group's file under this group's name, or a damaged one: refused, with the path.
+    char path[128];
+    (void)snprintf(path, sizeof(path), "%s/group-13.identity", dir);
+    char from[128];
+    (void)snprintf(from, sizeof(from), "%s/group-12.identity", dir);
+    assert_int_equal(link(from, path), 0);
+    assert_int_equal(node_identity_read(dir, 13, &read, error), TC_EINVAL);
+    assert_non_null(strstr(error, "group-13.identity"));
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    assert_int_equal(fputs("tigerchat-replica-identity-v1\ncluster 1\n", file) >= 0, 1);
+    assert_int_equal(fclose(file), 0);
+    assert_int_equal(node_identity_read(dir, 13, &read, error), TC_EINVAL);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(unlink(from), 0);
+}
+
+static void test_learner_decide(void **state) {
+    (void)state;
+    const struct node_ctl_change replace = {.kind = NODE_CTL_CHANGE_REPLACE, .job_known = true,
+                                            .from_node = 1, .to_node = 4, .job = 2, .step = 3};
+    // The target, not hosting the group, the replaced node a member: start, once.
+    assert_int_equal(node_learner_decide(&replace, 4, false, 0, false), NODE_LEARNER_START);
+    assert_int_equal(node_learner_decide(&replace, 4, false, 0, true), NODE_LEARNER_NONE);
+    assert_int_equal(node_learner_decide(&replace, 4, true, 0, false), NODE_LEARNER_NONE);
+    // Not the target (the source, a member, a bystander): nothing.
+    for (uint16_t node_id = 1; node_id <= 3; node_id++) {
+        assert_int_equal(node_learner_decide(&replace, node_id, false, 0, false),
+                         NODE_LEARNER_NONE);
+    }
+    assert_int_equal(node_learner_decide(&replace, 4, false, -1, false),
+                     NODE_LEARNER_FROM_UNKNOWN);
+    struct node_ctl_change move = replace;
+    move.kind = NODE_CTL_CHANGE_MOVE_PRIMARY;
+    assert_int_equal(node_learner_decide(&move, 4, false, 0, false), NODE_LEARNER_NONE);
+    assert_int_equal(node_learner_decide(NULL, 4, false, 0, false), NODE_LEARNER_NONE);
+}
+
+static void test_reconfigure_decide(void **state) {
+    (void)state;
+    const uint64_t learner = 0x5555580, old = 0x7777712;
+    const struct node_ctl_change change = {.kind = NODE_CTL_CHANGE_REPLACE, .job_known = true,
+                                           .learner_known = true, .from_node = 3, .to_node = 4,
+                                           .job = 1, .step = 2, .learner_id = learner};
+    struct node_reconfigure_input input = {.change = &change, .topology_epoch = 2, .slot = 2,
+                                           .primary_normal = true, .acting_epoch = 2,
+                                           .slot_member_id = old};
+    struct tc_reconfigure body;
+    assert_int_equal(node_reconfigure_decide(&input, &body), NODE_RECONFIGURE_SUBMIT);
+    assert_int_equal(body.epoch, 3);
+    assert_int_equal(body.slot, 2);
+    assert_true(body.replica_id_old == old && body.replica_id_new == learner);
+    uint8_t bytes[TC_RECONFIGURE_BODY_SIZE];
+    node_reconfigure_encode(&body, bytes);
+    assert_int_equal(tc_le_get_u32(bytes), 3);
+    assert_int_equal(bytes[4], 2);
+    assert_true(bytes[5] == 0 && bytes[6] == 0 && bytes[7] == 0);
+    assert_true(tc_le_get_u64(bytes + 8) == old && tc_le_get_u64(bytes + 16) == learner);
+    // Not the primary, or acting in another epoch than the step's: wait.
+    input.primary_normal = false;
+    assert_int_equal(node_reconfigure_decide(&input, &body), NODE_RECONFIGURE_WAIT);
+    input.primary_normal = true;
+    input.acting_epoch = 1;
+    assert_int_equal(node_reconfigure_decide(&input, &body), NODE_RECONFIGURE_WAIT);
+    // The slot holds the learner already (a committed change, whatever the epoch): applied.
+    input.acting_epoch = 3;
+    input.slot_member_id = learner;
+    assert_int_equal(node_reconfigure_decide(&input, &body), NODE_RECONFIGURE_APPLIED);
+    input.slot_member_id = 0x9999980; // a newer epoch with another member: not ours to change
+    assert_int_equal(node_reconfigure_decide(&input, &body), NODE_RECONFIGURE_WAIT);
+    // No learner named yet, or the replaced node not a member: nothing.
+    struct node_ctl_change early = change;
+    early.learner_known = false;
+    early.learner_id = 0;
+    input = (struct node_reconfigure_input){.change = &early, .topology_epoch = 2, .slot = 2,
+                                            .primary_normal = true, .acting_epoch = 2,
+                                            .slot_member_id = old};
+    assert_int_equal(node_reconfigure_decide(&input, &body), NODE_RECONFIGURE_NONE);
+    input.change = &change;
+    input.slot = -1;
+    assert_int_equal(node_reconfigure_decide(&input, &body), NODE_RECONFIGURE_NONE);
+}
+
+static void test_retire_decide(void **state) {
+    (void)state;
+    const struct node_ctl_topology_group done = {.id = 1, .epoch = 3, .member_count = 3,
+                                                 .members = {4, 2, 3}};
+    // Node 1: replaced (no longer a member) and its replica retired: it stops.
+    assert_true(node_retire_decide(&done, 1, false, true));
+    // Not yet retired (it has not applied the reconfigure), or still recovering: kept.
+    assert_false(node_retire_decide(&done, 1, false, false));
+    assert_false(node_retire_decide(&done, 1, true, true));
+    // A member of the topology, or no topology entry: kept.
+    assert_false(node_retire_decide(&done, 2, false, true));
+    assert_false(node_retire_decide(NULL, 1, false, true));
+    // The step still running (the topology lists node 1): kept; a learner target: kept.
+    const struct node_ctl_topology_group running = {
+        .id = 1, .epoch = 2, .member_count = 3, .members = {1, 2, 3},
+        .change = {.kind = NODE_CTL_CHANGE_REPLACE, .from_node = 1, .to_node = 4}};
+    assert_false(node_retire_decide(&running, 1, false, true));
+    assert_false(node_retire_decide(&running, 4, false, true));
 }
 
 static void test_topology_file(void **state) {
@@ -718,6 +1065,9 @@ static void node_setup(uint16_t port, uint32_t interval_ms, const struct keypair
     node.groups = calloc(node.group_count, sizeof(node.groups[0]));
     assert_non_null(node.groups);
     node.groups[0].id = 1;
+    node.groups[0].node = &node;
+    node.groups[0].replica_count = 1;
+    node.groups[0].route = (struct node_route){.replica_count = 1, .members = {4}};
 }
 
 static uint64_t now_ms(void) { return tc_io_linux_monotonic_ns() / 1000000u; }
@@ -870,6 +1220,14 @@ int main(void) {
         cmocka_unit_test(test_topology_tampered),
         cmocka_unit_test(test_topology_limits),
         cmocka_unit_test(test_change_decide),
+        cmocka_unit_test(test_route_target),
+        cmocka_unit_test(test_route_install),
+        cmocka_unit_test(test_replica_ids),
+        cmocka_unit_test(test_identity_text),
+        cmocka_unit_test(test_identity_file),
+        cmocka_unit_test(test_learner_decide),
+        cmocka_unit_test(test_reconfigure_decide),
+        cmocka_unit_test(test_retire_decide),
         cmocka_unit_test(test_topology_file),
         cmocka_unit_test(test_client_thread),
         cmocka_unit_test(test_client_failures),
