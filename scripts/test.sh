@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: unit tests under ASan+UBSan, the core determinism check (no clock, rand,
 # syscalls or malloc in the core), a simulator sweep with coverage, determinism of digests,
-# end-to-end tests against real tigerchat-node processes (protocol, faults, forwarded reads, the
-# Redis bus), and the planted-bug self-test of the simulator's checkers.
+# end-to-end tests against real processes (protocol, faults, forwarded reads, the Redis bus, the
+# controller and tigerctl, replica replacement), and the planted-bug self-test of the simulator's
+# checkers.
 # Environment: TC_SIM_SEEDS (default 1-600), TC_SKIP_PLANTED=1 to skip planted bugs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,6 +48,11 @@ echo "== end to end: forwarded reads through a node that hosts no replica"
 "$root/tests/e2e/remote_reads.sh" "$rel/node/tigerchat-node"
 echo "== end to end: the Redis bus against a real redis-server"
 TC_NODE_BIN="$rel/node/tigerchat-node" "$root/tests/e2e/redis_bus.sh"
+echo "== end to end: the control plane (controller, tigerctl, 4 nodes: refusals, rebalance, drain under load, controller SIGKILLed mid-job)"
+"$root/tests/e2e/controller.sh" "$rel"
+echo "== end to end: replica replacement on running nodes (drains back and forth, restarts, a frozen member)"
+"$root/tests/e2e/replace.sh" "$rel/node/tigerchat-node" "$rel/controller/server/tigerchat-controller" \
+  "$rel/tigerctl/tigerctl"
 
 if [ "${TC_SKIP_PLANTED:-0}" != "1" ]; then
   echo "== planted bugs (each must be caught by the simulator)"
