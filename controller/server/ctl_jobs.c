@@ -69,8 +69,7 @@ static int job_fail(struct ctl_server *server, const struct ctl_store_move *move
     return rc;
 }
 
-// The entry for `group` in the last heartbeat of live node `node`, or NULL.
-static const cJSON *heartbeat_group(const cJSON *nodes, uint16_t node, uint32_t group) {
+const cJSON *ctl_heartbeat_group(const cJSON *nodes, uint16_t node, uint32_t group) {
     const cJSON *entry = NULL;
     cJSON_ArrayForEach(entry, nodes) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(entry, "id");
@@ -114,7 +113,7 @@ static void progress_seen(struct ctl_server *server, uint64_t mark) {
 
 static int move_primary_watch(struct ctl_server *server, const struct ctl_store_move *move,
                               const cJSON *nodes) {
-    const cJSON *led = heartbeat_group(nodes, move->to_node, move->group_id);
+    const cJSON *led = ctl_heartbeat_group(nodes, move->to_node, move->group_id);
     if (led == NULL || !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(led, "primary")) ||
         !json_is(led, "state", "normal")) {
         return 0;
@@ -127,11 +126,10 @@ static int move_primary_watch(struct ctl_server *server, const struct ctl_store_
                  move->step);
 }
 
-// The highest applied op any member reports for the group (the learner's yardstick).
-static uint64_t members_applied(const cJSON *nodes, const struct ctl_group *group) {
+uint64_t ctl_members_applied(const cJSON *nodes, const struct ctl_group *group) {
     uint64_t applied = 0;
     for (uint32_t i = 0; i < CTL_REPLICAS; i++) {
-        const cJSON *entry = heartbeat_group(nodes, group->members[i], group->id);
+        const cJSON *entry = ctl_heartbeat_group(nodes, group->members[i], group->id);
         const uint64_t op = entry == NULL ? 0 : json_u64(entry, "applied");
         applied = op > applied ? op : applied;
     }
@@ -143,7 +141,7 @@ static int replace_watch(struct ctl_server *server, const struct ctl_store_move 
                          const cJSON *nodes) {
     const struct ctl_group *group = model_group(server->model, move->group_id);
     tc_assert(group != NULL && group->change.kind == CTL_CHANGE_REPLACE);
-    const cJSON *learner = heartbeat_group(nodes, move->to_node, move->group_id);
+    const cJSON *learner = ctl_heartbeat_group(nodes, move->to_node, move->group_id);
     if (learner == NULL) return 0; // phase 1: the node has not started the learner yet
     const uint64_t applied = json_u64(learner, "applied");
     const uint64_t epoch = json_u64(learner, "epoch");
@@ -165,7 +163,7 @@ static int replace_watch(struct ctl_server *server, const struct ctl_store_move 
         !cJSON_IsString(replica_id)) {
         return 0; // phase 3 in progress: the primary's node submits the reconfiguration
     }
-    const uint64_t target = members_applied(nodes, group);
+    const uint64_t target = ctl_members_applied(nodes, group);
     if (applied + CTL_JOBS_LEARNER_LAG_OPS < target) return 0; // phase 2: syncing
     for (const char *c = replica_id->valuestring; *c != '\0'; c++) {
         if (*c < '0' || *c > '9') return 0; // the store refuses it: wait for a sane heartbeat

@@ -14,4 +14,12 @@
 
 void ctl_jobs_tick(struct ctl_server *server);
 
+// Heartbeat lookups shared with the read API (GET /v1/jobs/ID shows a learner's sync progress).
+// `nodes` is the parsed ctl_store_nodes_json array.
+struct cJSON;
+// The entry for `group` in the last heartbeat of live node `node`, or NULL.
+const struct cJSON *ctl_heartbeat_group(const struct cJSON *nodes, uint16_t node, uint32_t group);
+// The highest applied op any member of `group` reports (a learner's yardstick).
+uint64_t ctl_members_applied(const struct cJSON *nodes, const struct ctl_group *group);
+
 #endif

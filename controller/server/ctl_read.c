@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ctl_decide.h"
+#include "ctl_jobs.h"
 #include "ctl_plan.h"
 #include "ctl_store.h"
 #include "node_config.h"
@@ -81,6 +82,65 @@ void ctl_read_keys(struct ctl_server *server, const struct tc_admin_request *htt
     respond_store(server, response, rc, size);
 }
 
+// A running replace step's progress as the heartbeats show it now (not chained: the chain records
+// phases, this shows the sync between them): "...; learner at op A of B".
+static void move_live_progress(const cJSON *nodes, const struct ctl_model *model, cJSON *move) {
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(move, "state");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(move, "kind");
+    const cJSON *group_id = cJSON_GetObjectItemCaseSensitive(move, "group");
+    const cJSON *to = cJSON_GetObjectItemCaseSensitive(move, "to");
+    const cJSON *progress = cJSON_GetObjectItemCaseSensitive(move, "progress");
+    if (!cJSON_IsString(state) || strcmp(state->valuestring, "running") != 0 ||
+        !cJSON_IsString(kind) || strcmp(kind->valuestring, "replace") != 0 ||
+        !cJSON_IsNumber(group_id) || !cJSON_IsNumber(to) || !cJSON_IsString(progress)) {
+        return;
+    }
+    const struct ctl_group *group = NULL;
+    for (uint32_t i = 0; i < model->group_count; i++) {
+        if (model->groups[i].id == group_id->valuedouble) group = &model->groups[i];
+    }
+    const cJSON *learner =
+        group == NULL ? NULL
+                      : ctl_heartbeat_group(nodes, (uint16_t)to->valuedouble, group->id);
+    const cJSON *applied = cJSON_GetObjectItemCaseSensitive(learner, "applied");
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(learner, "role");
+    char text[CTL_STORE_TEXT_SIZE_MAX + 96];
+    if (!cJSON_IsNumber(applied) || !cJSON_IsString(role)) {
+        (void)snprintf(text, sizeof(text), "%s; waiting for node %u to start the learner",
+                       progress->valuestring, (unsigned)to->valuedouble);
+    } else {
+        (void)snprintf(text, sizeof(text), "%s; %s at op %llu of %llu", progress->valuestring,
+                       role->valuestring, (unsigned long long)applied->valuedouble,
+                       (unsigned long long)ctl_members_applied(nodes, group));
+    }
+    cJSON_ReplaceItemInObjectCaseSensitive(move, "progress", cJSON_CreateString(text));
+}
+
+static int job_live_progress(struct ctl_server *server, struct tc_admin_response *response,
+                             size_t *size) {
+    static char nodes_json[CTL_RESPONSE_SIZE_MAX];
+    size_t nodes_size = 0;
+    int rc = ctl_model_refresh(server);
+    if (rc == 0) {
+        rc = ctl_store_nodes_json(server->store, ctl_wall_ms(), server->options.liveness_ms,
+                                  nodes_json, sizeof(nodes_json), &nodes_size);
+    }
+    if (rc != 0) return rc;
+    cJSON *nodes = cJSON_Parse(nodes_json);
+    cJSON *job = cJSON_ParseWithLength(response->body, *size);
+    tc_assert(nodes != NULL && job != NULL);
+    const cJSON *moves = cJSON_GetObjectItemCaseSensitive(job, "moves");
+    cJSON *move = NULL;
+    cJSON_ArrayForEach(move, moves) move_live_progress(nodes, server->model, move);
+    const bool printed = cJSON_PrintPreallocated(job, response->body,
+                                                 (int)response->body_capacity, 0);
+    cJSON_Delete(job);
+    cJSON_Delete(nodes);
+    if (!printed) return TC_ENOSPC;
+    *size = strlen(response->body);
+    return 0;
+}
+
 void ctl_read_jobs(struct ctl_server *server, const struct tc_admin_request *http,
                    struct tc_admin_response *response, const char *id_text) {
     (void)http;
@@ -96,8 +156,9 @@ void ctl_read_jobs(struct ctl_server *server, const struct tc_admin_request *htt
         ctl_respond_error(response, 404, "not_found", "no such job");
         return;
     }
-    const int rc = ctl_store_job_json(server->store, strtoull(id_text, NULL, 10), response->body,
-                                      response->body_capacity, &size);
+    int rc = ctl_store_job_json(server->store, strtoull(id_text, NULL, 10), response->body,
+                                response->body_capacity, &size);
+    if (rc == 0) rc = job_live_progress(server, response, &size);
     respond_store(server, response, rc, size);
 }
 
