@@ -443,20 +443,23 @@ async def test_request_missing_op():
 
 
 async def test_duplicate_request_id_in_flight():
-    c = await connect(1)
+    u = new_user()
+    c = await connect(1, u)
     room = new_room()
     expect_result(await c.rpc({"op": "create_room", "room": room}))
-    frame = lambda: json.dumps({"id": "same", "op": "send", "room": room, "key": new_key(), "body": "x"})
-    fut = c.start({"id": "same", "op": "send", "room": room, "key": new_key(), "body": "first"})
-    await c.send_text(frame())  # same write burst: the first is still waiting for its commit
-    first = await asyncio.wait_for(fut, 5)
-    await asyncio.sleep(0.3)
-    answers = [first] + c.orphans
+    await c.close()
+    # Both frames in one TCP write: the server reads them in one go, before the first can commit,
+    # so the second finds "same" in flight (two writes raced a fast commit: a flaky test).
+    raw = RawWS(1, token(u))
+    raw.send(b"".join(RawWS.frame(1, json.dumps(
+        {"id": "same", "op": "send", "room": room, "key": new_key(), "body": b}).encode())
+        for b in ("first", "second")))
+    answers = [raw.recv_json(timeout=10) for _ in range(2)]
+    raw.close()
     codes = sorted(a.get("error", "result") for a in answers)
     check(codes == ["duplicate_request_id", "result"], "answers: %s" % answers)
     dup = [a for a in answers if a.get("type") == "error"][0]
     expect_error(dup, "duplicate_request_id", 106)
-    await c.close()
 
 
 async def test_too_many_in_flight():
