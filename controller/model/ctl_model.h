@@ -7,6 +7,7 @@
 // copied, compared and built by hand in tests.
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CTL_NODES_MAX 255u
@@ -67,5 +68,32 @@ struct ctl_model {
     struct ctl_group groups[CTL_GROUPS_MAX]; // sorted by id
     uint32_t slot_group[CTL_SLOTS];          // slot -> group id (0: unassigned)
 };
+
+// Lookups by id (nodes and groups are sorted by id): binary search.
+static inline const struct ctl_node *ctl_model_node_find(const struct ctl_model *model,
+                                                         uint64_t node_id) {
+    uint32_t low = 0;
+    uint32_t high = model->node_count;
+    while (low < high) {
+        const uint32_t middle = low + (high - low) / 2;
+        if (model->nodes[middle].id == node_id) return &model->nodes[middle];
+        if (model->nodes[middle].id < node_id) low = middle + 1;
+        if (model->nodes[middle].id > node_id) high = middle;
+    }
+    return NULL;
+}
+
+// The index of group `group_id`, or -1.
+static inline int32_t ctl_model_group_find(const struct ctl_model *model, uint64_t group_id) {
+    uint32_t low = 0;
+    uint32_t high = model->group_count;
+    while (low < high) {
+        const uint32_t middle = low + (high - low) / 2;
+        if (model->groups[middle].id == group_id) return (int32_t)middle;
+        if (model->groups[middle].id < group_id) low = middle + 1;
+        if (model->groups[middle].id > group_id) high = middle;
+    }
+    return -1;
+}
 
 #endif

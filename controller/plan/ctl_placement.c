@@ -48,44 +48,9 @@ void ctl_placement_text_append(struct ctl_placement_text *text, const char *form
 // ------------------------------------------------------------------------------------------------
 // Model access.
 
-const struct ctl_node *ctl_placement_node_find(const struct ctl_model *model, uint16_t node_id) {
-    tc_assert(model != NULL);
-    tc_assert(model->node_count <= CTL_NODES_MAX);
-    uint32_t low = 0;
-    uint32_t high = model->node_count;
-    while (low < high) {
-        uint32_t middle = low + (high - low) / 2;
-        uint16_t id = model->nodes[middle].id;
-        if (id == node_id) return &model->nodes[middle];
-        if (id < node_id) {
-            low = middle + 1;
-        } else {
-            high = middle;
-        }
-    }
-    return NULL;
-}
-
-int32_t ctl_placement_group_find(const struct ctl_model *model, uint32_t group_id) {
-    tc_assert(model != NULL);
-    tc_assert(model->group_count <= CTL_GROUPS_MAX);
-    uint32_t low = 0;
-    uint32_t high = model->group_count;
-    while (low < high) {
-        uint32_t middle = low + (high - low) / 2;
-        uint32_t id = model->groups[middle].id;
-        if (id == group_id) return (int32_t)middle;
-        if (id < group_id) {
-            low = middle + 1;
-        } else {
-            high = middle;
-        }
-    }
-    return -1;
-}
 
 bool ctl_placement_node_live(const struct ctl_model *model, uint16_t node_id) {
-    const struct ctl_node *node = ctl_placement_node_find(model, node_id);
+    const struct ctl_node *node = ctl_model_node_find(model, node_id);
     tc_assert(node != NULL);
     tc_assert(node->id == node_id);
     return node->live && node->state != CTL_NODE_DOWN;
@@ -106,7 +71,7 @@ static void model_assert_group(const struct ctl_model *model, const struct ctl_g
     tc_assert(group->id >= 1 && group->id <= 65535);
     for (uint32_t slot = 0; slot < CTL_REPLICAS; slot++) {
         tc_assert(group->members[slot] != 0);
-        tc_assert(ctl_placement_node_find(model, group->members[slot]) != NULL);
+        tc_assert(ctl_model_node_find(model, group->members[slot]) != NULL);
         for (uint32_t other = slot + 1; other < CTL_REPLICAS; other++) {
             tc_assert(group->members[slot] != group->members[other]);
         }
@@ -189,7 +154,7 @@ static void staying_zones(const struct ctl_model *model, const struct ctl_placem
     for (uint32_t slot = 0; slot < CTL_REPLICAS; slot++) {
         uint16_t member = group->members[slot];
         if (member == 0 || member == group->leaving_node) continue;
-        const struct ctl_node *node = ctl_placement_node_find(model, member);
+        const struct ctl_node *node = ctl_model_node_find(model, member);
         tc_assert(node != NULL);
         staying->zones[staying->count] = node->zone;
         staying->count += 1;
@@ -241,7 +206,7 @@ enum ctl_placement_verdict ctl_placement_judge(const struct ctl_model *model,
                                                bool zones_enforced, uint16_t node_id) {
     tc_assert(group != NULL);
     tc_assert(node_id >= 1 && node_id <= CTL_NODES_MAX);
-    const struct ctl_node *node = ctl_placement_node_find(model, node_id);
+    const struct ctl_node *node = ctl_model_node_find(model, node_id);
     tc_assert(node != NULL);
     if (node_id == group->leaving_node) return CTL_PLACEMENT_LEAVING;
     if (group_has(group, node_id)) return CTL_PLACEMENT_MEMBER;
@@ -255,7 +220,7 @@ enum ctl_placement_verdict ctl_placement_judge(const struct ctl_model *model,
 void ctl_placement_explain(const struct ctl_model *model, const struct ctl_placement_group *group,
                            uint16_t node_id, enum ctl_placement_verdict verdict,
                            struct ctl_placement_text *text) {
-    const struct ctl_node *node = ctl_placement_node_find(model, node_id);
+    const struct ctl_node *node = ctl_model_node_find(model, node_id);
     tc_assert(node != NULL);
     tc_assert(verdict != CTL_PLACEMENT_OK);
     struct staying staying;

@@ -110,10 +110,7 @@ void ctl_placement_explain(const struct ctl_model *model, const struct ctl_place
                            uint16_t node_id, enum ctl_placement_verdict verdict,
                            struct ctl_placement_text *text);
 
-// Model access and checks.
-const struct ctl_node *ctl_placement_node_find(const struct ctl_model *model, uint16_t node_id);
-// Index of group_id in model->groups, or -1.
-int32_t ctl_placement_group_find(const struct ctl_model *model, uint32_t group_id);
+// Model checks (lookups by id: ctl_model_node_find, ctl_model_group_find in ctl_model.h).
 // A member that counts towards C4: live and not in state `down`.
 bool ctl_placement_node_live(const struct ctl_model *model, uint16_t node_id);
 const char *ctl_placement_state_name(enum ctl_node_state state);

@@ -138,7 +138,7 @@ static void explain_not_live(const struct ctl_model *model, const uint16_t membe
     const char *separator = " (";
     for (uint32_t slot = 0; slot < CTL_REPLICAS; slot++) {
         if (members[slot] == except || ctl_placement_node_live(model, members[slot])) continue;
-        const struct ctl_node *node = ctl_placement_node_find(model, members[slot]);
+        const struct ctl_node *node = ctl_model_node_find(model, members[slot]);
         tc_assert(node != NULL);
         ctl_placement_text_append(text, "%snode %u: %s", separator, node->id,
                                   node->state == CTL_NODE_DOWN ? "down" : "not live");
@@ -160,7 +160,7 @@ static void explain_change(const struct ctl_change *change, struct ctl_placement
 static void verify_zones(const struct ctl_model *model, const uint16_t members[CTL_REPLICAS]) {
     const char *zones[CTL_REPLICAS];
     for (uint32_t slot = 0; slot < CTL_REPLICAS; slot++) {
-        const struct ctl_node *node = ctl_placement_node_find(model, members[slot]);
+        const struct ctl_node *node = ctl_model_node_find(model, members[slot]);
         tc_assert(node != NULL);
         if (node->zone[0] == '\0') return; // C3's zone clause applies to fully zoned groups
         zones[slot] = node->zone;
@@ -172,7 +172,7 @@ static void verify_zones(const struct ctl_model *model, const uint16_t members[C
 
 static void verify_step(const struct ctl_model *model, const struct ctl_plan_step *step,
                         uint16_t members[CTL_REPLICAS], uint16_t *primary) {
-    const struct ctl_node *to = ctl_placement_node_find(model, step->to_node);
+    const struct ctl_node *to = ctl_model_node_find(model, step->to_node);
     tc_assert(to != NULL);
     tc_assert(to->live && to->state != CTL_NODE_DOWN);
     if (step->kind == CTL_CHANGE_REPLACE) {
@@ -200,7 +200,7 @@ static void plan_verify(const struct ctl_model *model, const struct ctl_plan *pl
     for (uint32_t index = 0; index < plan->step_count; index++) {
         const struct ctl_plan_step *step = &plan->steps[index];
         tc_assert(step->step == index + 1);
-        int32_t group_index = ctl_placement_group_find(model, step->group_id);
+        int32_t group_index = ctl_model_group_find(model, step->group_id);
         tc_assert(group_index >= 0);
         tc_assert(model->groups[group_index].change.kind == CTL_CHANGE_NONE); // C7
         verify_step(model, step, replay->members[group_index], &replay->primary[group_index]);
@@ -246,7 +246,7 @@ static uint16_t drain_primary_target(const struct ctl_model *model, const struct
     for (uint32_t slot = 0; slot < CTL_REPLICAS; slot++) {
         uint16_t member = state->members[group_index][slot];
         if (member == node_id || !ctl_placement_node_live(model, member)) continue;
-        const struct ctl_node *node = ctl_placement_node_find(model, member);
+        const struct ctl_node *node = ctl_model_node_find(model, member);
         if (node->state != CTL_NODE_ACTIVE && node->state != CTL_NODE_CORDONED) continue;
         bool better = best == 0 || loads->primaries[member] < loads->primaries[best] ||
                       (loads->primaries[member] == loads->primaries[best] &&
@@ -263,7 +263,7 @@ static void explain_leaders(const struct ctl_model *model, const uint16_t member
     const char *separator = " (";
     for (uint32_t slot = 0; slot < CTL_REPLICAS; slot++) {
         if (members[slot] == node_id) continue;
-        const struct ctl_node *node = ctl_placement_node_find(model, members[slot]);
+        const struct ctl_node *node = ctl_model_node_find(model, members[slot]);
         tc_assert(node != NULL);
         bool state_ok = node->state == CTL_NODE_ACTIVE || node->state == CTL_NODE_CORDONED;
         tc_assert(!state_ok || !ctl_placement_node_live(model, node->id));
@@ -324,7 +324,7 @@ static int drain_refuse_node(const struct ctl_model *model, uint32_t node_id,
                                   CTL_NODES_MAX);
         return plan_refused(out, TC_EINVAL);
     }
-    const struct ctl_node *node = ctl_placement_node_find(model, (uint16_t)node_id);
+    const struct ctl_node *node = ctl_model_node_find(model, (uint16_t)node_id);
     if (node == NULL) {
         ctl_placement_text_append(&text, "node %u is not in the cluster", node_id);
         return plan_refused(out, TC_ENOENT);
@@ -602,7 +602,7 @@ static void rebalance_verify(const struct ctl_model *model, const struct ctl_pla
     bool seen[CTL_GROUPS_MAX];
     memset(seen, 0, sizeof(seen));
     for (uint32_t index = 0; index < plan->step_count; index++) {
-        int32_t group_index = ctl_placement_group_find(model, plan->steps[index].group_id);
+        int32_t group_index = ctl_model_group_find(model, plan->steps[index].group_id);
         tc_assert(group_index >= 0);
         tc_assert(!seen[group_index]); // a group moves at most once per rebalance
         seen[group_index] = true;
@@ -678,7 +678,7 @@ static int check_move_primary(const struct ctl_model *model, const struct ctl_gr
                                   group->id);
         return TC_EPERM;
     }
-    const struct ctl_node *to = ctl_placement_node_find(model, step->to_node);
+    const struct ctl_node *to = ctl_model_node_find(model, step->to_node);
     tc_assert(to != NULL);
     bool state_ok = to->state == CTL_NODE_ACTIVE || to->state == CTL_NODE_CORDONED;
     if (!state_ok || !ctl_placement_node_live(model, to->id)) {
@@ -705,7 +705,7 @@ static int check_replace(const struct ctl_model *model, const struct ctl_group *
                                   group->id);
         return TC_EPERM;
     }
-    if (step->to_node == 0 || ctl_placement_node_find(model, step->to_node) == NULL) {
+    if (step->to_node == 0 || ctl_model_node_find(model, step->to_node) == NULL) {
         ctl_placement_text_append(text, "node %u is not in the cluster", step->to_node);
         return TC_EPERM;
     }
@@ -739,7 +739,7 @@ int ctl_plan_check_step(const struct ctl_model *model, const struct ctl_plan_ste
     tc_assert(step->kind == CTL_CHANGE_MOVE_PRIMARY || step->kind == CTL_CHANGE_REPLACE);
     struct ctl_placement_text text;
     ctl_placement_text_init(&text, reason, reason_size);
-    int32_t group_index = ctl_placement_group_find(model, step->group_id);
+    int32_t group_index = ctl_model_group_find(model, step->group_id);
     if (group_index < 0) {
         ctl_placement_text_append(&text, "group %u does not exist", step->group_id);
         return TC_EPERM;
@@ -774,9 +774,9 @@ int ctl_plan_apply_to_model(struct ctl_model *model, const struct ctl_plan_step 
     ctl_placement_model_assert(model);
     tc_assert(step != NULL);
     tc_assert(step->kind == CTL_CHANGE_MOVE_PRIMARY || step->kind == CTL_CHANGE_REPLACE);
-    int32_t group_index = ctl_placement_group_find(model, step->group_id);
+    int32_t group_index = ctl_model_group_find(model, step->group_id);
     if (group_index < 0) return TC_ENOENT;
-    if (step->to_node == 0 || ctl_placement_node_find(model, step->to_node) == NULL) {
+    if (step->to_node == 0 || ctl_model_node_find(model, step->to_node) == NULL) {
         return TC_ENOENT;
     }
     struct ctl_group *group = &model->groups[group_index];

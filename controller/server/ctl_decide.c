@@ -79,13 +79,6 @@ static const char *arg_string(const cJSON *args, const char *name) {
     return cJSON_IsString(item) ? item->valuestring : NULL;
 }
 
-static const struct ctl_node *model_node(const struct ctl_model *model, int64_t id) {
-    for (uint32_t i = 0; i < model->node_count; i++) {
-        if (model->nodes[i].id == id) return &model->nodes[i];
-    }
-    return NULL;
-}
-
 static bool address_valid(const char *address) {
     if (address == NULL) return false;
     const size_t size = strlen(address);
@@ -113,7 +106,7 @@ static int decide_node_add(const struct ctl_model *model, const cJSON *args, cha
             return refuse(result, refused, "%s: not host:port", addresses[i]);
         }
     }
-    if (model_node(model, id) != NULL)
+    if (ctl_model_node_find(model, (uint64_t)id) != NULL)
         return refuse(result, refused, "node %lld exists", (long long)id);
     for (uint32_t i = 0; i < model->node_count; i++) {
         if (strcmp(model->nodes[i].public_key, key) == 0) {
@@ -128,7 +121,7 @@ static int decide_cordon(const struct ctl_model *model, const cJSON *args, bool 
                          bool job_running, char *result, bool *refused) {
     int64_t id = 0;
     if (!arg_int(args, "node", 1, 255, &id)) return refuse(result, refused, "node: 1..255");
-    const struct ctl_node *node = model_node(model, id);
+    const struct ctl_node *node = ctl_model_node_find(model, (uint64_t)id);
     if (node == NULL) return refuse(result, refused, "node %lld is unknown", (long long)id);
     (void)cordon; // a drained node, or one whose drain failed, returns to service with uncordon
     if (node->state == CTL_NODE_DRAINING && job_running) {
@@ -147,7 +140,8 @@ static int members_given(const struct ctl_model *model, const cJSON *given,
     }
     for (uint32_t i = 0; i < CTL_REPLICAS; i++) {
         const cJSON *item = cJSON_GetArrayItem(given, (int)i);
-        if (!cJSON_IsNumber(item) || model_node(model, (int64_t)item->valuedouble) == NULL ||
+        if (!cJSON_IsNumber(item) ||
+            ctl_model_node_find(model, (uint64_t)item->valuedouble) == NULL ||
             item->valuedouble != (double)(int64_t)item->valuedouble) {
             (void)snprintf(reason, reason_size, "member %u is not a known node", i + 1u);
             return TC_EINVAL;
@@ -187,9 +181,8 @@ static int decide_group_create(const struct ctl_model *model, const cJSON *args,
                                bool *refused) {
     int64_t id = 0;
     if (!arg_int(args, "group", 1, 65535, &id)) return refuse(result, refused, "group: 1..65535");
-    for (uint32_t i = 0; i < model->group_count; i++) {
-        if (model->groups[i].id == id)
-            return refuse(result, refused, "group %lld exists", (long long)id);
+    if (ctl_model_group_find(model, (uint64_t)id) >= 0) {
+        return refuse(result, refused, "group %lld exists", (long long)id);
     }
     if (model->group_count == CTL_GROUPS_MAX)
         return refuse(result, refused, "%u groups already", CTL_GROUPS_MAX);

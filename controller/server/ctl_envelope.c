@@ -38,7 +38,8 @@ static cJSON *envelope_json(const uint8_t *body, uint32_t body_size,
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts((const char *)body, body_size, &end, 0);
     const char *limit = (const char *)body + body_size;
-    while (root != NULL && end < limit && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')) {
+    while (root != NULL && end < limit &&
+           (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')) {
         end++;
     }
     if (root == NULL || !cJSON_IsObject(root) || end != limit) {

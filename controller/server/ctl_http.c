@@ -38,12 +38,19 @@ void ctl_respond_error(struct tc_admin_response *response, uint16_t status, cons
     response->body_size = (uint32_t)strlen(response->body);
 }
 
+// Every heartbeat answers it: read once per chain seq (only chained actions change the topology),
+// not with the status counts of every table.
 uint64_t ctl_topology_version(struct ctl_server *server) {
+    uint64_t seq = 0;
+    if (ctl_store_head_seq(server->store, &seq) != 0) return 0;
+    if (seq == server->topology_version_seq) return server->topology_version;
     struct ctl_store_status status;
-    if (ctl_store_status_get(server->store, ctl_wall_ms(), server->options.liveness_ms, &status) !=
-        0) {
+    if (ctl_store_status_get(server->store, ctl_wall_ms(), server->options.liveness_ms,
+                             &status) != 0) {
         return 0;
     }
+    server->topology_version_seq = seq;
+    server->topology_version = status.topology_version;
     return status.topology_version;
 }
 

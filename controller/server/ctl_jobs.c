@@ -23,7 +23,6 @@ struct jobs_scratch {
     struct ctl_store_job job;
     struct ctl_store_move moves[CTL_STORE_JOB_MOVES_MAX];
     uint32_t move_count;
-    char nodes_json[CTL_RESPONSE_SIZE_MAX];
 };
 
 static struct jobs_scratch scratch; // one thread; large
@@ -96,12 +95,6 @@ static uint64_t json_u64(const cJSON *object, const char *name) {
     return cJSON_IsNumber(item) && item->valuedouble >= 0 ? (uint64_t)item->valuedouble : 0;
 }
 
-static const struct ctl_group *model_group(const struct ctl_model *model, uint32_t id) {
-    for (uint32_t i = 0; i < model->group_count; i++) {
-        if (model->groups[i].id == id) return &model->groups[i];
-    }
-    return NULL;
-}
 
 // Progress (a growing learner commit, a new phase) restarts the stall timer.
 static void progress_seen(struct ctl_server *server, uint64_t mark) {
@@ -139,7 +132,9 @@ uint64_t ctl_members_applied(const cJSON *nodes, const struct ctl_group *group) 
 // Phases 1-4 of docs/controller.md §7 as the heartbeats of node `to` show them.
 static int replace_watch(struct ctl_server *server, const struct ctl_store_move *move,
                          const cJSON *nodes) {
-    const struct ctl_group *group = model_group(server->model, move->group_id);
+    const int32_t group_index = ctl_model_group_find(server->model, move->group_id);
+    tc_assert(group_index >= 0);
+    const struct ctl_group *group = &server->model->groups[group_index];
     tc_assert(group != NULL && group->change.kind == CTL_CHANGE_REPLACE);
     const cJSON *learner = ctl_heartbeat_group(nodes, move->to_node, move->group_id);
     if (learner == NULL) return 0; // phase 1: the node has not started the learner yet
@@ -181,16 +176,11 @@ static int step_watch(struct ctl_server *server, const struct ctl_store_move *mo
         server->job_step_started_ms = server->now_ms;
         server->job_step_mark = 0;
     }
-    size_t size = 0;
-    int rc = ctl_store_nodes_json(server->store, ctl_wall_ms(), server->options.liveness_ms,
-                                  scratch.nodes_json, sizeof(scratch.nodes_json), &size);
-    if (rc != 0) return rc;
-    cJSON *nodes = cJSON_Parse(scratch.nodes_json);
+    const cJSON *nodes = server->heartbeats; // read by ctl_jobs_tick's ctl_model_refresh
     tc_assert(nodes != NULL);
     const uint64_t started_ms = server->job_step_started_ms;
-    rc = move->kind == CTL_CHANGE_MOVE_PRIMARY ? move_primary_watch(server, move, nodes)
-                                               : replace_watch(server, move, nodes);
-    cJSON_Delete(nodes);
+    const int rc = move->kind == CTL_CHANGE_MOVE_PRIMARY ? move_primary_watch(server, move, nodes)
+                                                         : replace_watch(server, move, nodes);
     if (rc != 0 || server->job_step_started_ms != started_ms) return rc; // resolved or progress
     if (server->now_ms - server->job_step_started_ms < CTL_JOBS_STALL_MS) return 0;
     server->job_step_started_ms = 0;
@@ -222,18 +212,12 @@ static int step_start(struct ctl_server *server, const struct ctl_store_move *mo
                  move->group_id, move->from_node, move->to_node, move->step);
 }
 
-static const struct ctl_node *model_node(const struct ctl_model *model, uint16_t id) {
-    for (uint32_t i = 0; i < model->node_count; i++) {
-        if (model->nodes[i].id == id) return &model->nodes[i];
-    }
-    return NULL;
-}
 
 // The running job's next transition (one chain entry per tick at most).
 static int job_advance(struct ctl_server *server, const struct ctl_store_move *next) {
     const struct ctl_store_job *job = &scratch.job;
     if (job->kind == CTL_STORE_JOB_DRAIN) {
-        const struct ctl_node *node = model_node(server->model, job->node_id);
+        const struct ctl_node *node = ctl_model_node_find(server->model, job->node_id);
         tc_assert(node != NULL);
         if (node->state != CTL_NODE_DRAINING && next != NULL) {
             return chain(server, "node.state", "{\"node\":%u,\"state\":\"draining\"}",

@@ -180,6 +180,7 @@ static void server_close(struct ctl_server *server) {
     tc_audit_writer_close(server->audit);
     ctl_store_close(server->store);
     free(server->model);
+    cJSON_Delete(server->heartbeats);
     tc_audit_secret_key_wipe(&server->key);
 }
 

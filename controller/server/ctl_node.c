@@ -57,10 +57,8 @@ static int node_message_open(struct ctl_server *server, const struct tc_admin_re
         const cJSON *item = cJSON_GetObjectItemCaseSensitive(message->root, "public_key");
         key_hex = cJSON_IsString(item) ? item->valuestring : NULL;
     } else {
-        for (uint32_t i = 0; i < server->model->node_count; i++) {
-            if (server->model->nodes[i].id == message->node)
-                key_hex = server->model->nodes[i].public_key;
-        }
+        const struct ctl_node *known = ctl_model_node_find(server->model, (uint64_t)message->node);
+        if (known != NULL) key_hex = known->public_key;
         if (key_hex == NULL) {
             ctl_respond_error(response, 403, "unknown_node", "register the node first");
             return TC_ENOENT;
@@ -137,10 +135,7 @@ void ctl_node_register(struct ctl_server *server, const struct tc_admin_request 
     int rc = node_message_open(server, http, response, CTL_DOMAIN_REGISTER, true, &message);
     if (rc == 0) {
         server->stats.registrations += 1;
-        const struct ctl_node *known = NULL;
-        for (uint32_t i = 0; i < server->model->node_count; i++) {
-            if (server->model->nodes[i].id == message.node) known = &server->model->nodes[i];
-        }
+        const struct ctl_node *known = ctl_model_node_find(server->model, (uint64_t)message.node);
         if (known != NULL) {
             register_known(server, known, &message, response);
         } else if (!server->options.auto_accept_nodes) {

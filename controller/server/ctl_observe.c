@@ -12,12 +12,6 @@
 
 static char nodes_json[CTL_RESPONSE_SIZE_MAX]; // one thread
 
-static struct ctl_group *group_find(struct ctl_model *model, double id) {
-    for (uint32_t i = 0; i < model->group_count; i++) {
-        if (model->groups[i].id == id) return &model->groups[i];
-    }
-    return NULL;
-}
 
 static bool is_member(const struct ctl_group *group, double node) {
     for (uint32_t i = 0; i < CTL_REPLICAS; i++) {
@@ -48,9 +42,10 @@ static void primaries_overlay(struct ctl_model *model, const cJSON *nodes) {
                 !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(item, "primary"))) {
                 continue;
             }
-            struct ctl_group *group = group_find(model, gid->valuedouble);
-            if (group == NULL || !is_member(group, id->valuedouble)) continue;
-            const uint32_t index = (uint32_t)(group - model->groups);
+            const int32_t found = ctl_model_group_find(model, (uint64_t)gid->valuedouble);
+            if (found < 0 || !is_member(&model->groups[found], id->valuedouble)) continue;
+            const uint32_t index = (uint32_t)found;
+            struct ctl_group *group = &model->groups[index];
             if (view->valuedouble <= view_best[index]) continue;
             view_best[index] = view->valuedouble;
             group->primary_node = (uint16_t)id->valuedouble;
@@ -67,9 +62,9 @@ int ctl_model_refresh(struct ctl_server *server) {
                                   nodes_json, sizeof(nodes_json), &size);
     }
     if (rc != 0) return rc;
-    cJSON *nodes = cJSON_Parse(nodes_json);
-    tc_assert(nodes != NULL);
-    primaries_overlay(server->model, nodes);
-    cJSON_Delete(nodes);
+    cJSON_Delete(server->heartbeats);
+    server->heartbeats = cJSON_Parse(nodes_json);
+    tc_assert(server->heartbeats != NULL);
+    primaries_overlay(server->model, server->heartbeats);
     return 0;
 }

@@ -95,10 +95,8 @@ static void move_live_progress(const cJSON *nodes, const struct ctl_model *model
         !cJSON_IsNumber(group_id) || !cJSON_IsNumber(to) || !cJSON_IsString(progress)) {
         return;
     }
-    const struct ctl_group *group = NULL;
-    for (uint32_t i = 0; i < model->group_count; i++) {
-        if (model->groups[i].id == group_id->valuedouble) group = &model->groups[i];
-    }
+    const int32_t found = ctl_model_group_find(model, (uint64_t)group_id->valuedouble);
+    const struct ctl_group *group = found < 0 ? NULL : &model->groups[found];
     const cJSON *learner =
         group == NULL ? NULL
                       : ctl_heartbeat_group(nodes, (uint16_t)to->valuedouble, group->id);
@@ -118,15 +116,9 @@ static void move_live_progress(const cJSON *nodes, const struct ctl_model *model
 
 static int job_live_progress(struct ctl_server *server, struct tc_admin_response *response,
                              size_t *size) {
-    static char nodes_json[CTL_RESPONSE_SIZE_MAX];
-    size_t nodes_size = 0;
-    int rc = ctl_model_refresh(server);
-    if (rc == 0) {
-        rc = ctl_store_nodes_json(server->store, ctl_wall_ms(), server->options.liveness_ms,
-                                  nodes_json, sizeof(nodes_json), &nodes_size);
-    }
+    const int rc = ctl_model_refresh(server);
     if (rc != 0) return rc;
-    cJSON *nodes = cJSON_Parse(nodes_json);
+    const cJSON *nodes = server->heartbeats;
     cJSON *job = cJSON_ParseWithLength(response->body, *size);
     tc_assert(nodes != NULL && job != NULL);
     const cJSON *moves = cJSON_GetObjectItemCaseSensitive(job, "moves");
@@ -135,7 +127,6 @@ static int job_live_progress(struct ctl_server *server, struct tc_admin_response
     const bool printed = cJSON_PrintPreallocated(job, response->body,
                                                  (int)response->body_capacity, 0);
     cJSON_Delete(job);
-    cJSON_Delete(nodes);
     if (!printed) return TC_ENOSPC;
     *size = strlen(response->body);
     return 0;

@@ -51,6 +51,9 @@ struct ctl_server {
     char key_hex[CTL_KEY_HEX_SIZE];
     struct ctl_model *model; // reloaded from the store when needed (heap: ~300 KiB)
     uint64_t node_model_seq; // the chain seq `model` was loaded at for node messages (0: stale)
+    uint64_t topology_version;     // cached for heartbeat answers, valid at topology_version_seq
+    uint64_t topology_version_seq; // the chain seq it was read at (0: not read)
+    struct cJSON *heartbeats; // the nodes as ctl_model_refresh last read them (parsed), or NULL
     struct tc_loop loop;
     struct tc_admin_server http;
     bool http_open;
@@ -76,7 +79,9 @@ void ctl_http_handle(void *context, const struct tc_admin_request *request,
 int32_t ctl_metrics_write(void *context, char *out, uint32_t out_size);
 
 // Loads server->model from the store and overlays each group's primary as the live nodes'
-// heartbeats report it (ctl_observe.c). 0 or the store's error.
+// heartbeats report it (ctl_observe.c); server->heartbeats keeps the parsed nodes (the
+// ctl_store_nodes_json array, with each node's last status) until the next refresh. 0 or the
+// store's error.
 int ctl_model_refresh(struct ctl_server *server);
 
 // The newest topology version (0: none yet).

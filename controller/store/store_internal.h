@@ -185,6 +185,9 @@ bool store_hex64(const char *text, bool key);
 bool store_hex128(const char *text);
 // A decimal u64 in 1..2^64-1 without leading zeros (replica ids).
 bool store_decimal_u64(const char *text, uint64_t *value);
+// Adds "members": [a, b, c] (the group's nodes by slot) to a JSON object; false when out of memory.
+struct cJSON;
+bool store_json_members(struct cJSON *item, const struct ctl_group *group);
 int store_role_parse(const char *text, enum ctl_store_role *role);
 int store_node_state_parse(const char *text, enum ctl_node_state *state);
 int store_job_kind_parse(const char *text, enum ctl_store_job_kind *kind);

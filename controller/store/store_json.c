@@ -10,6 +10,17 @@
 #include "tc_audit.h"
 #include "tc_err.h"
 
+
+bool store_json_members(cJSON *item, const struct ctl_group *group) {
+    cJSON *members = cJSON_AddArrayToObject(item, "members");
+    bool ok = members != NULL;
+    for (uint32_t i = 0; ok && i < CTL_REPLICAS; i++) {
+        cJSON *member = cJSON_CreateNumber((double)group->members[i]);
+        ok = member != NULL;
+        if (ok) cJSON_AddItemToArray(members, member);
+    }
+    return ok;
+}
 static bool json_u64(cJSON *object, const char *name, uint64_t value) {
     tc_assert(value <= TC_AUDIT_SEQ_MAX); // exact as a double
     return cJSON_AddNumberToObject(object, name, (double)value) != NULL;
@@ -107,21 +118,6 @@ static uint32_t group_live(const struct ctl_model *model, const struct ctl_group
     return live;
 }
 
-// The index of group id in the model (sorted by id); the group must exist.
-static uint32_t group_index(const struct ctl_model *model, uint32_t id) {
-    uint32_t low = 0;
-    uint32_t high = model->group_count;
-    while (low < high) {
-        const uint32_t middle = low + (high - low) / 2;
-        if (model->groups[middle].id < id) {
-            low = middle + 1;
-        } else {
-            high = middle;
-        }
-    }
-    tc_assert(low < model->group_count && model->groups[low].id == id); // model_slots checked it
-    return low;
-}
 
 static bool group_json(cJSON *groups, const struct ctl_model *model, const struct ctl_group *group,
                        uint32_t slots) {
@@ -135,13 +131,7 @@ static bool group_json(cJSON *groups, const struct ctl_model *model, const struc
               json_u64_or_null(item, "primary", group->primary_node) &&
               json_u64(item, "slots", slots) && json_u64(item, "live_members", live) &&
               json_string(item, "health", health);
-    cJSON *members = ok ? cJSON_AddArrayToObject(item, "members") : NULL;
-    ok = members != NULL;
-    for (uint32_t i = 0; ok && i < CTL_REPLICAS; i++) {
-        cJSON *member = cJSON_CreateNumber((double)group->members[i]);
-        ok = member != NULL;
-        if (ok) cJSON_AddItemToArray(members, member);
-    }
+    ok = ok && store_json_members(item, group);
     if (!ok || group->change.kind == CTL_CHANGE_NONE) {
         return ok && cJSON_AddNullToObject(item, "change") != NULL;
     }
@@ -162,7 +152,10 @@ int ctl_store_groups_json(struct ctl_store *store, uint64_t now_ms, uint64_t liv
     uint32_t slots[CTL_GROUPS_MAX];
     memset(slots, 0, sizeof(slots));
     for (uint32_t slot = 0; slot < CTL_SLOTS; slot++) {
-        if (model->slot_group[slot] != 0) slots[group_index(model, model->slot_group[slot])]++;
+        if (model->slot_group[slot] == 0) continue;
+        const int32_t index = ctl_model_group_find(model, model->slot_group[slot]);
+        tc_assert(index >= 0); // model_slots checked it
+        slots[index]++;
     }
     cJSON *root = cJSON_CreateArray();
     bool ok = root != NULL;

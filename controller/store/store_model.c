@@ -7,19 +7,8 @@
 #include "tc_err.h"
 
 static struct ctl_group *model_group_find(struct ctl_model *model, uint64_t id) {
-    uint32_t low = 0;
-    uint32_t high = model->group_count;
-    while (low < high) {
-        const uint32_t middle = low + (high - low) / 2;
-        if (model->groups[middle].id < id) {
-            low = middle + 1;
-        } else {
-            high = middle;
-        }
-    }
-    tc_assert(low <= model->group_count);
-    if (low == model->group_count || model->groups[low].id != id) return NULL;
-    return &model->groups[low];
+    const int32_t index = ctl_model_group_find(model, id);
+    return index < 0 ? NULL : &model->groups[index];
 }
 
 static int model_node_row(struct ctl_store *store, struct ctl_node *node, uint64_t now_ms,

@@ -67,13 +67,7 @@ static bool body_group(cJSON *groups, const struct ctl_group *group) {
              add_u64(change, "to", group->change.to_node) &&
              change_learner_add(change, group->change.learner_id);
     }
-    cJSON *members = ok ? cJSON_AddArrayToObject(item, "members") : NULL;
-    ok = members != NULL;
-    for (uint32_t i = 0; ok && i < CTL_REPLICAS; i++) {
-        cJSON *member = cJSON_CreateNumber((double)group->members[i]);
-        ok = member != NULL;
-        if (ok) cJSON_AddItemToArray(members, member);
-    }
+    ok = ok && store_json_members(item, group);
     if (ok && group->primary_node != 0) ok = add_u64(item, "primary", group->primary_node);
     if (ok && group->primary_node == 0) ok = cJSON_AddNullToObject(item, "primary") != NULL;
     return ok;
