@@ -111,7 +111,9 @@ controller_up() {
 }
 
 # The nodes register themselves (auto-accepted); the groups they run from their configs are
-# registered with their configured members, once every node is live.
+# registered with their configured members and the block of hash slots the nodes route to each
+# (docs/node-config.md §6: group i of n owns [ceil(i*4096/n), ceil((i+1)*4096/n) - 1]), once every
+# node is live.
 controller_register_groups() {
   local deadline=$(( $(date +%s) + 30 ))
   until [ "$(tigerctl --json status | grep -o '"live":[0-9]*' | cut -d: -f2)" = "${#nodes[@]}" ]; do
@@ -120,7 +122,9 @@ controller_register_groups() {
   done
   for g in $(seq 1 "$groups"); do
     local a=$(( (g - 1) % 3 + 1 )) b=$(( g % 3 + 1 )) c=$(( (g + 1) % 3 + 1 ))
-    tigerctl groups create --id "$g" --members "$a,$b,$c" >/dev/null 2>&1 || true
+    local first=$(( ((g - 1) * 4096 + groups - 1) / groups )) next=$(( (g * 4096 + groups - 1) / groups ))
+    tigerctl groups create --id "$g" --members "$a,$b,$c" --slots "$first-$(( next - 1 ))" \
+      >/dev/null 2>&1 || true
   done
 }
 

@@ -140,7 +140,35 @@ static const struct tigerctl_option groups_create_options[] = {
     TIGERCTL_CONTROLLER_OPTIONS,
     {"id", "G", 1, "the new group's id (1..65535)"},
     {"members", "A,B,C", 1, "register a group the nodes already run (their configs list it)"},
+    {"slots", "F-L[,F-L...]", 1, "hash slots (0..4095) routed to it; each must be unassigned"},
 };
+
+// "F-L[,F-L...]" (or "S" for one slot) into [[F,L,group],...]; false when malformed.
+static bool slots_parse(const char *text, uint64_t group, cJSON *array) {
+    const char *cursor = text;
+    for (uint32_t count = 0; count < 4096; count++) {
+        char *end = NULL;
+        const unsigned long first = strtoul(cursor, &end, 10);
+        if (end == cursor || first > 4095) return false;
+        unsigned long last = first;
+        if (*end == '-') {
+            cursor = end + 1;
+            last = strtoul(cursor, &end, 10);
+            if (end == cursor || last > 4095 || last < first) return false;
+        }
+        cJSON *range = cJSON_CreateArray();
+        tc_assert(range != NULL);
+        bool added = cJSON_AddItemToArray(array, range);
+        added = added && cJSON_AddItemToArray(range, cJSON_CreateNumber((double)first));
+        added = added && cJSON_AddItemToArray(range, cJSON_CreateNumber((double)last));
+        added = added && cJSON_AddItemToArray(range, cJSON_CreateNumber((double)group));
+        tc_assert(added);
+        if (*end == '\0') return true;
+        if (*end != ',') return false;
+        cursor = end + 1;
+    }
+    return false;
+}
 
 // "A,B,C": three node ids 1..255 into a JSON array; false when malformed.
 static bool members_parse(const char *text, cJSON *array) {
@@ -177,6 +205,16 @@ static int groups_create_run(const struct tigerctl_context *context,
                                  "--members: three node ids, e.g. 1,2,3 (see --help)");
         }
     }
+    const char *slots = tigerctl_args_value(args, "slots", 0);
+    if (slots != NULL) {
+        cJSON *array = cJSON_AddArrayToObject(action_args, "slots");
+        tc_assert(array != NULL);
+        if (!slots_parse(slots, group, array)) {
+            cJSON_Delete(action_args);
+            return tigerctl_fail(context, TIGERCTL_EXIT_USAGE,
+                                 "--slots: ranges of slots 0..4095, e.g. 0-1023,2048 (see --help)");
+        }
+    }
     char done[64];
     (void)snprintf(done, sizeof(done), "group %llu created", (unsigned long long)group);
     return tigerctl_act(context, "group.create", action_args, done);
@@ -188,10 +226,13 @@ const struct tigerctl_command tigerctl_command_groups_create = {
     .description =
         "Creates replica group G (signed action group.create, role admin). The controller\n"
         "places it on the 3 least loaded active nodes, in distinct zones when every node\n"
-        "has one, and moves hash slots to it from the groups holding the most; refused\n"
-        "(exit 1) with the excluded nodes named when fewer than 3 candidates exist.\n"
+        "has one; refused (exit 1) with the excluded nodes named when fewer than 3\n"
+        "candidates exist. The nodes it names start its replicas from the topology.\n"
         "With --members A,B,C it registers a group the nodes already run from their\n"
-        "configuration (its epoch-0 members, in slot order) instead of placing one.",
+        "configuration (its epoch-0 members, in slot order) instead of placing one.\n"
+        "--slots routes hash slots to it (rooms hash to one of 4096 slots); only\n"
+        "unassigned slots: a routed slot never moves, since its rooms live in its group.\n"
+        "Example: tigerctl groups create --id 1 --slots 0-2047",
     .transport = TIGERCTL_CONTROLLER,
     .options = groups_create_options,
     .option_count = TC_ARRAY_COUNT(groups_create_options),

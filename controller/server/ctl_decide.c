@@ -20,6 +20,7 @@ static const struct {
     {"node.cordon", CTL_NEED_OPERATOR},
     {"node.uncordon", CTL_NEED_OPERATOR},
     {"group.create", CTL_NEED_ADMIN},
+    {"slots.assign", CTL_NEED_ADMIN},
     {"key.add", CTL_NEED_ADMIN},
     {"key.remove", CTL_NEED_ADMIN},
     {"job.start", CTL_NEED_OPERATOR},
@@ -157,24 +158,65 @@ static int members_given(const struct ctl_model *model, const cJSON *given,
     return 0;
 }
 
-// The result of a group.create: "ok" with given members, else the placement's members; the
-// first group also takes every slot (later groups start without: docs/controller.md §5).
-static int slots_result(const struct ctl_model *model, int64_t id, const uint16_t *members,
-                        char *result) {
-    bool slots_free = true;
-    for (uint32_t s = 0; s < CTL_SLOTS; s++) slots_free = slots_free && model->slot_group[s] == 0;
-    char members_text[48] = "";
-    if (members != NULL) {
-        (void)snprintf(members_text, sizeof(members_text), "\"members\":[%u,%u,%u],", members[0],
-                       members[1], members[2]);
+// One [first,last,group] range of operator-given slots, parsed.
+static bool range_parse(const cJSON *range, int64_t *first, int64_t *last, int64_t *group) {
+    if (!cJSON_IsArray(range) || cJSON_GetArraySize(range) != 3) return false;
+    const int64_t limits[3][2] = {{0, CTL_SLOTS - 1}, {0, CTL_SLOTS - 1}, {1, 65535}};
+    int64_t values[3] = {0};
+    int index = 0;
+    for (const cJSON *item = range->child; item != NULL; item = item->next, index++) {
+        const double value = cJSON_IsNumber(item) ? item->valuedouble : -1.0;
+        if (value < (double)limits[index][0] || value > (double)limits[index][1] ||
+            value != (double)(int64_t)value) {
+            return false;
+        }
+        values[index] = (int64_t)value;
     }
-    if (slots_free) {
-        (void)snprintf(result, CTL_RESULT_SIZE_MAX, "{%s\"slots\":[[0,%u,%lld]],\"status\":\"ok\"}",
-                       members_text, CTL_SLOTS - 1u, (long long)id);
-    } else if (members != NULL) {
-        (void)snprintf(result, CTL_RESULT_SIZE_MAX, "{%s\"status\":\"ok\"}", members_text);
+    *first = values[0];
+    *last = values[1];
+    *group = values[2];
+    return *first <= *last;
+}
+
+// Operator-given slot ranges (group.create: each names `creating`; slots.assign, creating 0: each
+// names a known group), no slot twice, and every slot is unassigned. A slot routed to a group never moves:
+// its rooms' logs live in that group and this release does not move rooms (docs/controller.md §5).
+static bool slots_given(const struct ctl_model *model, const cJSON *ranges, int64_t creating,
+                        char *reason, size_t reason_size) {
+    if (!cJSON_IsArray(ranges) || cJSON_GetArraySize(ranges) == 0) {
+        (void)snprintf(reason, reason_size, "a non-empty array of [first,last,group]");
+        return false;
     }
-    return 0;
+    bool taken[CTL_SLOTS] = {false};
+    for (const cJSON *range = ranges->child; range != NULL; range = range->next) {
+        int64_t first = 0, last = 0, group = 0;
+        if (!range_parse(range, &first, &last, &group)) {
+            (void)snprintf(reason, reason_size, "each range is [first,last,group] with "
+                           "0 <= first <= last <= %u", CTL_SLOTS - 1u);
+            return false;
+        }
+        if (creating != 0 && group != creating) {
+            (void)snprintf(reason, reason_size, "a range names group %lld, not the new group %lld",
+                           (long long)group, (long long)creating);
+            return false;
+        }
+        if (creating == 0 && ctl_model_group_find(model, (uint64_t)group) < 0) {
+            (void)snprintf(reason, reason_size, "group %lld is unknown", (long long)group);
+            return false;
+        }
+        for (int64_t slot = first; slot <= last; slot++) {
+            const uint32_t owner = model->slot_group[slot];
+            if (owner != 0 || taken[slot]) {
+                (void)snprintf(reason, reason_size, owner != 0 ?
+                               "slot %lld already routes to group %u: a routed slot never moves "
+                               "(its rooms would need to move too)" :
+                               "slot %lld is named twice", (long long)slot, owner);
+                return false;
+            }
+            taken[slot] = true;
+        }
+    }
+    return true;
 }
 
 static int decide_group_create(const struct ctl_model *model, const cJSON *args, char *result,
@@ -188,6 +230,10 @@ static int decide_group_create(const struct ctl_model *model, const cJSON *args,
         return refuse(result, refused, "%u groups already", CTL_GROUPS_MAX);
     uint16_t members[CTL_REPLICAS];
     char reason[CTL_PLACEMENT_REASON_SIZE];
+    const cJSON *slots = cJSON_GetObjectItemCaseSensitive(args, "slots");
+    if (slots != NULL && !slots_given(model, slots, id, reason, sizeof(reason))) {
+        return refuse(result, refused, "slots: %s", reason);
+    }
     const cJSON *given = cJSON_GetObjectItemCaseSensitive(args, "members");
     if (given != NULL) {
         // Registering a group the nodes already run (their configs list its epoch-0 members):
@@ -195,16 +241,27 @@ static int decide_group_create(const struct ctl_model *model, const cJSON *args,
         if (members_given(model, given, members, reason, sizeof(reason)) != 0) {
             return refuse(result, refused, "members: %s", reason);
         }
-        (void)snprintf(result, CTL_RESULT_SIZE_MAX, "\"ok\"");
-        *refused = false;
-        return slots_result(model, id, NULL, result);
+        return ok(result, refused);
     }
     if (ctl_placement_new_group(model, members, reason, sizeof(reason)) != 0) {
         return refuse(result, refused, "no 3 nodes can take group %lld: %s", (long long)id, reason);
     }
+    (void)snprintf(result, CTL_RESULT_SIZE_MAX, "{\"members\":[%u,%u,%u],\"status\":\"ok\"}",
+                   members[0], members[1], members[2]);
     *refused = false;
-    return slots_result(model, id, members, result);
+    return 0;
 }
+
+static int decide_slots_assign(const struct ctl_model *model, const cJSON *args, char *result,
+                               bool *refused) {
+    char reason[CTL_PLACEMENT_REASON_SIZE];
+    const cJSON *slots = cJSON_GetObjectItemCaseSensitive(args, "slots");
+    if (!slots_given(model, slots, 0, reason, sizeof(reason))) {
+        return refuse(result, refused, "slots: %s", reason);
+    }
+    return ok(result, refused);
+}
+
 static int decide_key(struct ctl_server *server, const cJSON *args, bool add, char *result,
                       bool *refused) {
     const char *key = arg_string(args, "public_key");
@@ -367,6 +424,8 @@ int ctl_decide(struct ctl_server *server, const char *action, const char *args_j
         }
     } else if (strcmp(action, "group.create") == 0) {
         rc = decide_group_create(model, args, result, refused);
+    } else if (strcmp(action, "slots.assign") == 0) {
+        rc = decide_slots_assign(model, args, result, refused);
     } else if (strcmp(action, "key.add") == 0 || strcmp(action, "key.remove") == 0) {
         rc = decide_key(server, args, strcmp(action, "key.add") == 0, result, refused);
     } else if (strcmp(action, "job.start") == 0) {

@@ -1410,8 +1410,23 @@ uint32_t tc_node_config_room_group(const struct tc_node_config *config, uint64_t
     for (uint32_t i = 1; i < config->group_count; i++) {
         tc_assert_hot(config->groups[i - 1].id < config->groups[i].id);
     }
-    uint64_t index = tc_node_config_room_mix(room) % config->group_count;
+    const uint32_t slot = tc_node_config_room_slot(room);
+    // floor(slot * n / 4096) is the block whose first slot, ceil(i * 4096 / n), is <= slot.
+    const uint32_t index = (uint32_t)(((uint64_t)slot * config->group_count) / TC_ROUTING_SLOTS);
+    tc_assert(index < config->group_count);
+    tc_assert_hot(tc_node_config_slot_first(index, config->group_count) <= slot);
+    tc_assert_hot(slot < tc_node_config_slot_first(index + 1, config->group_count));
     return config->groups[index].id;
+}
+
+uint32_t tc_node_config_room_slot(uint64_t room) {
+    return (uint32_t)(tc_node_config_room_mix(room) % TC_ROUTING_SLOTS);
+}
+
+uint32_t tc_node_config_slot_first(uint32_t index, uint32_t count) {
+    tc_assert(count >= 1 && count <= TC_ROUTING_SLOTS);
+    tc_assert(index <= count);
+    return (uint32_t)(((uint64_t)index * TC_ROUTING_SLOTS + count - 1u) / count);
 }
 
 const struct tc_node_config_peer *tc_node_config_peer_find(const struct tc_node_config *config,

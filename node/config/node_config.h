@@ -171,8 +171,16 @@ int tc_node_config_print(const struct tc_node_config *config, char *out, uint32_
 // in rotated slot orders; the JWT key in ./jwt.key).
 const char *tc_node_config_example(void);
 
-// The group that hosts `room`: the group ids in ascending order, indexed by
-// tc_node_config_room_mix(room) % group_count. Pure: every node with the same groups agrees.
+// Routing (docs/node-config.md §6, docs/controller.md §5): a room belongs to hash slot
+// tc_node_config_room_mix(room) % TC_ROUTING_SLOTS, a slot to a group. The config's groups, in
+// ascending id order, own the slots in contiguous blocks: group i of n owns
+// [tc_node_config_slot_first(i, n), tc_node_config_slot_first(i + 1, n) - 1]. The controller's
+// slot map of registered groups is the same blocks, so both route a room alike.
+#define TC_ROUTING_SLOTS 4096u
+uint32_t tc_node_config_room_slot(uint64_t room);
+// The first slot of block `index` of `count` blocks: ceil(index * 4096 / count).
+uint32_t tc_node_config_slot_first(uint32_t index, uint32_t count);
+// The group that hosts `room` by the config's blocks. Pure: every node with the same groups agrees.
 uint32_t tc_node_config_room_group(const struct tc_node_config *config, uint64_t room);
 // SplitMix64's finalizer applied to room + 0x9E3779B97F4A7C15 (the routing hash).
 uint64_t tc_node_config_room_mix(uint64_t room);

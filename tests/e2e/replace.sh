@@ -69,6 +69,9 @@ metric() { # NODE NAME: the value of an unlabelled metric
 members_of() { # GROUP: "a,b,c" as the config lists them (scripts/cluster.sh's rotation)
   echo "$(( ($1 - 1) % 3 + 1 )),$(( $1 % 3 + 1 )),$(( ($1 + 1) % 3 + 1 ))"
 }
+slots_of() { # GROUP: its block of hash slots, "first-last" (docs/node-config.md §6)
+  echo "$(( (($1 - 1) * 4096 + groups - 1) / groups ))-$(( ($1 * 4096 + groups - 1) / groups - 1 ))"
+}
 
 write_config() {
   local n=$1
@@ -161,7 +164,7 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 for g in $(seq 1 "$groups"); do
-  tigerctl groups create --id "$g" --members "$(members_of "$g")" >/dev/null
+  tigerctl groups create --id "$g" --members "$(members_of "$g")" --slots "$(slots_of "$g")" >/dev/null
 done
 log "4 nodes up, groups 1-$groups registered on nodes 1-3"
 tigerctl groups

@@ -566,7 +566,8 @@ def mix64(z):
 
 def room_group(room):
     """docs/node-config.md §6."""
-    return sorted(GROUPS)[mix64(int(room)) % len(GROUPS)]
+    slot = mix64(int(room)) % 4096
+    return sorted(GROUPS)[slot * len(GROUPS) // 4096]
 
 
 def primary_node(group, nodes=NODES):

@@ -160,10 +160,16 @@ ctl 0 groups
 expect_out_line "no groups (create one with tigerctl groups create)"
 ctl 1 --key carol groups create --id 1
 expect_err "forbidden"
-ctl 0 groups create --id 1
+ctl 2 groups create --id 1 --slots 0-4096
+expect_err "slots 0..4095"
+ctl 0 groups create --id 1 --slots 0-4095
 expect_out "^group 1 created (audit seq [0-9]*)"
 ctl 0 groups
 expect_out "^    1  *0  *1  1,2,3  *3  healthy  *4096  -$"
+ctl 1 groups create --id 2 --slots 100-200,4095
+expect_err "refused: slots: slot 100 already routes to group 1: a routed slot never moves"
+ctl 0 groups
+expect_no_out "^    2 "
 ctl 0 nodes
 expect_out "^   1  active  .*  z1  *1  *1  "
 expect_out "^   4  active  .*  z4  *0  *0  "

@@ -879,16 +879,42 @@ static void test_room_mix(void **state) {
     assert_true(tc_node_config_room_mix(0x3C6EF372FE94F82Aull) == 0x06C45D188009454Full);
 }
 
+// The blocks of n groups tile the 4096 slots: first(0) = 0, first(n) = 4096, each block non-empty,
+// and a room routes to the block holding its slot (the controller stores the same ranges).
+static void test_slot_blocks(void **state) {
+    (void)state;
+    assert_int_equal(tc_node_config_slot_first(1, 3), 1366); // ceil(4096 / 3)
+    assert_int_equal(tc_node_config_slot_first(2, 3), 2731);
+    for (uint32_t n = 1; n <= TC_NODE_CONFIG_GROUPS_MAX; n++) {
+        assert_int_equal(tc_node_config_slot_first(0, n), 0);
+        assert_int_equal(tc_node_config_slot_first(n, n), TC_ROUTING_SLOTS);
+        for (uint32_t i = 0; i < n; i++) {
+            const uint32_t first = tc_node_config_slot_first(i, n);
+            const uint32_t next = tc_node_config_slot_first(i + 1, n);
+            assert_true(first < next);
+            assert_int_equal((uint64_t)first * n / TC_ROUTING_SLOTS, i);
+            assert_int_equal((uint64_t)(next - 1) * n / TC_ROUTING_SLOTS, i);
+        }
+    }
+    parse_ok(build("group.", NULL, "group.5 = 1,2,3\ngroup.6 = 2,3,1\ngroup.7 = 3,1,2\n"));
+    for (uint64_t room = 0; room < 30000; room++) {
+        const uint32_t slot = tc_node_config_room_slot(room);
+        const uint32_t expected = slot < 1366 ? 5 : slot < 2731 ? 6 : 7;
+        assert_int_equal(tc_node_config_room_group(&config, room), expected);
+    }
+}
+
 static void test_room_routing(void **state) {
     (void)state;
     parse_ok(build("group.", NULL,
                    "group.30 = 1,2,3\ngroup.10 = 2,3,1\ngroup.40 = 3,1,2\ngroup.20 = 1\n"));
     static const uint32_t sorted[4] = {10, 20, 30, 40};
-    assert_int_equal(tc_node_config_room_group(&config, 0), 40); // 0x...AF % 4 = 3
+    assert_int_equal(tc_node_config_room_slot(0), 3503); // 0x...DAF % 4096
+    assert_int_equal(tc_node_config_room_group(&config, 0), 40); // 3503 in [3072, 4095]
     uint32_t counts[4] = {0};
     for (uint64_t room = 0; room < 100000; room++) {
         uint32_t group = tc_node_config_room_group(&config, room);
-        assert_int_equal(group, sorted[tc_node_config_room_mix(room) % 4]);
+        assert_int_equal(group, sorted[tc_node_config_room_slot(room) / 1024]);
         counts[(group / 10) - 1]++;
     }
     for (uint32_t i = 0; i < 4; i++) {
@@ -1138,6 +1164,7 @@ int main(void) {
         cmocka_unit_test(test_print_round_trip),
         cmocka_unit_test(test_print_largest),
         cmocka_unit_test(test_room_mix),
+        cmocka_unit_test(test_slot_blocks),
         cmocka_unit_test(test_room_routing),
         cmocka_unit_test(test_core_bounds),
         cmocka_unit_test(test_assertions),
