@@ -19,6 +19,10 @@
 #   tigerctl --controller http://127.0.0.1:7400 --key cluster/admin status
 # Binaries: $TC_CONTROLLER_BIN, $TC_TIGERCTL_BIN (default build/release/...).
 # TC_CONTROLLER_LIVENESS_MS: the controller's --liveness-ms (default 10000).
+# TC_CLUSTER_PLACED=1 (or `up --placed`, implies --controller): the node configs list no group;
+# the groups are created by the controller's placement (`tigerctl groups create --slots`, each
+# with its block of hash slots) and the nodes host and route them from the topology
+# (docs/node.md §15). TC_CLUSTER_PLACED_GROUPS (default: --groups) of them are created at `up`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 command=${1:-}
@@ -27,10 +31,12 @@ dir=${TC_CLUSTER_DIR:-$root/cluster}
 base=${TC_CLUSTER_BASE_PORT:-7000}
 groups=4
 controller=${TC_CLUSTER_CONTROLLER:-0}
+placed=${TC_CLUSTER_PLACED:-0}
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --controller) controller=1; shift ;;
+    --placed) placed=1; controller=1; shift ;;
     --dir) dir=$2; shift 2 ;;
     --base-port) base=$2; shift 2 ;;
     --groups) groups=$2; shift 2 ;;
@@ -44,6 +50,7 @@ nodes=($(seq 1 "${TC_CLUSTER_NODES:-3}"))
 controller_url="http://127.0.0.1:$((base + 400))"
 # A directory that already runs a controller keeps it for every command.
 [ -f "$dir/controller/controller.key.pub" ] && controller=1
+[ "$placed" = 1 ] && controller=1
 
 die() { echo "cluster: $*" >&2; exit 1; }
 
@@ -63,8 +70,9 @@ write_config() {
       echo "controller_key_file = $dir/controller/controller.key.pub"
     fi
     # Every node hosts every group; the slot order rotates so primaries (view 0 leads slot 0)
-    # spread over the nodes.
+    # spread over the nodes. Placed: none (the controller's topology places them).
     for g in $(seq 1 "$groups"); do
+      [ "$placed" = 1 ] && break
       local a=$(( (g - 1) % 3 + 1 )) b=$(( g % 3 + 1 )) c=$(( (g + 1) % 3 + 1 ))
       echo "group.$g = $a,$b,$c"
     done
@@ -120,12 +128,39 @@ controller_register_groups() {
     [ "$(date +%s)" -lt "$deadline" ] || die "nodes did not register with the controller"
     sleep 0.2
   done
+  if [ "$placed" = 1 ]; then controller_place_groups; return; fi
   for g in $(seq 1 "$groups"); do
     local a=$(( (g - 1) % 3 + 1 )) b=$(( g % 3 + 1 )) c=$(( (g + 1) % 3 + 1 ))
     local first=$(( ((g - 1) * 4096 + groups - 1) / groups )) next=$(( (g * 4096 + groups - 1) / groups ))
     tigerctl groups create --id "$g" --members "$a,$b,$c" --slots "$first-$(( next - 1 ))" \
       >/dev/null 2>&1 || true
   done
+}
+
+# Placed groups: the controller picks each group's nodes; each takes its block of the slots. A
+# group that exists already (a second `up`) is left as it is. Then every group must have a primary.
+controller_place_groups() {
+  local count=${TC_CLUSTER_PLACED_GROUPS:-$groups}
+  for g in $(seq 1 "$count"); do
+    local first=$(( ((g - 1) * 4096 + count - 1) / count )) next=$(( (g * 4096 + count - 1) / count ))
+    tigerctl groups create --id "$g" --slots "$first-$(( next - 1 ))" >/dev/null 2>&1 || true
+  done
+  # Every node has installed the topology and hosts (or routes to) each group, and each group
+  # has a primary somewhere; then /healthz (every group's edge session registered) is the rest.
+  local deadline=$(( $(date +%s) + ${TC_CLUSTER_WAIT_S:-30} )) n ready
+  while :; do
+    ready=1
+    for n in "${nodes[@]}"; do
+      [ "$(curl -fsS -m 1 "http://127.0.0.1:$((base + 200 + n))/metrics" 2>/dev/null |
+        grep -c '^tigerchat_replica_primary{')" -ge "$count" ] || { [ "$n" -le 3 ] && ready=0; }
+    done
+    [ "$(for n in "${nodes[@]}"; do curl -fsS -m 1 "http://127.0.0.1:$((base + 200 + n))/metrics" \
+      2>/dev/null | grep '^tigerchat_replica_primary{.*} 1$'; done | sort -u | wc -l)" -ge "$count" ] || ready=0
+    [ "$ready" = 1 ] && break
+    [ "$(date +%s)" -lt "$deadline" ] || die "placed groups not up on every node; see $dir/node-*.log"
+    sleep 0.2
+  done
+  wait_healthy "${nodes[@]}"
 }
 
 wait_healthy() {

@@ -862,9 +862,12 @@ static int check_required(struct parser *p) {
         return report_fail(&p->report, p->line, span_cstr("peer.N"), NULL,
                            "required key is missing: one peer.N = host:port per node");
     }
-    if (p->config->group_count == 0) {
+    // Without groups the node hosts and routes what the controller's topology places
+    // (docs/node.md §15); without a controller it would have nothing to serve.
+    if (p->config->group_count == 0 && p->config->controller.port == 0) {
         return report_fail(&p->report, p->line, span_cstr("group.G"), NULL,
-                           "required key is missing: at least one group.G = node,node,node");
+                           "required key is missing: at least one group.G = node,node,node "
+                           "(or controller = host:port, whose topology places the groups)");
     }
     return 0;
 }
@@ -1333,7 +1336,8 @@ static void print_string(struct text *out, const struct key *key, const char *va
 }
 
 static void print_groups(struct text *out, const struct tc_node_config *config) {
-    tc_assert(config->group_count >= 1 && config->group_count <= TC_NODE_CONFIG_GROUPS_MAX);
+    tc_assert(config->group_count <= TC_NODE_CONFIG_GROUPS_MAX);
+    tc_assert(config->group_count >= 1 || config->controller.port != 0);
     for (uint32_t i = 0; i < config->group_count; i++) {
         const struct tc_node_config_group *group = &config->groups[i];
         tc_assert(group->member_count % 2 == 1);

@@ -77,6 +77,8 @@
     X(TC_EDGE_ERROR_NOT_LEADER, 141, "not_leader",                                                 \
       "the room's group is electing a primary; retry")                                             \
     X(TC_EDGE_ERROR_TIMEOUT, 142, "timeout", "no answer from the room's group in time")            \
+    X(TC_EDGE_ERROR_NO_ROUTE, 143, "no_route",                                                     \
+      "the room's hash slot is not routed to a group yet; retry later")                            \
     X(TC_EDGE_ERROR_NOT_IMPLEMENTED, 150, "not_implemented", "operation not implemented yet")      \
     X(TC_EDGE_ERROR_INTERNAL_ERROR, 151, "internal_error", "internal error")
 

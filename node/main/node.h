@@ -289,8 +289,12 @@ struct node {
     bool stopping;
     bool stop_requested;
     uint64_t stop_deadline_ms;
+    // Groups: the config's, then (topology mode, docs/node.md §15) the ones the topology placed,
+    // appended as they appear. An index never changes; group_order sorts them by id.
     uint32_t group_count;
+    uint32_t group_capacity;
     struct node_group *groups;
+    uint32_t *group_order; // group_count indices into groups, ascending id
     uint32_t group_hosted_count;
     // Edge.
     uint32_t conns_max;
@@ -414,8 +418,20 @@ void node_wait_remove(struct node *node, struct node_request *request);
 int32_t node_metrics_write(void *context, char *out, uint32_t out_size);
 bool node_healthy(void *context);
 
-// Groups by id (NULL if unknown) and the group of a room.
+// Groups by id (NULL if unknown) and the group of a room: the config's blocks, or in topology
+// mode the topology's slot map (NULL: the room's slot is not routed yet, or no topology).
 struct node_group *node_group_find(struct node *node, uint32_t group_id);
 struct node_group *node_room_group(struct node *node, uint64_t room);
+// Topology mode (docs/node.md §15): the config lists no group; the controller's topology places
+// the groups and its slot map routes rooms.
+bool node_topology_mode(const struct node *node);
+// Adds the topology's groups this node does not know yet, hosting those that name this node as an
+// epoch-0 member (and any with an identity file). running: the edge is up, so its batches are
+// allocated here (else node_edge_init allocates them). Allocation here is a configuration change,
+// never a request's.
+void node_groups_adopt(struct node *node, const struct node_ctl_topology *topology, bool running);
+// The edge's per-group memory (batches), node_edge.c; deinit frees what init got (any part).
+int node_edge_group_init(struct node_group *group);
+void node_edge_group_deinit(struct node_group *group);
 
 #endif

@@ -382,6 +382,41 @@ static int group_parse(const cJSON *item, struct node_ctl_topology_group *group,
                         group->id);
 }
 
+// "slots": [[first,last,group],...] into slot_group; every range within the 4096 slots, naming a
+// listed group, no slot twice (the controller writes them so: docs/controller.md §5).
+static int slots_parse(const cJSON *slots, struct node_ctl_topology *topology, char *error) {
+    if (!cJSON_IsArray(slots)) return fail(error, TC_EINVAL, "body: needs slots");
+    const cJSON *range = NULL;
+    cJSON_ArrayForEach(range, slots) {
+        uint64_t first = 0, last = 0, group = 0;
+        const bool shaped = cJSON_IsArray(range) && cJSON_GetArraySize(range) == 3 &&
+                            json_u64(cJSON_GetArrayItem(range, 0), 0, TC_ROUTING_SLOTS - 1, &first) &&
+                            json_u64(cJSON_GetArrayItem(range, 1), first, TC_ROUTING_SLOTS - 1,
+                                     &last) &&
+                            json_u64(cJSON_GetArrayItem(range, 2), 1, UINT32_MAX, &group);
+        if (!shaped) {
+            return fail(error, TC_EINVAL, "slots: a range is not [first,last,group] within "
+                        "0..%u", TC_ROUTING_SLOTS - 1);
+        }
+        bool listed = false;
+        for (uint32_t i = 0; i < topology->group_count && !listed; i++) {
+            listed = topology->groups[i].id == group;
+        }
+        if (!listed) {
+            return fail(error, TC_EINVAL, "slots: group %" PRIu64 " is not in groups", group);
+        }
+        for (uint64_t slot = first; slot <= last; slot++) {
+            if (topology->slot_group[slot] != 0) {
+                return fail(error, TC_EINVAL, "slots: slot %" PRIu64 " routed twice", slot);
+            }
+            topology->slot_group[slot] = (uint32_t)group;
+            topology->slots_routed += 1;
+        }
+    }
+    tc_assert(topology->slots_routed <= TC_ROUTING_SLOTS);
+    return 0;
+}
+
 static int topology_parse(const cJSON *body, uint64_t version_have, const char *cluster,
                           struct node_ctl_topology *topology, char *error) {
     memset(topology, 0, offsetof(struct node_ctl_topology, groups));
@@ -414,7 +449,7 @@ static int topology_parse(const cJSON *body, uint64_t version_have, const char *
         if (rc != 0) return rc;
         topology->group_count += 1;
     }
-    return 0;
+    return slots_parse(cJSON_GetObjectItemCaseSensitive(body, "slots"), topology, error);
 }
 
 int node_ctl_topology_verify(const char *response, uint32_t size,
@@ -644,6 +679,7 @@ struct node_ctl {
     uint32_t differ_count; // groups whose topology entry does not fit the config, last logged
     uint32_t differ_first;
     uint32_t unknown_count; // topology groups the config does not list, last logged
+    uint64_t slots_warned_version; // a slot map that differs from the config's, last logged
     bool refresh_due;       // the topology loaded at start: refreshed on the first tick
 };
 
@@ -1166,7 +1202,9 @@ int node_ctl_init(struct node *node) {
     int rc = ctl_key_load(node, ctl);
     if (rc != TC_OK) return rc;
     ctl_identity(node, ctl);
-    rc = ctl_alloc(ctl, config->group_count);
+    // One status and state entry per group the node can know (topology mode: any it is given).
+    rc = ctl_alloc(ctl, config->group_count > 0 ? config->group_count
+                                                : NODE_CTL_TOPOLOGY_GROUPS_MAX);
     if (rc == TC_OK) rc = ctl_sync_init(ctl);
     if (rc == TC_OK && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) rc = TC_EIO;
     if (rc == TC_OK) ctl->curl_global_ready = true;
@@ -1276,11 +1314,39 @@ static const struct node_ctl_topology_group *topology_group_find(
     return NULL;
 }
 
+// A node routing by its config checks that the topology routes every slot it routes the same way
+// (docs/node-config.md §6): a difference is an operator's registration error, said loudly once per
+// version; the node keeps routing by its config (moving a room would hide its history).
+static void ctl_slots_check(struct node *node, struct node_ctl *ctl,
+                            const struct node_ctl_topology *topology) {
+    const struct tc_node_config *config = &node->config;
+    uint32_t differ = 0, first = 0;
+    for (uint32_t slot = 0; slot < TC_ROUTING_SLOTS; slot++) {
+        const uint32_t index = (uint32_t)(((uint64_t)slot * config->group_count) / TC_ROUTING_SLOTS);
+        const uint32_t routed = topology->slot_group[slot];
+        if (routed != 0 && routed != config->groups[index].id) {
+            if (differ == 0) first = slot;
+            differ += 1;
+        }
+    }
+    if (differ > 0 && topology->version != ctl->slots_warned_version) {
+        const uint32_t index = (uint32_t)(((uint64_t)first * config->group_count) / TC_ROUTING_SLOTS);
+        node_log(node, TC_LOG_ERROR, "topology version %" PRIu64 ": %u hash slot(s) route to "
+                 "another group than this node's config (first: slot %u -> group %u, the config "
+                 "says group %u): rooms keep the config's groups; register groups with the blocks "
+                 "of docs/node-config.md §6", topology->version, differ, first,
+                 topology->slot_group[first], config->groups[index].id);
+        ctl->slots_warned_version = topology->version;
+    }
+}
+
 // A new topology: each group's route (members, epoch, pending replace: node_replace.h) and change,
 // and forgetting what was acted on when its change went.
 static void ctl_groups_refresh(struct node *node, struct node_ctl *ctl) {
     const struct node_ctl_topology *topology = ctl->topology_loop;
     uint32_t unfit = 0, unfit_first = 0, unknown = 0;
+    node_groups_adopt(node, topology, true); // topology mode: the groups it placed (§15)
+    tc_assert(node->group_count <= ctl->groups_max);
     for (uint32_t i = 0; i < node->group_count; i++) {
         struct node_group *group = &node->groups[i];
         struct ctl_group_state *state = &ctl->group_states[i];
@@ -1302,6 +1368,7 @@ static void ctl_groups_refresh(struct node *node, struct node_ctl *ctl) {
     for (uint32_t i = 0; i < topology->group_count; i++) {
         if (node_group_find(node, topology->groups[i].id) == NULL) unknown += 1;
     }
+    if (!node_topology_mode(node)) ctl_slots_check(node, ctl, topology);
     // Said again only when it changes: every version of the same topology would repeat it.
     if ((unfit > 0 || unknown > 0) &&
         (unfit != ctl->differ_count || unfit_first != ctl->differ_first ||
@@ -1366,6 +1433,13 @@ static void ctl_groups_act(struct node *node, struct node_ctl *ctl) {
     }
 }
 
+const struct node_ctl_topology *node_ctl_topology_installed(struct node *node) {
+    struct node_ctl *ctl = node->ctl;
+    if (ctl == NULL || ctl->installed_seq == 0) return NULL;
+    tc_assert(ctl->topology_loop->version > 0);
+    return ctl->topology_loop;
+}
+
 const struct node_ctl_topology_group *node_ctl_topology_group(struct node *node,
                                                               uint32_t group_id) {
     struct node_ctl *ctl = node->ctl;
@@ -1397,7 +1471,7 @@ static void ctl_topology_verdict(struct node_ctl *ctl, uint64_t seq, uint32_t si
 void node_ctl_tick(struct node *node) {
     struct node_ctl *ctl = node->ctl;
     if (ctl == NULL) return;
-    tc_assert(node->group_count == ctl->groups_max);
+    tc_assert(node->group_count <= ctl->groups_max);
     const uint32_t count = ctl_status_snapshot(node, ctl);
     const uint64_t connections = tc_ws_server_stats(&node->ws)->connections_open;
     char cluster[NODE_CTL_CLUSTER_SIZE_MAX + 1];

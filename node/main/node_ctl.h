@@ -146,6 +146,9 @@ struct node_ctl_topology_group {
 struct node_ctl_topology {
     uint64_t version;
     char cluster[NODE_CTL_CLUSTER_SIZE_MAX + 1];
+    // The slot map ("slots": inclusive [first,last,group] ranges): slot -> group id, 0 unrouted.
+    uint32_t slot_group[TC_ROUTING_SLOTS];
+    uint32_t slots_routed;
     uint32_t group_count;
     struct node_ctl_topology_group groups[NODE_CTL_TOPOLOGY_GROUPS_MAX]; // as listed
 };
@@ -228,6 +231,8 @@ void node_ctl_deinit(struct node *node);
 void node_ctl_stats_get(struct node *node, struct node_ctl_stats *stats);
 // Loop thread, or before the threads start: the installed topology's entry for the group (NULL
 // without a controller, a topology, or that group in it).
+// The installed topology (the loop's copy), or NULL before one: slot map and groups.
+const struct node_ctl_topology *node_ctl_topology_installed(struct node *node);
 const struct node_ctl_topology_group *node_ctl_topology_group(struct node *node,
                                                               uint32_t group_id);
 

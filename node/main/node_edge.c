@@ -306,6 +306,11 @@ static void edge_chat_op(struct node *node, struct node_conn *conn,
                          const struct tc_edge_request *parsed) {
     enum tc_edge_error error = TC_EDGE_ERROR_NONE;
     struct node_group *group = node_room_group(node, parsed->room);
+    if (group == NULL) {
+        node_edge_error(node, conn->conn_id, parsed->id, parsed->id_size, TC_EDGE_ERROR_NO_ROUTE,
+                        NULL);
+        return;
+    }
     // One session per room: a room's ops are never in two requests in flight at once, so they
     // commit in the order the edge received them.
     struct node_session *session =
@@ -580,6 +585,11 @@ static void edge_typing(struct node *node, struct node_conn *conn,
                         const struct tc_edge_request *parsed) {
     // Membership from the node's replica of the room's group (the edge's cached view).
     const struct node_group *group = node_room_group(node, parsed->room);
+    if (group == NULL) {
+        node_edge_error(node, conn->conn_id, parsed->id, parsed->id_size, TC_EDGE_ERROR_NO_ROUTE,
+                        NULL);
+        return;
+    }
     if (group->readable &&
         !tc_room_is_member(tc_replica_room(group->replica), parsed->room, conn->claims.user)) {
         node_edge_error(node, conn->conn_id, parsed->id, parsed->id_size,
@@ -599,6 +609,7 @@ static void edge_read(struct node *node, struct node_conn *conn,
                       const struct tc_edge_request *parsed) {
     enum tc_edge_error error = TC_EDGE_ERROR_NONE;
     struct node_group *group = node_room_group(node, parsed->room);
+    if (group == NULL) error = TC_EDGE_ERROR_NO_ROUTE;
     struct node_request *request = NULL;
     if (error == TC_EDGE_ERROR_NONE) request = request_alloc(node, conn, parsed, &error);
     if (request == NULL) {
@@ -738,31 +749,43 @@ int node_edge_init(struct node *node) {
             &node->conn_subscriptions_pool[(uint64_t)i * node->subs_per_conn];
     }
     for (uint32_t g = 0; g < node->group_count; g++) {
-        struct node_group *group = &node->groups[g];
-        int result = TC_OK;
-        for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP && result == TC_OK; s++) {
-            result = batch_alloc(&group->sessions[s].batch);
-            for (uint32_t b = 0; b < NODE_SESSION_PENDING && result == TC_OK; b++) {
-                result = batch_alloc(&group->sessions[s].pending[b]);
-            }
-        }
+        const int result = node_edge_group_init(&node->groups[g]);
         if (result != TC_OK) return result;
     }
     return TC_OK;
 }
 
+int node_edge_group_init(struct node_group *group) {
+    int result = TC_OK;
+    for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP && result == TC_OK; s++) {
+        tc_assert(group->sessions[s].batch.body == NULL);
+        result = batch_alloc(&group->sessions[s].batch);
+        for (uint32_t b = 0; b < NODE_SESSION_PENDING && result == TC_OK; b++) {
+            result = batch_alloc(&group->sessions[s].pending[b]);
+        }
+    }
+    return result;
+}
+
+void node_edge_group_deinit(struct node_group *group) {
+    for (uint32_t b = 0; b < (1 + NODE_SESSION_PENDING) * NODE_SESSIONS_PER_GROUP; b++) {
+        struct node_session *session = &group->sessions[b / (1 + NODE_SESSION_PENDING)];
+        const uint32_t k = b % (1 + NODE_SESSION_PENDING);
+        struct node_batch *batch = k == 0 ? &session->batch : &session->pending[k - 1];
+        free(batch->body);
+        free(batch->origin_conn);
+        free(batch->origin_request);
+        free(batch->origin_generation);
+        batch->body = NULL;
+        batch->origin_conn = NULL;
+        batch->origin_request = NULL;
+        batch->origin_generation = NULL;
+    }
+}
+
 void node_edge_deinit(struct node *node) {
     for (uint32_t g = 0; g < node->group_count && node->groups != NULL; g++) {
-        struct node_group *group = &node->groups[g];
-        for (uint32_t b = 0; b < (1 + NODE_SESSION_PENDING) * NODE_SESSIONS_PER_GROUP; b++) {
-            struct node_session *session = &group->sessions[b / (1 + NODE_SESSION_PENDING)];
-            const uint32_t k = b % (1 + NODE_SESSION_PENDING);
-            struct node_batch *batch = k == 0 ? &session->batch : &session->pending[k - 1];
-            free(batch->body);
-            free(batch->origin_conn);
-            free(batch->origin_request);
-            free(batch->origin_generation);
-        }
+        node_edge_group_deinit(&node->groups[g]);
     }
     free(node->conns);
     free(node->requests_pool);

@@ -58,23 +58,40 @@ void node_log(struct node *node, enum tc_log_level level, const char *format, ..
 // Group lookup.
 
 struct node_group *node_group_find(struct node *node, uint32_t group_id) {
-    // Groups are few (<= TC_NODE_CONFIG_GROUPS_MAX) and sorted by id at init: binary search.
+    // Groups are few (<= TC_NODE_CONFIG_GROUPS_MAX); group_order keeps them sorted by id.
     uint32_t low = 0, high = node->group_count;
     while (low < high) {
         const uint32_t middle = low + (high - low) / 2;
-        if (node->groups[middle].id < group_id) {
+        if (node->groups[node->group_order[middle]].id < group_id) {
             low = middle + 1;
         } else {
             high = middle;
         }
     }
-    if (low < node->group_count && node->groups[low].id == group_id) return &node->groups[low];
+    if (low < node->group_count && node->groups[node->group_order[low]].id == group_id) {
+        return &node->groups[node->group_order[low]];
+    }
     return NULL;
 }
 
+bool node_topology_mode(const struct node *node) {
+    tc_assert(node->config.group_count > 0 || node->config.controller.port != 0);
+    return node->config.group_count == 0;
+}
+
 struct node_group *node_room_group(struct node *node, uint64_t room) {
-    struct node_group *group = node_group_find(node, tc_node_config_room_group(&node->config, room));
-    tc_assert(group != NULL); // the routing function only names configured groups
+    if (!node_topology_mode(node)) {
+        struct node_group *group =
+            node_group_find(node, tc_node_config_room_group(&node->config, room));
+        tc_assert(group != NULL); // the routing function only names configured groups
+        return group;
+    }
+    const struct node_ctl_topology *topology = node_ctl_topology_installed(node);
+    if (topology == NULL) return NULL;
+    const uint32_t id = topology->slot_group[tc_node_config_room_slot(room)];
+    if (id == 0) return NULL;
+    struct node_group *group = node_group_find(node, id);
+    tc_assert(group != NULL); // adopted with the topology (node_groups_adopt)
     return group;
 }
 
@@ -585,20 +602,34 @@ static int group_sessions_init(struct node *node, struct node_group *group) {
     return node_control_renew(node, group);
 }
 
-static int compare_groups(const void *a, const void *b) {
-    const struct node_group *x = a, *y = b;
-    return (x->id > y->id) - (x->id < y->id);
+// Inserts index `index` into group_order (sorted by id; ids are distinct).
+static void group_order_insert(struct node *node, uint32_t index) {
+    tc_assert(index == node->group_count && node->group_count < node->group_capacity);
+    const uint32_t id = node->groups[index].id;
+    uint32_t at = node->group_count;
+    while (at > 0 && node->groups[node->group_order[at - 1]].id > id) {
+        node->group_order[at] = node->group_order[at - 1];
+        at--;
+    }
+    tc_assert(at == 0 || node->groups[node->group_order[at - 1]].id < id);
+    node->group_order[at] = index;
+    node->group_count += 1;
 }
 
-// Groups by id, with the config's members as their route until a topology names them.
+// Groups by id, with the config's members as their route until a topology names them. In topology
+// mode there are none yet: room for every group a topology can name.
 static int groups_build(struct node *node) {
     const struct tc_node_config *config = &node->config;
-    node->group_count = config->group_count;
-    node->groups = calloc(node->group_count, sizeof(node->groups[0]));
-    if (node->groups == NULL) return TC_ENOMEM;
-    for (uint32_t i = 0; i < node->group_count; i++) {
+    node->group_capacity = node_topology_mode(node) ? NODE_CTL_TOPOLOGY_GROUPS_MAX
+                                                    : config->group_count;
+    node->group_count = 0;
+    node->groups = calloc(node->group_capacity, sizeof(node->groups[0]));
+    node->group_order = calloc(node->group_capacity, sizeof(node->group_order[0]));
+    if (node->groups == NULL || node->group_order == NULL) return TC_ENOMEM;
+    for (uint32_t i = 0; i < config->group_count; i++) {
         struct node_group *group = &node->groups[i];
         group->node = node;
+        group->index = i;
         group->id = config->groups[i].id;
         tc_assert(config->groups[i].member_count <= TC_REPLICAS_MAX);
         group->replica_count = (uint8_t)config->groups[i].member_count;
@@ -606,11 +637,7 @@ static int groups_build(struct node *node) {
         for (uint8_t slot = 0; slot < group->replica_count; slot++) {
             group->route.members[slot] = config->groups[i].members[slot];
         }
-    }
-    qsort(node->groups, node->group_count, sizeof(node->groups[0]), compare_groups);
-    for (uint32_t i = 0; i < node->group_count; i++) {
-        struct node_group *group = &node->groups[i];
-        group->index = i;
+        group_order_insert(node, i);
         // The cached topology (node_ctl_init loaded it) routes from the start.
         const struct node_ctl_topology_group *entry = node_ctl_topology_group(node, group->id);
         if (entry != NULL && node_route_install(&group->route, entry) != TC_OK) {
@@ -716,6 +743,131 @@ static int group_format(struct node *node, struct node_group *group) {
     return result;
 }
 
+// ------------------------------------------------------------------------------------------------
+// Topology mode (docs/node.md §15): groups the controller placed.
+
+// Every member is this node or a peer of the config (the link knows no other node).
+static bool group_members_reachable(struct node *node, const struct node_ctl_topology_group *entry) {
+    for (uint32_t i = 0; i < entry->member_count; i++) {
+        const uint16_t member = entry->members[i];
+        if (member != node->node_id && tc_node_config_peer_find(&node->config, member) == NULL) {
+            node_log(node, TC_LOG_ERROR, "group %u: NOT ADOPTED: member node %u is not a peer.N "
+                     "of this node's config (peers are static: add it to every node's config)",
+                     entry->id, member);
+            return false;
+        }
+    }
+    return true;
+}
+
+// A placed group's epoch-0 replica of this node: formatted on first sight, then its identity file
+// (slot, epoch-0 id, job 0) written, then started; later starts go by the identity file. Files
+// present without an identity file were formatted here by an adoption that crashed before writing
+// it (the replica never ran): they are kept and used. A member of a later epoch without an
+// identity file lost its disk: never formatted again (amnesia), the controller must replace it.
+static void group_adopt_member(struct node *node, struct node_group *group, uint64_t epoch,
+                               uint8_t slot) {
+    const uint32_t present = node_group_files_present(node, group);
+    if (epoch != 0 || (present != 0 && present != TC_REPLICA_STORAGE_ZONES) ||
+        group_retired_here(node, group)) {
+        node_log(node, TC_LOG_ERROR, "group %u: NOT HOSTED: the topology names this node in slot "
+                 "%u at epoch %llu, and data_dir has no identity file for it (%u of %u data files"
+                 "%s): a replica is never formatted again under an identity it may have used "
+                 "(docs/node.md §15); replace it (tigerctl drain)", group->id, slot,
+                 (unsigned long long)epoch, present, TC_REPLICA_STORAGE_ZONES,
+                 group_retired_here(node, group) ? ", retired files" : "");
+        return;
+    }
+    const struct node_identity identity = {
+        .cluster = node->config.cluster,
+        .group = group->id,
+        .slot = slot,
+        .replica_id = node_member_id_epoch0(node->config.cluster, group->id, slot),
+    };
+    group->slot = slot;
+    int rc = group_host(node, group, identity.replica_id, false, present == 0);
+    char error[NODE_CTL_ERROR_SIZE] = "";
+    if (rc == TC_OK) {
+        rc = node_identity_write(node->config.data_dir, &identity, error);
+        if (rc != TC_OK) group_unhost(node, group); // the files stay: the next start uses them
+    }
+    if (rc != TC_OK) {
+        node_log(node, TC_LOG_ERROR, "group %u: NOT HOSTED: %s%s", group->id, node->error, error);
+        node->error[0] = '\0';
+        return;
+    }
+    group_open(node, group);
+    node_log(node, TC_LOG_INFO, "group %u: hosting its epoch-0 replica in slot %u (%s, placed by "
+             "the controller)", group->id, slot, present == 0 ? "formatted now" : "files kept");
+}
+
+static void group_adopt_host(struct node *node, struct node_group *group,
+                             const struct node_ctl_topology_group *entry) {
+    char error[NODE_CTL_ERROR_SIZE];
+    struct node_identity identity;
+    const int rc = node_identity_read(node->config.data_dir, group->id, &identity, error);
+    if (rc == TC_OK) {
+        (void)group_start_identity(node, group, &identity);
+        return;
+    }
+    if (rc != TC_ENOENT) {
+        node_log(node, TC_LOG_ERROR, "group %u: NOT HOSTED: %s; it is never formatted again "
+                 "(docs/node.md §15)", group->id, error);
+        return;
+    }
+    const int32_t slot = node_route_slot(&group->route, node->node_id);
+    if (slot < 0) return; // routed to only (a replace may make it a learner: node_replace.c)
+    group_adopt_member(node, group, entry->epoch, (uint8_t)slot);
+}
+
+static void group_adopt(struct node *node, const struct node_ctl_topology_group *entry,
+                        bool running) {
+    tc_assert(node_topology_mode(node) && node_group_find(node, entry->id) == NULL);
+    if (node->group_count == node->group_capacity || entry->member_count > TC_REPLICAS_MAX ||
+        !group_members_reachable(node, entry)) {
+        return;
+    }
+    struct node_group *group = &node->groups[node->group_count];
+    tc_assert(group->node == NULL && group->replica == NULL);
+    group->node = node;
+    group->index = node->group_count;
+    group->id = entry->id;
+    group->replica_count = (uint8_t)entry->member_count;
+    group->route.replica_count = group->replica_count;
+    if (node_route_install(&group->route, entry) != TC_OK) {
+        node_log(node, TC_LOG_ERROR, "group %u: NOT ADOPTED: its topology entry is not a valid "
+                 "configuration (members %u)", entry->id, entry->member_count);
+        memset(group, 0, sizeof(*group));
+        return;
+    }
+    int rc = group_sessions_init(node, group);
+    if (rc == TC_OK && running) rc = node_edge_group_init(group);
+    if (rc != TC_OK) {
+        // Out of memory for a configuration change: the node keeps serving what it has, and
+        // tries again with the next topology version.
+        node_log(node, TC_LOG_ERROR, "group %u: NOT ADOPTED: %s", entry->id, tc_strerror(rc));
+        node_edge_group_deinit(group);
+        for (uint32_t s = 0; s < NODE_SESSIONS_PER_GROUP; s++) free(group->sessions[s].client_memory);
+        free(group->control.client_memory);
+        memset(group, 0, sizeof(*group));
+        return;
+    }
+    group_order_insert(node, group->index);
+    group_adopt_host(node, group, entry);
+    node_log(node, TC_LOG_INFO, "group %u adopted from the topology: members %u,%u,%u epoch %llu%s",
+             group->id, entry->members[0], entry->member_count > 1 ? entry->members[1] : 0,
+             entry->member_count > 2 ? entry->members[2] : 0, (unsigned long long)entry->epoch,
+             group->hosted ? ", hosted here" : ", routed to");
+}
+
+void node_groups_adopt(struct node *node, const struct node_ctl_topology *topology, bool running) {
+    if (!node_topology_mode(node)) return;
+    for (uint32_t i = 0; i < topology->group_count; i++) {
+        if (node_group_find(node, topology->groups[i].id) != NULL) continue;
+        group_adopt(node, &topology->groups[i], running);
+    }
+}
+
 int node_hosts_init(struct node *node, bool format) {
     int result = groups_build(node);
     if (result != TC_OK) return result;
@@ -731,6 +883,9 @@ int node_hosts_init(struct node *node, bool format) {
         if (result == TC_OK && !format) result = group_sessions_init(node, group);
         if (result != TC_OK) return result;
     }
+    // Topology mode: the cached topology's groups host and route from the start.
+    const struct node_ctl_topology *topology = format ? NULL : node_ctl_topology_installed(node);
+    if (topology != NULL) node_groups_adopt(node, topology, false);
     return TC_OK;
 }
 
@@ -756,6 +911,8 @@ void node_hosts_deinit(struct node *node) {
     }
     free(node->groups);
     node->groups = NULL;
+    free(node->group_order);
+    node->group_order = NULL;
     for (uint32_t i = 0; i < NODE_LOCAL_QUEUE_SLOTS; i++) free(node->local[i].message);
     free(node->vsr_aligned);
 }

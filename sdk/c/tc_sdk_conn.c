@@ -368,6 +368,7 @@ static bool error_retryable(uint8_t op, uint32_t code) {
     switch (code) {
     case 120: // rate_limited: refused before anything happened
     case 122: // too_many_in_flight: likewise
+    case 143: // no_route: likewise (the operator may route the room's slot soon)
         return true;
     case 140: // server_busy
     case 141: // not_leader

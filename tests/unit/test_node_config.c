@@ -355,7 +355,7 @@ static void test_error_keys(void **state) {
                  "test.conf:11: listen_admin: required key is missing (no default)");
     expect_error(build("group.", NULL, NULL),
                  "test.conf:10: group.G: required key is missing: at least one group.G = "
-                 "node,node,node");
+                 "node,node,node (or controller = host:port, whose topology places the groups)");
     expect_error(build("peer.", NULL, NULL),
                  "test.conf:9: peer.N: required key is missing: one peer.N = host:port per node");
     // Indexes.
@@ -1046,6 +1046,10 @@ static void test_controller_keys(void **state) {
     round_trip();
     parse_ok(build(NULL, NULL, "controller = localhost:7400\ncontroller_key_file = c.pub\n"));
     assert_string_equal(config.controller.host, "127.0.0.1");
+    round_trip();
+    // With a controller, groups may be left to its topology (docs/node.md §15).
+    parse_ok(build("group.", NULL, "controller = 127.0.0.1:7400\ncontroller_key_file = c.pub\n"));
+    assert_int_equal(config.group_count, 0);
     round_trip();
 }
 

@@ -377,6 +377,9 @@ static void test_topology_verify(void **state) {
     assert_true(g->change.job_known && g->change.learner_known);
     assert_int_equal(g->change.step, 6);
     assert_true(g->change.learner_id == UINT64_C(18446744073709551488)); // above 2^53: a string
+    assert_int_equal(topology.slots_routed, 4096);
+    assert_int_equal(topology.slot_group[0], 1);
+    assert_int_equal(topology.slot_group[4095], 1);
     // The node re-encodes the body: whitespace and key order on the wire do not matter.
     size = signed_topology(body_json, &controller, body_json, response, sizeof(response));
     assert_int_equal(verify(size, &controller, 16, "prod", NULL), 0);
@@ -387,6 +390,47 @@ static void test_topology_verify(void **state) {
     assert_int_equal(verify(size, &controller, 0, "staging", "cluster \"prod\""), TC_EPERM);
     // Another key.
     assert_int_equal(verify(size, &other, 0, NULL, "signature does not verify"), TC_EPERM);
+}
+
+// The slot map: ranges become slot -> group; unrouted slots stay 0; a range that names a group
+// the topology does not list, leaves 0..4095 or routes a slot twice refuses the whole topology.
+static void test_topology_slots(void **state) {
+    (void)state;
+    struct keypair controller;
+    keypair_init(&controller, 1);
+    static const char *const cases[][2] = {
+        {"[[0,99,1],[100,100,2]]", NULL},
+        {"[]", NULL},
+        {"[[0,10,9]]", "group 9 is not in groups"},
+        {"[[0,4096,1]]", "within 0..4095"},
+        {"[[5,4,1]]", "within 0..4095"},
+        {"[[0,10,1],[10,12,2]]", "slot 10 routed twice"},
+        {"[[0,1]]", "not [first,last,group]"},
+    };
+    for (uint32_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char body[512];
+        (void)snprintf(body, sizeof(body), "{\"version\":3,\"cluster\":\"c\",\"slots\":%s,"
+                       "\"groups\":[{\"id\":1,\"epoch\":0,\"members\":[1,2,3],\"primary\":1},"
+                       "{\"id\":2,\"epoch\":0,\"members\":[2,3,1],\"primary\":null}]}",
+                       cases[i][0]);
+        const uint32_t size = signed_topology(body, &controller, NULL, response, sizeof(response));
+        const int rc = verify(size, &controller, 0, NULL, cases[i][1]);
+        assert_int_equal(rc, cases[i][1] == NULL ? 0 : TC_EINVAL);
+    }
+    uint32_t size = signed_topology("{\"version\":3,\"cluster\":\"c\",\"slots\":[[0,99,1],"
+                                    "[100,100,2]],\"groups\":[{\"id\":1,\"epoch\":0,"
+                                    "\"members\":[1,2,3],\"primary\":1},{\"id\":2,\"epoch\":0,"
+                                    "\"members\":[2,3,1],\"primary\":null}]}",
+                                    &controller, NULL, response, sizeof(response));
+    assert_int_equal(verify(size, &controller, 0, NULL, NULL), 0);
+    assert_int_equal(topology.slots_routed, 101);
+    assert_int_equal(topology.slot_group[99], 1);
+    assert_int_equal(topology.slot_group[100], 2);
+    assert_int_equal(topology.slot_group[101], 0);
+    // A body without slots is malformed.
+    size = signed_topology("{\"version\":3,\"cluster\":\"c\",\"groups\":[]}", &controller,
+                           NULL, response, sizeof(response));
+    assert_int_equal(verify(size, &controller, 0, NULL, "needs slots"), TC_EINVAL);
 }
 
 static void test_topology_tampered(void **state) {
@@ -468,7 +512,8 @@ static void test_topology_limits(void **state) {
     struct keypair controller;
     keypair_init(&controller, 1);
     static char body[200u * 1024u];
-    uint32_t used = (uint32_t)sprintf(body, "{\"cluster\":\"c\",\"version\":2,\"groups\":[");
+    uint32_t used = (uint32_t)sprintf(body, "{\"cluster\":\"c\",\"version\":2,\"slots\":[],"
+                                      "\"groups\":[");
     for (uint32_t i = 1; i <= NODE_CTL_TOPOLOGY_GROUPS_MAX + 1; i++) {
         used += (uint32_t)sprintf(body + used, "%s{\"epoch\":0,\"id\":%u,\"members\":[1],"
                                   "\"primary\":1}", i == 1 ? "" : ",", i);
@@ -1045,6 +1090,7 @@ static struct node node;
 // A node of group 1 (not hosted: no replica needed) whose controller is the fake.
 static void node_setup(uint16_t port, uint32_t interval_ms, const struct keypair *controller) {
     free(node.groups);
+    free(node.group_order);
     memset(&node, 0, sizeof(node));
     char text[1024];
     const int n = snprintf(text, sizeof(text),
@@ -1062,8 +1108,11 @@ static void node_setup(uint16_t port, uint32_t interval_ms, const struct keypair
     node.node_id = 3;
     node.log_level = TC_LOG_DEBUG;
     node.group_count = node.config.group_count;
+    node.group_capacity = node.group_count;
     node.groups = calloc(node.group_count, sizeof(node.groups[0]));
+    node.group_order = calloc(node.group_count, sizeof(node.group_order[0]));
     assert_non_null(node.groups);
+    assert_non_null(node.group_order);
     node.groups[0].id = 1;
     node.groups[0].node = &node;
     node.groups[0].replica_count = 1;
@@ -1205,6 +1254,7 @@ static void test_client_failures(void **state) {
     assert_int_equal(stats.heartbeats, 0);
     stop_quickly();
     free(node.groups);
+    free(node.group_order);
     node.groups = NULL;
 }
 
@@ -1217,6 +1267,7 @@ int main(void) {
         cmocka_unit_test(test_heartbeat_build),
         cmocka_unit_test(test_answer_member),
         cmocka_unit_test(test_topology_verify),
+        cmocka_unit_test(test_topology_slots),
         cmocka_unit_test(test_topology_tampered),
         cmocka_unit_test(test_topology_limits),
         cmocka_unit_test(test_change_decide),
