@@ -50,6 +50,11 @@ echo "== end to end: the Redis bus against a real redis-server"
 TC_NODE_BIN="$rel/node/tigerchat-node" "$root/tests/e2e/redis_bus.sh"
 echo "== end to end: the control plane (controller, tigerctl, 4 nodes: refusals, rebalance, drain under load, controller SIGKILLed mid-job)"
 "$root/tests/e2e/controller.sh" "$rel"
+echo "== end to end: groups placed by the controller (nodes without groups in their configs: no_route, placement, restart from identity files, drain)"
+"$root/tests/e2e/placed.sh" "$rel"
+echo "== end to end: the protocol and fault suites on a cluster whose groups the controller placed"
+TC_CLUSTER_PLACED=1 TC_CONTROLLER_BIN="$rel/controller/server/tigerchat-controller" \
+  TC_TIGERCTL_BIN="$rel/tigerctl/tigerctl" "$root/tests/e2e/run.sh" "$rel/node/tigerchat-node"
 echo "== end to end: replica replacement on running nodes (drains back and forth, restarts, a frozen member)"
 "$root/tests/e2e/replace.sh" "$rel/node/tigerchat-node" "$rel/controller/server/tigerchat-controller" \
   "$rel/tigerctl/tigerctl"

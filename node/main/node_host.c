@@ -686,9 +686,13 @@ static int group_start_identity(struct node *node, struct node_group *group,
         return TC_OK; // not a start-up error: the other groups serve
     }
     group_open(node, group);
-    node_log(node, TC_LOG_INFO, "group %u: hosting replica %llu in slot %u (identity file of "
-             "replacement job %llu step %llu)", group->id, (unsigned long long)identity->replica_id,
-             identity->slot, (unsigned long long)identity->job, (unsigned long long)identity->step);
+    char origin[96] = "an epoch-0 member placed by the controller"; // job 0: node_groups_adopt
+    if (identity->job != 0) {
+        (void)snprintf(origin, sizeof(origin), "replacement job %llu step %llu",
+                       (unsigned long long)identity->job, (unsigned long long)identity->step);
+    }
+    node_log(node, TC_LOG_INFO, "group %u: hosting replica %llu in slot %u (identity file of %s)",
+             group->id, (unsigned long long)identity->replica_id, identity->slot, origin);
     return TC_OK;
 }
 
