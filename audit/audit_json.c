@@ -272,8 +272,11 @@ int audit_json_canonical_text(const char *text, enum audit_json_kind kind, char 
                               uint32_t capacity, uint32_t *size, const char **detail) {
     tc_assert(text != NULL);
     tc_assert(out != NULL && size != NULL && detail != NULL);
-    const size_t text_size = strnlen(text, (size_t)TC_AUDIT_LINE_SIZE_MAX + 1);
-    if (text_size > TC_AUDIT_LINE_SIZE_MAX) {
+    // The caller's capacity bounds the text (the canonical form is never longer than what it
+    // encodes once its whitespace is gone); audit lines pass TC_AUDIT_LINE_SIZE_MAX + 1.
+    const size_t text_max = capacity - 1u < TC_AUDIT_JSON_SIZE_MAX ? capacity - 1u : TC_AUDIT_JSON_SIZE_MAX;
+    const size_t text_size = strnlen(text, text_max + 1);
+    if (text_size > text_max) {
         *detail = "JSON text too long";
         return TC_ETOOBIG;
     }

@@ -276,7 +276,10 @@ int tc_audit_verify(const char *log_path, const char *checkpoint_path,
 // another kind of record.
 
 // Canonical encoding (§4 of docs/audit.md) of a JSON object text into out, NUL-terminated;
-// TC_EINVAL/TC_ETOOBIG with *detail naming the problem.
+// TC_EINVAL/TC_ETOOBIG with *detail naming the problem. The text may be up to
+// min(capacity - 1, TC_AUDIT_JSON_SIZE_MAX) bytes: a signed topology is larger than an audit line
+// (those stay within TC_AUDIT_LINE_SIZE_MAX, checked when a line is encoded).
+#define TC_AUDIT_JSON_SIZE_MAX (1024u * 1024u)
 int tc_audit_json_canonical(const char *text, char *out, uint32_t capacity, uint32_t *size,
                             const char **detail);
 // "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) and a NUL; time_ms <= TC_AUDIT_TIME_MS_MAX (asserted).

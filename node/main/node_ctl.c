@@ -461,7 +461,8 @@ int node_ctl_topology_verify(const char *response, uint32_t size,
     error[0] = '\0';
     cJSON *root = cJSON_ParseWithLength(response, size);
     if (root == NULL) return fail(error, TC_EINVAL, "not JSON");
-    const uint32_t capacity = TC_AUDIT_LINE_SIZE_MAX + 1;
+    // A topology body may exceed an audit line (1024 groups, 4096 slot ranges): up to the answer.
+    const uint32_t capacity = NODE_CTL_RESPONSE_SIZE_MAX + 1;
     char *canonical = malloc(capacity);
     int rc = canonical == NULL ? fail(error, TC_ENOMEM, "out of memory") : 0;
     if (rc == 0) rc = topology_authentic(root, key, canonical, capacity, error);
