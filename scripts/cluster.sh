@@ -7,6 +7,9 @@
 #   scripts/cluster.sh token   [--dir DIR] SUB [ROOMS]                   a development token
 #   scripts/cluster.sh kill    [--dir DIR] NODE|controller               SIGKILL one (tests)
 #   scripts/cluster.sh start   [--dir DIR] NODE|controller               restart one
+#   scripts/cluster.sh join    [--dir DIR] NODE                          a node added later: only
+#                              its own config lists every peer; the others learn it from the
+#                              controller's topology (docs/node.md §15). Needs the controller.
 #
 # Everything lives under DIR (default: $TC_CLUSTER_DIR or ./cluster): node-N.conf, data/node-N/,
 # node-N.log, node-N.pid and jwt.key. Ports: client BASE+N, peer BASE+100+N, admin BASE+200+N
@@ -203,6 +206,17 @@ case "$command" in
     n=${args[0]:?node}
     if [ "$n" = controller ]; then controller_up; exit 0; fi
     start_node "$n"; wait_healthy "$n"
+    ;;
+  join)
+    n=${args[0]:?node}
+    [ "$controller" = 1 ] || die "join needs the controller (the other nodes learn the new one from it)"
+    [ -f "$dir/node-$n.conf" ] && die "node $n exists (node-$n.conf)"
+    nodes+=("$n")
+    write_config "$n"
+    mkdir -p "$dir/data/node-$n"
+    "$bin" format --config "$dir/node-$n.conf" >/dev/null
+    start_node "$n"; wait_healthy "$n"
+    echo "node $n joined: ws://127.0.0.1:$((base + n))/v1/ws"
     ;;
   kill)
     n=${args[0]:?node}

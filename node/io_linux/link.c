@@ -976,10 +976,71 @@ int tc_link_init(struct tc_link *link, const struct tc_link_options *options) {
     return TC_OK;
 }
 
+bool tc_link_peer_known(const struct tc_link *link, uint16_t node_id) {
+    tc_assert(link->initialized);
+    return node_id < TC_LINK_NODES_MAX && link_peer_index(link, node_id) != LINK_PEER_NONE;
+}
+
+uint32_t tc_link_peer_count(const struct tc_link *link) {
+    tc_assert(link->initialized && link->peers_count <= TC_LINK_PEERS_MAX);
+    return link->peers_count;
+}
+
+uint16_t tc_link_peer_node(const struct tc_link *link, uint32_t index) {
+    tc_assert(link->initialized && index < link->peers_count);
+    return link->peers[index].node_id;
+}
+
+int tc_link_peer_join(struct tc_link *link, uint16_t node_id, const char *address) {
+    tc_assert(link->initialized && address != NULL);
+    if (node_id == link->options.node_id || tc_link_peer_known(link, node_id)) return TC_EEXIST;
+    if (link->peers_count == TC_LINK_PEERS_MAX || link->inbound_count == TC_LINK_INBOUND_MAX) {
+        return link_fail(link, TC_ENOSPC, "link: %u peers already", link->peers_count);
+    }
+    struct tc_link_peer_address entry = {.node_id = node_id};
+    if (strnlen(address, sizeof(entry.address)) == sizeof(entry.address)) {
+        return link_fail(link, TC_EINVAL, "link: peer %u address too long", node_id);
+    }
+    (void)snprintf(entry.address, sizeof(entry.address), "%s", address);
+    const struct tc_link_options *options = &link->options;
+    const uint64_t rings_bytes =
+        (uint64_t)options->send_queue_high_bytes + options->send_queue_low_bytes;
+    uint8_t *rings = malloc((size_t)rings_bytes);
+    uint8_t *buffer = malloc((size_t)link_inbound_buffer_size(link));
+    if (rings == NULL || buffer == NULL) {
+        free(rings);
+        free(buffer);
+        return link_fail(link, TC_ENOMEM, "link: cannot allocate peer %u", node_id);
+    }
+    const uint32_t index = link->peers_count;
+    const int result = link_peer_add(link, &entry);
+    if (result != TC_OK) {
+        free(rings);
+        free(buffer);
+        return result;
+    }
+    tc_assert(link->peers_count == index + 1 && link_peer_index(link, node_id) == index);
+    struct tc_link_peer *peer = &link->peers[index];
+    peer->memory = rings;
+    peer->rings[TC_LINK_PRIORITY_HIGH].buffer = rings;
+    peer->rings[TC_LINK_PRIORITY_HIGH].capacity_bytes = options->send_queue_high_bytes;
+    peer->rings[TC_LINK_PRIORITY_LOW].buffer = rings + options->send_queue_high_bytes;
+    peer->rings[TC_LINK_PRIORITY_LOW].capacity_bytes = options->send_queue_low_bytes;
+    struct tc_link_inbound *inbound = &link->inbound[link->inbound_count];
+    tc_assert(!inbound->handler.registered && inbound->buffer == NULL);
+    inbound->buffer = buffer;
+    inbound->buffer_owned = true;
+    link->inbound_count += 1;
+    link_log(link, "peer node %u '%s' joined", node_id, peer->address);
+    return TC_OK;
+}
+
 void tc_link_deinit(struct tc_link *link) {
     tc_assert(link->initialized);
     for (uint32_t i = 0; i < link->peers_count; i++) {
         struct tc_link_peer *peer = &link->peers[i];
+        free(peer->memory);
+        peer->memory = NULL;
         if (!peer->handler.registered) continue;
         const int fd = peer->handler.fd;
         tc_loop_remove(link->loop, &peer->handler);
@@ -987,6 +1048,9 @@ void tc_link_deinit(struct tc_link *link) {
     }
     for (uint32_t i = 0; i < link->inbound_count; i++) {
         struct tc_link_inbound *inbound = &link->inbound[i];
+        if (inbound->buffer_owned) free(inbound->buffer);
+        inbound->buffer = NULL;
+        inbound->buffer_owned = false;
         if (!inbound->handler.registered) continue;
         const int fd = inbound->handler.fd;
         tc_loop_remove(link->loop, &inbound->handler);

@@ -156,6 +156,7 @@ struct tc_link_peer {
     uint64_t reconnect_at_ms;
     uint64_t connect_deadline_ms;
     struct tc_link_ring rings[TC_LINK_PRIORITIES];
+    uint8_t *memory; // a peer joined at run time: its rings (else they are in link->memory)
     char address[TC_LINK_ADDRESS_SIZE_MAX];
 };
 
@@ -167,6 +168,7 @@ struct tc_link_inbound {
     uint64_t hello_deadline_ms;
     uint64_t accepted_sequence; // to evict the oldest unidentified connection
     uint8_t *buffer;            // frame_size_max + TC_LINK_PREFIX_SIZE bytes
+    bool buffer_owned;          // a slot added by tc_link_peer_join: freed on its own
     uint32_t buffer_used_bytes;
 };
 
@@ -195,6 +197,17 @@ struct tc_link {
 int tc_link_init(struct tc_link *link, const struct tc_link_options *options);
 // Closes every connection and the listener, frees the memory. No callback is called.
 void tc_link_deinit(struct tc_link *link);
+
+// A peer that joined the cluster after start (a node the controller's topology names, docs/node.md
+// §15): like a configured one from the next tick, with its own send rings and one more inbound
+// slot, allocated here (a configuration change, not traffic). TC_EEXIST for a known peer or this
+// node, TC_EINVAL for a bad id or address, TC_ENOSPC beyond TC_LINK_PEERS_MAX, TC_ENOMEM; the
+// link is unchanged on any error (link->error says why).
+int tc_link_peer_join(struct tc_link *link, uint16_t node_id, const char *address);
+bool tc_link_peer_known(const struct tc_link *link, uint16_t node_id);
+// The peers, configured and joined: tc_link_peer_node(link, i) for i < tc_link_peer_count(link).
+uint32_t tc_link_peer_count(const struct tc_link *link);
+uint16_t tc_link_peer_node(const struct tc_link *link, uint32_t index);
 
 // Drives reconnects and timeouts. now_ms: a monotonic clock, never going backwards.
 void tc_link_tick(struct tc_link *link, uint64_t now_ms);

@@ -430,6 +430,9 @@ bool node_topology_mode(const struct node *node);
 // allocated here (else node_edge_init allocates them). Allocation here is a configuration change,
 // never a request's.
 void node_groups_adopt(struct node *node, const struct node_ctl_topology *topology, bool running);
+// The topology's nodes the link does not know yet join it (any mode: a node added to the cluster
+// after this one started, docs/node.md §15). Needs the link up; node_listen calls it at start.
+void node_peers_join(struct node *node, const struct node_ctl_topology *topology);
 // The edge's per-group memory (batches), node_edge.c; deinit frees what init got (any part).
 int node_edge_group_init(struct node_group *group);
 void node_edge_group_deinit(struct node_group *group);

@@ -417,6 +417,24 @@ static int slots_parse(const cJSON *slots, struct node_ctl_topology *topology, c
     return 0;
 }
 
+// "nodes": the peer address of each (what the link joins); an entry without a usable id and
+// address_peer is left out, never an error (the groups and slots are what a node must trust).
+static void nodes_parse(const cJSON *nodes, struct node_ctl_topology *topology) {
+    const cJSON *item = NULL;
+    cJSON_ArrayForEach(item, nodes) {
+        if (topology->node_count == NODE_CTL_TOPOLOGY_NODES_MAX) return;
+        uint64_t id = 0;
+        const cJSON *address = cJSON_GetObjectItemCaseSensitive(item, "address_peer");
+        if (!json_u64(cJSON_GetObjectItemCaseSensitive(item, "id"), 1, UINT16_MAX, &id) ||
+            !cJSON_IsString(address) || strlen(address->valuestring) >= NODE_CTL_ADDRESS_SIZE_MAX) {
+            continue;
+        }
+        struct node_ctl_topology_node *node = &topology->nodes[topology->node_count++];
+        node->id = (uint16_t)id;
+        (void)snprintf(node->address_peer, sizeof(node->address_peer), "%s", address->valuestring);
+    }
+}
+
 static int topology_parse(const cJSON *body, uint64_t version_have, const char *cluster,
                           struct node_ctl_topology *topology, char *error) {
     memset(topology, 0, offsetof(struct node_ctl_topology, groups));
@@ -449,6 +467,7 @@ static int topology_parse(const cJSON *body, uint64_t version_have, const char *
         if (rc != 0) return rc;
         topology->group_count += 1;
     }
+    nodes_parse(cJSON_GetObjectItemCaseSensitive(body, "nodes"), topology);
     return slots_parse(cJSON_GetObjectItemCaseSensitive(body, "slots"), topology, error);
 }
 
@@ -1346,6 +1365,7 @@ static void ctl_slots_check(struct node *node, struct node_ctl *ctl,
 static void ctl_groups_refresh(struct node *node, struct node_ctl *ctl) {
     const struct node_ctl_topology *topology = ctl->topology_loop;
     uint32_t unfit = 0, unfit_first = 0, unknown = 0;
+    node_peers_join(node, topology);         // nodes added since this node started (§15)
     node_groups_adopt(node, topology, true); // topology mode: the groups it placed (§15)
     tc_assert(node->group_count <= ctl->groups_max);
     for (uint32_t i = 0; i < node->group_count; i++) {

@@ -143,8 +143,19 @@ struct node_ctl_topology_group {
     struct node_ctl_change change;
 };
 
+// A node of the topology with its peer address (docs/node.md §15: nodes join the link from it).
+#define NODE_CTL_TOPOLOGY_NODES_MAX 255u
+#define NODE_CTL_ADDRESS_SIZE_MAX 64u
+struct node_ctl_topology_node {
+    uint16_t id;
+    char address_peer[NODE_CTL_ADDRESS_SIZE_MAX];
+};
+
 struct node_ctl_topology {
     uint64_t version;
+    // "nodes" entries with an id and an address_peer that fits (others are not listed here).
+    uint32_t node_count;
+    struct node_ctl_topology_node nodes[NODE_CTL_TOPOLOGY_NODES_MAX];
     char cluster[NODE_CTL_CLUSTER_SIZE_MAX + 1];
     // The slot map ("slots": inclusive [first,last,group] ranges): slot -> group id, 0 unrouted.
     uint32_t slot_group[TC_ROUTING_SLOTS];

@@ -750,14 +750,44 @@ static int group_format(struct node *node, struct node_group *group) {
 // ------------------------------------------------------------------------------------------------
 // Topology mode (docs/node.md §15): groups the controller placed.
 
-// Every member is this node or a peer of the config (the link knows no other node).
-static bool group_members_reachable(struct node *node, const struct node_ctl_topology_group *entry) {
+static const struct node_ctl_topology_node *topology_node_find(
+    const struct node_ctl_topology *topology, uint16_t id) {
+    for (uint32_t i = 0; i < topology->node_count; i++) {
+        if (topology->nodes[i].id == id) return &topology->nodes[i];
+    }
+    return NULL;
+}
+
+void node_peers_join(struct node *node, const struct node_ctl_topology *topology) {
+    if (!node->link_open) return; // node_listen joins them once the link runs
+    for (uint32_t i = 0; i < topology->node_count; i++) {
+        const struct node_ctl_topology_node *peer = &topology->nodes[i];
+        if (peer->id == node->node_id || peer->id >= TC_LINK_NODES_MAX ||
+            tc_link_peer_known(&node->link, peer->id)) {
+            continue;
+        }
+        const int rc = tc_link_peer_join(&node->link, peer->id, peer->address_peer);
+        if (rc != TC_OK) {
+            node_log(node, TC_LOG_WARN, "topology version %llu: node %u '%s' cannot join the "
+                     "link: %s", (unsigned long long)topology->version, peer->id,
+                     peer->address_peer, node->link.error);
+        }
+    }
+}
+
+// Every member is this node, a peer of the config, or a node of the topology (it joins the link:
+// node_peers_join). Node ids beyond the link's cannot be.
+static bool group_members_reachable(struct node *node, const struct node_ctl_topology *topology,
+                                    const struct node_ctl_topology_group *entry) {
     for (uint32_t i = 0; i < entry->member_count; i++) {
         const uint16_t member = entry->members[i];
-        if (member != node->node_id && tc_node_config_peer_find(&node->config, member) == NULL) {
-            node_log(node, TC_LOG_ERROR, "group %u: NOT ADOPTED: member node %u is not a peer.N "
-                     "of this node's config (peers are static: add it to every node's config)",
-                     entry->id, member);
+        const bool known = member == node->node_id ||
+                           tc_node_config_peer_find(&node->config, member) != NULL ||
+                           (member < TC_LINK_NODES_MAX && topology_node_find(topology, member));
+        if (!known) {
+            node_log(node, TC_LOG_ERROR, "group %u: NOT ADOPTED: member node %u is neither a "
+                     "peer.N of this node's config nor a node of the topology with an address "
+                     "the link can use (ids 1..%u)", entry->id, member, TC_LINK_NODES_MAX - 1u);
             return false;
         }
     }
@@ -824,11 +854,11 @@ static void group_adopt_host(struct node *node, struct node_group *group,
     group_adopt_member(node, group, entry->epoch, (uint8_t)slot);
 }
 
-static void group_adopt(struct node *node, const struct node_ctl_topology_group *entry,
-                        bool running) {
+static void group_adopt(struct node *node, const struct node_ctl_topology *topology,
+                        const struct node_ctl_topology_group *entry, bool running) {
     tc_assert(node_topology_mode(node) && node_group_find(node, entry->id) == NULL);
     if (node->group_count == node->group_capacity || entry->member_count > TC_REPLICAS_MAX ||
-        !group_members_reachable(node, entry)) {
+        !group_members_reachable(node, topology, entry)) {
         return;
     }
     struct node_group *group = &node->groups[node->group_count];
@@ -868,7 +898,7 @@ void node_groups_adopt(struct node *node, const struct node_ctl_topology *topolo
     if (!node_topology_mode(node)) return;
     for (uint32_t i = 0; i < topology->group_count; i++) {
         if (node_group_find(node, topology->groups[i].id) != NULL) continue;
-        group_adopt(node, &topology->groups[i], running);
+        group_adopt(node, topology, &topology->groups[i], running);
     }
 }
 

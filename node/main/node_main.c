@@ -200,6 +200,8 @@ static int node_listen(struct node *node) {
         return result;
     }
     node->link_open = true;
+    const struct node_ctl_topology *topology = node_ctl_topology_installed(node);
+    if (topology != NULL) node_peers_join(node, topology); // nodes added after the config
     if (config->tls_cert_file[0] != '\0') {
         result = tc_ws_tls_create(config->tls_cert_file, config->tls_key_file, &node_tls,
                                   node->error, sizeof(node->error));

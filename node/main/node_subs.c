@@ -351,9 +351,10 @@ void node_bus_flush(struct node *node) {
     if (node->config.bus == TC_NODE_CONFIG_BUS_REDIS) {
         node_redis_publish(node, frame, node->bus_used);
     } else {
-        for (uint32_t i = 0; i < node->config.peer_count; i++) {
-            const uint16_t peer = node->config.peers[i].node_id;
-            if (peer == node->node_id) continue;
+        // Every peer of the link: the config's and those that joined from the topology.
+        for (uint32_t i = 0; i < tc_link_peer_count(&node->link); i++) {
+            const uint16_t peer = tc_link_peer_node(&node->link, i);
+            tc_assert(peer != node->node_id);
             if (tc_link_send(&node->link, peer, NODE_LINK_KIND_BUS, TC_LINK_PRIORITY_LOW, frame,
                              node->bus_used) != TC_OK) {
                 node->stats.link_send_failed += 1; // best-effort: subscribers close gaps by seq

@@ -10,7 +10,10 @@
 #   3. a member node is SIGKILLed and restarted: it hosts both groups again from their identity
 #      files and serves the history;
 #   4. drain node 1: its replicas are replaced on the others (learners in topology mode); every
-#      group ends with 3 members, none of them node 1, and every message reads back on nodes 2-4.
+#      group ends with 3 members, none of them node 1, and every message reads back on nodes 2-4;
+#   5. node 5, which no other node's config lists, joins (scripts/cluster.sh join): the others
+#      learn its address from the topology; a rebalance moves replicas onto it, and it serves the
+#      history of both groups.
 #
 #   tests/e2e/placed.sh BUILD_DIR
 # Environment: TC_CLUSTER_BASE_PORT (default 29000), TC_KEEP=1 keeps the work directory.
@@ -62,6 +65,7 @@ members() { # GROUP: its members, "a,b,c"
   ctl --json groups | /usr/bin/python3 -c 'import json,sys
 print(",".join(str(m) for g in json.load(sys.stdin) if g["id"] == int(sys.argv[1]) for m in g["members"]))' "$1"
 }
+live_nodes() { for f in "$TC_CLUSTER_DIR"/node-*.pid; do basename "$f" .pid | cut -d- -f2; done; }
 # Every member of GROUP hosts it (its replica gauge is on the node's /metrics), one leads it,
 # and every node is healthy (its edge registered with every group).
 group_running() { # GROUP
@@ -69,7 +73,7 @@ group_running() { # GROUP
   for n in $(members "$g" | tr , ' '); do
     curl -fsS -m 1 "http://127.0.0.1:$((base + 200 + n))/metrics" | grep -q "^tigerchat_replica_primary{group=\"$g\"" || return 1
   done
-  for n in 1 2 3 4; do
+  for n in $(live_nodes); do
     curl -fsS -m 1 "http://127.0.0.1:$((base + 200 + n))/healthz" >/dev/null 2>&1 || return 1
     if curl -fsS -m 1 "http://127.0.0.1:$((base + 200 + n))/metrics" |
       grep -q "^tigerchat_replica_primary{group=\"$g\",.*} 1$"; then leaders=$((leaders + 1)); fi
@@ -121,4 +125,22 @@ for g in 1 2; do
 done
 py history "$state" 2 3 4 || fail "history after the drain"
 echo "placed e2e: node 1 drained (job $job); groups 1: $(members 1), 2: $(members 2)"
+
+# --- 5. node 5 joins at run time
+"$cluster" join 5 >/dev/null || fail "node 5 did not join"
+node_live() { ctl --json nodes | /usr/bin/python3 -c 'import json,sys
+sys.exit(0 if any(n["id"] == 5 and n["live"] for n in json.load(sys.stdin)) else 1)'; }
+wait_for 30 "node 5 live" node_live
+for n in 2 3 4; do
+  wait_for 30 "node $n linking node 5" grep -q "peer node 5 '127.0.0.1:$((base + 105))' joined" \
+    "$TC_CLUSTER_DIR/node-$n.log"
+done
+ctl rebalance --max-moves 2 > "$work/rebalance.txt" 2>&1 || fail "rebalance: $(cat "$work/rebalance.txt")"
+job=$(sed -n 's/^job \([0-9]*\) started.*/\1/p' "$work/rebalance.txt")
+[ -n "$job" ] || fail "no rebalance job in: $(cat "$work/rebalance.txt")"
+ctl job "$job" --watch > "$work/watch.txt" 2>&1 || fail "rebalance failed: $(tail -n 12 "$work/watch.txt")"
+case ",$(members 1),$(members 2)," in *,5,*) ;; *) fail "nothing moved onto node 5" ;; esac
+for g in 1 2; do wait_for 30 "group $g running after the rebalance" group_running "$g"; done
+py history "$state" 5 || fail "history through node 5"
+echo "placed e2e: node 5 joined; rebalance (job $job): groups 1: $(members 1), 2: $(members 2)"
 echo "PASS"

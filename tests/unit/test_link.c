@@ -416,6 +416,61 @@ static void test_delivery_three_nodes(void **state) {
     assert_false(tc_link_connected(&nodes[1].link, 9));
 }
 
+// A node that joins after start (docs/node.md §15): nodes 1-2 run; node 3 starts knowing both,
+// but their hellos from it are refused until each adds it with tc_link_peer_join; then frames flow
+// both ways. Joining a known peer, this node or a bad id is refused and changes nothing.
+static void test_peer_join(void **state) {
+    (void)state;
+    uint16_t ports[NODE_SLOTS];
+    ports_reserve(ports, 3);
+    for (uint16_t id = 1; id <= 3; id++) {
+        (void)snprintf(addresses[id], ADDRESS_SIZE, "127.0.0.1:%u", ports[id - 1]);
+    }
+    for (uint16_t id = 1; id <= 2; id++) {
+        node_prepare(id, addresses[id]);
+        node_peer_add(id, (uint16_t)(3 - id));
+        node_start(id);
+    }
+    node_prepare(3, addresses[3]);
+    node_peer_add(3, 1);
+    node_peer_add(3, 2);
+    node_start(3);
+    PUMP_UNTIL(tc_link_connected(&nodes[1].link, 2) && tc_link_connected(&nodes[2].link, 1));
+    PUMP_UNTIL(stats_of(1).invalid_frames >= 1 && stats_of(2).invalid_frames >= 1);
+    assert_false(tc_link_peer_known(&nodes[1].link, 3));
+    assert_int_equal(send_frame(1, 3, KIND_HIGH, TC_LINK_PRIORITY_HIGH, 10, 0), TC_ENOENT);
+    for (uint16_t id = 1; id <= 2; id++) {
+        const uint32_t inbound = nodes[id].link.inbound_count;
+        assert_int_equal(tc_link_peer_join(&nodes[id].link, 3, addresses[3]), TC_OK);
+        assert_true(tc_link_peer_known(&nodes[id].link, 3));
+        assert_int_equal(nodes[id].link.inbound_count, inbound + 1);
+        assert_int_equal(tc_link_peer_join(&nodes[id].link, 3, addresses[3]), TC_EEXIST);
+        assert_int_equal(tc_link_peer_join(&nodes[id].link, id, addresses[id]), TC_EEXIST);
+        assert_int_equal(tc_link_peer_join(&nodes[id].link, TC_LINK_NODES_MAX, "127.0.0.1:1"),
+                         TC_EINVAL);
+        assert_int_equal(tc_link_peer_join(&nodes[id].link, 4, "not an address"), TC_EINVAL);
+        assert_false(tc_link_peer_known(&nodes[id].link, 4));
+        assert_int_equal(nodes[id].link.inbound_count, inbound + 1);
+    }
+    PUMP_UNTIL(cluster_connected(3));
+    for (uint16_t from = 1; from <= 3; from++) {
+        for (uint16_t to = 1; to <= 3; to++) {
+            if (from == to) continue;
+            assert_int_equal(send_frame(from, to, KIND_HIGH, TC_LINK_PRIORITY_HIGH, 64,
+                                        from * 10u + to),
+                             TC_OK);
+        }
+    }
+    PUMP_UNTIL(nodes[1].records_count == 2 && nodes[2].records_count == 2 &&
+               nodes[3].records_count == 2);
+    for (uint16_t to = 1; to <= 3; to++) {
+        for (uint32_t r = 0; r < 2; r++) {
+            const struct record *record = &nodes[to].records[r];
+            record_check(record, record->from, KIND_HIGH, 64, record->from * 10u + to);
+        }
+    }
+}
+
 // Per pair and class, frames arrive in the order sent, across many writes and queue refills.
 static void test_ordering(void **state) {
     (void)state;
@@ -880,6 +935,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_frame_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbound_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_join, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
