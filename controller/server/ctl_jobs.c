@@ -192,8 +192,12 @@ static int step_watch(struct ctl_server *server, const struct ctl_store_move *mo
     return job_fail(server, move, reason);
 }
 
-// A pending step: checked against a fresh model, then declared (running).
+// A pending step: checked against a fresh model, then declared (running). Not in the first
+// liveness window after the controller started: no node could heartbeat while it was down, so
+// liveness (C4) is only known again once every live node had a chance to (a restart mid-job
+// would otherwise fail the next step for nodes that are fine).
 static int step_start(struct ctl_server *server, const struct ctl_store_move *move) {
+    if (server->now_ms - server->serving_since_ms < server->options.liveness_ms) return 0;
     const struct ctl_plan_step step = {.step = move->step,
                                        .group_id = move->group_id,
                                        .kind = move->kind,

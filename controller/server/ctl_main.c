@@ -248,6 +248,7 @@ static int serve(struct ctl_server *server) {
     int rc = tc_loop_add(&server->loop, &signal_handler, signal_fd, TC_LOOP_READ);
     tc_assert(rc == 0);
     uint64_t tick_next_ms = ctl_monotonic_ms();
+    server->serving_since_ms = tick_next_ms;
     uint64_t checkpoint_next_ms = tick_next_ms + 60000u;
     uint64_t jobs_next_ms = tick_next_ms;
     while (!ctl_signalled) {

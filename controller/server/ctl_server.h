@@ -59,6 +59,7 @@ struct ctl_server {
     bool http_open;
     bool stopping;
     uint64_t now_ms; // monotonic, for timers
+    uint64_t serving_since_ms; // monotonic: when the loop started (heartbeats stale before it)
     uint64_t entries_since_checkpoint;
     uint64_t job_step_started_ms; // monotonic; 0: no step being watched (restarts on restart)
     uint64_t job_step_mark;       // the progress last seen on it (learner applied op + 1)
