@@ -8,6 +8,7 @@
 
 #include "tc_assert.h"
 #include "tigerctl.h"
+#include "tui.h" // tigerctl top: the dashboard (tui/), linked in
 
 #ifndef TIGERCTL_VERSION
 #define TIGERCTL_VERSION "0.0.0"
@@ -24,7 +25,7 @@ static const struct tigerctl_command *const commands[] = {
     &tigerctl_command_rebalance,     &tigerctl_command_jobs,       &tigerctl_command_job,
     &tigerctl_command_cancel,        &tigerctl_command_keys_list,  &tigerctl_command_keys_add,
     &tigerctl_command_keys_remove,   &tigerctl_command_audit_tail, &tigerctl_command_keygen,
-    &tigerctl_command_verify_audit,
+    &tigerctl_command_verify_audit,  &tui_command_top,
 };
 
 static void print_usage(FILE *out) {
