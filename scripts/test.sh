@@ -59,6 +59,20 @@ echo "== end to end: replica replacement on running nodes (drains back and forth
 "$root/tests/e2e/replace.sh" "$rel/node/tigerchat-node" "$rel/controller/server/tigerchat-controller" \
   "$rel/tigerctl/tigerctl"
 
+echo "== end to end: the dashboard in a real terminal (tmux) against a real cluster and controller"
+bash "$root/tests/tui/tmux.sh" "$rel"
+echo "== packages: .deb and .rpm built by CPack, lintian, rpmlint, installed into a debootstrap root"
+pkg=(env TC_PKG_CACHE="${TC_PKG_CACHE:-$root/build/pkg-cache}" "$root/tests/packaging/test_packages.sh"
+  "$root/build/packages")
+if [ "$(id -u)" -eq 0 ]; then
+  "${pkg[@]}"
+elif sudo -n true 2>/dev/null; then
+  sudo -E "${pkg[@]}"
+else
+  echo "packages: not root and no sudo: the chroot install checks are SKIPPED (build, lint, rpm checks run)"
+  TC_PKG_SKIP_CHROOT=1 "${pkg[@]}"
+fi
+
 if [ "${TC_SKIP_PLANTED:-0}" != "1" ]; then
   echo "== planted bugs (each must be caught by the simulator)"
   "$root/scripts/planted-bugs.sh"

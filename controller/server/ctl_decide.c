@@ -403,6 +403,30 @@ static int decide_job_cancel(struct ctl_server *server, const cJSON *args, char 
     return ok(result, refused);
 }
 
+// The store applies args and the decided result together and refuses a parameter both name
+// (store_apply.c parameters_check) — after the entry is chained, which would stop the chain. So
+// such a request is refused here, before: an operator may not name what the controller decides
+// (e.g. a group's members when placement picks them).
+static int decided_apart(const cJSON *args, const char *action, char *result, bool *refused) {
+    cJSON *decided = cJSON_Parse(result);
+    tc_assert(decided != NULL); // written by this file
+    const char *both = NULL;
+    for (const cJSON *item = cJSON_IsObject(decided) ? decided->child : NULL;
+         item != NULL && both == NULL; item = item->next) {
+        if (strcmp(item->string, "status") != 0 &&
+            cJSON_GetObjectItemCaseSensitive(args, item->string) != NULL) {
+            both = item->string;
+        }
+    }
+    int rc = 0;
+    if (both != NULL) {
+        rc = refuse(result, refused, "%s: the controller decides \"%s\"; leave it out", action,
+                    both);
+    }
+    cJSON_Delete(decided);
+    return rc;
+}
+
 int ctl_decide(struct ctl_server *server, const char *action, const char *args_json, char *result,
                bool *refused) {
     tc_assert(server != NULL && action != NULL && args_json != NULL && result != NULL);
@@ -435,6 +459,7 @@ int ctl_decide(struct ctl_server *server, const char *action, const char *args_j
     } else {
         rc = refuse(result, refused, "action %s is not accepted from operators", action);
     }
+    if (rc == 0 && !*refused) rc = decided_apart(args, action, result, refused);
     cJSON_Delete(args);
     return rc;
 }

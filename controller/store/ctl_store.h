@@ -291,6 +291,11 @@ int ctl_store_job_json(struct ctl_store *store, uint64_t job_id, char *out, size
 // [{"public_key","name","role","added_seq","removed_seq" (null: active)}, ...]
 int ctl_store_keys_json(struct ctl_store *store, char *out, size_t capacity, size_t *size);
 
+// A consistent snapshot of the database at db_path (possibly open and written by a running
+// controller) into a new file out_path (VACUUM INTO: refuses an existing file). 0 or TC_EIO with
+// a message in error.
+int ctl_store_backup(const char *db_path, const char *out_path, char *error, uint32_t error_size);
+
 // Names of the enums, as stored in the tables.
 const char *ctl_store_role_name(enum ctl_store_role role);
 const char *ctl_store_node_state_name(enum ctl_node_state state);
