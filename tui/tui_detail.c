@@ -123,6 +123,13 @@ static const struct tui_audit_entry *audit_find(const struct tui_snapshot *snaps
     return NULL;
 }
 
+static const struct tui_room *room_find(const struct tui_snapshot *snapshot, uint64_t id) {
+    for (uint32_t i = 0; i < snapshot->room_count; i++) {
+        if (snapshot->rooms[i].room == id) return &snapshot->rooms[i];
+    }
+    return NULL;
+}
+
 static const struct tui_job *job_find(const struct tui_snapshot *snapshot, uint64_t id) {
     for (uint32_t i = 0; i < snapshot->job_count; i++) {
         if (snapshot->jobs[i].id == id) return &snapshot->jobs[i];
@@ -142,8 +149,15 @@ uint32_t tui_format_detail(const struct tui_snapshot *snapshot, enum tui_pane pa
     const struct tui_audit_entry *entry = audit_find(snapshot, id);
     if (pane == TUI_PANE_NODES && node != NULL) {
         node_detail(&lines, snapshot, node, wall_ms);
-    } else if ((pane == TUI_PANE_GROUPS || pane == TUI_PANE_ROOMS) && group != NULL) {
+    } else if (pane == TUI_PANE_GROUPS && group != NULL) {
         group_detail(&lines, group);
+    } else if (pane == TUI_PANE_ROOMS && room_find(snapshot, id) != NULL) {
+        const struct tui_room *room = room_find(snapshot, id);
+        add(&lines, "Room %llu: %.1f messages/s, last seq %llu (reported by node %u, which "
+            "leads group %u)", (unsigned long long)room->room, room->per_s,
+            (unsigned long long)room->seq, room->node, room->group);
+        const struct tui_group *of = tui_group_find(snapshot, room->group);
+        if (of != NULL) group_detail(&lines, of);
     } else if (pane == TUI_PANE_JOBS && job != NULL) {
         job_detail(&lines, job, moves, move_count);
     } else if (pane == TUI_PANE_AUDIT && entry != NULL) {

@@ -161,7 +161,7 @@ const char *tui_pane_name(enum tui_pane pane) {
     case TUI_PANE_NODES: return "Nodes";
     case TUI_PANE_GROUPS: return "Groups";
     case TUI_PANE_JOBS: return "Jobs";
-    case TUI_PANE_ROOMS: return "Busiest groups (no room data)";
+    case TUI_PANE_ROOMS: return "Busiest rooms";
     case TUI_PANE_AUDIT: return "Audit tail";
     case TUI_PANE_COUNT: break;
     }
@@ -187,7 +187,7 @@ const char *tui_pane_columns(enum tui_pane pane) {
         return "GROUP EPOCH VIEW PRIMARY MEMBERS (*primary !down +learner)  COMMIT      LAG  "
                "HEALTH     CHANGE";
     case TUI_PANE_JOBS: return " JOB KIND       STATE     DONE PROGRESS";
-    case TUI_PANE_ROOMS: return "GROUP COMMITS/S   COMMIT PRIMARY";
+    case TUI_PANE_ROOMS: return "ROOM                  MSG/S GROUP NODE";
     case TUI_PANE_AUDIT:
         return "  SEQ TIME      ACTOR     ACTION              RESULT          ARGS";
     case TUI_PANE_COUNT: break;
@@ -320,13 +320,9 @@ static void job_row(const struct tui_snapshot *snapshot, uint32_t index, char ou
 }
 
 static void room_row(const struct tui_snapshot *snapshot, uint32_t index, char out[TUI_LINE_SIZE]) {
-    const struct tui_group *group = &snapshot->groups[index];
-    char rate[24] = "-";
-    if (group->rate_known) (void)snprintf(rate, sizeof(rate), "%.1f", group->commits_per_s);
-    char primary[16];
-    primary_text(group, primary, sizeof(primary));
-    line_printf(out, "%5u %9s %8llu %7s", group->id, rate, (unsigned long long)group->commit,
-                primary);
+    const struct tui_room *room = &snapshot->rooms[index];
+    line_printf(out, "%-20llu %7.1f %5u %4u", (unsigned long long)room->room, room->per_s,
+                room->group, room->node);
 }
 
 static void audit_row(const struct tui_snapshot *snapshot, uint32_t index,
@@ -355,7 +351,7 @@ void tui_format_row(const struct tui_snapshot *snapshot, enum tui_pane pane, uin
         job_row(snapshot, index, out);
         return;
     case TUI_PANE_ROOMS:
-        tc_assert(index < snapshot->group_count);
+        tc_assert(index < snapshot->room_count);
         room_row(snapshot, index, out);
         return;
     case TUI_PANE_AUDIT:
@@ -370,8 +366,8 @@ void tui_format_row(const struct tui_snapshot *snapshot, enum tui_pane pane, uin
 uint64_t tui_row_id(const struct tui_snapshot *snapshot, enum tui_pane pane, uint32_t index) {
     switch (pane) {
     case TUI_PANE_NODES: return snapshot->nodes[index].id;
-    case TUI_PANE_GROUPS:
-    case TUI_PANE_ROOMS: return snapshot->groups[index].id;
+    case TUI_PANE_GROUPS: return snapshot->groups[index].id;
+    case TUI_PANE_ROOMS: return snapshot->rooms[index].room;
     case TUI_PANE_JOBS: return snapshot->jobs[index].id;
     case TUI_PANE_AUDIT: return snapshot->audit[index].seq;
     case TUI_PANE_COUNT: break;
@@ -381,7 +377,7 @@ uint64_t tui_row_id(const struct tui_snapshot *snapshot, enum tui_pane pane, uin
 
 struct room_rank {
     double rate;
-    uint32_t id;
+    uint64_t id;
     uint32_t index;
 };
 
@@ -409,15 +405,15 @@ static uint32_t rows_all(const struct tui_snapshot *snapshot, enum tui_pane pane
             rows[i] = snapshot->audit_count - 1 - i;
         return snapshot->audit_count;
     case TUI_PANE_ROOMS: {
-        static struct room_rank ranks[TUI_GROUPS_MAX];
-        for (uint32_t i = 0; i < snapshot->group_count; i++) {
-            const struct tui_group *group = &snapshot->groups[i];
-            ranks[i] =
-                (struct room_rank){group->rate_known ? group->commits_per_s : -1.0, group->id, i};
+        // Busiest first (messages per second over the reporting node's window), then room id.
+        struct room_rank ranks[TUI_ROOMS_MAX];
+        tc_assert(snapshot->room_count <= TUI_ROOMS_MAX);
+        for (uint32_t i = 0; i < snapshot->room_count; i++) {
+            ranks[i] = (struct room_rank){snapshot->rooms[i].per_s, snapshot->rooms[i].room, i};
         }
-        qsort(ranks, snapshot->group_count, sizeof(ranks[0]), room_rank_order);
-        for (uint32_t i = 0; i < snapshot->group_count; i++) rows[i] = ranks[i].index;
-        return snapshot->group_count;
+        qsort(ranks, snapshot->room_count, sizeof(ranks[0]), room_rank_order);
+        for (uint32_t i = 0; i < snapshot->room_count; i++) rows[i] = ranks[i].index;
+        return snapshot->room_count;
     }
     case TUI_PANE_COUNT: break;
     }

@@ -27,6 +27,7 @@ struct cJSON;
 #define TUI_MOVES_MAX 256u   // CTL_STORE_JOB_MOVES_MAX: steps of one job
 #define TUI_PLAN_STEPS_MAX 2048u // CTL_PLAN_STEPS_MAX: steps of one plan
 #define TUI_AUDIT_TAIL_MAX 32u   // audit entries fetched for the tail pane
+#define TUI_ROOMS_MAX 64u        // busiest rooms kept from the heartbeats (8 per node reporting)
 #define TUI_NAME_SIZE 24u        // states, kinds, roles, actions (cut)
 #define TUI_TEXT_SIZE 64u        // zones, addresses, clusters (cut)
 #define TUI_LONG_TEXT_SIZE 160u  // reasons, progress, args (cut)
@@ -73,7 +74,7 @@ struct tui_node {
     bool connections_known;
     uint64_t connections; // client connections (heartbeat)
     bool commit_p99_known;
-    uint64_t commit_p99_us; // heartbeat "commit_p99_us", when a node sends it (none does yet)
+    uint64_t commit_p99_us; // heartbeat "commit_p99_us" (the node's edge commit latency p99)
 };
 
 // One node's heartbeat report of one group.
@@ -120,6 +121,15 @@ struct tui_group {
     double commits_per_s; // between the last two snapshots (smoothed)
 };
 
+// A busy room as its group's primary reported it (heartbeat "rooms", docs/node.md §13).
+struct tui_room {
+    uint64_t room;
+    uint32_t group;
+    uint32_t node;     // the reporting node (it leads the group)
+    uint64_t seq;      // the room's last seq
+    double per_s;      // messages per second over the node's window
+};
+
 struct tui_job {
     uint64_t id;
     char kind[TUI_NAME_SIZE];
@@ -164,6 +174,8 @@ struct tui_snapshot {
     uint32_t move_count;
     struct tui_audit_entry audit[TUI_AUDIT_TAIL_MAX]; // oldest first
     uint32_t audit_count;
+    struct tui_room rooms[TUI_ROOMS_MAX]; // as reported (tui_pane_rows orders them)
+    uint32_t room_count;
     uint32_t rows_ignored; // rows without a valid id (or duplicated)
     uint32_t rows_dropped; // rows beyond a bound
 };

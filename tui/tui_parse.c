@@ -231,6 +231,45 @@ static struct tui_group *group_lookup(struct tui_snapshot *snapshot, uint32_t id
     return (struct tui_group *)tui_group_find(snapshot, id);
 }
 
+// A decimal room id ("rooms":[{"room":"<decimal>"}]: 64 bits, beyond JSON's exact integers).
+static bool room_id_parse(const char *text, uint64_t *room) {
+    if (text == NULL || text[0] < '1' || text[0] > '9' || strlen(text) > 20) return false;
+    uint64_t value = 0;
+    for (const char *c = text; *c != '\0'; c++) {
+        if (*c < '0' || *c > '9') return false;
+        const uint64_t digit = (uint64_t)(*c - '0');
+        if (value > (UINT64_MAX - digit) / 10u) return false;
+        value = value * 10u + digit;
+    }
+    *room = value;
+    return true;
+}
+
+// The node's busiest rooms (heartbeat "rooms" over "rooms_window_ms"); malformed entries skipped.
+static void rooms_parse(const cJSON *status, const struct tui_node *node,
+                        struct tui_snapshot *snapshot) {
+    uint64_t window_ms = 0;
+    if (!get_u64(status, "rooms_window_ms", JSON_INTEGER_MAX, &window_ms) || window_ms == 0) return;
+    const cJSON *entry = NULL;
+    cJSON_ArrayForEach(entry, tigerctl_json_member(status, "rooms")) {
+        struct tui_room room = {.node = node->id};
+        uint64_t messages = 0;
+        if (!room_id_parse(tigerctl_json_string(entry, "room"), &room.room) ||
+            !get_u32(entry, "group", UINT32_MAX, &room.group) ||
+            !get_u64(entry, "messages", JSON_INTEGER_MAX, &messages) ||
+            !get_u64(entry, "seq", JSON_INTEGER_MAX, &room.seq)) {
+            snapshot->rows_ignored++;
+            continue;
+        }
+        if (snapshot->room_count == TUI_ROOMS_MAX) {
+            snapshot->rows_dropped++;
+            continue;
+        }
+        room.per_s = (double)messages * 1000.0 / (double)window_ms;
+        snapshot->rooms[snapshot->room_count++] = room;
+    }
+}
+
 // Files the node's heartbeat reports under their groups and counts its roles.
 static void heartbeat_parse(const cJSON *status, struct tui_node *node,
                             struct tui_snapshot *snapshot) {
@@ -242,6 +281,7 @@ static void heartbeat_parse(const cJSON *status, struct tui_node *node,
     node->commit_p99_known = get_u64(status, "commit_p99_us", JSON_INTEGER_MAX, &p99);
     node->commit_p99_us = node->commit_p99_known ? p99 : 0;
     node->reported_omitted = count_or_zero(status, "groups_omitted");
+    rooms_parse(status, node, snapshot);
     const cJSON *report = NULL;
     cJSON_ArrayForEach(report, tigerctl_json_member(status, "groups")) {
         struct tui_replica replica;
@@ -304,6 +344,7 @@ int tui_parse_nodes(const cJSON *json, struct tui_snapshot *snapshot, char *erro
                     uint32_t error_size) {
     tc_assert(snapshot != NULL);
     snapshot->node_count = 0;
+    snapshot->room_count = 0;
     for (uint32_t g = 0; g < snapshot->group_count; g++) snapshot->groups[g].observed_count = 0;
     if (!cJSON_IsArray(json)) return fail(error, error_size, "/v1/nodes: not an array");
     const cJSON *row = NULL;

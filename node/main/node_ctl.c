@@ -37,8 +37,14 @@
     "\"recovering_head\",\"view\":4294967295},"
 #define STATUS_FRAME_LONGEST "{\"connections\":18446744073709551615,\"groups\":[],"             \
                              "\"groups_omitted\":4294967295}"
+#define STATUS_ROOM_LONGEST                                                                        \
+    "{\"group\":4294967295,\"messages\":9007199254740991,\"room\":\"18446744073709551615\","    \
+    "\"seq\":9007199254740991},"
+#define STATUS_EXTRA_LONGEST                                                                       \
+    "\"commit_p99_us\":9007199254740991,,\"rooms\":[],\"rooms_window_ms\":9007199254740991"
 _Static_assert(NODE_CTL_STATUS_GROUPS_MAX * (sizeof(STATUS_ENTRY_LONGEST) - 1) +
-                       sizeof(STATUS_FRAME_LONGEST) <=
+                       sizeof(STATUS_FRAME_LONGEST) + sizeof(STATUS_EXTRA_LONGEST) +
+                       NODE_CTL_ROOMS_TOP * (sizeof(STATUS_ROOM_LONGEST) - 1) <=
                    NODE_CTL_STATUS_SIZE_MAX,
                "the largest status fits its buffer");
 _Static_assert(NODE_CTL_STATUS_SIZE_MAX + 256u + SIG_SUFFIX_SIZE <= NODE_CTL_REQUEST_SIZE_MAX,
@@ -79,14 +85,52 @@ __attribute__((format(printf, 2, 3))) static void out_printf(struct out *out, co
 // ------------------------------------------------------------------------------------------------
 // Pure message builders.
 
+void node_ctl_rooms_offer(struct node_ctl_status_extra *extra,
+                          const struct node_ctl_room_load *load) {
+    tc_assert(extra->room_count <= NODE_CTL_ROOMS_TOP && load->room != 0);
+    uint32_t at = extra->room_count;
+    while (at > 0 && (extra->rooms[at - 1].messages < load->messages ||
+                      (extra->rooms[at - 1].messages == load->messages &&
+                       extra->rooms[at - 1].seq < load->seq))) {
+        at--;
+    }
+    if (at == NODE_CTL_ROOMS_TOP) return; // not among the busiest
+    const uint32_t kept = extra->room_count < NODE_CTL_ROOMS_TOP ? extra->room_count
+                                                                 : NODE_CTL_ROOMS_TOP - 1;
+    memmove(&extra->rooms[at + 1], &extra->rooms[at], (kept - at) * sizeof(extra->rooms[0]));
+    extra->rooms[at] = *load;
+    extra->room_count = kept + 1;
+    for (uint32_t i = 1; i < extra->room_count; i++) {
+        tc_assert_hot(extra->rooms[i - 1].messages >= extra->rooms[i].messages);
+    }
+}
+
+static void status_rooms(struct out *text, const struct node_ctl_status_extra *extra) {
+    tc_assert(extra->room_count <= NODE_CTL_ROOMS_TOP);
+    out_printf(text, ",\"rooms\":[");
+    for (uint32_t i = 0; i < extra->room_count; i++) {
+        const struct node_ctl_room_load *r = &extra->rooms[i];
+        out_printf(text, "%s{\"group\":%" PRIu32 ",\"messages\":%" PRIu64 ",\"room\":\"%" PRIu64
+                   "\",\"seq\":%" PRIu64 "}", i == 0 ? "" : ",", r->group, r->messages, r->room,
+                   r->seq);
+    }
+    out_printf(text, "],\"rooms_window_ms\":%" PRIu64, extra->window_ms);
+}
+
 int32_t node_ctl_status_build(const struct node_ctl_group_status *groups, uint32_t group_count,
-                              uint64_t connections, char *out, uint32_t capacity) {
+                              uint64_t connections, const struct node_ctl_status_extra *extra,
+                              char *out, uint32_t capacity) {
     tc_assert(groups != NULL || group_count == 0);
     tc_assert(out != NULL && capacity > 0 && capacity <= INT32_MAX);
     const uint32_t count = group_count < NODE_CTL_STATUS_GROUPS_MAX ? group_count
                                                                     : NODE_CTL_STATUS_GROUPS_MAX;
     struct out text = {.data = out, .capacity = capacity};
-    out_printf(&text, "{\"connections\":%" PRIu64 ",\"groups\":[", connections);
+    out_printf(&text, "{");
+    if (extra != NULL && extra->commit_p99_known) {
+        if (extra->commit_p99_us > JSON_INTEGER_MAX) return TC_ERANGE;
+        out_printf(&text, "\"commit_p99_us\":%" PRIu64 ",", extra->commit_p99_us);
+    }
+    out_printf(&text, "\"connections\":%" PRIu64 ",\"groups\":[", connections);
     if (connections > JSON_INTEGER_MAX) return TC_ERANGE;
     for (uint32_t i = 0; i < count; i++) {
         const struct node_ctl_group_status *g = &groups[i];
@@ -108,6 +152,15 @@ int32_t node_ctl_status_build(const struct node_ctl_group_status *groups, uint32
     }
     out_printf(&text, "]");
     if (count < group_count) out_printf(&text, ",\"groups_omitted\":%" PRIu32, group_count - count);
+    if (extra != NULL && extra->window_ms > 0) {
+        for (uint32_t i = 0; i < extra->room_count; i++) {
+            if (extra->rooms[i].messages > JSON_INTEGER_MAX || extra->rooms[i].seq > JSON_INTEGER_MAX) {
+                return TC_ERANGE;
+            }
+        }
+        if (extra->window_ms > JSON_INTEGER_MAX) return TC_ERANGE;
+        status_rooms(&text, extra);
+    }
     out_printf(&text, "}");
     if (text.overflow) return TC_ENOSPC;
     tc_assert(text.used == strlen(out));
@@ -631,6 +684,11 @@ enum ctl_warn {
 
 // One per loop group (node->groups index): the topology's change and the one last acted on.
 struct ctl_group_state {
+    // Each room's last seq at the previous room measurement (ctl_rooms_measure), by room index
+    // (creation order, stable): allocated (rooms_max entries) the first time this node leads it.
+    uint64_t *room_seq;
+    uint32_t room_seq_count; // rooms measured (valid entries)
+    bool room_seq_valid;     // measured while leading, at the previous measurement
     const struct node_ctl_topology_group *entry; // in topology_loop (NULL: not in it, or unfit)
     bool change_present;
     struct node_ctl_change change;
@@ -656,6 +714,10 @@ struct node_ctl {
     bool status_ready;
     uint32_t status_count;
     uint64_t status_connections;
+    // The busiest rooms and commit latency (loop: measured every interval_ms; shared: under the
+    // mutex; thread: the client's copy for the heartbeat).
+    struct node_ctl_status_extra extra_loop, extra_shared, extra_thread;
+    uint64_t rooms_measured_ms; // loop time of the previous measurement (0: none)
     struct node_ctl_group_status *status_shared;
     // A fetched topology answer for the loop to verify (cJSON runs on the loop thread only: the
     // edge swaps cJSON's process-wide allocator hooks there, node/edge/edge_json.c). The client
@@ -898,10 +960,12 @@ static bool ctl_status_take(struct node_ctl *ctl) {
     const uint64_t connections = ctl->status_connections;
     tc_assert(count <= ctl->groups_max);
     if (ready) memcpy(ctl->status_thread, ctl->status_shared, count * sizeof(*ctl->status_thread));
+    ctl->extra_thread = ctl->extra_shared;
     pthread_mutex_unlock(&ctl->mutex);
     if (!ready) return false;
     const int32_t size = node_ctl_status_build(ctl->status_thread, count, connections,
-                                               ctl->status_json, NODE_CTL_STATUS_SIZE_MAX);
+                                               &ctl->extra_thread, ctl->status_json,
+                                               NODE_CTL_STATUS_SIZE_MAX);
     tc_assert(size != TC_ENOSPC); // NODE_CTL_STATUS_GROUPS_MAX bounds it (static assert)
     if (size < 0 && warn_due(ctl, WARN_HEARTBEAT)) {
         node_log(ctl->node, TC_LOG_ERROR, "heartbeat not sent: an op or count beyond 2^53");
@@ -1278,6 +1342,9 @@ void node_ctl_deinit(struct node *node) {
     tc_audit_secret_key_wipe(&ctl->secret);
     free(ctl->response), free(ctl->request), free(ctl->status_json);
     free(ctl->status_shared), free(ctl->status_thread), free(ctl->status_loop);
+    for (uint32_t i = 0; i < ctl->groups_max && ctl->group_states != NULL; i++) {
+        free(ctl->group_states[i].room_seq);
+    }
     free(ctl->group_states), free(ctl->candidate), free(ctl->topology_loop);
     free(ctl);
     node->ctl = NULL;
@@ -1324,6 +1391,53 @@ static uint32_t ctl_status_snapshot(struct node *node, struct node_ctl *ctl) {
     }
     tc_assert(count == node->group_hosted_count);
     return count;
+}
+
+// One group's rooms into the busiest list: messages since the previous measurement (a room
+// created since counts all of its messages; the first measurement of a group only records).
+static void ctl_rooms_group(struct node *node, struct ctl_group_state *state,
+                            const struct node_group *group, bool window) {
+    const struct tc_room_machine *machine = tc_replica_room(group->replica);
+    const uint32_t count = tc_room_count(machine);
+    tc_assert(count <= node->config.rooms_max);
+    if (state->room_seq == NULL) {
+        state->room_seq = calloc(node->config.rooms_max, sizeof(state->room_seq[0]));
+        if (state->room_seq == NULL) return; // not measured: the heartbeat lists fewer rooms
+        state->room_seq_valid = false;
+    }
+    for (uint32_t index = 0; index < count; index++) {
+        struct tc_room_info info;
+        tc_room_info_at(machine, index, &info);
+        uint64_t previous = info.seq_last; // first sight of the group: nothing counted
+        if (state->room_seq_valid) previous = index < state->room_seq_count ? state->room_seq[index] : 0;
+        tc_assert(info.seq_last >= previous); // a room's seq only grows
+        state->room_seq[index] = info.seq_last;
+        if (!window || info.seq_last == previous) continue;
+        const struct node_ctl_room_load load = {.group = group->id, .room = info.room,
+                                                .messages = info.seq_last - previous,
+                                                .seq = info.seq_last};
+        node_ctl_rooms_offer(&node->ctl->extra_loop, &load);
+    }
+    state->room_seq_count = count;
+    state->room_seq_valid = true;
+}
+
+// The busiest rooms of the groups this node leads (each room counted by one node), every
+// interval_ms: O(rooms of the led groups), on the loop.
+static void ctl_rooms_measure(struct node *node, struct node_ctl *ctl) {
+    const bool window = ctl->rooms_measured_ms != 0;
+    ctl->extra_loop.room_count = 0;
+    ctl->extra_loop.window_ms = window ? node->now_ms - ctl->rooms_measured_ms : 0;
+    for (uint32_t i = 0; i < node->group_count; i++) {
+        const struct node_group *group = &node->groups[i];
+        struct ctl_group_state *state = &ctl->group_states[i];
+        if (!group->hosted || !group->primary) {
+            state->room_seq_valid = false; // counted again from the next measurement as leader
+            continue;
+        }
+        ctl_rooms_group(node, state, group, window);
+    }
+    ctl->rooms_measured_ms = node->now_ms;
 }
 
 static const struct node_ctl_topology_group *topology_group_find(
@@ -1495,9 +1609,11 @@ void node_ctl_tick(struct node *node) {
     tc_assert(node->group_count <= ctl->groups_max);
     const uint32_t count = ctl_status_snapshot(node, ctl);
     const uint64_t connections = tc_ws_server_stats(&node->ws)->connections_open;
+    if (node->now_ms - ctl->rooms_measured_ms >= ctl->interval_ms) ctl_rooms_measure(node, ctl);
     char cluster[NODE_CTL_CLUSTER_SIZE_MAX + 1];
     pthread_mutex_lock(&ctl->mutex);
     memcpy(ctl->status_shared, ctl->status_loop, count * sizeof(*ctl->status_loop));
+    ctl->extra_shared = ctl->extra_loop;
     ctl->status_count = count;
     ctl->status_connections = connections;
     ctl->status_ready = true;

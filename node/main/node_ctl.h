@@ -76,13 +76,38 @@ struct node_ctl_group_status {
     uint64_t replica_id; // this replica's id (sent as a decimal string: all 64 bits are used)
 };
 
+// The busiest rooms of the groups this node leads (one node counts a room: its group's primary),
+// by messages committed in the last window, and the node's commit latency: what the dashboard
+// shows (tui/, docs/node.md §13).
+#define NODE_CTL_ROOMS_TOP 8u
+struct node_ctl_room_load {
+    uint32_t group;
+    uint64_t room;
+    uint64_t messages; // committed in the window
+    uint64_t seq;      // the room's last seq
+};
+struct node_ctl_status_extra {
+    bool commit_p99_known;
+    uint64_t commit_p99_us;
+    uint64_t window_ms; // 0: no window measured yet (no "rooms")
+    uint32_t room_count;
+    struct node_ctl_room_load rooms[NODE_CTL_ROOMS_TOP]; // most messages first
+};
+
+// Keeps the NODE_CTL_ROOMS_TOP loads with the most messages (then the higher seq), most first.
+void node_ctl_rooms_offer(struct node_ctl_status_extra *extra, const struct node_ctl_room_load *load);
+
 // The status object, canonical: {"connections":N,"groups":[{"applied","commit","epoch","id","op",
 // "primary","replica_id","role","slot","state","view"},...]} and, when more than
 // NODE_CTL_STATUS_GROUPS_MAX groups are given, "groups_omitted":K (the first
 // NODE_CTL_STATUS_GROUPS_MAX are sent). Returns its size (NUL excluded), TC_ENOSPC, or TC_ERANGE
 // for a number beyond 2^53 - 1 (canonical JSON's integers; replica_id is a string).
+// With `extra` (NULL: none), "commit_p99_us":N first (when known) and "rooms":[{"group","messages",
+// "room":"<decimal>","seq"},...],"rooms_window_ms":W last (when window_ms > 0), keys in canonical
+// order.
 int32_t node_ctl_status_build(const struct node_ctl_group_status *groups, uint32_t group_count,
-                              uint64_t connections, char *out, uint32_t capacity);
+                              uint64_t connections, const struct node_ctl_status_extra *extra,
+                              char *out, uint32_t capacity);
 
 // The next message time: now, or last + 1 ms when the clock has not moved past the last one (the
 // controller refuses a heartbeat not newer than the previous).

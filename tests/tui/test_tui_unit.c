@@ -59,11 +59,14 @@ static const char nodes_json[] =
     "\"8\",\"role\":\"learner\",\"slot\":1,\"state\":\"normal\",\"view\":3}]}},"
     "{\"id\":2,\"public_key\":\"7b\",\"zone\":\"b\",\"address_peer\":\"127.0.0.1:7902\","
     "\"address_client\":\"127.0.0.1:7802\",\"address_admin\":\"127.0.0.1:8002\",\"state\":"
-    "\"active\",\"live\":true," HB ",\"status\":{\"connections\":3,\"groups\":["
+    "\"active\",\"live\":true," HB ",\"status\":{\"commit_p99_us\":1850,\"connections\":3,"
+    "\"groups\":["
     "{\"applied\":42,\"commit\":42,\"epoch\":0,\"id\":1,\"op\":42,\"primary\":true,\"replica_id\":"
     "\"9\",\"role\":\"member\",\"slot\":1,\"state\":\"normal\",\"view\":1},"
     "{\"applied\":12,\"commit\":12,\"epoch\":1,\"id\":2,\"op\":12,\"primary\":true,\"replica_id\":"
-    "\"10\",\"role\":\"member\",\"slot\":0,\"state\":\"normal\",\"view\":3}]}},"
+    "\"10\",\"role\":\"member\",\"slot\":0,\"state\":\"normal\",\"view\":3}],"
+    "\"rooms\":[{\"group\":2,\"messages\":5,\"room\":\"77\",\"seq\":5},{\"group\":1,"
+    "\"messages\":30,\"room\":\"18446744073709551615\",\"seq\":900}],\"rooms_window_ms\":2000}},"
     "{\"id\":3,\"public_key\":\"a2\",\"zone\":\"\",\"address_peer\":\"127.0.0.1:7903\","
     "\"address_client\":\"127.0.0.1:7803\",\"address_admin\":\"127.0.0.1:8003\",\"state\":"
     "\"draining\",\"live\":false,\"heartbeat_ms\":null,\"status\":null},"
@@ -183,6 +186,21 @@ static void test_parse_real_shapes(void **state) {
     assert_int_equal(n1->learners, 1);
     assert_int_equal(n1->connections, 12);
     assert_false(n1->commit_p99_known);
+    assert_true(tui_node_find(s, 2)->commit_p99_known);
+    assert_int_equal(tui_node_find(s, 2)->commit_p99_us, 1850);
+    // The busiest rooms (node 2 leads both groups): per second over its 2 s window, busiest first.
+    assert_int_equal(s->room_count, 2);
+    uint32_t rows[TUI_ROWS_MAX], total = 0;
+    assert_int_equal(tui_pane_rows(s, TUI_PANE_ROOMS, "", 0, rows, &total), 2);
+    assert_true(tui_row_id(s, TUI_PANE_ROOMS, rows[0]) == UINT64_MAX); // 64-bit ids: a string
+    assert_int_equal(tui_row_id(s, TUI_PANE_ROOMS, rows[1]), 77);
+    char line[TUI_LINE_SIZE];
+    tui_format_row(s, TUI_PANE_ROOMS, rows[0], 0, line);
+    assert_non_null(strstr(line, "18446744073709551615"));
+    assert_non_null(strstr(line, "15.0"));
+    static char detail[TUI_DETAIL_LINES_MAX][TUI_LINE_SIZE];
+    assert_true(tui_format_detail(s, TUI_PANE_ROOMS, 77, NULL, 0, 0, detail) > 1);
+    assert_non_null(strstr(detail[0], "Room 77: 2.5 messages/s, last seq 5"));
     assert_int_equal(tui_node_find(s, 2)->primaries, 2);
     assert_int_equal(tui_node_find(s, 2)->replicas, 2);
     assert_false(tui_node_find(s, 3)->heartbeat_known);

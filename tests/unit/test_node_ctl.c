@@ -108,7 +108,7 @@ static void test_status_build(void **state) {
         "\"state\":\"view_change\",\"view\":3},{\"applied\":0,\"commit\":0,\"epoch\":2,\"id\":11,"
         "\"op\":0,\"primary\":false,\"replica_id\":\"77\",\"role\":\"retired\",\"slot\":1,"
         "\"state\":\"normal\",\"view\":0}]}";
-    assert_int_equal(node_ctl_status_build(groups, 3, 12, buffer, sizeof(buffer)),
+    assert_int_equal(node_ctl_status_build(groups, 3, 12, NULL, buffer, sizeof(buffer)),
                      (int32_t)strlen(expected));
     assert_string_equal(buffer, expected);
     // Already canonical: the heartbeat signs it as is.
@@ -118,12 +118,12 @@ static void test_status_build(void **state) {
                      0);
     assert_string_equal(canonical, expected);
     const char *empty = "{\"connections\":0,\"groups\":[]}";
-    assert_int_equal(node_ctl_status_build(NULL, 0, 0, buffer, sizeof(buffer)),
+    assert_int_equal(node_ctl_status_build(NULL, 0, 0, NULL, buffer, sizeof(buffer)),
                      (int32_t)strlen(empty));
     assert_string_equal(buffer, empty);
-    assert_int_equal(node_ctl_status_build(groups, 3, 12, buffer, (uint32_t)strlen(expected)),
+    assert_int_equal(node_ctl_status_build(groups, 3, 12, NULL, buffer, (uint32_t)strlen(expected)),
                      TC_ENOSPC);
-    assert_int_equal(node_ctl_status_build(groups, 3, 12, buffer, (uint32_t)strlen(expected) + 1),
+    assert_int_equal(node_ctl_status_build(groups, 3, 12, NULL, buffer, (uint32_t)strlen(expected) + 1),
                      (int32_t)strlen(expected));
 }
 
@@ -138,13 +138,20 @@ static void test_status_bounds(void **state) {
             .op = JSON_MAX, .commit = JSON_MAX, .applied = JSON_MAX, .replica_id = UINT64_MAX};
     }
     static char status[NODE_CTL_STATUS_SIZE_MAX];
+    // The largest extra too: p99, every room slot used with the largest numbers.
+    struct node_ctl_status_extra extra = {.commit_p99_known = true, .commit_p99_us = JSON_MAX,
+                                          .window_ms = JSON_MAX, .room_count = NODE_CTL_ROOMS_TOP};
+    for (uint32_t i = 0; i < NODE_CTL_ROOMS_TOP; i++) {
+        extra.rooms[i] = (struct node_ctl_room_load){.group = UINT32_MAX, .room = UINT64_MAX,
+                                                     .messages = JSON_MAX, .seq = JSON_MAX};
+    }
     const int32_t size = node_ctl_status_build(groups, NODE_CTL_STATUS_GROUPS_MAX + 1, JSON_MAX,
-                                               status, sizeof(status));
+                                               &extra, status, sizeof(status));
     assert_true(size > 0 && (uint32_t)size < sizeof(status));
     uint32_t entries = 0;
     for (const char *at = status; (at = strstr(at, "{\"applied\"")) != NULL; at++) entries++;
     assert_int_equal(entries, NODE_CTL_STATUS_GROUPS_MAX);
-    assert_non_null(strstr(status, "],\"groups_omitted\":1}"));
+    assert_non_null(strstr(status, "],\"groups_omitted\":1,\"rooms\":["));
     assert_non_null(strstr(status, "\"id\":4294967056"));  // UINT32_MAX - 239: the last sent
     assert_null(strstr(status, "\"id\":4294967055")); // UINT32_MAX - 240: the one left out
     // Canonical as built, hence signed as is.
@@ -153,16 +160,60 @@ static void test_status_bounds(void **state) {
     assert_int_equal(tc_audit_json_canonical(status, canonical, sizeof(canonical),
                                              &canonical_size, &detail), 0);
     assert_string_equal(canonical, status);
+    assert_non_null(strstr(status, ",\"rooms_window_ms\":9007199254740991}"));
+    extra.rooms[3].messages = JSON_MAX + 1;
+    assert_int_equal(node_ctl_status_build(groups, 8, 0, &extra, status, sizeof(status)),
+                     TC_ERANGE);
     // Canonical JSON has no integer beyond 2^53 - 1: such a status is refused, not sent.
     groups[7].commit = JSON_MAX + 1;
-    assert_int_equal(node_ctl_status_build(groups, 8, 0, status, sizeof(status)), TC_ERANGE);
+    assert_int_equal(node_ctl_status_build(groups, 8, 0, NULL, status, sizeof(status)), TC_ERANGE);
     groups[7].commit = JSON_MAX;
     groups[6].applied = JSON_MAX + 1;
-    assert_int_equal(node_ctl_status_build(groups, 8, 0, status, sizeof(status)), TC_ERANGE);
+    assert_int_equal(node_ctl_status_build(groups, 8, 0, NULL, status, sizeof(status)), TC_ERANGE);
     groups[6].applied = JSON_MAX;
-    assert_int_equal(node_ctl_status_build(groups, 8, JSON_MAX + 1, status, sizeof(status)),
+    assert_int_equal(node_ctl_status_build(groups, 8, JSON_MAX + 1, NULL, status, sizeof(status)),
                      TC_ERANGE);
-    assert_true(node_ctl_status_build(groups, 8, JSON_MAX, status, sizeof(status)) > 0);
+    assert_true(node_ctl_status_build(groups, 8, JSON_MAX, NULL, status, sizeof(status)) > 0);
+}
+
+// The busiest rooms: the top NODE_CTL_ROOMS_TOP by messages (then seq), most first, and the
+// status with p99 first and rooms last, canonical as built.
+static void test_status_extra(void **state) {
+    (void)state;
+    struct node_ctl_status_extra extra = {.commit_p99_known = true, .commit_p99_us = 1850,
+                                          .window_ms = 1000};
+    for (uint64_t room = 1; room <= 20; room++) {
+        const struct node_ctl_room_load load = {.group = (uint32_t)(room % 3 + 1), .room = room,
+                                                .messages = room % 7, .seq = 100 + room};
+        node_ctl_rooms_offer(&extra, &load);
+    }
+    assert_int_equal(extra.room_count, NODE_CTL_ROOMS_TOP);
+    // messages 6: rooms 20, 13, 6 (higher seq first); 5: 19, 12, 5; 4: 18, 11.
+    static const uint64_t expected_rooms[NODE_CTL_ROOMS_TOP] = {20, 13, 6, 19, 12, 5, 18, 11};
+    for (uint32_t i = 0; i < NODE_CTL_ROOMS_TOP; i++) {
+        assert_int_equal(extra.rooms[i].room, expected_rooms[i]);
+    }
+    extra.room_count = 2;
+    const struct node_ctl_group_status group = {.id = 2, .state = TC_REPLICA_NORMAL,
+                                                .replica_id = 77, .primary = true};
+    char status[2048];
+    assert_true(node_ctl_status_build(&group, 1, 3, &extra, status, sizeof(status)) > 0);
+    assert_string_equal(status,
+        "{\"commit_p99_us\":1850,\"connections\":3,\"groups\":[{\"applied\":0,\"commit\":0,"
+        "\"epoch\":0,\"id\":2,\"op\":0,\"primary\":true,\"replica_id\":\"77\",\"role\":\"member\","
+        "\"slot\":0,\"state\":\"normal\",\"view\":0}],\"rooms\":[{\"group\":3,\"messages\":6,"
+        "\"room\":\"20\",\"seq\":120},{\"group\":2,\"messages\":6,\"room\":\"13\",\"seq\":113}],"
+        "\"rooms_window_ms\":1000}");
+    const char *detail = NULL;
+    uint32_t canonical_size = 0;
+    assert_int_equal(tc_audit_json_canonical(status, canonical, sizeof(canonical),
+                                             &canonical_size, &detail), 0);
+    assert_string_equal(canonical, status);
+    // No window yet, no p99: the status of before.
+    extra = (struct node_ctl_status_extra){0};
+    assert_true(node_ctl_status_build(&group, 1, 3, &extra, status, sizeof(status)) > 0);
+    assert_null(strstr(status, "rooms"));
+    assert_null(strstr(status, "commit_p99_us"));
 }
 
 static void test_time_next(void **state) {
@@ -240,7 +291,7 @@ static void test_heartbeat_build(void **state) {
                                                 .state = TC_REPLICA_NORMAL, .view = 2, .op = 5,
                                                 .commit = 5, .applied = 5, .replica_id = 0x1011};
     char status[512];
-    assert_true(node_ctl_status_build(&group, 1, 4, status, sizeof(status)) > 0);
+    assert_true(node_ctl_status_build(&group, 1, 4, NULL, status, sizeof(status)) > 0);
     uint32_t size = 0;
     assert_int_equal(node_ctl_heartbeat_build(3, status, TIME_MS + 1, &node_key.secret, buffer,
                                               sizeof(buffer), &size), 0);
@@ -1271,6 +1322,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_build),
         cmocka_unit_test(test_status_bounds),
+        cmocka_unit_test(test_status_extra),
         cmocka_unit_test(test_time_next),
         cmocka_unit_test(test_register_build),
         cmocka_unit_test(test_heartbeat_build),
