@@ -269,7 +269,7 @@ const struct tigerctl_command tui_command_top = {
     .summary = "live dashboard: nodes, groups, jobs, audit; drain, rebalance, verify",
     .description = "The ncurses dashboard (tigerchat-tui, also tigerctl top). A header with the\n"
                    "cluster's health and the audit head; panes for nodes, groups (members, roles,\n"
-                   "view, epoch, commit lag, health), jobs with progress, groups by commits/s and\n"
+                   "view, epoch, commit lag, health), jobs with progress, the busiest rooms and\n"
                    "the audit tail, refreshed every --refresh-ms. Keys: arrows/Tab/Enter select,\n"
                    "/ filter, ? help, d drain the selected node (plan, type its name to confirm),\n"
                    "r rebalance (plan, y to confirm), v verify the audit chain, q quit. Drain and\n"

@@ -184,7 +184,7 @@ static const char *const help_lines[] = {
     "",
     "Panes: nodes (state, live, last heartbeat, replicas, primaries, learners, connections),",
     "groups (members: * primary, ! not live, +NL learner on node N; view, epoch, commit, lag,",
-    "health), jobs (progress of the running step), groups by commits/s, the audit tail.",
+    "health), jobs (progress of the running step), the busiest rooms, the audit tail.",
     "Signed actions use --key (or $TIGERCTL_KEY), as tigerctl drain and rebalance do.",
     "",
     "Press any key to close.",

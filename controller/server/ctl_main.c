@@ -52,6 +52,7 @@ static const char usage[] =
     "                                   [--admin-name NAME]\n"
     "       tigerchat-controller start --data-dir DIR [--listen HOST:PORT]\n"
     "                                  [--auto-accept-nodes] [--liveness-ms MS]\n"
+    "       tigerchat-controller backup --data-dir DIR --to DIR2\n"
     "\n"
     "format  creates DIR/controller.db (SQLite), DIR/audit.jsonl and audit-checkpoints.jsonl\n"
     "        (the signed audit chain) and DIR/controller.key (the controller's Ed25519 key),\n"
