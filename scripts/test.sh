@@ -52,6 +52,8 @@ echo "== end to end: the control plane (controller, tigerctl, 4 nodes: refusals,
 "$root/tests/e2e/controller.sh" "$rel"
 echo "== end to end: groups placed by the controller (nodes without groups in their configs: no_route, placement, restart from identity files, drain)"
 "$root/tests/e2e/placed.sh" "$rel"
+echo "== end to end: metrics and logs (promtool check metrics on every node and the controller, histograms, job progress, structured log lines)"
+"$root/tests/e2e/metrics.sh" "$rel"
 echo "== end to end: the protocol and fault suites on a cluster whose groups the controller placed"
 TC_CLUSTER_PLACED=1 TC_CONTROLLER_BIN="$rel/controller/server/tigerchat-controller" \
   TC_TIGERCTL_BIN="$rel/tigerctl/tigerctl" "$root/tests/e2e/run.sh" "$rel/node/tigerchat-node"

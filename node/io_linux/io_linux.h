@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "io.h"
+#include "tc_histogram.h"
 
 struct tc_replica_options;
 
@@ -80,9 +81,14 @@ struct tc_io_linux_storage_entry {
     uint64_t sequence; // submission order
 };
 
+// sync_ns of a completion whose operation ran no fdatasync (reads, writes, coalesced syncs, and
+// syncs refused because the storage had failed).
+#define TC_IO_LINUX_SYNC_NS_NONE UINT64_MAX
+
 struct tc_io_linux_storage_completion {
     struct tc_io_storage_op *op;
     int result;
+    uint64_t sync_ns; // time inside the fdatasync this operation ran, or TC_IO_LINUX_SYNC_NS_NONE
 };
 
 struct tc_io_linux_storage_worker {
@@ -119,6 +125,9 @@ struct tc_io_linux_storage {
     uint32_t completion_count;
     struct tc_io_linux_storage_completion completions[TC_IO_LINUX_STORAGE_OPS_MAX];
     struct tc_io_linux_storage_stats stats;
+    // Not under the mutex: the duration of every fdatasync, recorded by poll() (the owner's
+    // thread, the node's loop) when it delivers the sync; read it on that thread only.
+    struct tc_histogram sync_latency;
     char path[TC_IO_LINUX_PATH_SIZE_MAX];
     char error[TC_IO_LINUX_ERROR_SIZE_MAX];
 };
@@ -147,6 +156,10 @@ int tc_io_linux_storage_event_fd(const struct tc_io_linux_storage *storage);
 uint32_t tc_io_linux_storage_inflight(struct tc_io_linux_storage *storage);
 void tc_io_linux_storage_stats_get(struct tc_io_linux_storage *storage,
                                    struct tc_io_linux_storage_stats *stats);
+// fdatasync durations (tc_histogram_layout_fdatasync), one observation per fdatasync call (syncs
+// that rode on another's are not observed). On the thread that polls only.
+const struct tc_histogram *tc_io_linux_storage_sync_latency(
+    const struct tc_io_linux_storage *storage);
 
 // The storage of a VSR replica (storage_replica.c; links tc_vsr's replica): one file per storage
 // zone (tc_replica_storage_zones: "<path>.journal", "<path>.checkpoints", "<path>.store"), so that
@@ -179,6 +192,10 @@ uint32_t tc_io_linux_replica_storage_event_fds(const struct tc_io_linux_replica_
 // Sums over the files (sync_ns_max: the largest).
 void tc_io_linux_replica_storage_stats_get(struct tc_io_linux_replica_storage *storage,
                                            struct tc_io_linux_storage_stats *stats);
+// The fdatasync durations of one zone's file (zone < TC_IO_LINUX_REPLICA_ZONES; the journal is
+// zone 0): tc_io_linux_storage_sync_latency of that file. On the thread that polls only.
+const struct tc_histogram *tc_io_linux_replica_storage_sync_latency(
+    const struct tc_io_linux_replica_storage *storage, uint32_t zone);
 
 // Clocks (clock_gettime). The deterministic core never calls these; hosts pass time in as ticks
 // (monotonic) and through tc_io.realtime_ns (wall clock).

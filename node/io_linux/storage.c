@@ -66,7 +66,7 @@ static bool storage_pending_take(struct tc_io_linux_storage *storage,
 static int storage_execute(struct tc_io_linux_storage *storage, struct tc_io_storage_op *op,
                            bool failed, uint64_t *sync_ns) {
     tc_assert(op != NULL);
-    *sync_ns = 0;
+    *sync_ns = TC_IO_LINUX_SYNC_NS_NONE;
     int error_number = 0;
     switch (op->kind) {
     case TC_IO_STORAGE_READ:
@@ -83,6 +83,7 @@ static int storage_execute(struct tc_io_linux_storage *storage, struct tc_io_sto
         const uint64_t start_ns = tc_io_linux_monotonic_ns();
         error_number = io_linux_fdatasync(storage->fd);
         *sync_ns = tc_io_linux_monotonic_ns() - start_ns;
+        tc_assert(*sync_ns != TC_IO_LINUX_SYNC_NS_NONE);
         break;
     }
     default: tc_unreachable();
@@ -104,6 +105,7 @@ static void storage_stats_count(struct tc_io_linux_storage *storage,
     } else {
         tc_assert(op->kind == TC_IO_STORAGE_SYNC);
         stats->syncs++;
+        if (sync_ns == TC_IO_LINUX_SYNC_NS_NONE) return; // refused: the storage had failed
         stats->sync_ns_total += sync_ns;
         stats->sync_ns_max = sync_ns > stats->sync_ns_max ? sync_ns : stats->sync_ns_max;
     }
@@ -132,11 +134,12 @@ static void storage_sync_riders_take(struct tc_io_linux_storage *storage,
 }
 
 static void storage_completion_push(struct tc_io_linux_storage *storage,
-                                    struct tc_io_storage_op *op, int result) {
+                                    struct tc_io_storage_op *op, int result, uint64_t sync_ns) {
     tc_assert(storage->completion_count < TC_IO_LINUX_STORAGE_OPS_MAX);
     const uint32_t tail =
         (storage->completion_head + storage->completion_count) % TC_IO_LINUX_STORAGE_OPS_MAX;
-    storage->completions[tail] = (struct tc_io_linux_storage_completion){op, result};
+    tc_assert(sync_ns == TC_IO_LINUX_SYNC_NS_NONE || op->kind == TC_IO_STORAGE_SYNC);
+    storage->completions[tail] = (struct tc_io_linux_storage_completion){op, result, sync_ns};
     storage->completion_count++;
     tc_assert(storage->completion_count <= storage->inflight_count);
 }
@@ -151,13 +154,13 @@ static void storage_complete(struct tc_io_linux_storage *storage,
     if (result != 0 && op->kind != TC_IO_STORAGE_READ) storage->failed = true;
     storage_stats_count(storage, op, result, sync_ns);
     worker->running.op = NULL;
-    storage_completion_push(storage, op, result);
+    storage_completion_push(storage, op, result, sync_ns);
     tc_assert(worker->riders_count == 0 || op->kind == TC_IO_STORAGE_SYNC);
     for (uint32_t i = 0; i < worker->riders_count; i++) {
         tc_assert(worker->riders[i]->kind == TC_IO_STORAGE_SYNC);
         if (result != 0) storage->stats.errors++;
         storage->stats.syncs_coalesced++;
-        storage_completion_push(storage, worker->riders[i], result);
+        storage_completion_push(storage, worker->riders[i], result, TC_IO_LINUX_SYNC_NS_NONE);
     }
     worker->riders_count = 0;
     const uint64_t one = 1;
@@ -182,7 +185,7 @@ static void *storage_worker_main(void *argument) {
         if (storage->pending_count > 0) pthread_cond_signal(&storage->work_available);
         const bool failed = storage->failed;
         pthread_mutex_unlock(&storage->mutex);
-        uint64_t sync_ns = 0;
+        uint64_t sync_ns = TC_IO_LINUX_SYNC_NS_NONE;
         const int result = storage_execute(storage, worker->running.op, failed, &sync_ns);
         pthread_mutex_lock(&storage->mutex);
         storage_complete(storage, worker, result, sync_ns);
@@ -275,6 +278,7 @@ int tc_io_linux_storage_open(struct tc_io_linux_storage *storage,
         (void)close(storage->fd);
         return result;
     }
+    tc_histogram_init(&storage->sync_latency, &tc_histogram_layout_fdatasync);
     storage->opened = true;
     return 0;
 }
@@ -315,13 +319,13 @@ static bool storage_write_inline(struct tc_io_linux_storage *storage,
     }
     uint64_t sync_ns = 0;
     const int result = storage_execute(storage, op, storage->failed, &sync_ns);
-    tc_assert(sync_ns == 0);
+    tc_assert(sync_ns == TC_IO_LINUX_SYNC_NS_NONE);
     if (result != 0) storage->failed = true;
-    storage_stats_count(storage, op, result, 0);
+    storage_stats_count(storage, op, result, sync_ns);
     storage->stats.writes_inline++;
     storage->sequence_next++;
     storage->inflight_count++;
-    storage_completion_push(storage, op, result);
+    storage_completion_push(storage, op, result, sync_ns);
     const uint64_t one = 1;
     const ssize_t written = write(storage->event_fd, &one, sizeof(one));
     tc_assert(written == (ssize_t)sizeof(one));
@@ -397,6 +401,10 @@ uint32_t tc_io_linux_storage_poll(struct tc_io_linux_storage *storage) {
         struct tc_io_storage_op *op = batch[i].op;
         tc_assert(op != NULL);
         tc_assert(batch[i].result == 0 || batch[i].result == TC_EIO);
+        // Recorded here, on the owner's thread: the histogram needs no lock.
+        if (batch[i].sync_ns != TC_IO_LINUX_SYNC_NS_NONE) {
+            tc_histogram_observe(&storage->sync_latency, batch[i].sync_ns);
+        }
         op->next = NULL;
         op->callback(op, batch[i].result);
     }
@@ -425,4 +433,11 @@ void tc_io_linux_storage_stats_get(struct tc_io_linux_storage *storage,
     *stats = storage->stats;
     pthread_mutex_unlock(&storage->mutex);
     tc_assert(stats->errors <= stats->reads + stats->writes + stats->syncs + stats->syncs_coalesced);
+}
+
+const struct tc_histogram *tc_io_linux_storage_sync_latency(
+    const struct tc_io_linux_storage *storage) {
+    tc_assert(storage->opened);
+    tc_assert(storage->sync_latency.layout == &tc_histogram_layout_fdatasync);
+    return &storage->sync_latency;
 }

@@ -157,3 +157,10 @@ void tc_io_linux_replica_storage_stats_get(struct tc_io_linux_replica_storage *s
         stats->syncs_coalesced += file.syncs_coalesced;
     }
 }
+
+const struct tc_histogram *tc_io_linux_replica_storage_sync_latency(
+    const struct tc_io_linux_replica_storage *storage, uint32_t zone) {
+    tc_assert(zone < TC_IO_LINUX_REPLICA_ZONES);
+    tc_assert(storage->opened == TC_IO_LINUX_REPLICA_ZONES);
+    return tc_io_linux_storage_sync_latency(&storage->files[zone]);
+}

@@ -21,6 +21,7 @@
 #include "replica.h"
 #include "room.h"
 #include "store.h"
+#include "tc_histogram.h"
 #include "ws_server.h"
 
 #define NODE_LOCAL_QUEUE_SLOTS 256u     // deferred same-node VSR messages (docs/node.md §3)
@@ -223,7 +224,20 @@ struct node_local_slot {
     uint8_t *message; // TC_MESSAGE_SIZE_MAX
 };
 
+// Latency histograms (node_metrics.c exports them): recorded on the loop thread only, no lock.
+#define NODE_LATENCY_GROUPS_MAX 1024u // group indices (config and topology groups), asserted
+_Static_assert(NODE_LATENCY_GROUPS_MAX >= TC_NODE_CONFIG_GROUPS_MAX &&
+                   NODE_LATENCY_GROUPS_MAX >= NODE_CTL_TOPOLOGY_GROUPS_MAX,
+               "every group index has its batch send times");
+struct node_latency_stats {
+    // The edge's batches: its VSR request sent -> the group's reply (prepare, journal write and
+    // fdatasync on a quorum, commit, apply): the commit latency a client sees, less its own hops.
+    struct tc_histogram batch_commit;                   // tc_histogram_layout_commit
+    uint64_t batch_sent_ns[NODE_LATENCY_GROUPS_MAX][NODE_SESSIONS_PER_GROUP]; // monotonic
+};
+
 struct node_stats {
+    struct node_latency_stats latency;
     uint64_t ticks;
     uint64_t ticks_skipped;
     uint64_t local_dropped;

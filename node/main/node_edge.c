@@ -472,6 +472,13 @@ static void session_on_reply(void *context, struct tc_client *client,
     tc_assert(client == session->client && session->busy);
     session->busy = false;
     const uint64_t rtt_ms = node->now_ms - session->sent_ms;
+    if (reply != NULL) { // commit latency (an eviction is no commit)
+        tc_assert(group->index < NODE_LATENCY_GROUPS_MAX);
+        tc_assert(session->index < NODE_SESSIONS_PER_GROUP);
+        const uint64_t sent_ns = node->stats.latency.batch_sent_ns[group->index][session->index];
+        tc_histogram_observe(&node->stats.latency.batch_commit,
+                             tc_io_linux_monotonic_ns() - sent_ns);
+    }
     node->stats.batch_rtt_ms_total += rtt_ms;
     if (rtt_ms > node->stats.batch_rtt_ms_max) node->stats.batch_rtt_ms_max = rtt_ms;
     node->stats.batches_answered += 1;
@@ -520,6 +527,8 @@ static void group_flush(struct node *node, struct node_group *group) {
         session->pending_count -= 1;
         session->busy = true;
         session->sent_ms = node->now_ms;
+        tc_assert(group->index < NODE_LATENCY_GROUPS_MAX);
+        node->stats.latency.batch_sent_ns[group->index][s] = tc_io_linux_monotonic_ns();
         node->stats.batches_sent += 1;
         tc_client_request(session->client, session->batch.body, session->batch.batch.size,
                           session_on_reply, session);
@@ -717,6 +726,7 @@ static int batch_alloc(struct node_batch *batch) {
 
 int node_edge_init(struct node *node) {
     const struct tc_node_config *config = &node->config;
+    tc_histogram_init(&node->stats.latency.batch_commit, &tc_histogram_layout_commit);
     node->conns_max = config->connections_max;
     node->requests_per_conn = config->requests_in_flight_per_connection_max;
     node->subs_per_conn = config->subscriptions_per_connection_max;

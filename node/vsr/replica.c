@@ -509,6 +509,7 @@ static void replica_sink_message(void *context, uint32_t room_index,
                                  const struct tc_room_message *message) {
     struct tc_replica *replica = context;
     replica->store_sink.message(replica->store_sink.context, room_index, message);
+    replica->counters.messages_applied++;
     if (replica->options.message_hook != NULL) {
         replica->options.message_hook(replica->options.hook_context, replica->options.group,
                                       message);
@@ -912,6 +913,7 @@ static void commit_apply(struct tc_replica *replica, const struct tc_header *pre
     struct tc_client_session *session = apply_operation(replica, prepare, body);
     replica->commit_min = prepare->op;
     replica->applied_timestamp_ns = prepare->timestamp;
+    replica->counters.ops_applied++;
     replica_checkpoint_after_apply(replica, prepare);
     if (replica->op_prepare_ok_max < replica->commit_min) {
         replica->op_prepare_ok_max = replica->commit_min;
@@ -1014,6 +1016,7 @@ static void serve_read_done(struct tc_replica *replica, struct serve_read *read,
         // Our address may have changed since (a member that became a follower).
         if (read->target != replica_address(replica)) {
             replica_send_answer(replica, read->target, read->target_epoch, read->buffer);
+            replica->counters.repairs_served++;
         }
         return;
     }
@@ -1235,6 +1238,7 @@ static void primary_prepare(struct tc_replica *replica, const struct tc_header *
     entry->ok_from = 0;
     entry->resend_ticks = 0;
     replica->pipeline_count++;
+    replica->counters.prepares++;
     replica_log_set(replica, header);
     tc_assert(replica->op_head == op);
     log_write(replica, entry->message);
@@ -1470,6 +1474,7 @@ static void on_request_prepare(struct tc_replica *replica, const struct tc_heade
     struct pipeline_entry *pipe = pipeline_find(replica, header->op);
     if (pipe != NULL && pipe->loaded && tc_checksum_equal(&pipe->header.checksum, &entry->checksum)) {
         replica_send_answer(replica, header->replica, header->epoch, pipe->message);
+        replica->counters.repairs_served++;
         return;
     }
     if (!log_clean(replica, header->op)) return;
@@ -1512,6 +1517,7 @@ static void request_prepare(struct tc_replica *replica, uint64_t op,
     replica_log(replica, TC_LOG_DEBUG, "repair: request op %llu from r%u",
                 (unsigned long long)op, target);
     replica_send_header(replica, target, &request);
+    replica->counters.repair_requests++;
 }
 
 // A backup far behind (e.g. restarted) asks the primary for the ops below its chained suffix by
@@ -1529,6 +1535,7 @@ static void repair_fill_below_chain(struct tc_replica *replica) {
         replica_header_init(replica, &request, TC_COMMAND_REQUEST_PREPARE);
         request.op = op;
         replica_send_header(replica, replica_primary_index(replica, replica->view), &request);
+        replica->counters.repair_requests++;
         sent++;
     }
 }
@@ -1788,6 +1795,7 @@ void tc_replica_status_get(const struct tc_replica *replica, struct tc_replica_s
     status->member = replica_member(replica);
     status->retired = replica_retired(replica);
     status->sync_store_bytes = replica->sync_store_bytes;
+    status->counters = replica->counters;
 }
 
 uint64_t tc_replica_member_id(const struct tc_replica *replica, uint8_t slot) {

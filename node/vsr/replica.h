@@ -70,6 +70,19 @@ struct tc_replica_options {
     void *hook_context;
 };
 
+// Counters since the replica started (observability: docs/node.md §10). Only ever incremented;
+// the replica never reads them, so they change neither its behaviour nor the simulator's digests.
+struct tc_replica_counters {
+    uint64_t prepares;              // prepares this replica made as the primary
+    uint64_t ops_applied;           // ops applied to the state machine
+    uint64_t messages_applied;      // chat messages the state machine appended (store + hook)
+    uint64_t view_changes_started;  // view changes this replica moved into
+    uint64_t views_normal;          // times it became normal in a new view (after a view change)
+    uint64_t repair_requests;       // request_prepare messages sent (repair)
+    uint64_t repairs_served;        // prepares sent in answer to a peer's request_prepare
+    uint64_t syncs_started;         // state syncs begun (syncs_done in the status: completed)
+};
+
 struct tc_replica_status {
     enum tc_replica_state state;
     uint32_t view;
@@ -89,6 +102,7 @@ struct tc_replica_status {
     bool retired;                   // replaced: it only answers read-only requests (§11.4)
     uint64_t syncs_done;            // state syncs completed since start
     uint64_t sync_store_bytes;      // message store bytes received by state syncs since start
+    struct tc_replica_counters counters;
 };
 
 struct tc_replica;

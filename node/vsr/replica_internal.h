@@ -195,6 +195,7 @@ struct tc_replica {
 
     uint64_t messages_dropped_invalid;
     uint64_t requests_dropped;
+    struct tc_replica_counters counters; // write-only here: tc_replica_status_get reports them
 };
 
 // Membership (vsr.md §11.4): we are a member while the acting configuration names our id for our

@@ -63,6 +63,7 @@ void replica_sync_start(struct tc_replica *replica, uint8_t target) {
     sync_reset(replica);
     sync->active = true;
     sync->target = target;
+    replica->counters.syncs_started++;
     replica_log(replica, TC_LOG_INFO, "state sync from r%u (commit_min %llu)", target,
                 (unsigned long long)replica->commit_min);
     sync_request(replica);

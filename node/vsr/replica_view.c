@@ -66,6 +66,7 @@ void replica_view_change_start(struct tc_replica *replica, uint32_t view) {
     tc_assert(view > replica->view);
     tc_assert(view_change_allowed(replica));
     replica_log(replica, TC_LOG_INFO, "view change to %u", view);
+    replica->counters.view_changes_started++;
     replica->view = view;
     replica->state = TC_REPLICA_VIEW_CHANGE;
     replica->pending_normal = false;
@@ -585,6 +586,7 @@ static void become_normal(struct tc_replica *replica) {
     tc_assert(tc_journal_durable_log_view(replica->journal) == replica->view);
     replica->state = TC_REPLICA_NORMAL;
     replica->pending_normal = false;
+    replica->counters.views_normal++;
     replica->heartbeat_ticks = 0;
     replica_normal_timeout_reset(replica);
     replica_log(replica, TC_LOG_INFO, "normal (%s)", replica_is_primary(replica) ? "primary" : "backup");
