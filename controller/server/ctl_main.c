@@ -42,9 +42,16 @@ void ctl_log(const char *level, const char *format, ...) {
     va_start(arguments, format);
     (void)vsnprintf(message, sizeof(message), format, arguments);
     va_end(arguments);
+    char escaped[2100]; // `"` and `\` escaped, control bytes as spaces: one parseable line
+    uint32_t used = 0;
+    for (const char *c = message; *c != '\0' && used + 3 < sizeof(escaped); c++) {
+        if (*c == '"' || *c == '\\') escaped[used++] = '\\';
+        escaped[used++] = ((unsigned char)*c >= 0x20) ? *c : ' ';
+    }
+    escaped[used] = '\0';
     char time_text[TC_AUDIT_TIME_TEXT_SIZE + 1];
     tc_audit_time_format(ctl_wall_ms(), time_text);
-    (void)fprintf(stderr, "%s level=%s module=controller msg=\"%s\"\n", time_text, level, message);
+    (void)fprintf(stderr, "%s level=%s module=controller msg=\"%s\"\n", time_text, level, escaped);
 }
 
 static const char usage[] =

@@ -254,8 +254,6 @@ struct node_stats {
     uint64_t ops_committed;
     uint64_t batches_sent;
     uint64_t batches_answered;
-    uint64_t batch_rtt_ms_total; // send -> reply of the edge's batches (ms resolution: loop time)
-    uint64_t batch_rtt_ms_max;
     uint64_t messages_delivered;
     uint64_t messages_duplicate_dropped;
     uint64_t gaps;
@@ -281,6 +279,20 @@ struct node_user {
     struct node_bucket bucket;
     uint64_t typing_room[NODE_TYPING_ROOMS];
     uint64_t typing_ms[NODE_TYPING_ROOMS];
+};
+
+// Hot paths (a line per request, connection, batch or incoming message) log through a limiter:
+// at most lines_max (NODE_LOG_LIMIT_LINES unless set) per NODE_LOG_LIMIT_WINDOW_MS (loop time);
+// the next line after a window that dropped some says how many.
+#define NODE_LOG_LIMIT_WINDOW_MS 1000u
+#define NODE_LOG_LIMIT_LINES 10u
+#define NODE_LOG_LIMIT_REPLICA_LINES 50u // replicas: start-up and view changes of many groups
+struct node_log_limit {
+    const char *module;
+    uint32_t lines_max;
+    uint64_t window_start_ms;
+    uint32_t lines;
+    uint32_t suppressed;
 };
 
 struct node {
@@ -349,6 +361,9 @@ struct node {
     struct node_redis redis;
     // The controller client (node_ctl.c, docs/node.md §13); NULL without `controller`.
     struct node_ctl *ctl;
+    // Log limiters of the hot paths (node_log_allowed).
+    struct node_log_limit log_limit_link, log_limit_ws, log_limit_edge, log_limit_reads;
+    struct node_log_limit log_limit_replica; // every replica's and VSR client's lines
     char error[2048];
 };
 
@@ -375,8 +390,14 @@ void node_local_flush(struct node *node);
 void node_link_on_frame(void *context, uint16_t from_node, uint8_t kind, const uint8_t *payload,
                         uint32_t size);
 uint32_t node_hosts_inflight(struct node *node);
+// Log lines (docs/node.md §10): `ts=S.US level=L node=N module=M [group=G ]msg="..."`, or the same
+// fields as one JSON object with log_format = json. node_log is module "node".
 void node_log(struct node *node, enum tc_log_level level, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
+void node_log_module(struct node *node, enum tc_log_level level, const char *module,
+                     uint32_t group, const char *format, ...)
+    __attribute__((format(printf, 5, 6)));
+bool node_log_allowed(struct node *node, struct node_log_limit *limit);
 
 // node_edge.c: WebSocket callbacks, request handling, batching.
 int node_edge_init(struct node *node);
@@ -428,7 +449,10 @@ void node_subs_user_left(struct node *node, uint64_t room, uint64_t user, uint64
                          bool publish);
 void node_wait_remove(struct node *node, struct node_request *request);
 
-// node_metrics.c: /metrics and /healthz.
+// node_metrics.c: /metrics and /healthz. The admin server's body is sized for the node's group
+// capacity (a node of 1024 placed groups gets ~4.3 MiB).
+#define NODE_METRICS_BASE_BYTES (256u * 1024u)
+#define NODE_METRICS_GROUP_BYTES (4u * 1024u)
 int32_t node_metrics_write(void *context, char *out, uint32_t out_size);
 bool node_healthy(void *context);
 

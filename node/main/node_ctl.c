@@ -718,6 +718,7 @@ struct node_ctl {
     // mutex; thread: the client's copy for the heartbeat).
     struct node_ctl_status_extra extra_loop, extra_shared, extra_thread;
     uint64_t rooms_measured_ms; // loop time of the previous measurement (0: none)
+    struct tc_histogram commit_before; // the edge's commit histogram at that measurement
     struct node_ctl_group_status *status_shared;
     // A fetched topology answer for the loop to verify (cJSON runs on the loop thread only: the
     // edge swaps cJSON's process-wide allocator hooks there, node/edge/edge_json.c). The client
@@ -1283,6 +1284,7 @@ int node_ctl_init(struct node *node) {
     if (ctl == NULL) return TC_ENOMEM;
     node->ctl = ctl;
     ctl->node = node;
+    tc_histogram_init(&ctl->commit_before, &tc_histogram_layout_commit);
     int rc = ctl_key_load(node, ctl);
     if (rc != TC_OK) return rc;
     ctl_identity(node, ctl);
@@ -1438,6 +1440,14 @@ static void ctl_rooms_measure(struct node *node, struct node_ctl *ctl) {
         ctl_rooms_group(node, state, group, window);
     }
     ctl->rooms_measured_ms = node->now_ms;
+    // The commit latency p99 over the same window (the edge's batches, docs/node.md §10).
+    static struct tc_histogram window_commits; // loop thread only
+    tc_histogram_difference(&window_commits, &node->stats.latency.batch_commit,
+                            &ctl->commit_before);
+    ctl->commit_before = node->stats.latency.batch_commit;
+    ctl->extra_loop.commit_p99_known = window_commits.count > 0;
+    ctl->extra_loop.commit_p99_us =
+        window_commits.count > 0 ? tc_histogram_quantile_ns(&window_commits, 0.99) / 1000u : 0;
 }
 
 static const struct node_ctl_topology_group *topology_group_find(

@@ -471,7 +471,6 @@ static void session_on_reply(void *context, struct tc_client *client,
     struct node *node = group->node;
     tc_assert(client == session->client && session->busy);
     session->busy = false;
-    const uint64_t rtt_ms = node->now_ms - session->sent_ms;
     if (reply != NULL) { // commit latency (an eviction is no commit)
         tc_assert(group->index < NODE_LATENCY_GROUPS_MAX);
         tc_assert(session->index < NODE_SESSIONS_PER_GROUP);
@@ -479,8 +478,6 @@ static void session_on_reply(void *context, struct tc_client *client,
         tc_histogram_observe(&node->stats.latency.batch_commit,
                              tc_io_linux_monotonic_ns() - sent_ns);
     }
-    node->stats.batch_rtt_ms_total += rtt_ms;
-    if (rtt_ms > node->stats.batch_rtt_ms_max) node->stats.batch_rtt_ms_max = rtt_ms;
     node->stats.batches_answered += 1;
     batch_answer(node, group, &session->batch, reply, body, body_size);
     if (reply == NULL) {
@@ -824,8 +821,10 @@ static void batch_expire(struct node *node, struct node_group *group, struct nod
         node_request_free(conn, request); // a late reply finds another generation: dropped
         node_edge_send(node, conn_id, size);
     }
-    node_log(node, TC_LOG_WARN, "group=%u %u ops timed out (%s)", group->id, batch->count,
-             discard ? "never sent: discarded" : "in flight: still retried");
+    if (node_log_allowed(node, &node->log_limit_edge)) {
+        node_log_module(node, TC_LOG_WARN, "edge", group->id, "%u ops timed out (%s)",
+                        batch->count, discard ? "never sent: discarded" : "in flight: still retried");
+    }
     if (discard) batch_reset(batch);
 }
 

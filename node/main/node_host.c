@@ -25,33 +25,79 @@ static const char *const zone_names[TC_REPLICA_STORAGE_ZONES] = {"journal", "che
 // ------------------------------------------------------------------------------------------------
 // Logging: one line per event, text or JSON (the config chooses), to stderr.
 
-void node_log(struct node *node, enum tc_log_level level, const char *format, ...) {
+// `text` with `"` and `\` escaped and control bytes as spaces (the line is ours, ASCII or UTF-8).
+static void log_escape(const char *text, char *out, uint32_t out_size) {
+    uint32_t used = 0;
+    for (const char *c = text; *c != '\0' && used + 3 < out_size; c++) {
+        if (*c == '"' || *c == '\\') out[used++] = '\\';
+        out[used++] = ((unsigned char)*c >= 0x20) ? *c : ' ';
+    }
+    out[used] = '\0';
+}
+
+static void log_write(struct node *node, enum tc_log_level level, const char *module,
+                      uint32_t group, const char *line) {
     static const char *const names[] = {"error", "warn", "info", "debug"};
-    tc_assert((uint32_t)level < 4);
+    tc_assert((uint32_t)level < 4 && module != NULL);
+    char escaped[2100];
+    log_escape(line, escaped, sizeof(escaped));
+    const uint64_t now_ns = tc_io_linux_realtime_ns();
+    char group_text[32] = "";
+    if (node->log_json) {
+        if (group != 0) (void)snprintf(group_text, sizeof(group_text), ",\"group\":%u", group);
+        fprintf(stderr, "{\"ts_ns\":%llu,\"level\":\"%s\",\"node\":%u,\"module\":\"%s\"%s,"
+                "\"msg\":\"%s\"}\n", (unsigned long long)now_ns, names[level], node->node_id,
+                module, group_text, escaped);
+    } else {
+        if (group != 0) (void)snprintf(group_text, sizeof(group_text), "group=%u ", group);
+        fprintf(stderr, "ts=%llu.%06llu level=%s node=%u module=%s %smsg=\"%s\"\n",
+                (unsigned long long)(now_ns / 1000000000u),
+                (unsigned long long)((now_ns / 1000u) % 1000000u), names[level], node->node_id,
+                module, group_text, escaped);
+    }
+}
+
+void node_log_module(struct node *node, enum tc_log_level level, const char *module,
+                     uint32_t group, const char *format, ...) {
     if ((uint32_t)level > (uint32_t)node->log_level) return;
     char line[1024];
     va_list args;
     va_start(args, format);
     (void)vsnprintf(line, sizeof(line), format, args);
     va_end(args);
-    const uint64_t now_ns = tc_io_linux_realtime_ns();
-    if (node->log_json) {
-        // The line is ASCII made by us; quotes in it are escaped minimally.
-        char escaped[2048];
-        uint32_t used = 0;
-        for (const char *c = line; *c != '\0' && used + 2 < sizeof(escaped); c++) {
-            if (*c == '"' || *c == '\\') escaped[used++] = '\\';
-            escaped[used++] = (*c >= 0x20) ? *c : ' ';
+    log_write(node, level, module, group, line);
+}
+
+void node_log(struct node *node, enum tc_log_level level, const char *format, ...) {
+    if ((uint32_t)level > (uint32_t)node->log_level) return;
+    char line[1024];
+    va_list args;
+    va_start(args, format);
+    (void)vsnprintf(line, sizeof(line), format, args);
+    va_end(args);
+    log_write(node, level, "node", 0, line);
+}
+
+bool node_log_allowed(struct node *node, struct node_log_limit *limit) {
+    const uint64_t now_ms = node->now_ms;
+    if (now_ms >= limit->window_start_ms + NODE_LOG_LIMIT_WINDOW_MS) {
+        if (limit->suppressed > 0) {
+            node_log_module(node, TC_LOG_WARN, limit->module, 0, "%u log lines suppressed in "
+                            "the last %u ms (at most %u per window)", limit->suppressed,
+                            NODE_LOG_LIMIT_WINDOW_MS,
+                            limit->lines_max != 0 ? limit->lines_max : NODE_LOG_LIMIT_LINES);
         }
-        escaped[used] = '\0';
-        fprintf(stderr, "{\"ts_ns\":%llu,\"level\":\"%s\",\"node\":%u,\"msg\":\"%s\"}\n",
-                (unsigned long long)now_ns, names[level], node->node_id, escaped);
-    } else {
-        fprintf(stderr, "ts=%llu.%06llu level=%s node=%u %s\n",
-                (unsigned long long)(now_ns / 1000000000u),
-                (unsigned long long)((now_ns / 1000u) % 1000000u), names[level],
-                node->node_id, line);
+        limit->window_start_ms = now_ms;
+        limit->lines = 0;
+        limit->suppressed = 0;
     }
+    const uint32_t lines_max = limit->lines_max != 0 ? limit->lines_max : NODE_LOG_LIMIT_LINES;
+    if (limit->lines < lines_max) {
+        limit->lines++;
+        return true;
+    }
+    limit->suppressed++;
+    return false;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -226,10 +272,14 @@ static uint64_t io_realtime_ns(struct tc_io *io) {
     (void)io;
     return tc_io_linux_realtime_ns();
 }
+// The core's lines: rate-limited per node (a replica may warn per incoming message in a fault).
 static void io_log(struct tc_io *io, enum tc_log_level level, const char *line) {
     struct node_group *group = group_of_io(io);
-    node_log(group->node, level, "group=%u %s %s", group->id, io == &group->client_io ? "client" :
-             "replica", line);
+    struct node *node = group->node;
+    if ((uint32_t)level > (uint32_t)node->log_level) return;
+    if (!node_log_allowed(node, &node->log_limit_replica)) return;
+    node_log_module(node, level, io == &group->client_io ? "client" : "replica", group->id, "%s",
+                    line);
 }
 
 static const struct tc_io_vtable replica_vtable = {

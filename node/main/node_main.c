@@ -152,14 +152,32 @@ static uint64_t ws_now_s(void *context) {
     return tc_io_linux_realtime_ns() / 1000000000u;
 }
 
-static void component_log(void *context, const char *line) {
-    node_log(context, TC_LOG_INFO, "%s", line);
+// The link's and the WebSocket server's lines (connections, refusals: per peer or client, so
+// limited).
+static void link_log(void *context, const char *line) {
+    struct node *node = context;
+    if (node_log_allowed(node, &node->log_limit_link)) {
+        node_log_module(node, TC_LOG_INFO, "link", 0, "%s", line);
+    }
+}
+
+static void ws_log(void *context, const char *line) {
+    struct node *node = context;
+    if (node_log_allowed(node, &node->log_limit_ws)) {
+        node_log_module(node, TC_LOG_INFO, "ws", 0, "%s", line);
+    }
 }
 
 // Values derived from the config once, in the forms the components take.
 static void node_settings(struct node *node) {
     const struct tc_node_config *config = &node->config;
     node->node_id = config->node_id;
+    node->log_limit_link.module = "link";
+    node->log_limit_ws.module = "ws";
+    node->log_limit_edge.module = "edge";
+    node->log_limit_reads.module = "reads";
+    node->log_limit_replica.module = "replica";
+    node->log_limit_replica.lines_max = NODE_LOG_LIMIT_REPLICA_LINES;
     tc_assert(config->log_level >= TC_NODE_CONFIG_LOG_ERROR &&
               config->log_level <= TC_NODE_CONFIG_LOG_DEBUG);
     node->log_level = (enum tc_log_level)(config->log_level - TC_NODE_CONFIG_LOG_ERROR);
@@ -184,7 +202,7 @@ static int node_listen(struct node *node) {
         .on_frame = node_link_on_frame,
         .context = node,
         .seed = config->cluster ^ node->node_id,
-        .log = component_log,
+        .log = link_log,
         .log_context = node,
     };
     for (uint32_t i = 0; i < config->peer_count; i++) {
@@ -225,7 +243,7 @@ static int node_listen(struct node *node) {
         .on_text = node_edge_on_text,
         .on_close = node_edge_on_close,
         .context = node,
-        .log = component_log,
+        .log = ws_log,
         .log_context = node,
         .transport = node_tls == NULL ? NULL : tc_ws_tls_transport(node_tls),
         .defer_text_writes = true, // one write per connection per loop iteration (fan-out)
@@ -236,9 +254,15 @@ static int node_listen(struct node *node) {
         return result;
     }
     node->ws_open = true;
+    // /metrics: the node-wide families, then ~30 series per hosted group (docs/node.md §10).
+    const uint64_t metrics_bytes = NODE_METRICS_BASE_BYTES +
+                                   (uint64_t)node->group_capacity * NODE_METRICS_GROUP_BYTES;
     const struct tc_admin_server_options admin = {
         .loop = &node->loop,
         .listen_address = node->listen_admin,
+        .body_size_max = (uint32_t)(metrics_bytes < TC_ADMIN_SERVER_BODY_SIZE_LIMIT
+                                        ? metrics_bytes
+                                        : TC_ADMIN_SERVER_BODY_SIZE_LIMIT),
         .metrics = node_metrics_write,
         .healthy = node_healthy,
         .context = node,

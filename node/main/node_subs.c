@@ -801,8 +801,11 @@ static void history_done(struct node *node, const struct node_read *read,
     if (page->result == TC_ENOENT) {
         request_fail(node, conn, request, TC_EDGE_ERROR_ROOM_NOT_FOUND);
     } else if (page->result != TC_OK) {
-        node_log(node, TC_LOG_ERROR, "history read failed room=%llu: %s",
-                 (unsigned long long)request->room, tc_errname(page->result));
+        if (node_log_allowed(node, &node->log_limit_reads)) {
+            node_log_module(node, TC_LOG_ERROR, "reads", node->groups[request->group].id,
+                            "history read failed room=%llu: %s",
+                            (unsigned long long)request->room, tc_errname(page->result));
+        }
         request_fail(node, conn, request, TC_EDGE_ERROR_INTERNAL_ERROR);
     } else if (page->kind == TC_STORE_PAGE_TRUNCATED) {
         const uint64_t conn_id = conn->conn_id;

@@ -11,8 +11,9 @@
 #      least the bench's acks), prepares, edge ops, connections, fan-out and queue gauges,
 #      dropped/rate-limited counters, job progress (steps done of all while running, the job by
 #      state after);
-#   5. every log line is structured: nodes `ts=<s.us> level=<l> node=<n> ...` (or JSON with
-#      log_json), controller `<time> level=<l> module=controller msg="..."`.
+#   5. every log line is structured: nodes `ts=<s.us> level=<l> node=<n> module=<m> [group=<g> ]
+#      msg="..."` (or JSON with log_format = json), controller `<time> level=<l>
+#      module=controller msg="..."` (quotes and backslashes escaped).
 #
 #   tests/e2e/metrics.sh BUILD_DIR        (a Release build: BUILD_DIR/node/tigerchat-node, ...)
 # Environment: TC_CLUSTER_BASE_PORT (default 26500), TC_KEEP=1 keeps the work directory.
@@ -253,7 +254,8 @@ EOF
 # --- 5. structured log lines
 /usr/bin/python3 - "$TC_CLUSTER_DIR" <<'EOF' || fail "log format checks failed"
 import glob, json, re, sys
-node_text = re.compile(r'^ts=\d+\.\d{6} level=(error|warn|info|debug) node=\d+ (module=[a-z_]+ )?\S')
+node_text = re.compile(r'^ts=\d+\.\d{6} level=(error|warn|info|debug) node=\d+ module=[a-z_]+ '
+                       r'(group=\d+ )?msg="([^"\\]|\\.)*"$')
 ctl_text = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=(error|warn|info|debug) '
                       r'module=controller msg="')
 bad = 0
@@ -264,7 +266,7 @@ for path in sorted(glob.glob(sys.argv[1] + '/node-*.log')) + [sys.argv[1] + '/co
     for line in lines:
         if line.startswith('{'):
             record = json.loads(line)
-            if not {'ts_ns', 'level', 'node', 'msg'} <= set(record):
+            if not {'ts_ns', 'level', 'node', 'module', 'msg'} <= set(record):
                 wrong.append(line)
         elif not pattern.match(line):
             wrong.append(line)

@@ -216,6 +216,33 @@ static void test_status_extra(void **state) {
     assert_null(strstr(status, "commit_p99_us"));
 }
 
+// The hot-path log limiter: lines_max per window, then the rest dropped and counted; the next
+// window starts over (its first line is preceded by the count of the dropped ones).
+static void test_log_limit(void **state) {
+    (void)state;
+    static struct node limited;
+    limited.log_level = TC_LOG_INFO;
+    limited.now_ms = 5000;
+    struct node_log_limit limit = {.module = "edge"};
+    for (uint32_t i = 0; i < NODE_LOG_LIMIT_LINES; i++) {
+        assert_true(node_log_allowed(&limited, &limit));
+    }
+    assert_false(node_log_allowed(&limited, &limit));
+    assert_false(node_log_allowed(&limited, &limit));
+    assert_int_equal(limit.suppressed, 2);
+    limited.now_ms += NODE_LOG_LIMIT_WINDOW_MS - 1;
+    assert_false(node_log_allowed(&limited, &limit));
+    limited.now_ms += 1;
+    assert_true(node_log_allowed(&limited, &limit));
+    assert_int_equal(limit.suppressed, 0);
+    assert_int_equal(limit.lines, 1);
+    struct node_log_limit wide = {.module = "replica", .lines_max = NODE_LOG_LIMIT_REPLICA_LINES};
+    for (uint32_t i = 0; i < NODE_LOG_LIMIT_REPLICA_LINES; i++) {
+        assert_true(node_log_allowed(&limited, &wide));
+    }
+    assert_false(node_log_allowed(&limited, &wide));
+}
+
 static void test_time_next(void **state) {
     (void)state;
     assert_int_equal(node_ctl_time_next(0, TIME_MS), TIME_MS);
@@ -1169,6 +1196,7 @@ static void node_setup(uint16_t port, uint32_t interval_ms, const struct keypair
     node.log_level = TC_LOG_DEBUG;
     node.group_count = node.config.group_count;
     node.group_capacity = node.group_count;
+    tc_histogram_init(&node.stats.latency.batch_commit, &tc_histogram_layout_commit);
     node.groups = calloc(node.group_count, sizeof(node.groups[0]));
     node.group_order = calloc(node.group_count, sizeof(node.group_order[0]));
     assert_non_null(node.groups);
@@ -1323,6 +1351,7 @@ int main(void) {
         cmocka_unit_test(test_status_build),
         cmocka_unit_test(test_status_bounds),
         cmocka_unit_test(test_status_extra),
+        cmocka_unit_test(test_log_limit),
         cmocka_unit_test(test_time_next),
         cmocka_unit_test(test_register_build),
         cmocka_unit_test(test_heartbeat_build),
