@@ -13,7 +13,7 @@
 #
 # Environment:
 #   TC_PKG_CACHE=DIR        keep the debootstrap'd root as a tarball in DIR (reruns: seconds)
-#   TC_PKG_MIRROR=URL       Debian mirror for debootstrap (default http://deb.debian.org/debian)
+#   TC_PKG_MIRROR=URL       Debian mirror for debootstrap (default: apt's own, else deb.debian.org)
 #   TC_PKG_SKIP_CHROOT=1    skip the chroot checks (no mirror reachable); reported as SKIPPED
 #   TC_PKG_STATIC=1         build with -DTC_STATIC=ON (docs/packaging.md §6)
 #   TC_PKG_JOBS=N           build parallelism (default 2)
@@ -27,7 +27,20 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build/packages}
 mkdir -p "$build"
 build=$(cd "$build" && pwd)
-mirror=${TC_PKG_MIRROR:-http://deb.debian.org/debian}
+# The mirror apt itself uses (deb822 debian.sources or a one-line sources.list) is the one most
+# likely reachable from this machine; deb.debian.org otherwise.
+apt_mirror() {
+  local uri=""
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' \
+      /etc/apt/sources.list.d/debian.sources)
+  fi
+  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+    uri=$(awk '$1 == "deb" && $0 !~ /security/ { print ($2 ~ /^\[/ ? $3 : $2); exit }' /etc/apt/sources.list)
+  fi
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+mirror=${TC_PKG_MIRROR:-$(apt_mirror)}
 jobs=${TC_PKG_JOBS:-2}
 size_max=$((15 * 1024 * 1024))
 work=$build/package-test
