@@ -148,17 +148,16 @@ controller_place_groups() {
     local first=$(( ((g - 1) * 4096 + count - 1) / count )) next=$(( (g * 4096 + count - 1) / count ))
     tigerctl groups create --id "$g" --slots "$first-$(( next - 1 ))" >/dev/null 2>&1 || true
   done
-  # Every node has installed the topology and hosts (or routes to) each group, and each group
-  # has a primary somewhere; then /healthz (every group's edge session registered) is the rest.
-  local deadline=$(( $(date +%s) + ${TC_CLUSTER_WAIT_S:-30} )) n ready
+  # Every group's 3 replicas run (their gauges are on their nodes' /metrics) and each group has
+  # a primary; then /healthz (every node's edge registered with every group) is the rest.
+  local deadline=$(( $(date +%s) + ${TC_CLUSTER_WAIT_S:-30} )) n ready scraped
   while :; do
+    scraped=$(for n in "${nodes[@]}"; do
+      curl -fsS -m 1 "http://127.0.0.1:$((base + 200 + n))/metrics" 2>/dev/null |
+        grep '^tigerchat_replica_primary{'; done || true)
     ready=1
-    for n in "${nodes[@]}"; do
-      [ "$(curl -fsS -m 1 "http://127.0.0.1:$((base + 200 + n))/metrics" 2>/dev/null |
-        grep -c '^tigerchat_replica_primary{')" -ge "$count" ] || { [ "$n" -le 3 ] && ready=0; }
-    done
-    [ "$(for n in "${nodes[@]}"; do curl -fsS -m 1 "http://127.0.0.1:$((base + 200 + n))/metrics" \
-      2>/dev/null | grep '^tigerchat_replica_primary{.*} 1$'; done | sort -u | wc -l)" -ge "$count" ] || ready=0
+    [ "$(grep -c . <<< "$scraped")" -ge $((3 * count)) ] || ready=0
+    [ "$(grep '} 1$' <<< "$scraped" | sed 's/,slot=.*//' | sort -u | wc -l)" -ge "$count" ] || ready=0
     [ "$ready" = 1 ] && break
     [ "$(date +%s)" -lt "$deadline" ] || die "placed groups not up on every node; see $dir/node-*.log"
     sleep 0.2

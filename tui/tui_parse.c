@@ -245,9 +245,25 @@ static bool room_id_parse(const char *text, uint64_t *room) {
     return true;
 }
 
+// Keeps the TUI_ROOMS_MAX busiest: a room beyond the bound replaces the slowest kept, if slower.
+static void room_keep(struct tui_snapshot *snapshot, const struct tui_room *room) {
+    if (snapshot->room_count < TUI_ROOMS_MAX) {
+        snapshot->rooms[snapshot->room_count++] = *room;
+        return;
+    }
+    uint32_t slowest = 0;
+    for (uint32_t i = 1; i < TUI_ROOMS_MAX; i++) {
+        if (snapshot->rooms[i].per_s < snapshot->rooms[slowest].per_s) slowest = i;
+    }
+    snapshot->rows_dropped++;
+    if (room->per_s > snapshot->rooms[slowest].per_s) snapshot->rooms[slowest] = *room;
+}
+
 // The node's busiest rooms (heartbeat "rooms" over "rooms_window_ms"); malformed entries skipped.
+// Only a live node's: a dead node's last heartbeat would show its rooms busy forever.
 static void rooms_parse(const cJSON *status, const struct tui_node *node,
                         struct tui_snapshot *snapshot) {
+    if (!node->live) return;
     uint64_t window_ms = 0;
     if (!get_u64(status, "rooms_window_ms", JSON_INTEGER_MAX, &window_ms) || window_ms == 0) return;
     const cJSON *entry = NULL;
@@ -261,12 +277,8 @@ static void rooms_parse(const cJSON *status, const struct tui_node *node,
             snapshot->rows_ignored++;
             continue;
         }
-        if (snapshot->room_count == TUI_ROOMS_MAX) {
-            snapshot->rows_dropped++;
-            continue;
-        }
         room.per_s = (double)messages * 1000.0 / (double)window_ms;
-        snapshot->rooms[snapshot->room_count++] = room;
+        room_keep(snapshot, &room);
     }
 }
 

@@ -1,12 +1,12 @@
 // tigerchat-controller backup --data-dir DIR --to DIR2 (docs/operations.md §11): a copy of a
 // controller's state that a controller can start from, taken while it runs.
 //
-// Order matters (C2): the database snapshot first, then the audit chain and its checkpoints. The
-// chain is then at least as long as the database, and a controller started on the copy applies
-// the entries the database misses (docs/controller.md §3); a database ahead of its chain would be
-// refused. A line being appended while the chain is copied is cut at the last newline (the copy
-// ends at a whole entry; the writer also repairs a torn tail at open). The controller's key is
-// copied with mode 0600.
+// Order matters: the database snapshot first, then the checkpoints, then the audit chain. The
+// chain is then at least as long as the database (C2: a controller started on the copy applies
+// the entries the database misses, docs/controller.md §3; a database ahead of its chain would be
+// refused) and as every checkpoint (one naming a seq beyond the chain reads as truncation). A
+// line being appended while a file is copied is cut at the last newline (the copy ends at a whole
+// entry). Every file and the directory are fsynced; the key is copied with mode 0600.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -67,6 +67,25 @@ static int file_copy(const char *from, const char *to, mode_t mode, bool whole_l
     return rc;
 }
 
+static int path_sync(const char *path, int flags, char *error, uint32_t error_size) {
+    const int fd = open(path, flags | O_CLOEXEC);
+    if (fd < 0) return backup_fail(error, error_size, TC_EIO, "open", path);
+    const int rc = fsync(fd) == 0 ? 0 : backup_fail(error, error_size, TC_EIO, "fsync", path);
+    (void)close(fd);
+    return rc;
+}
+
+// fsync of the directory holding `path` (after creating `path` in it).
+static int path_sync_parent(const char *path, char *error, uint32_t error_size) {
+    char parent[CTL_BACKUP_PATH_SIZE];
+    (void)snprintf(parent, sizeof(parent), "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (slash == NULL) (void)snprintf(parent, sizeof(parent), ".");
+    else if (slash == parent) slash[1] = '\0';
+    else *slash = '\0';
+    return path_sync(parent, O_RDONLY | O_DIRECTORY, error, error_size);
+}
+
 int ctl_backup(const char *data_dir, const char *to_dir, struct ctl_backup_report *report,
                char *error, uint32_t error_size) {
     tc_assert(data_dir != NULL && to_dir != NULL && report != NULL && error != NULL);
@@ -78,7 +97,10 @@ int ctl_backup(const char *data_dir, const char *to_dir, struct ctl_backup_repor
     char from[CTL_BACKUP_PATH_SIZE], to[CTL_BACKUP_PATH_SIZE];
     (void)snprintf(from, sizeof(from), "%s/controller.db", data_dir);
     (void)snprintf(to, sizeof(to), "%s/controller.db", to_dir);
-    int rc = ctl_store_backup(from, to, error, error_size);
+    int rc = path_sync(to_dir, O_RDONLY | O_DIRECTORY, error, error_size); // the new directory
+    if (rc == 0) rc = path_sync_parent(to_dir, error, error_size);              // its entry
+    if (rc == 0) rc = ctl_store_backup(from, to, error, error_size);
+    if (rc == 0) rc = path_sync(to, O_RDONLY, error, error_size); // VACUUM INTO does not sync
     if (rc == 0) {
         struct stat st;
         report->db_bytes = stat(to, &st) == 0 ? (uint64_t)st.st_size : 0;
@@ -88,8 +110,8 @@ int ctl_backup(const char *data_dir, const char *to_dir, struct ctl_backup_repor
         mode_t mode;
         bool lines;
     } files[] = {
-        {"audit.jsonl", 0640, true},
         {"audit-checkpoints.jsonl", 0640, true},
+        {"audit.jsonl", 0640, true},
         {"controller.key", 0600, false},
         {"controller.key.pub", 0644, false},
     };
@@ -98,12 +120,8 @@ int ctl_backup(const char *data_dir, const char *to_dir, struct ctl_backup_repor
         (void)snprintf(to, sizeof(to), "%s/%s", to_dir, files[i].name);
         uint64_t copied = 0;
         rc = file_copy(from, to, files[i].mode, files[i].lines, &copied, error, error_size);
-        if (i == 0) report->audit_bytes = copied;
+        if (i == 1) report->audit_bytes = copied;
     }
-    if (rc == 0) {
-        const int dir = open(to_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir < 0 || fsync(dir) != 0) rc = backup_fail(error, error_size, TC_EIO, "fsync", to_dir);
-        if (dir >= 0) (void)close(dir);
-    }
+    if (rc == 0) rc = path_sync(to_dir, O_RDONLY | O_DIRECTORY, error, error_size);
     return rc;
 }

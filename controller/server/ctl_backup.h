@@ -12,9 +12,9 @@ struct ctl_backup_report {
     uint64_t audit_bytes;
 };
 
-// Creates to_dir (it must not exist) and writes controller.db (a snapshot), audit.jsonl and
-// audit-checkpoints.jsonl (whole lines, copied after the snapshot), controller.key(.pub), all
-// fsynced. 0, or TC_EEXIST / TC_EIO with a message in error (what is in to_dir is then partial).
+// Creates to_dir (it must not exist) and writes controller.db (a snapshot), then
+// audit-checkpoints.jsonl and audit.jsonl (whole lines), then controller.key(.pub); every file,
+// to_dir and its parent fsynced. 0, or TC_EEXIST / TC_EIO with a message in error (what is in to_dir is then partial).
 int ctl_backup(const char *data_dir, const char *to_dir, struct ctl_backup_report *report,
                char *error, uint32_t error_size);
 

@@ -5,6 +5,7 @@
 // be partly written (head_frame_sent_bytes > 0), and at most one of the two rings is mid-frame at
 // any time, because the writer finishes a frame it started before switching class. The hello is
 // always the first frame of a connection: it is pushed into the (empty) high ring on connect.
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -1002,6 +1003,17 @@ int tc_link_peer_join(struct tc_link *link, uint16_t node_id, const char *addres
         return link_fail(link, TC_EINVAL, "link: peer %u address too long", node_id);
     }
     (void)snprintf(entry.address, sizeof(entry.address), "%s", address);
+    // At run time only a numeric IPv4 address: a name would be resolved (getaddrinfo, blocking)
+    // on the loop thread.
+    char host[sizeof(entry.address)];
+    (void)snprintf(host, sizeof(host), "%s", address);
+    char *colon = strrchr(host, ':');
+    struct in_addr parsed;
+    if (colon != NULL) *colon = '\0';
+    if (colon == NULL || inet_pton(AF_INET, host, &parsed) != 1) {
+        return link_fail(link, TC_EINVAL, "link: peer %u address '%s' is not IPv4:port (names "
+                         "are resolved at start only)", node_id, address);
+    }
     const struct tc_link_options *options = &link->options;
     const uint64_t rings_bytes =
         (uint64_t)options->send_queue_high_bytes + options->send_queue_low_bytes;

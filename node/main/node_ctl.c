@@ -53,6 +53,7 @@ _Static_assert(NODE_CTL_REQUEST_SIZE_MAX <= TC_AUDIT_LINE_SIZE_MAX + SIG_SUFFIX_
                "the controller's canonical encoder takes every message sent");
 _Static_assert(NODE_CTL_TOPOLOGY_GROUPS_MAX >= TC_NODE_CONFIG_GROUPS_MAX, "one entry per group");
 _Static_assert(NODE_CTL_MEMBERS_MAX == TC_NODE_CONFIG_GROUP_MEMBERS_MAX, "members by slot");
+_Static_assert(NODE_CTL_ADDRESS_SIZE_MAX == TC_LINK_ADDRESS_SIZE_MAX, "a topology address fits the link");
 
 // ------------------------------------------------------------------------------------------------
 // A bounded text writer.
@@ -684,7 +685,7 @@ enum ctl_warn {
 
 // One per loop group (node->groups index): the topology's change and the one last acted on.
 struct ctl_group_state {
-    // Each room's last seq at the previous room measurement (ctl_rooms_measure), by room index
+    // Each room's last seq at the previous pass over it (ctl_rooms_tick), by room index
     // (creation order, stable): allocated (rooms_max entries) the first time this node leads it.
     uint64_t *room_seq;
     uint32_t room_seq_count; // rooms measured (valid entries)
@@ -717,7 +718,11 @@ struct node_ctl {
     // The busiest rooms and commit latency (loop: measured every interval_ms; shared: under the
     // mutex; thread: the client's copy for the heartbeat).
     struct node_ctl_status_extra extra_loop, extra_shared, extra_thread;
-    uint64_t rooms_measured_ms; // loop time of the previous measurement (0: none)
+    uint64_t rooms_measured_ms; // loop time the previous pass ended (0: none)
+    bool scan_active;           // a pass over the led groups' rooms is under way (ctl_rooms_tick)
+    uint32_t scan_group;        // its next group index and room index
+    uint32_t scan_room;
+    struct node_ctl_status_extra extra_pass; // the busiest rooms of the pass so far
     struct tc_histogram commit_before; // the edge's commit histogram at that measurement
     struct node_ctl_group_status *status_shared;
     // A fetched topology answer for the loop to verify (cJSON runs on the loop thread only: the
@@ -1397,50 +1402,36 @@ static uint32_t ctl_status_snapshot(struct node *node, struct node_ctl *ctl) {
 
 // One group's rooms into the busiest list: messages since the previous measurement (a room
 // created since counts all of its messages; the first measurement of a group only records).
-static void ctl_rooms_group(struct node *node, struct ctl_group_state *state,
-                            const struct node_group *group, bool window) {
+// Rooms [from, to) of one led group into the pass's busiest list: messages since the previous
+// visit (a room created since counts all of its messages; the first pass over a group only
+// records; a seq lower than recorded — the replica was replaced meanwhile — counts nothing).
+static void ctl_rooms_scan_group(struct node_ctl *ctl, struct ctl_group_state *state,
+                                 const struct node_group *group, uint32_t from, uint32_t to) {
     const struct tc_room_machine *machine = tc_replica_room(group->replica);
-    const uint32_t count = tc_room_count(machine);
-    tc_assert(count <= node->config.rooms_max);
-    if (state->room_seq == NULL) {
-        state->room_seq = calloc(node->config.rooms_max, sizeof(state->room_seq[0]));
-        if (state->room_seq == NULL) return; // not measured: the heartbeat lists fewer rooms
-        state->room_seq_valid = false;
-    }
-    for (uint32_t index = 0; index < count; index++) {
+    const bool window = ctl->rooms_measured_ms != 0;
+    for (uint32_t index = from; index < to; index++) {
         struct tc_room_info info;
         tc_room_info_at(machine, index, &info);
         uint64_t previous = info.seq_last; // first sight of the group: nothing counted
         if (state->room_seq_valid) previous = index < state->room_seq_count ? state->room_seq[index] : 0;
-        tc_assert(info.seq_last >= previous); // a room's seq only grows
+        if (previous > info.seq_last) previous = info.seq_last;
         state->room_seq[index] = info.seq_last;
         if (!window || info.seq_last == previous) continue;
         const struct node_ctl_room_load load = {.group = group->id, .room = info.room,
                                                 .messages = info.seq_last - previous,
                                                 .seq = info.seq_last};
-        node_ctl_rooms_offer(&node->ctl->extra_loop, &load);
+        node_ctl_rooms_offer(&ctl->extra_pass, &load);
     }
-    state->room_seq_count = count;
-    state->room_seq_valid = true;
 }
 
-// The busiest rooms of the groups this node leads (each room counted by one node), every
-// interval_ms: O(rooms of the led groups), on the loop.
-static void ctl_rooms_measure(struct node *node, struct node_ctl *ctl) {
+// The pass ends: its busiest rooms and the commit latency p99 over the same window are what the
+// next heartbeats carry.
+static void ctl_rooms_publish(struct node *node, struct node_ctl *ctl) {
     const bool window = ctl->rooms_measured_ms != 0;
-    ctl->extra_loop.room_count = 0;
+    ctl->extra_loop.room_count = ctl->extra_pass.room_count;
+    memcpy(ctl->extra_loop.rooms, ctl->extra_pass.rooms, sizeof(ctl->extra_loop.rooms));
     ctl->extra_loop.window_ms = window ? node->now_ms - ctl->rooms_measured_ms : 0;
-    for (uint32_t i = 0; i < node->group_count; i++) {
-        const struct node_group *group = &node->groups[i];
-        struct ctl_group_state *state = &ctl->group_states[i];
-        if (!group->hosted || !group->primary) {
-            state->room_seq_valid = false; // counted again from the next measurement as leader
-            continue;
-        }
-        ctl_rooms_group(node, state, group, window);
-    }
     ctl->rooms_measured_ms = node->now_ms;
-    // The commit latency p99 over the same window (the edge's batches, docs/node.md §10).
     static struct tc_histogram window_commits; // loop thread only
     tc_histogram_difference(&window_commits, &node->stats.latency.batch_commit,
                             &ctl->commit_before);
@@ -1450,12 +1441,75 @@ static void ctl_rooms_measure(struct node *node, struct node_ctl *ctl) {
         window_commits.count > 0 ? tc_histogram_quantile_ns(&window_commits, 0.99) / 1000u : 0;
 }
 
+// The busiest rooms of the groups this node leads (each room counted by one node): a pass over
+// their rooms starts every interval_ms and visits at most NODE_CTL_ROOMS_SCAN_PER_TICK rooms per
+// tick (a group of 2^21 rooms takes ~10 s), so a tick's work stays bounded. Each group's array of
+// last seqs (rooms_max entries) is allocated the first time this node leads it.
+static void ctl_rooms_tick(struct node *node, struct node_ctl *ctl) {
+    if (!ctl->scan_active) {
+        if (node->now_ms - ctl->rooms_measured_ms < ctl->interval_ms) return;
+        ctl->scan_active = true;
+        ctl->scan_group = 0;
+        ctl->scan_room = 0;
+        ctl->extra_pass.room_count = 0;
+    }
+    uint32_t budget = NODE_CTL_ROOMS_SCAN_PER_TICK;
+    while (budget > 0 && ctl->scan_group < node->group_count) {
+        const struct node_group *group = &node->groups[ctl->scan_group];
+        struct ctl_group_state *state = &ctl->group_states[ctl->scan_group];
+        if (state->room_seq == NULL && group->hosted && group->primary) {
+            state->room_seq = calloc(node->config.rooms_max, sizeof(state->room_seq[0]));
+            state->room_seq_valid = false;
+        }
+        if (!group->hosted || !group->primary || state->room_seq == NULL) {
+            state->room_seq_valid = false; // counted again from the next pass as its leader
+            ctl->scan_group++, ctl->scan_room = 0;
+            continue;
+        }
+        const uint32_t count = tc_room_count(tc_replica_room(group->replica));
+        tc_assert(count <= node->config.rooms_max && ctl->scan_room <= count);
+        const uint32_t to = count - ctl->scan_room < budget ? count : ctl->scan_room + budget;
+        ctl_rooms_scan_group(ctl, state, group, ctl->scan_room, to);
+        budget -= to - ctl->scan_room;
+        ctl->scan_room = to;
+        if (ctl->scan_room == count) {
+            state->room_seq_count = count;
+            state->room_seq_valid = true;
+            ctl->scan_group++, ctl->scan_room = 0;
+        }
+    }
+    if (ctl->scan_group < node->group_count) return; // the pass goes on next tick
+    ctl->scan_active = false;
+    ctl_rooms_publish(node, ctl);
+}
+
 static const struct node_ctl_topology_group *topology_group_find(
     const struct node_ctl_topology *topology, uint32_t id) {
     for (uint32_t i = 0; i < topology->group_count; i++) {
         if (topology->groups[i].id == id) return &topology->groups[i];
     }
     return NULL;
+}
+
+// C8 on the nodes' side (docs/controller.md): a slot this node routes never moves, whatever a
+// newer topology says (a controller restored from an old backup could say it). The newer map is
+// installed with the old owner kept for every such slot, and the difference said loudly.
+static void ctl_slots_keep(struct node *node, const struct node_ctl_topology *installed,
+                           struct node_ctl_topology *candidate) {
+    uint32_t kept = 0, first = 0;
+    for (uint32_t slot = 0; slot < TC_ROUTING_SLOTS; slot++) {
+        const uint32_t owner = installed->slot_group[slot];
+        if (owner == 0 || candidate->slot_group[slot] == owner) continue;
+        if (kept == 0) first = slot;
+        kept += 1;
+        if (candidate->slot_group[slot] == 0) candidate->slots_routed += 1;
+        candidate->slot_group[slot] = owner;
+    }
+    tc_assert(candidate->slots_routed <= TC_ROUTING_SLOTS);
+    if (kept == 0) return;
+    node_log(node, TC_LOG_ERROR, "topology version %" PRIu64 " moves %u routed hash slot(s) (first: "
+             "slot %u, routed to group %u; a routed slot never moves, C8): kept where they were",
+             candidate->version, kept, first, installed->slot_group[first]);
 }
 
 // A node routing by its config checks that the topology routes every slot it routes the same way
@@ -1619,7 +1673,7 @@ void node_ctl_tick(struct node *node) {
     tc_assert(node->group_count <= ctl->groups_max);
     const uint32_t count = ctl_status_snapshot(node, ctl);
     const uint64_t connections = tc_ws_server_stats(&node->ws)->connections_open;
-    if (node->now_ms - ctl->rooms_measured_ms >= ctl->interval_ms) ctl_rooms_measure(node, ctl);
+    ctl_rooms_tick(node, ctl);
     char cluster[NODE_CTL_CLUSTER_SIZE_MAX + 1];
     pthread_mutex_lock(&ctl->mutex);
     memcpy(ctl->status_shared, ctl->status_loop, count * sizeof(*ctl->status_loop));
@@ -1637,6 +1691,7 @@ void node_ctl_tick(struct node *node) {
     // Install first: the candidate of install_seq is replaced by the next verification only.
     if (install_seq != ctl->installed_seq) {
         tc_assert(install_seq == ctl->candidate_seq);
+        if (ctl->installed_seq > 0) ctl_slots_keep(node, ctl->topology_loop, ctl->candidate);
         topology_copy(ctl->topology_loop, ctl->candidate);
         ctl->installed_seq = install_seq;
         ctl->refresh_due = true;

@@ -80,6 +80,7 @@ struct node_ctl_group_status {
 // by messages committed in the last window, and the node's commit latency: what the dashboard
 // shows (tui/, docs/node.md §13).
 #define NODE_CTL_ROOMS_TOP 8u
+#define NODE_CTL_ROOMS_SCAN_PER_TICK 2048u // rooms visited per loop tick (bounded work)
 struct node_ctl_room_load {
     uint32_t group;
     uint64_t room;
@@ -170,7 +171,7 @@ struct node_ctl_topology_group {
 
 // A node of the topology with its peer address (docs/node.md §15: nodes join the link from it).
 #define NODE_CTL_TOPOLOGY_NODES_MAX 255u
-#define NODE_CTL_ADDRESS_SIZE_MAX 64u
+#define NODE_CTL_ADDRESS_SIZE_MAX 128u // TC_LINK_ADDRESS_SIZE_MAX (asserted in node_ctl.c)
 struct node_ctl_topology_node {
     uint16_t id;
     char address_peer[NODE_CTL_ADDRESS_SIZE_MAX];

@@ -136,9 +136,9 @@ struct node_group *node_room_group(struct node *node, uint64_t room) {
     if (topology == NULL) return NULL;
     const uint32_t id = topology->slot_group[tc_node_config_room_slot(room)];
     if (id == 0) return NULL;
-    struct node_group *group = node_group_find(node, id);
-    tc_assert(group != NULL); // adopted with the topology (node_groups_adopt)
-    return group;
+    // NULL too when its group was not adopted (a member this node cannot reach, a bad entry:
+    // node_groups_adopt logged why): the client gets no_route, the node keeps serving.
+    return node_group_find(node, id);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -277,7 +277,8 @@ static void io_log(struct tc_io *io, enum tc_log_level level, const char *line) 
     struct node_group *group = group_of_io(io);
     struct node *node = group->node;
     if ((uint32_t)level > (uint32_t)node->log_level) return;
-    if (!node_log_allowed(node, &node->log_limit_replica)) return;
+    // Errors always (a storage failure must not drown in another replica's warnings).
+    if (level != TC_LOG_ERROR && !node_log_allowed(node, &node->log_limit_replica)) return;
     node_log_module(node, level, io == &group->client_io ? "client" : "replica", group->id, "%s",
                     line);
 }

@@ -156,6 +156,7 @@ static uint64_t ws_now_s(void *context) {
 // limited).
 static void link_log(void *context, const char *line) {
     struct node *node = context;
+    if (node->log_level < TC_LOG_INFO) return; // not printed: not counted either
     if (node_log_allowed(node, &node->log_limit_link)) {
         node_log_module(node, TC_LOG_INFO, "link", 0, "%s", line);
     }
@@ -163,6 +164,7 @@ static void link_log(void *context, const char *line) {
 
 static void ws_log(void *context, const char *line) {
     struct node *node = context;
+    if (node->log_level < TC_LOG_INFO) return;
     if (node_log_allowed(node, &node->log_limit_ws)) {
         node_log_module(node, TC_LOG_INFO, "ws", 0, "%s", line);
     }

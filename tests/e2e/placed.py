@@ -1,5 +1,6 @@
 """Client steps of tests/e2e/placed.sh (groups placed by the controller, docs/node.md §15).
 
+  placed.py none             before any group: a room of any slot is refused no_route on every node
   placed.py unrouted STATE   a room of slot >= 2048 is refused no_route on every node; a room of
                              slot < 2048 takes 5 messages; both rooms are written to STATE (json)
   placed.py routed STATE     the refused room now takes 5 messages (retried while the nodes adopt)
@@ -32,9 +33,18 @@ async def send_all(client, room):
         expect_result(await client.send_msg(room, "placed %d" % i))
 
 
+async def none():
+    for n in (1, 2, 3, 4):
+        c = await connect(n)
+        for room in (room_in(0, 2047), room_in(2048, 4095)):
+            expect_error(await c.rpc({"op": "create_room", "room": room}), "no_route", 143)
+        await c.close()
+    print("placed: no group yet: rooms refused no_route on nodes 1-4")
+
+
 async def unrouted(state):
     routed, unrouted_room, user = room_in(0, 2047), room_in(2048, 4095), new_user()
-    for n in (1, 2, 3):
+    for n in (1, 2, 3, 4):
         c = await connect(n, user)
         expect_error(await c.rpc({"op": "create_room", "room": unrouted_room}), "no_route", 143)
         expect_error(await c.rpc({"op": "history", "room": unrouted_room, "from_seq": "1",
@@ -81,7 +91,11 @@ async def history(state, nodes):
 
 
 def main():
-    step, state = sys.argv[1], sys.argv[2]
+    step = sys.argv[1]
+    if step == "none":
+        asyncio.run(none())
+        return
+    state = sys.argv[2]
     if step == "unrouted":
         asyncio.run(unrouted(state))
     elif step == "routed":

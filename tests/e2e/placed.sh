@@ -84,6 +84,7 @@ group_running() { # GROUP
 # --- 1. no groups, then group 1 with half the slots
 "$cluster" up >/dev/null || fail "cluster did not start"
 ctl groups | grep -q "no groups" || fail "groups exist before any was created: $(ctl groups)"
+py none || fail "step none"
 ctl groups create --id 1 --slots 0-2047 > "$work/out.txt" 2>&1 || fail "group 1: $(cat "$work/out.txt")"
 wait_for 30 "group 1 running on its members" group_running 1
 echo "placed e2e: group 1 placed on nodes $(members 1), running"

@@ -213,6 +213,47 @@ static void test_parse_real_shapes(void **state) {
     assert_string_equal(s->audit[1].result, "ok (job 7)");
     assert_string_equal(s->audit[1].args, "{\"kind\":\"drain\"}");
     assert_int_equal(tui_cluster_health(s), TUI_HEALTH_DEGRADED);
+    // Room ids are non-zero decimal strings of at most 64 bits; others are ignored, not shown.
+    static const char *const bad_rooms[] = {"0", "012", "12a", "18446744073709551616",
+                                            "123456789012345678901"};
+    for (uint32_t i = 0; i < sizeof(bad_rooms) / sizeof(bad_rooms[0]); i++) {
+        char json[512];
+        (void)snprintf(json, sizeof(json), "[{\"id\":9,\"state\":\"active\",\"live\":true,"
+                       "\"status\":{\"connections\":0,\"groups\":[],\"rooms\":[{\"group\":1,"
+                       "\"messages\":1,\"room\":\"%s\",\"seq\":1}],\"rooms_window_ms\":1000}}]",
+                       bad_rooms[i]);
+        cJSON *parsed = cJSON_Parse(json);
+        char error[128];
+        assert_int_equal(tui_parse_nodes(parsed, s, error, sizeof(error)), 0);
+        cJSON_Delete(parsed);
+        assert_int_equal(s->room_count, 0);
+    }
+    // More rooms than kept: the busiest stay.
+    char *many = malloc(64u * 1024u);
+    assert_non_null(many);
+    uint32_t used = (uint32_t)sprintf(many, "[");
+    for (uint32_t n = 1; n <= 20; n++) {
+        used += (uint32_t)sprintf(many + used, "%s{\"id\":%u,\"state\":\"active\",\"live\":true,"
+                                  "\"status\":{\"connections\":0,\"groups\":[],\"rooms\":[",
+                                  n == 1 ? "" : ",", n);
+        for (uint32_t r = 0; r < 8; r++) {
+            used += (uint32_t)sprintf(many + used, "%s{\"group\":1,\"messages\":%u,\"room\":\"%u\","
+                                      "\"seq\":1}", r == 0 ? "" : ",", n * 10 + r, n * 100 + r);
+        }
+        used += (uint32_t)sprintf(many + used, "],\"rooms_window_ms\":1000}}");
+    }
+    (void)sprintf(many + used, "]");
+    cJSON *parsed = cJSON_Parse(many);
+    free(many);
+    char error[128];
+    assert_int_equal(tui_parse_nodes(parsed, s, error, sizeof(error)), 0);
+    cJSON_Delete(parsed);
+    assert_int_equal(s->room_count, TUI_ROOMS_MAX);
+    double slowest = 1e9;
+    for (uint32_t i = 0; i < s->room_count; i++) {
+        if (s->rooms[i].per_s < slowest) slowest = s->rooms[i].per_s;
+    }
+    assert_true(slowest >= 120.0); // 160 offered (10..207/s): the 64 busiest are 120..207/s
     free(s);
 }
 

@@ -449,6 +449,7 @@ static void test_peer_join(void **state) {
         assert_int_equal(tc_link_peer_join(&nodes[id].link, TC_LINK_NODES_MAX, "127.0.0.1:1"),
                          TC_EINVAL);
         assert_int_equal(tc_link_peer_join(&nodes[id].link, 4, "not an address"), TC_EINVAL);
+        assert_int_equal(tc_link_peer_join(&nodes[id].link, 4, "localhost:7100"), TC_EINVAL);
         assert_false(tc_link_peer_known(&nodes[id].link, 4));
         assert_int_equal(nodes[id].link.inbound_count, inbound + 1);
     }
