@@ -11,6 +11,7 @@
 #include "ctl_server.h"
 #include "ctl_store.h"
 #include "tc_assert.h"
+#include "tc_prom.h"
 #include "tc_err.h"
 
 void ctl_respond_json(struct tc_admin_response *response, uint16_t status, const char *json) {
@@ -116,46 +117,21 @@ void ctl_http_handle(void *context, const struct tc_admin_request *http,
 // GET /metrics (Prometheus text format 0.0.4; docs/controller.md §8, checked by promtool in
 // tests/e2e/metrics.sh).
 
-struct metrics_out {
-    char *out;
-    uint32_t size;
-    uint32_t used;
-    bool overflow;
-};
 
-static void emit(struct metrics_out *m, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
-static void emit(struct metrics_out *m, const char *format, ...) {
-    if (m->overflow) return;
-    va_list args;
-    va_start(args, format);
-    const int length = vsnprintf(m->out + m->used, m->size - m->used, format, args);
-    va_end(args);
-    if (length < 0 || (uint32_t)length >= m->size - m->used) {
-        m->overflow = true;
-        return;
-    }
-    m->used += (uint32_t)length;
-}
-
-static void family(struct metrics_out *m, const char *name, const char *type, const char *help) {
-    emit(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void sample(struct metrics_out *m, const char *name, const char *type, const char *help,
+static void sample(struct tc_prom *m, const char *name, const char *type, const char *help,
                    uint64_t value) {
-    family(m, name, type, help);
-    emit(m, "%s %llu\n", name, (unsigned long long)value);
+    tc_prom_family(m, name, type, help);
+    tc_prom_emit(m, "%s %llu\n", name, (unsigned long long)value);
 }
 
-static void metrics_chain(struct metrics_out *m, struct ctl_server *server,
+static void metrics_chain(struct tc_prom *m, struct ctl_server *server,
                           const struct ctl_store_status *status) {
     const struct ctl_stats *s = &server->stats;
-    family(m, "tigerchat_controller_actions_total", "counter",
+    tc_prom_family(m, "tigerchat_controller_actions_total", "counter",
            "Signed operator actions chained, by result.");
-    emit(m, "tigerchat_controller_actions_total{result=\"ok\"} %llu\n",
+    tc_prom_emit(m, "tigerchat_controller_actions_total{result=\"ok\"} %llu\n",
          (unsigned long long)s->actions_ok);
-    emit(m, "tigerchat_controller_actions_total{result=\"refused\"} %llu\n",
+    tc_prom_emit(m, "tigerchat_controller_actions_total{result=\"refused\"} %llu\n",
          (unsigned long long)s->actions_refused);
     sample(m, "tigerchat_controller_requests_rejected_total", "counter",
            "Requests not chained (malformed, bad signature, unknown key, stale, replayed).",
@@ -172,19 +148,19 @@ static void metrics_chain(struct metrics_out *m, struct ctl_server *server,
            "The newest signed topology version.", status->topology_version);
 }
 
-static void metrics_cluster(struct metrics_out *m, const struct ctl_store_status *status) {
-    family(m, "tigerchat_controller_nodes", "gauge", "Nodes by liveness.");
-    emit(m, "tigerchat_controller_nodes{live=\"true\"} %u\n", status->nodes_live);
-    family(m, "tigerchat_controller_nodes_by_state", "gauge",
+static void metrics_cluster(struct tc_prom *m, const struct ctl_store_status *status) {
+    tc_prom_family(m, "tigerchat_controller_nodes", "gauge", "Nodes by liveness.");
+    tc_prom_emit(m, "tigerchat_controller_nodes{live=\"true\"} %u\n", status->nodes_live);
+    tc_prom_family(m, "tigerchat_controller_nodes_by_state", "gauge",
            "Nodes by the operator's intent (active, cordoned, draining, drained, down).");
     for (uint32_t state = CTL_NODE_ACTIVE; state <= CTL_NODE_DOWN; state++) {
-        emit(m, "tigerchat_controller_nodes_by_state{state=\"%s\"} %u\n",
+        tc_prom_emit(m, "tigerchat_controller_nodes_by_state{state=\"%s\"} %u\n",
              ctl_store_node_state_name((enum ctl_node_state)state), status->nodes_by_state[state]);
     }
-    family(m, "tigerchat_controller_groups", "gauge", "Groups by health.");
-    emit(m, "tigerchat_controller_groups{health=\"healthy\"} %u\n", status->groups_healthy);
-    emit(m, "tigerchat_controller_groups{health=\"degraded\"} %u\n", status->groups_degraded);
-    emit(m, "tigerchat_controller_groups{health=\"no_quorum\"} %u\n", status->groups_no_quorum);
+    tc_prom_family(m, "tigerchat_controller_groups", "gauge", "Groups by health.");
+    tc_prom_emit(m, "tigerchat_controller_groups{health=\"healthy\"} %u\n", status->groups_healthy);
+    tc_prom_emit(m, "tigerchat_controller_groups{health=\"degraded\"} %u\n", status->groups_degraded);
+    tc_prom_emit(m, "tigerchat_controller_groups{health=\"no_quorum\"} %u\n", status->groups_no_quorum);
     sample(m, "tigerchat_controller_jobs_running", "gauge", "Drain and rebalance jobs running.",
            status->jobs_running);
 }
@@ -198,7 +174,7 @@ static const char *job_kind_name(enum ctl_store_job_kind kind) {
 }
 
 // Every job by state (the job table is small: one row per drain or rebalance ever started).
-static int metrics_jobs_by_state(struct metrics_out *m, struct ctl_server *server) {
+static int metrics_jobs_by_state(struct tc_prom *m, struct ctl_server *server) {
     uint64_t by_state[CTL_STORE_JOB_CANCELLED + 1] = {0};
     uint64_t before_id = 0;
     for (;;) {
@@ -214,10 +190,10 @@ static int metrics_jobs_by_state(struct metrics_out *m, struct ctl_server *serve
         if (count < METRICS_JOBS_PAGE) break;
         before_id = metrics_jobs[count - 1].id;
     }
-    family(m, "tigerchat_controller_jobs", "gauge",
+    tc_prom_family(m, "tigerchat_controller_jobs", "gauge",
            "Jobs by state (running, succeeded, failed, cancelled).");
     for (uint32_t state = CTL_STORE_JOB_RUNNING; state <= CTL_STORE_JOB_CANCELLED; state++) {
-        emit(m, "tigerchat_controller_jobs{state=\"%s\"} %llu\n",
+        tc_prom_emit(m, "tigerchat_controller_jobs{state=\"%s\"} %llu\n",
              ctl_store_job_state_name((enum ctl_store_job_state)state),
              (unsigned long long)by_state[state]);
     }
@@ -225,31 +201,31 @@ static int metrics_jobs_by_state(struct metrics_out *m, struct ctl_server *serve
 }
 
 // The running job's progress (the executor runs at most one) and the stall timer of its step.
-static int metrics_jobs_running(struct metrics_out *m, struct ctl_server *server) {
+static int metrics_jobs_running(struct tc_prom *m, struct ctl_server *server) {
     uint32_t count = 0;
     const int rc = ctl_store_jobs_list(server->store, true, 0, metrics_jobs, METRICS_JOBS_PAGE,
                                        &count);
     if (rc != 0) return rc;
-    family(m, "tigerchat_controller_job_steps", "gauge", "Steps of each running job.");
+    tc_prom_family(m, "tigerchat_controller_job_steps", "gauge", "Steps of each running job.");
     for (uint32_t i = 0; i < count; i++) {
-        emit(m, "tigerchat_controller_job_steps{job=\"%llu\",kind=\"%s\"} %u\n",
+        tc_prom_emit(m, "tigerchat_controller_job_steps{job=\"%llu\",kind=\"%s\"} %u\n",
              (unsigned long long)metrics_jobs[i].id, job_kind_name(metrics_jobs[i].kind),
              metrics_jobs[i].move_count);
     }
-    family(m, "tigerchat_controller_job_steps_done", "gauge", "Steps done of each running job.");
+    tc_prom_family(m, "tigerchat_controller_job_steps_done", "gauge", "Steps done of each running job.");
     for (uint32_t i = 0; i < count; i++) {
         tc_assert(metrics_jobs[i].moves_done <= metrics_jobs[i].move_count);
-        emit(m, "tigerchat_controller_job_steps_done{job=\"%llu\",kind=\"%s\"} %u\n",
+        tc_prom_emit(m, "tigerchat_controller_job_steps_done{job=\"%llu\",kind=\"%s\"} %u\n",
              (unsigned long long)metrics_jobs[i].id, job_kind_name(metrics_jobs[i].kind),
              metrics_jobs[i].moves_done);
     }
     const uint64_t now_ms = ctl_monotonic_ms();
     const uint64_t started_ms = server->job_step_started_ms;
     const uint64_t stall_ms = started_ms == 0 || started_ms > now_ms ? 0 : now_ms - started_ms;
-    family(m, "tigerchat_controller_job_step_stall_seconds", "gauge",
+    tc_prom_family(m, "tigerchat_controller_job_step_stall_seconds", "gauge",
            "Seconds since the running step last made progress (0: no step running); the job "
            "fails at tigerchat_controller_job_step_stall_limit_seconds.");
-    emit(m, "tigerchat_controller_job_step_stall_seconds %llu.%03llu\n",
+    tc_prom_emit(m, "tigerchat_controller_job_step_stall_seconds %llu.%03llu\n",
          (unsigned long long)(stall_ms / 1000u), (unsigned long long)(stall_ms % 1000u));
     sample(m, "tigerchat_controller_job_step_stall_limit_seconds", "gauge",
            "A running step without progress this long fails its job.", CTL_JOBS_STALL_MS / 1000u);
@@ -262,7 +238,7 @@ int32_t ctl_metrics_write(void *context, char *out, uint32_t out_size) {
     int rc =
         ctl_store_status_get(server->store, ctl_wall_ms(), server->options.liveness_ms, &status);
     if (rc != 0) return rc;
-    struct metrics_out m = {.out = out, .size = out_size};
+    struct tc_prom m = {.out = out, .size = out_size};
     metrics_chain(&m, server, &status);
     metrics_cluster(&m, &status);
     rc = metrics_jobs_by_state(&m, server);

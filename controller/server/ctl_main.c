@@ -15,6 +15,7 @@
 #include "ctl_chain.h"
 #include "ctl_jobs.h"
 #include "ctl_backup.h"
+#include "tc_log_text.h"
 #include "ctl_server.h"
 #include "ctl_store.h"
 #include "tc_assert.h"
@@ -42,13 +43,8 @@ void ctl_log(const char *level, const char *format, ...) {
     va_start(arguments, format);
     (void)vsnprintf(message, sizeof(message), format, arguments);
     va_end(arguments);
-    char escaped[2100]; // `"` and `\` escaped, control bytes as spaces: one parseable line
-    uint32_t used = 0;
-    for (const char *c = message; *c != '\0' && used + 3 < sizeof(escaped); c++) {
-        if (*c == '"' || *c == '\\') escaped[used++] = '\\';
-        escaped[used++] = ((unsigned char)*c >= 0x20) ? *c : ' ';
-    }
-    escaped[used] = '\0';
+    char escaped[2100]; // one parseable line
+    tc_log_text_escape(message, escaped, sizeof(escaped));
     char time_text[TC_AUDIT_TIME_TEXT_SIZE + 1];
     tc_audit_time_format(ctl_wall_ms(), time_text);
     (void)fprintf(stderr, "%s level=%s module=controller msg=\"%s\"\n", time_text, level, escaped);

@@ -1409,12 +1409,15 @@ uint64_t tc_node_config_room_mix(uint64_t room) {
 }
 
 uint32_t tc_node_config_room_group(const struct tc_node_config *config, uint64_t room) {
-    tc_assert(config != NULL);
+    return tc_node_config_slot_group(config, tc_node_config_room_slot(room));
+}
+
+uint32_t tc_node_config_slot_group(const struct tc_node_config *config, uint32_t slot) {
+    tc_assert(config != NULL && slot < TC_ROUTING_SLOTS);
     tc_assert(config->group_count >= 1 && config->group_count <= TC_NODE_CONFIG_GROUPS_MAX);
     for (uint32_t i = 1; i < config->group_count; i++) {
         tc_assert_hot(config->groups[i - 1].id < config->groups[i].id);
     }
-    const uint32_t slot = tc_node_config_room_slot(room);
     // floor(slot * n / 4096) is the block whose first slot, ceil(i * 4096 / n), is <= slot.
     const uint32_t index = (uint32_t)(((uint64_t)slot * config->group_count) / TC_ROUTING_SLOTS);
     tc_assert(index < config->group_count);

@@ -180,7 +180,9 @@ const char *tc_node_config_example(void);
 uint32_t tc_node_config_room_slot(uint64_t room);
 // The first slot of block `index` of `count` blocks: ceil(index * 4096 / count).
 uint32_t tc_node_config_slot_first(uint32_t index, uint32_t count);
-// The group that hosts `room` by the config's blocks. Pure: every node with the same groups agrees.
+// The group that owns `slot` (< TC_ROUTING_SLOTS) by the config's blocks, and the group that
+// hosts `room` (its slot's). Pure: every node with the same groups agrees.
+uint32_t tc_node_config_slot_group(const struct tc_node_config *config, uint32_t slot);
 uint32_t tc_node_config_room_group(const struct tc_node_config *config, uint64_t room);
 // SplitMix64's finalizer applied to room + 0x9E3779B97F4A7C15 (the routing hash).
 uint64_t tc_node_config_room_mix(uint64_t room);

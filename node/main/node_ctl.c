@@ -1520,20 +1520,18 @@ static void ctl_slots_check(struct node *node, struct node_ctl *ctl,
     const struct tc_node_config *config = &node->config;
     uint32_t differ = 0, first = 0;
     for (uint32_t slot = 0; slot < TC_ROUTING_SLOTS; slot++) {
-        const uint32_t index = (uint32_t)(((uint64_t)slot * config->group_count) / TC_ROUTING_SLOTS);
         const uint32_t routed = topology->slot_group[slot];
-        if (routed != 0 && routed != config->groups[index].id) {
+        if (routed != 0 && routed != tc_node_config_slot_group(config, slot)) {
             if (differ == 0) first = slot;
             differ += 1;
         }
     }
     if (differ > 0 && topology->version != ctl->slots_warned_version) {
-        const uint32_t index = (uint32_t)(((uint64_t)first * config->group_count) / TC_ROUTING_SLOTS);
         node_log(node, TC_LOG_ERROR, "topology version %" PRIu64 ": %u hash slot(s) route to "
                  "another group than this node's config (first: slot %u -> group %u, the config "
                  "says group %u): rooms keep the config's groups; register groups with the blocks "
                  "of docs/node-config.md §6", topology->version, differ, first,
-                 topology->slot_group[first], config->groups[index].id);
+                 topology->slot_group[first], tc_node_config_slot_group(config, first));
         ctl->slots_warned_version = topology->version;
     }
 }

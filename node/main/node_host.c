@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "node.h"
+#include "tc_log_text.h"
 #include "node_remote.h"
 #include "tc_arena.h"
 #include "tc_assert.h"
@@ -25,22 +26,12 @@ static const char *const zone_names[TC_REPLICA_STORAGE_ZONES] = {"journal", "che
 // ------------------------------------------------------------------------------------------------
 // Logging: one line per event, text or JSON (the config chooses), to stderr.
 
-// `text` with `"` and `\` escaped and control bytes as spaces (the line is ours, ASCII or UTF-8).
-static void log_escape(const char *text, char *out, uint32_t out_size) {
-    uint32_t used = 0;
-    for (const char *c = text; *c != '\0' && used + 3 < out_size; c++) {
-        if (*c == '"' || *c == '\\') out[used++] = '\\';
-        out[used++] = ((unsigned char)*c >= 0x20) ? *c : ' ';
-    }
-    out[used] = '\0';
-}
-
 static void log_write(struct node *node, enum tc_log_level level, const char *module,
                       uint32_t group, const char *line) {
     static const char *const names[] = {"error", "warn", "info", "debug"};
     tc_assert((uint32_t)level < 4 && module != NULL);
     char escaped[2100];
-    log_escape(line, escaped, sizeof(escaped));
+    tc_log_text_escape(line, escaped, sizeof(escaped));
     const uint64_t now_ns = tc_io_linux_realtime_ns();
     char group_text[32] = "";
     if (node->log_json) {

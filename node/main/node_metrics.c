@@ -11,44 +11,20 @@
 #include "tc_assert.h"
 #include "tc_err.h"
 #include "tc_histogram.h"
+#include "tc_prom.h"
 
-struct metrics_out {
-    char *out;
-    uint32_t size;
-    uint32_t used;
-    bool overflow;
-};
 
-static void emit(struct metrics_out *m, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
-static void emit(struct metrics_out *m, const char *format, ...) {
-    if (m->overflow) return;
-    va_list args;
-    va_start(args, format);
-    const int length = vsnprintf(m->out + m->used, m->size - m->used, format, args);
-    va_end(args);
-    if (length < 0 || (uint32_t)length >= m->size - m->used) {
-        m->overflow = true;
-        return;
-    }
-    m->used += (uint32_t)length;
+static void counter(struct tc_prom *m, const char *name, const char *help, uint64_t value) {
+    tc_prom_family(m, name, "counter", help);
+    tc_prom_emit(m, "%s %llu\n", name, (unsigned long long)value);
 }
 
-static void family(struct metrics_out *m, const char *name, const char *type, const char *help) {
-    emit(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+static void gauge(struct tc_prom *m, const char *name, const char *help, uint64_t value) {
+    tc_prom_family(m, name, "gauge", help);
+    tc_prom_emit(m, "%s %llu\n", name, (unsigned long long)value);
 }
 
-static void counter(struct metrics_out *m, const char *name, const char *help, uint64_t value) {
-    family(m, name, "counter", help);
-    emit(m, "%s %llu\n", name, (unsigned long long)value);
-}
-
-static void gauge(struct metrics_out *m, const char *name, const char *help, uint64_t value) {
-    family(m, name, "gauge", help);
-    emit(m, "%s %llu\n", name, (unsigned long long)value);
-}
-
-static void histogram(struct metrics_out *m, const struct tc_histogram *h, const char *name,
+static void histogram(struct tc_prom *m, const struct tc_histogram *h, const char *name,
                       const char *labels) {
     if (m->overflow) return;
     const int32_t length = tc_histogram_format(h, name, labels, m->out + m->used,
@@ -160,18 +136,18 @@ static void replica_values(const struct node_group *group, uint64_t values[REPLI
     tc_assert(c->syncs_started >= s.syncs_done);
 }
 
-static void metrics_replicas(struct metrics_out *m, struct node *node) {
+static void metrics_replicas(struct tc_prom *m, struct node *node) {
     for (uint32_t f = 0; f < REPLICA_VALUES; f++) {
         tc_assert(replica_families[f].name != NULL);
         const bool counter_named = strstr(replica_families[f].name, "_total") != NULL;
         tc_assert(counter_named == (strcmp(replica_families[f].type, "counter") == 0));
-        family(m, replica_families[f].name, replica_families[f].type, replica_families[f].help);
+        tc_prom_family(m, replica_families[f].name, replica_families[f].type, replica_families[f].help);
         for (uint32_t i = 0; i < node->group_count; i++) {
             const struct node_group *group = &node->groups[i];
             if (!group->hosted) continue;
             uint64_t values[REPLICA_VALUES];
             replica_values(group, values);
-            emit(m, "%s{group=\"%u\",slot=\"%u\"} %llu\n", replica_families[f].name, group->id,
+            tc_prom_emit(m, "%s{group=\"%u\",slot=\"%u\"} %llu\n", replica_families[f].name, group->id,
                  group->slot, (unsigned long long)values[f]);
         }
     }
@@ -215,7 +191,7 @@ static void journal_sync_total(struct node *node, struct tc_histogram *total) {
 }
 
 // The replica files' storage (node/io_linux/storage_replica.c), every zone's file summed per group.
-static void metrics_storage(struct metrics_out *m, struct node *node) {
+static void metrics_storage(struct tc_prom *m, struct node *node) {
     static const struct {
         const char *name;
         const char *help;
@@ -230,7 +206,7 @@ static void metrics_storage(struct metrics_out *m, struct node *node) {
         {"tigerchat_storage_written_bytes_total", "Bytes written to the replica's files."},
     };
     for (uint32_t f = 0; f < TC_ARRAY_COUNT(families); f++) {
-        family(m, families[f].name, "counter", families[f].help);
+        tc_prom_family(m, families[f].name, "counter", families[f].help);
         for (uint32_t i = 0; i < node->group_count; i++) {
             struct node_group *group = &node->groups[i];
             if (!group->hosted) continue;
@@ -241,15 +217,15 @@ static void metrics_storage(struct metrics_out *m, struct node *node) {
             if (f == 0) {
                 char seconds[TC_HISTOGRAM_SECONDS_TEXT_SIZE];
                 (void)tc_histogram_seconds_text(stats.sync_ns_total, seconds, sizeof(seconds));
-                emit(m, "%s{group=\"%u\"} %s\n", families[f].name, group->id, seconds);
+                tc_prom_emit(m, "%s{group=\"%u\"} %s\n", families[f].name, group->id, seconds);
             } else {
-                emit(m, "%s{group=\"%u\"} %llu\n", families[f].name, group->id,
+                tc_prom_emit(m, "%s{group=\"%u\"} %llu\n", families[f].name, group->id,
                      (unsigned long long)values[f]);
             }
         }
     }
     const char *name = "tigerchat_storage_journal_fdatasync_duration_seconds";
-    family(m, name, "histogram",
+    tc_prom_family(m, name, "histogram",
            "Duration of each fdatasync of a journal file (the commit path's), all replicas.");
     struct tc_histogram total;
     journal_sync_total(node, &total);
@@ -269,7 +245,7 @@ static uint64_t conn_buffered_bytes(struct node *node, uint64_t conn_id) {
 
 // Queue depths, read at scrape time: the edge's connections and subscriptions (fan-out), the
 // batches waiting for their group, and the link's send queues.
-static void metrics_edge_queues(struct metrics_out *m, struct node *node) {
+static void metrics_edge_queues(struct tc_prom *m, struct node *node) {
     uint64_t connections = 0, subscriptions = 0, buffered = 0, slow = 0, behind = 0;
     const uint64_t slow_bytes = (uint64_t)node->ws.options.send_buffer_bytes * 3u / 4u;
     for (uint32_t i = 0; i < node->conns_max; i++) {
@@ -309,15 +285,15 @@ static void metrics_edge_queues(struct metrics_out *m, struct node *node) {
             queued[p] += node->link.peers[i].rings[p].count_bytes;
         }
     }
-    family(m, "tigerchat_link_queued_bytes", "gauge",
+    tc_prom_family(m, "tigerchat_link_queued_bytes", "gauge",
            "Bytes queued to the link's peers, by priority.");
-    emit(m, "tigerchat_link_queued_bytes{priority=\"high\"} %llu\n",
+    tc_prom_emit(m, "tigerchat_link_queued_bytes{priority=\"high\"} %llu\n",
          (unsigned long long)queued[TC_LINK_PRIORITY_HIGH]);
-    emit(m, "tigerchat_link_queued_bytes{priority=\"low\"} %llu\n",
+    tc_prom_emit(m, "tigerchat_link_queued_bytes{priority=\"low\"} %llu\n",
          (unsigned long long)queued[TC_LINK_PRIORITY_LOW]);
 }
 
-static void metrics_edge(struct metrics_out *m, struct node *node) {
+static void metrics_edge(struct tc_prom *m, struct node *node) {
     const struct node_stats *s = &node->stats;
     counter(m, "tigerchat_edge_requests_total", "Client request frames received.", s->requests);
     counter(m, "tigerchat_edge_requests_rejected_total", "Client requests refused as invalid.",
@@ -330,7 +306,7 @@ static void metrics_edge(struct metrics_out *m, struct node *node) {
             s->batches_sent);
     counter(m, "tigerchat_edge_batches_answered_total", "Edge batches answered by their group.",
             s->batches_answered);
-    family(m, "tigerchat_edge_commit_duration_seconds", "histogram",
+    tc_prom_family(m, "tigerchat_edge_commit_duration_seconds", "histogram",
            "Commit latency: an edge batch's VSR request sent to its group's reply (prepare, "
            "journal fdatasync on a quorum, commit, apply).");
     histogram(m, &s->latency.batch_commit, "tigerchat_edge_commit_duration_seconds", "");
@@ -374,22 +350,22 @@ static void metrics_edge(struct metrics_out *m, struct node *node) {
     metrics_edge_queues(m, node);
 }
 
-static void metrics_servers(struct metrics_out *m, struct node *node) {
+static void metrics_servers(struct tc_prom *m, struct node *node) {
     const struct tc_ws_server_stats *ws = tc_ws_server_stats(&node->ws);
     gauge(m, "tigerchat_ws_connections_open", "Open WebSocket connections.", ws->connections_open);
     counter(m, "tigerchat_ws_accepted_total", "TCP connections accepted on the client port.",
             ws->accepted);
     counter(m, "tigerchat_ws_handshakes_total", "WebSocket upgrades (101).", ws->handshakes);
-    family(m, "tigerchat_ws_refused_total", "counter", "Handshakes refused, by reason.");
-    emit(m, "tigerchat_ws_refused_total{reason=\"pool_full\"} %llu\n",
+    tc_prom_family(m, "tigerchat_ws_refused_total", "counter", "Handshakes refused, by reason.");
+    tc_prom_emit(m, "tigerchat_ws_refused_total{reason=\"pool_full\"} %llu\n",
          (unsigned long long)ws->refused_pool_full);
-    emit(m, "tigerchat_ws_refused_total{reason=\"draining\"} %llu\n",
+    tc_prom_emit(m, "tigerchat_ws_refused_total{reason=\"draining\"} %llu\n",
          (unsigned long long)ws->refused_draining);
-    emit(m, "tigerchat_ws_refused_total{reason=\"rate_limited\"} %llu\n",
+    tc_prom_emit(m, "tigerchat_ws_refused_total{reason=\"rate_limited\"} %llu\n",
          (unsigned long long)ws->refused_rate_limited);
-    emit(m, "tigerchat_ws_refused_total{reason=\"user_limit\"} %llu\n",
+    tc_prom_emit(m, "tigerchat_ws_refused_total{reason=\"user_limit\"} %llu\n",
          (unsigned long long)ws->refused_user_limit);
-    emit(m, "tigerchat_ws_refused_total{reason=\"auth\"} %llu\n",
+    tc_prom_emit(m, "tigerchat_ws_refused_total{reason=\"auth\"} %llu\n",
          (unsigned long long)ws->refused_auth);
     counter(m, "tigerchat_ws_frames_in_total", "WebSocket frames received.", ws->frames_in);
     counter(m, "tigerchat_ws_frames_out_total", "WebSocket frames sent.", ws->frames_out);
@@ -397,7 +373,7 @@ static void metrics_servers(struct metrics_out *m, struct node *node) {
             "Server messages that did not fit a connection's send buffer.", ws->send_buffer_full);
     counter(m, "tigerchat_ws_tls_errors_total", "TLS handshake failures and errors.",
             ws->tls_handshake_failures + ws->tls_errors);
-    family(m, "tigerchat_ws_closes_total", "counter", "Close frames sent, by code.");
+    tc_prom_family(m, "tigerchat_ws_closes_total", "counter", "Close frames sent, by code.");
     const struct {
         const char *code;
         uint64_t value;
@@ -407,24 +383,24 @@ static void metrics_servers(struct metrics_out *m, struct node *node) {
                   {"4002", ws->close_4002}, {"4003", ws->close_4003}, {"4004", ws->close_4004},
                   {"other", ws->close_other}};
     for (uint32_t i = 0; i < sizeof(closes) / sizeof(closes[0]); i++) {
-        emit(m, "tigerchat_ws_closes_total{code=\"%s\"} %llu\n", closes[i].code,
+        tc_prom_emit(m, "tigerchat_ws_closes_total{code=\"%s\"} %llu\n", closes[i].code,
              (unsigned long long)closes[i].value);
     }
     struct tc_link_stats link;
     tc_link_stats_get(&node->link, &link);
-    family(m, "tigerchat_link_frames_sent_total", "counter", "Link frames sent, by priority.");
-    emit(m, "tigerchat_link_frames_sent_total{priority=\"high\"} %llu\n",
+    tc_prom_family(m, "tigerchat_link_frames_sent_total", "counter", "Link frames sent, by priority.");
+    tc_prom_emit(m, "tigerchat_link_frames_sent_total{priority=\"high\"} %llu\n",
          (unsigned long long)link.frames_sent[TC_LINK_PRIORITY_HIGH]);
-    emit(m, "tigerchat_link_frames_sent_total{priority=\"low\"} %llu\n",
+    tc_prom_emit(m, "tigerchat_link_frames_sent_total{priority=\"low\"} %llu\n",
          (unsigned long long)link.frames_sent[TC_LINK_PRIORITY_LOW]);
     counter(m, "tigerchat_link_frames_received_total", "Link frames received.",
             link.frames_received);
-    family(m, "tigerchat_link_drops_total", "counter", "Link frames dropped, by reason.");
-    emit(m, "tigerchat_link_drops_total{reason=\"not_connected\"} %llu\n",
+    tc_prom_family(m, "tigerchat_link_drops_total", "counter", "Link frames dropped, by reason.");
+    tc_prom_emit(m, "tigerchat_link_drops_total{reason=\"not_connected\"} %llu\n",
          (unsigned long long)link.drops_not_connected);
-    emit(m, "tigerchat_link_drops_total{reason=\"queue_full\"} %llu\n",
+    tc_prom_emit(m, "tigerchat_link_drops_total{reason=\"queue_full\"} %llu\n",
          (unsigned long long)link.drops_queue_full);
-    emit(m, "tigerchat_link_drops_total{reason=\"disconnect\"} %llu\n",
+    tc_prom_emit(m, "tigerchat_link_drops_total{reason=\"disconnect\"} %llu\n",
          (unsigned long long)link.drops_disconnect_frames);
     counter(m, "tigerchat_link_connects_total", "Outbound link connections established.",
             link.connects);
@@ -433,10 +409,10 @@ static void metrics_servers(struct metrics_out *m, struct node *node) {
     const struct node_redis_stats *redis = &node->redis.stats;
     counter(m, "tigerchat_redis_published_frames_total", "Bus frames published to Redis.",
             redis->published_frames);
-    family(m, "tigerchat_redis_dropped_total", "counter", "Bus frames not published, by reason.");
-    emit(m, "tigerchat_redis_dropped_total{reason=\"disconnected\"} %llu\n",
+    tc_prom_family(m, "tigerchat_redis_dropped_total", "counter", "Bus frames not published, by reason.");
+    tc_prom_emit(m, "tigerchat_redis_dropped_total{reason=\"disconnected\"} %llu\n",
          (unsigned long long)redis->dropped_disconnected);
-    emit(m, "tigerchat_redis_dropped_total{reason=\"backlog\"} %llu\n",
+    tc_prom_emit(m, "tigerchat_redis_dropped_total{reason=\"backlog\"} %llu\n",
          (unsigned long long)redis->dropped_backlog);
     counter(m, "tigerchat_redis_received_frames_total", "Bus frames received from Redis.",
             redis->received_frames);
@@ -452,7 +428,7 @@ static void metrics_servers(struct metrics_out *m, struct node *node) {
 }
 
 // The controller client (node_ctl.c); all 0 without `controller`.
-static void metrics_controller(struct metrics_out *m, struct node *node) {
+static void metrics_controller(struct tc_prom *m, struct node *node) {
     struct node_ctl_stats ctl;
     node_ctl_stats_get(node, &ctl);
     tc_assert(ctl.configured == (node->ctl != NULL));
@@ -484,7 +460,7 @@ static void metrics_controller(struct metrics_out *m, struct node *node) {
 
 int32_t node_metrics_write(void *context, char *out, uint32_t out_size) {
     struct node *node = context;
-    struct metrics_out m = {.out = out, .size = out_size};
+    struct tc_prom m = {.out = out, .size = out_size};
     gauge(&m, "tigerchat_node_draining", "1 while the node shuts down.", node->stopping);
     metrics_controller(&m, node);
     metrics_replicas(&m, node);
