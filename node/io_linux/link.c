@@ -1043,8 +1043,7 @@ int tc_link_peer_join(struct tc_link *link, uint16_t node_id, const char *addres
     inbound->buffer = buffer;
     inbound->buffer_owned = true;
     link->inbound_count += 1;
-    link_log(link, "peer node %u '%s' joined", node_id, peer->address);
-    return TC_OK;
+    return TC_OK; // the caller logs it (a configuration change, not connection chatter)
 }
 
 void tc_link_deinit(struct tc_link *link) {

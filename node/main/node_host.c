@@ -813,6 +813,9 @@ void node_peers_join(struct node *node, const struct node_ctl_topology *topology
             node_log(node, TC_LOG_WARN, "topology version %llu: node %u '%s' cannot join the "
                      "link: %s", (unsigned long long)topology->version, peer->id,
                      peer->address_peer, node->link.error);
+        } else {
+            node_log(node, TC_LOG_INFO, "peer node %u '%s' joined the link (topology version "
+                     "%llu)", peer->id, peer->address_peer, (unsigned long long)topology->version);
         }
     }
 }
