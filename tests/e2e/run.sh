@@ -33,7 +33,11 @@ EOF
 
 base=
 for _ in $(seq 1 50); do
-  candidate=$(( 20000 + (RANDOM % 300) * 100 ))
+  # Below the kernel's ephemeral range (ip_local_port_range, 32768 by default): a restarted node
+  # must be able to bind its ports again, which fails if an outbound connection was given one of
+  # them as its source port meanwhile (seen once at base 39900). Above the other e2e scripts'
+  # fixed bases (24000-29000); the controller, when there is one, takes BASE+400.
+  candidate=$(( 30000 + (RANDOM % 20) * 100 ))
   if ports_free "$candidate"; then base=$candidate; break; fi
 done
 [ -n "$base" ] || { echo "e2e: no free base port found" >&2; exit 2; }
