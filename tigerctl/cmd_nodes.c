@@ -34,16 +34,10 @@ static void heartbeat_cell(const cJSON *node, char *cell, uint32_t size) {
         return;
     }
     const uint64_t now_ms = tigerctl_time_now_ms();
-    const uint64_t age_s =
-        now_ms > (uint64_t)heartbeat_ms ? (now_ms - (uint64_t)heartbeat_ms) / 1000u : 0;
-    static const struct {
-        uint64_t seconds;
-        char unit;
-    } units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
-    uint32_t u = 0;
-    while (u + 1 < TC_ARRAY_COUNT(units) && age_s < units[u].seconds) u++;
-    tigerctl_cell_printf(cell, size, "%llu%c ago", (unsigned long long)(age_s / units[u].seconds),
-                         units[u].unit);
+    char age[24];
+    tigerctl_age_text(now_ms > (uint64_t)heartbeat_ms ? now_ms - (uint64_t)heartbeat_ms : 0, age,
+                      sizeof(age));
+    tigerctl_cell_printf(cell, size, "%s ago", age);
 }
 
 static const struct tigerctl_column node_columns[] = {

@@ -63,3 +63,16 @@ void tigerctl_sanitize(char *out, uint32_t size, const char *text) {
     }
     out[i] = '\0';
 }
+
+void tigerctl_age_text(uint64_t age_ms, char *out, uint32_t size) {
+    tc_assert(out != NULL && size > 0);
+    const uint64_t age_s = age_ms / 1000u;
+    static const struct {
+        uint64_t seconds;
+        char unit;
+    } units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
+    uint32_t u = 0;
+    while (u + 1 < TC_ARRAY_COUNT(units) && age_s < units[u].seconds) u++;
+    (void)snprintf(out, size, "%llu%c", (unsigned long long)(age_s / units[u].seconds),
+                   units[u].unit);
+}

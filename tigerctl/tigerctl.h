@@ -173,4 +173,7 @@ void tigerctl_print_json(const struct tigerctl_context *context, const struct cJ
 // everything the controller sends goes through this before it reaches a terminal.
 void tigerctl_sanitize(char *out, uint32_t size, const char *text);
 
+// An age as its largest whole unit: "42s", "3m", "5h", "2d" (tigerctl nodes, the dashboard).
+void tigerctl_age_text(uint64_t age_ms, char *out, uint32_t size);
+
 #endif

@@ -3,6 +3,7 @@
 // link's state and retry schedule.
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "tc_assert.h"
@@ -17,46 +18,38 @@ void tui_text_copy(char *out, uint32_t size, const char *text) {
 }
 
 void tui_age_format(uint64_t age_ms, char *out, uint32_t size) {
-    tc_assert(out != NULL && size > 0);
-    const uint64_t age_s = age_ms / 1000u;
-    static const struct {
-        uint64_t seconds;
-        char unit;
-    } units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
-    uint32_t u = 0;
-    while (u + 1 < TC_ARRAY_COUNT(units) && age_s < units[u].seconds) u++;
-    (void)snprintf(out, size, "%llu%c", (unsigned long long)(age_s / units[u].seconds),
-                   units[u].unit);
+    tigerctl_age_text(age_ms, out, size);
+}
+
+// Binary search of a row by its id among `count` rows of `stride` bytes sorted by id, where the
+// id is the uint32_t at `id_offset` (nodes and groups): the row, or NULL.
+static const void *row_find(const void *rows, uint32_t count, size_t stride, size_t id_offset,
+                            uint32_t id) {
+    uint32_t low = 0, high = count;
+    while (low < high) {
+        const uint32_t middle = low + (high - low) / 2u;
+        const char *row = (const char *)rows + (size_t)middle * stride;
+        uint32_t at = 0;
+        memcpy(&at, row + id_offset, sizeof(at));
+        if (at == id) return row;
+        if (at < id)
+            low = middle + 1u;
+        else
+            high = middle;
+    }
+    return NULL;
 }
 
 const struct tui_node *tui_node_find(const struct tui_snapshot *snapshot, uint32_t id) {
     tc_assert(snapshot != NULL);
-    uint32_t low = 0, high = snapshot->node_count;
-    while (low < high) { // nodes are sorted by id
-        const uint32_t middle = low + (high - low) / 2u;
-        const uint32_t at = snapshot->nodes[middle].id;
-        if (at == id) return &snapshot->nodes[middle];
-        if (at < id)
-            low = middle + 1u;
-        else
-            high = middle;
-    }
-    return NULL;
+    return row_find(snapshot->nodes, snapshot->node_count, sizeof(snapshot->nodes[0]),
+                    offsetof(struct tui_node, id), id);
 }
 
 const struct tui_group *tui_group_find(const struct tui_snapshot *snapshot, uint32_t id) {
     tc_assert(snapshot != NULL);
-    uint32_t low = 0, high = snapshot->group_count;
-    while (low < high) { // groups are sorted by id
-        const uint32_t middle = low + (high - low) / 2u;
-        const uint32_t at = snapshot->groups[middle].id;
-        if (at == id) return &snapshot->groups[middle];
-        if (at < id)
-            low = middle + 1u;
-        else
-            high = middle;
-    }
-    return NULL;
+    return row_find(snapshot->groups, snapshot->group_count, sizeof(snapshot->groups[0]),
+                    offsetof(struct tui_group, id), id);
 }
 
 const struct tui_job *tui_job_running(const struct tui_snapshot *snapshot) {

@@ -48,25 +48,30 @@ static void log_write(struct node *node, enum tc_log_level level, const char *mo
     }
 }
 
-void node_log_module(struct node *node, enum tc_log_level level, const char *module,
-                     uint32_t group, const char *format, ...) {
+static void log_format(struct node *node, enum tc_log_level level, const char *module,
+                       uint32_t group, const char *format, va_list args)
+    __attribute__((format(printf, 5, 0)));
+static void log_format(struct node *node, enum tc_log_level level, const char *module,
+                       uint32_t group, const char *format, va_list args) {
     if ((uint32_t)level > (uint32_t)node->log_level) return;
     char line[1024];
-    va_list args;
-    va_start(args, format);
     (void)vsnprintf(line, sizeof(line), format, args);
-    va_end(args);
     log_write(node, level, module, group, line);
 }
 
-void node_log(struct node *node, enum tc_log_level level, const char *format, ...) {
-    if ((uint32_t)level > (uint32_t)node->log_level) return;
-    char line[1024];
+void node_log_module(struct node *node, enum tc_log_level level, const char *module,
+                     uint32_t group, const char *format, ...) {
     va_list args;
     va_start(args, format);
-    (void)vsnprintf(line, sizeof(line), format, args);
+    log_format(node, level, module, group, format, args);
     va_end(args);
-    log_write(node, level, "node", 0, line);
+}
+
+void node_log(struct node *node, enum tc_log_level level, const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    log_format(node, level, "node", 0, format, args);
+    va_end(args);
 }
 
 bool node_log_allowed(struct node *node, struct node_log_limit *limit) {
