@@ -61,6 +61,12 @@ struct tc_io_linux_storage_options {
     uint32_t threads_count; // 1..TC_IO_LINUX_STORAGE_THREADS_MAX; 0 selects the default
     tc_io_linux_format_fn format; // required when create_if_missing
     void *format_context;
+    // Start writeback of every write as soon as it is written (sync_file_range WRITE, no wait):
+    // for files synced rarely and in bulk (checkpoint areas, message store), so that their sync
+    // finds little dirty data instead of a half-ring's worth flushed in one burst that stalls the
+    // journal's commit-path syncs on the same disk. A hint only: durability still comes from the
+    // sync, which reports any writeback error.
+    bool writeback_early;
 };
 
 struct tc_io_linux_storage_stats {
@@ -112,7 +118,7 @@ struct tc_io_linux_storage {
     bool opened;
     bool stopping; // protected by mutex
     bool failed;   // protected by mutex: a write or sync failed (sticky)
-    uint8_t reserved[1];
+    bool writeback_early;
     pthread_mutex_t mutex;
     pthread_cond_t work_available;
     struct tc_io_linux_storage_worker workers[TC_IO_LINUX_STORAGE_THREADS_MAX];

@@ -19,6 +19,9 @@ int io_linux_pread_all(int fd, uint8_t *buffer, uint32_t size, uint64_t offset);
 int io_linux_pwrite_all(int fd, const uint8_t *buffer, uint32_t size, uint64_t offset);
 // fdatasync, retried on EINTR. Returns 0 or an errno value.
 int io_linux_fdatasync(int fd);
+// Starts writeback of [offset, offset + size) without waiting for it (a hint, see
+// tc_io_linux_storage_options.writeback_early). Blocks only while the device queue is full.
+void io_linux_writeback_start(int fd, uint64_t offset, uint32_t size);
 
 // Opens the file described by options (creating, preallocating and formatting it when allowed)
 // and sets storage->fd. Returns 0 or a TC_E* code with storage->error filled.

@@ -186,7 +186,12 @@ static void *storage_worker_main(void *argument) {
         const bool failed = storage->failed;
         pthread_mutex_unlock(&storage->mutex);
         uint64_t sync_ns = TC_IO_LINUX_SYNC_NS_NONE;
-        const int result = storage_execute(storage, worker->running.op, failed, &sync_ns);
+        struct tc_io_storage_op *op = worker->running.op;
+        const int result = storage_execute(storage, op, failed, &sync_ns);
+        if (result == 0 && op->kind == TC_IO_STORAGE_WRITE && storage->writeback_early) {
+            io_linux_writeback_start(storage->fd, op->offset_bytes - storage->base_offset_bytes,
+                                     op->size_bytes);
+        }
         pthread_mutex_lock(&storage->mutex);
         storage_complete(storage, worker, result, sync_ns);
     }
@@ -256,6 +261,7 @@ int tc_io_linux_storage_open(struct tc_io_linux_storage *storage,
     (void)snprintf(storage->path, sizeof(storage->path), "%s", options->path);
     storage->size_bytes = options->size_bytes;
     storage->base_offset_bytes = options->base_offset_bytes;
+    storage->writeback_early = options->writeback_early;
     storage->threads_count = options->threads_count == 0 ? TC_IO_LINUX_STORAGE_THREADS_DEFAULT
                                                          : options->threads_count;
     result = io_linux_file_open(storage, options);
@@ -310,6 +316,8 @@ static bool storage_write_inline(struct tc_io_linux_storage *storage,
     // Large writes (full batches, checkpoints, store segments) stay on the workers: copying them
     // on the loop thread would stall every other replica and connection it serves.
     if (op->size_bytes > TC_IO_LINUX_STORAGE_INLINE_WRITE_MAX) return false;
+    // Early writeback may wait for the device queue: never on the loop thread.
+    if (storage->writeback_early) return false;
     for (uint32_t i = 0; i < storage->pending_count; i++) {
         if (storage_conflict(storage->pending[i].op, op)) return false;
     }

@@ -93,6 +93,14 @@ int io_linux_fdatasync(int fd) {
     return EINTR;
 }
 
+void io_linux_writeback_start(int fd, uint64_t offset, uint32_t size) {
+    tc_assert(fd >= 0);
+    tc_assert(size > 0);
+    // Errors are not lost by ignoring them here: a failed writeback marks the file's error state,
+    // which the next fdatasync returns; that sync is what the caller's durability waits for.
+    (void)sync_file_range(fd, (off_t)offset, (off_t)size, SYNC_FILE_RANGE_WRITE);
+}
+
 // Locks the whole file against a second opener (another process or another storage).
 static int file_lock(struct tc_io_linux_storage *storage, int fd, const char *path) {
     tc_assert(fd >= 0);

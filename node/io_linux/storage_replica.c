@@ -71,6 +71,9 @@ int tc_io_linux_replica_storage_open(struct tc_io_linux_replica_storage *storage
             .threads_count = threads_count,
             .format = zone_format,
             .format_context = &format,
+            // The journal is synced on every commit; the checkpoint areas and the store only at
+            // checkpoints, after half a ring of ops: start their writeback as they are written.
+            .writeback_early = z > 0,
         };
         int result = tc_io_linux_storage_open(&storage->files[z], &options);
         if (result != 0) {
