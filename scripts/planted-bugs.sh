@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 seeds_max=${1:-300}
 bugs=(commit_single_ok ack_before_durable view_change_shortest_log skip_idempotency
-      checkpoint_nondeterministic learner_quorum old_epoch_accepted)
+      checkpoint_nondeterministic learner_quorum old_epoch_accepted slot_reuse_early)
 failed=0
 for bug in "${bugs[@]}"; do
   dir="$root/build/planted-$bug"

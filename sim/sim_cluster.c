@@ -429,6 +429,7 @@ void sim_holder_free(struct sim_replica *replica) {
     tc_assert(replica->exists);
     replica->cluster->stats.freed_read_errors += replica->storage.stats.read_errors;
     replica->cluster->stats.freed_bit_flips += replica->storage.stats.bit_flips;
+    replica->cluster->stats.freed_flushes_slow += replica->storage.stats.flushes_slow;
     sim_storage_deinit(&replica->storage);
     sim_durability_deinit(replica);
     free(replica->memory);
@@ -440,16 +441,19 @@ void sim_holder_free(struct sim_replica *replica) {
 static void storage_coverage(struct sim_cluster *cluster) {
     uint64_t read_errors = cluster->stats.freed_read_errors;
     uint64_t bit_flips = cluster->stats.freed_bit_flips;
+    uint64_t flushes_slow = cluster->stats.freed_flushes_slow;
     for (uint32_t g = 0; g < cluster->group_count; g++) {
         for (uint32_t h = 0; h < SIM_HOLDERS; h++) {
             struct sim_replica *replica = sim_holder(&cluster->groups[g], h);
             if (replica == NULL) continue;
             read_errors += replica->storage.stats.read_errors;
             bit_flips += replica->storage.stats.bit_flips;
+            flushes_slow += replica->storage.stats.flushes_slow;
         }
     }
     cluster->coverage.faults[SIM_FAULT_READ_ERROR] = read_errors;
     cluster->coverage.faults[SIM_FAULT_BIT_FLIP] = bit_flips;
+    cluster->coverage.faults[SIM_FAULT_FLUSH_SLOW] = flushes_slow;
     cluster->coverage.faults[SIM_FAULT_LOSS] = cluster->network.stats.dropped[SIM_DROP_LOSS];
     cluster->coverage.faults[SIM_FAULT_DUPLICATION] = cluster->network.stats.duplicated;
     cluster->coverage.faults[SIM_FAULT_REORDER] = cluster->network.stats.delayed_reordered;

@@ -56,6 +56,7 @@ enum sim_fault {
     SIM_FAULT_REPLACEMENT,         // a replica replacement committed (sim_reconfig.c)
     SIM_FAULT_REQUESTER_CRASH,     // the operator session lost with its change in flight
     SIM_FAULT_REDACTED_READ,       // a history read served a redacted message (body dropped)
+    SIM_FAULT_FLUSH_SLOW,          // a checkpoint or store sync made slow (sim_storage.h)
     SIM_FAULT_COUNT,
 };
 
@@ -279,6 +280,7 @@ struct sim_stats {
     uint64_t view_change_quorums_checked; // view_change_quorum checks made
     uint64_t lost_at_down;    // packets that reached a crashed or paused replica
     uint64_t freed_read_errors; // storage counters of holders freed during the run
+    uint64_t freed_flushes_slow;
     uint64_t freed_bit_flips;
     uint64_t history_replicas;  // core replicas whose store the history checker read
     uint64_t history_pages;     // store pages read

@@ -25,6 +25,7 @@ static const char *const fault_names[SIM_FAULT_COUNT] = {
     [SIM_FAULT_REPLACEMENT] = "replica_replaced",
     [SIM_FAULT_REQUESTER_CRASH] = "requester_crash",
     [SIM_FAULT_REDACTED_READ] = "redacted_read",
+    [SIM_FAULT_FLUSH_SLOW] = "slow_bulk_flush",
 };
 
 const char *sim_fault_name(uint32_t fault) {

@@ -68,6 +68,14 @@ void sim_storage_options_draw(struct sim_cluster *cluster, struct sim_storage_op
     options->bit_flip_ppm = swarm_rate(prng, 100, 20000);
     options->crash_keep_ppm = (uint32_t)tc_prng_range(prng, 0, 600000);
     options->crash_torn_ppm = (uint32_t)tc_prng_range(prng, 0, 1000000 - options->crash_keep_ppm);
+    // Slow bulk flushes on one storage in four, decided by the storage's own seed (not the
+    // cluster's PRNG: the other faults' schedules stay as they were). Up to 2 s per sync: a
+    // checkpoint's store flush and area writes can then outlast half a ring of commits.
+    struct tc_prng flush;
+    tc_prng_init(&flush, options->seed ^ 0x5f1a5b0c2d3e4f60ull);
+    if (tc_prng_below(&flush, 4) == 0) {
+        options->flush_slow_ticks_max = (uint32_t)tc_prng_range(&flush, 20, 200);
+    }
 }
 
 uint64_t sim_replica_realtime_ns(const struct sim_replica *replica) {

@@ -8,6 +8,7 @@
 #include "tc_err.h"
 
 #define SIM_STORAGE_STEP_COMPLETIONS_MAX 1000000u
+#define SIM_STORAGE_FLUSH_SEED_SALT 0x9e3779b97f4a7c15ull
 
 static uint32_t sector_of(uint64_t offset) { return (uint32_t)(offset / SIM_SECTOR_SIZE); }
 
@@ -32,6 +33,7 @@ int sim_storage_init(struct sim_storage *storage, const struct sim_storage_optio
     memset(storage, 0, sizeof(*storage));
     storage->options = *options;
     tc_prng_init(&storage->prng, options->seed);
+    tc_prng_init(&storage->flush_prng, options->seed ^ SIM_STORAGE_FLUSH_SEED_SALT);
     storage->sector_count = (uint32_t)tc_div_ceil(options->size_bytes, SIM_SECTOR_SIZE);
     // calloc of large regions maps zero pages lazily: untouched storage costs nothing.
     storage->image = calloc(1, options->size_bytes);
@@ -142,6 +144,11 @@ void sim_storage_submit(struct sim_storage *storage, enum tc_io_storage_kind kin
         storage->epoch += 1;
         sync_zone(storage, op->offset_bytes, &pending->sync_zone_start, &pending->sync_zone_end);
         if (slow) latency = tc_prng_range(&storage->prng, 0, storage->options.sync_latency_max_ticks);
+        const uint32_t flush_max = storage->options.flush_slow_ticks_max;
+        if (flush_max > 0 && pending->sync_zone_start > 0) {
+            latency += tc_prng_range(&storage->flush_prng, flush_max / 4, flush_max);
+            storage->stats.flushes_slow += 1;
+        }
     } else {
         tc_assert(kind == TC_IO_STORAGE_READ || kind == TC_IO_STORAGE_WRITE);
         tc_assert(op->buffer != NULL);

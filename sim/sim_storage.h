@@ -31,6 +31,11 @@
 //    touching a bad sector completes with TC_EIO until the sector is rewritten.
 //  - Bit flips: a completed write may flip one random bit of the range it wrote (atlas allowing),
 //    persistently.
+//  - Slow bulk flushes (flush_slow_ticks_max > 0): a sync of any zone but the first (checkpoint
+//    areas, message store: synced rarely and in bulk, docs/vsr.md §11.6) takes
+//    [flush_slow_ticks_max / 4, flush_slow_ticks_max] ticks, as a real disk flushing half a ring
+//    of data can; the journal's syncs keep their latency. Drawn from their own PRNG, so a storage
+//    without them keeps the schedule it had before they existed.
 
 #define SIM_SECTOR_SIZE 4096u
 #define SIM_TORN_PIECE_SIZE 512u
@@ -53,6 +58,7 @@ struct sim_storage_options {
     // zone_count 0: one zone, the whole storage.
     uint32_t zone_count;
     uint64_t zone_offsets[4];    // ascending; zone i is [zone_offsets[i], zone_offsets[i + 1])
+    uint32_t flush_slow_ticks_max; // 0: off; see "Slow bulk flushes"
 };
 
 struct sim_storage_stats {
@@ -65,6 +71,7 @@ struct sim_storage_stats {
     uint64_t lost_sectors;     // unsynced sectors lost at machine crashes
     uint64_t torn_sectors;     // unsynced sectors torn at machine crashes
     uint64_t faults_denied;    // by the atlas
+    uint64_t flushes_slow;     // syncs of a bulk zone made slow
 };
 
 struct sim_storage_pending {
@@ -80,6 +87,7 @@ struct sim_storage_pending {
 struct sim_storage {
     struct sim_storage_options options;
     struct tc_prng prng;
+    struct tc_prng flush_prng; // slow bulk flushes only (keeps prng's stream as it was)
     uint8_t *image;        // size_bytes
     uint8_t *shadow;       // size_bytes: sector content at the last sync, valid for dirty sectors
     uint8_t *covered;      // size_bytes: an older version of a re-dirtied sector that a sync in

@@ -752,6 +752,7 @@ void replica_pipeline_reset(struct tc_replica *replica) {
     replica->pipeline_count = 0;
     replica->pipeline_op_first = 0;
     replica->commit_stall_ticks = 0;
+    replica->apply_stall_ticks = 0;
     replica->abdicating = false;
     replica->request_queue_first = 0;
     replica->request_queue_count = 0; // clients resend to the new primary
@@ -1384,7 +1385,7 @@ void replica_send_prepare_ok(struct tc_replica *replica) {
     if (!replica_member(replica)) return; // a learner never acknowledges (vsr.md §11.4)
 #endif
     uint64_t op = prepare_ok_max(replica);
-    uint64_t checkpoint_op = tc_journal_checkpoint_op(replica->journal);
+    uint64_t checkpoint_op = replica_checkpoint_op_covering(replica);
     if (op == 0 && checkpoint_op > 0 && replica->commit_min > 0 &&
         replica->op_chained_min <= replica->commit_min) {
         // Nothing new to acknowledge, but the primary must learn our durable checkpoint (it may be
@@ -1571,6 +1572,21 @@ void replica_repair(struct tc_replica *replica) {
 // ---------------------------------------------------------------------------------------------
 // Ticks.
 
+// A primary that cannot apply a committed op (its copy is damaged and no member it can reach holds
+// a clean one: e.g. a backup applied it and then lost the slot, the other copy is on a down replica
+// or a learner) stalls its clients with nothing on the wire to show it: commits are quorum-acked,
+// so the commit backstop above never fires (sim seed 820). A backup that applied the op can lead:
+// hand the group over after the same bound as the commit backstop. It syncs or repairs later.
+static bool primary_apply_stalled(struct tc_replica *replica) {
+    if (replica->commit_min >= replica->commit_max || replica->commit_min != replica->apply_stall_op) {
+        replica->apply_stall_op = replica->commit_min;
+        replica->apply_stall_ticks = 0;
+        return false;
+    }
+    replica->apply_stall_ticks++;
+    return replica->apply_stall_ticks >= 10 * replica->options.normal_timeout_ticks;
+}
+
 static void primary_tick(struct tc_replica *replica) {
     if (replica->abdicating) return;
     uint32_t heard = 0;
@@ -1592,6 +1608,13 @@ static void primary_tick(struct tc_replica *replica) {
             replica_vote(replica, replica->view + 1);
             return;
         }
+    }
+    if (primary_apply_stalled(replica)) {
+        replica->abdicating = true;
+        replica_log(replica, TC_LOG_INFO, "abdicating: cannot apply committed op %llu",
+                    (unsigned long long)(replica->commit_min + 1));
+        replica_vote(replica, replica->view + 1);
+        return;
     }
     if (++replica->heartbeat_ticks >= replica->options.heartbeat_timeout_ticks) {
         replica->heartbeat_ticks = 0;

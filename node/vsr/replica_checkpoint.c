@@ -53,10 +53,25 @@ uint64_t tc_replica_checkpoint_interval(const struct tc_replica_options *options
     return replica_checkpoint_interval(options->journal_slot_count);
 }
 
+// The checkpoint op that covers this replica's journal: its durable checkpoint. Ops at or below it
+// are in the checkpoint's state, so their slots may be reused; it is also what prepare_ok reports
+// to the primary for the quorum rule (docs/vsr.md §11.2).
+uint64_t replica_checkpoint_op_covering(const struct tc_replica *replica) {
+    uint64_t durable = tc_journal_checkpoint_op(replica->journal);
+#if defined(TC_PLANTED_BUG_SLOT_REUSE_EARLY)
+    // Planted bug: a checkpoint covers its ops as soon as it is taken (its op applied and encoded),
+    // before its store flush, area write and superblock are durable.
+    uint64_t interval = replica_checkpoint_interval(replica->options.journal_slot_count);
+    uint64_t taken = replica->commit_min / interval * interval;
+    if (taken > durable) return taken;
+#endif
+    return durable;
+}
+
 // The highest op this replica may write into its journal: the ring holds
 // [durable checkpoint, durable checkpoint + slot_count).
 uint64_t replica_op_write_max(const struct tc_replica *replica) {
-    return tc_journal_checkpoint_op(replica->journal) + replica->options.journal_slot_count - 1;
+    return replica_checkpoint_op_covering(replica) + replica->options.journal_slot_count - 1;
 }
 
 bool replica_op_writable(const struct tc_replica *replica, uint64_t op) {
@@ -68,7 +83,7 @@ static uint64_t checkpoint_op_quorum(const struct tc_replica *replica) {
     uint64_t ops[TC_REPLICAS_MAX];
     uint8_t count = replica->replica_count;
     for (uint8_t r = 0; r < count; r++) {
-        ops[r] = r == replica->replica ? tc_journal_checkpoint_op(replica->journal)
+        ops[r] = r == replica->replica ? replica_checkpoint_op_covering(replica)
                                        : replica->checkpoint_op_heard[r];
     }
     // The quorum_replication-th highest: sort descending (at most TC_REPLICAS_MAX entries).
@@ -85,7 +100,7 @@ static uint64_t checkpoint_op_quorum(const struct tc_replica *replica) {
 // The primary prepares op x only if the op it overwrites, x - slot_count, is covered by a
 // checkpoint durable on a quorum and by its own durable checkpoint.
 uint64_t replica_op_prepare_max(const struct tc_replica *replica) {
-    uint64_t own = tc_journal_checkpoint_op(replica->journal);
+    uint64_t own = replica_checkpoint_op_covering(replica);
     uint64_t quorum = checkpoint_op_quorum(replica);
     uint64_t covered = quorum < own ? quorum : own;
     return covered + replica->options.journal_slot_count - 1;

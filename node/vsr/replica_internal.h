@@ -137,6 +137,8 @@ struct tc_replica {
     uint64_t pipeline_op_first; // op of pipeline[first]; entries are ops [first, first + count)
     uint32_t pipeline_count;
     uint32_t commit_stall_ticks;
+    uint32_t apply_stall_ticks; // ticks with commit_min < commit_max and commit_min at apply_stall_op
+    uint64_t apply_stall_op;
     uint32_t heard_ticks[TC_REPLICAS_MAX]; // ticks since a message from each replica
     bool abdicating;
 
@@ -267,6 +269,7 @@ void replica_persist_view(struct tc_replica *replica);
 // replica_checkpoint.c.
 uint64_t replica_checkpoint_interval(uint32_t slot_count);
 uint64_t replica_checkpoint_size_max(const struct tc_replica_options *options);
+uint64_t replica_checkpoint_op_covering(const struct tc_replica *replica);
 uint64_t replica_op_write_max(const struct tc_replica *replica);
 bool replica_op_writable(const struct tc_replica *replica, uint64_t op);
 uint64_t replica_op_prepare_max(const struct tc_replica *replica);
