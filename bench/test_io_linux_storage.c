@@ -181,6 +181,48 @@ static void test_write_read_round_trip(void **state) {
     tc_io_linux_storage_close(&fixture.storage);
 }
 
+// writeback_early (checkpoint and store files): every write goes to a worker (none inline on the
+// caller's thread, where starting writeback could wait for the device), reads back as written and
+// is covered by a later sync; without it, small writes that conflict with nothing go inline.
+static void test_writeback_early(void **state) {
+    (void)state;
+    for (uint32_t early = 0; early < 2; early++) {
+        struct tc_io_linux_storage_options options = test_options(early == 0, 2);
+        options.writeback_early = early == 1;
+        assert_int_equal(tc_io_linux_storage_open(&fixture.storage, &options), 0);
+        fixture.completion_count = 0;
+        const uint32_t blocks = 8;
+        for (uint32_t i = 0; i < blocks; i++) {
+            test_op_prepare(i, (uint64_t)i * TEST_BLOCK_SIZE * 3u, TEST_BLOCK_SIZE);
+            memset(fixture.buffers[i], (int)(0x40u + early * 16u + i), TEST_BLOCK_SIZE);
+            tc_io_linux_storage_write(&fixture.storage, &fixture.ops[i]);
+        }
+        test_op_prepare(blocks, 0, 0);
+        tc_io_linux_storage_sync(&fixture.storage, &fixture.ops[blocks]);
+        test_wait_completions(blocks + 1u);
+        assert_int_equal(fixture.completion_order[blocks], blocks);
+        for (uint32_t i = 0; i < blocks; i++) {
+            const uint32_t r = blocks + 1u + i;
+            test_op_prepare(r, (uint64_t)i * TEST_BLOCK_SIZE * 3u, TEST_BLOCK_SIZE);
+            tc_io_linux_storage_read(&fixture.storage, &fixture.ops[r]);
+        }
+        test_wait_completions(2u * blocks + 1u);
+        for (uint32_t i = 0; i <= 2u * blocks; i++) assert_int_equal(fixture.results[i], 0);
+        for (uint32_t i = 0; i < blocks; i++) {
+            assert_memory_equal(fixture.buffers[blocks + 1u + i], fixture.buffers[i], TEST_BLOCK_SIZE);
+        }
+        struct tc_io_linux_storage_stats stats;
+        tc_io_linux_storage_stats_get(&fixture.storage, &stats);
+        assert_int_equal(stats.writes, blocks);
+        if (early == 1) {
+            assert_int_equal(stats.writes_inline, 0);
+        } else {
+            assert_true(stats.writes_inline > 0);
+        }
+        tc_io_linux_storage_close(&fixture.storage);
+    }
+}
+
 // Group commit: syncs waiting behind the same writes complete with one fdatasync; a sync never
 // completes before a write submitted before it.
 static void test_syncs_coalesce(void **state) {
@@ -373,6 +415,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_create_formats_and_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_read_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_syncs_coalesce, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writeback_early, setup, teardown),
         cmocka_unit_test_setup_teardown(test_completion_never_inside_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlapping_writes_keep_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
