@@ -1528,6 +1528,8 @@ static void request_prepare(struct tc_replica *replica, uint64_t op,
 static void repair_fill_below_chain(struct tc_replica *replica) {
     if (replica->state != TC_REPLICA_NORMAL || replica_is_primary(replica)) return;
     if (replica->op_chained_min <= replica->commit_min + 1) return;
+    uint8_t primary = replica_primary_index(replica, replica->view);
+    if (replica_slot_self(replica, primary)) return; // a follower in the slot of its view's primary
     uint32_t sent = 0;
     for (uint64_t op = replica->op_chained_min - 1; op > replica->commit_min; op--) {
         if (sent == REPLICA_REPAIR_FILL_MAX) return;
@@ -1535,7 +1537,7 @@ static void repair_fill_below_chain(struct tc_replica *replica) {
         struct tc_header request;
         replica_header_init(replica, &request, TC_COMMAND_REQUEST_PREPARE);
         request.op = op;
-        replica_send_header(replica, replica_primary_index(replica, replica->view), &request);
+        replica_send_header(replica, primary, &request);
         replica->counters.repair_requests++;
         sent++;
     }

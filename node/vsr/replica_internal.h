@@ -230,9 +230,13 @@ static inline bool replica_slot_self(const struct tc_replica *replica, uint8_t s
     return slot == replica->replica &&
            replica->acting_members[slot] == replica->options.replica_id;
 }
-// What we send as: our slot while a member, the slot's learner address otherwise.
+// What we send as: our slot while the acting configuration names us (a member, or a follower of
+// a closed epoch), or once retired; the slot's learner address otherwise. A follower is still its
+// slot's replica in the epoch it acts in: under the learner address, answers to its repairs went
+// to the slot's learner (our successor) and the learner's requests to us looked like our own (sim
+// seed 25204: neither could repair up to R, and the new epoch never formed a view).
 static inline uint8_t replica_address(const struct tc_replica *replica) {
-    return replica_member(replica) || replica_retired(replica)
+    return replica_slot_self(replica, replica->replica) || replica_retired(replica)
                ? replica->replica
                : TC_REPLICA_ADDRESS_LEARNER(replica->replica);
 }
